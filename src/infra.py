@@ -1,0 +1,106 @@
+"""Composition root: the `Infra` record and the only place adapters are installed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from portside.ports import InfraNotSetError, OutboxPort, QueuePort, ValidationError
+
+__all__ = ["Infra", "get_infra", "set_infra", "use_infra"]
+
+
+@dataclass(frozen=True)
+class Infra:
+    """The adapters an application runs on.
+
+    Closing an ``Infra`` closes its adapters; use it as ``async with infra: ...``.
+    """
+
+    queue: QueuePort
+    outbox: OutboxPort
+    name: str = field(default="custom", compare=False)
+
+    def __post_init__(self) -> None:
+        for attr, port in (("queue", QueuePort), ("outbox", OutboxPort)):
+            value = getattr(self, attr)
+            if not isinstance(value, port):
+                raise ValidationError(
+                    f"Infra.{attr} is a {type(value).__name__}, which does not implement "
+                    f"{port.__name__}",
+                    fix=f"pass an adapter implementing {port.__name__} (e.g. the in-memory fake)",
+                    field=attr,
+                )
+
+    async def close(self) -> None:
+        """Close the queue and the outbox (both, even if one fails)."""
+        try:
+            await self.queue.close()
+        finally:
+            await self.outbox.close()
+
+    async def __aenter__(self) -> Infra:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+@dataclass
+class _Installed:
+    infra: Infra | None = None
+
+
+_process = _Installed()
+_scoped: ContextVar[Infra | None] = ContextVar("portside_infra", default=None)
+
+
+def set_infra(infra: Infra | None) -> None:
+    """Install ``infra`` for the whole process (``None`` uninstalls it).
+
+    Prefer ``use_infra`` in tests: it is scoped to the current context.
+    """
+    if infra is not None and not isinstance(infra, Infra):
+        raise ValidationError(
+            f"set_infra() takes an Infra, got {type(infra).__name__}",
+            fix="build one with Infra(queue=..., outbox=...)",
+            field="infra",
+        )
+    _process.infra = infra
+
+
+def get_infra() -> Infra:
+    """The ``Infra`` of the current context, else the process-wide one."""
+    infra = _scoped.get() or _process.infra
+    if infra is None:
+        raise InfraNotSetError(
+            "no Infra is installed",
+            fix="call portside.set_infra(Infra(queue=..., outbox=...)) at start-up, or wrap the "
+            "code in `with portside.use_infra(infra):` (tests: use the `infra` or `fake_infra` "
+            "fixture)",
+        )
+    return infra
+
+
+@contextmanager
+def use_infra(infra: Infra) -> Iterator[Infra]:
+    """Install ``infra`` for the current context only (task- and test-safe)."""
+    if not isinstance(infra, Infra):
+        raise ValidationError(
+            f"use_infra() takes an Infra, got {type(infra).__name__}",
+            fix="build one with Infra(queue=..., outbox=...)",
+            field="infra",
+        )
+    token = _scoped.set(infra)
+    try:
+        yield infra
+    finally:
+        _scoped.reset(token)

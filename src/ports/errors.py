@@ -1,0 +1,67 @@
+"""The portside error hierarchy: every error says what was wrong and how to fix it."""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendUnavailableError",
+    "ConfigurationError",
+    "InfraNotSetError",
+    "JobTimeoutError",
+    "PermanentError",
+    "PortsideError",
+    "TransientError",
+    "ValidationError",
+]
+
+
+class PortsideError(Exception):
+    """Base class of every error portside raises on purpose.
+
+    Args:
+        message: What was wrong, naming the offending input.
+        fix: What the caller should do about it; appended to the message.
+        field: Dotted path of the input field at fault, when there is one.
+    """
+
+    def __init__(self, message: str, *, fix: str | None = None, field: str | None = None) -> None:
+        self.message = message
+        self.fix = fix
+        self.field = field
+        super().__init__(f"{message}. {fix}" if fix else message)
+
+
+class ValidationError(PortsideError, ValueError):
+    """An argument or payload passed to a portside entry point is invalid."""
+
+
+class ConfigurationError(PortsideError):
+    """portside is wired or configured wrongly (missing infra, bad URL, unknown provider)."""
+
+
+class InfraNotSetError(ConfigurationError):
+    """`get_infra()` was called before any `Infra` was installed."""
+
+
+class TransientError(PortsideError):
+    """A failure worth retrying (network, 5xx, timeouts); raised by handlers or adapters."""
+
+    def __init__(self, message: str = "transient failure", **kwargs: str | None) -> None:
+        super().__init__(message, **kwargs)
+
+
+class PermanentError(PortsideError):
+    """A failure that no retry can fix (invalid token, permission, bad payload).
+
+    A job whose handler raises it fails at once and uses no further attempts.
+    """
+
+    def __init__(self, message: str = "permanent failure", **kwargs: str | None) -> None:
+        super().__init__(message, **kwargs)
+
+
+class JobTimeoutError(TransientError):
+    """An attempt ran longer than its timeout; counted as a transient failure."""
+
+
+class BackendUnavailableError(TransientError):
+    """Redis or Postgres could not be reached within the bounded retry window."""

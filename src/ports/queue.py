@@ -1,0 +1,198 @@
+"""The queue port: named queues of typed jobs, workers, control and events."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from portside.ports.classification import Classifier
+from portside.ports.queue_types import (
+    JobInfo,
+    JobOptions,
+    JobRef,
+    NewJob,
+    QueueCounts,
+    QueueEvent,
+    RateLimit,
+    Schedule,
+    WorkerStatus,
+)
+
+__all__ = ["EventStream", "Job", "JobHandler", "QueuePort", "WorkerHandle"]
+
+
+@runtime_checkable
+class Job(Protocol):
+    """The job a handler receives."""
+
+    @property
+    def id(self) -> str:
+        """The job id (caller-chosen or generated)."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """The job name given at enqueue."""
+        ...
+
+    @property
+    def queue(self) -> str:
+        """The portside queue name (e.g. ``agents-run:orchestrator``)."""
+        ...
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The JSON payload."""
+        ...
+
+    @property
+    def attempt(self) -> int:
+        """This attempt's number, 1 for the first try."""
+        ...
+
+    @property
+    def max_attempts(self) -> int:
+        """Attempts allowed in total."""
+        ...
+
+    async def update_progress(self, progress: int | float | dict[str, Any]) -> None:
+        """Store progress readable through ``get_job`` and emit a ``progress`` event."""
+        ...
+
+
+JobHandler = Callable[[Job], Awaitable[Any]]
+
+
+@runtime_checkable
+class EventStream(Protocol):
+    """Queue events from the moment the stream was created; close it with ``aclose``."""
+
+    def __aiter__(self) -> AsyncIterator[QueueEvent]: ...
+
+    async def __anext__(self) -> QueueEvent: ...
+
+    async def aclose(self) -> None:
+        """Stop receiving events and release the stream's resources."""
+        ...
+
+
+@runtime_checkable
+class WorkerHandle(Protocol):
+    """A consumer of one queue. Also an async context manager (start on enter, close on exit)."""
+
+    async def start(self) -> None:
+        """Begin fetching and running jobs; returns once the worker is fetching."""
+        ...
+
+    async def close(self, grace: float = 30.0) -> None:
+        """Stop fetching, wait up to ``grace`` seconds for in-flight jobs, release the rest."""
+        ...
+
+    async def pause(self) -> None:
+        """Stop fetching new jobs in this worker only; in-flight jobs finish."""
+        ...
+
+    async def resume(self) -> None:
+        """Fetch again after ``pause``."""
+        ...
+
+    def status(self) -> WorkerStatus:
+        """Liveness and counters of this worker."""
+        ...
+
+    async def __aenter__(self) -> WorkerHandle: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+@runtime_checkable
+class QueuePort(Protocol):
+    """Jobs on named queues. One instance serves many queues and owns its connections."""
+
+    async def enqueue(
+        self,
+        queue: str,
+        name: str,
+        data: Mapping[str, Any] | BaseModel,
+        *,
+        options: JobOptions | None = None,
+    ) -> JobRef:
+        """Add a job; the same ``options.job_id`` twice yields one job (Q1)."""
+        ...
+
+    async def enqueue_bulk(self, queue: str, jobs: Sequence[NewJob]) -> list[JobRef]:
+        """Add many jobs in one round trip; all are validated before any is added."""
+        ...
+
+    def consume(
+        self,
+        queue: str,
+        handler: JobHandler,
+        *,
+        concurrency: int = 1,
+        rate_limit: RateLimit | None = None,
+        timeout: float | None = None,
+        classify: Classifier | None = None,
+    ) -> WorkerHandle:
+        """Create a (not yet started) worker running ``handler`` for each job of ``queue``."""
+        ...
+
+    async def get_job(self, queue: str, job_id: str) -> JobInfo | None:
+        """The job's state, progress, result and failure, or None if unknown."""
+        ...
+
+    async def counts(self, queue: str) -> QueueCounts:
+        """Jobs per state."""
+        ...
+
+    async def pause(self, queue: str) -> None:
+        """Pause the queue for every worker; jobs wait until ``resume``."""
+        ...
+
+    async def resume(self, queue: str) -> None:
+        """Resume a paused queue."""
+        ...
+
+    async def is_paused(self, queue: str) -> bool:
+        """Whether the queue is paused."""
+        ...
+
+    async def purge(self, queue: str, *, delayed: bool = True) -> int:
+        """Remove waiting (and, by default, delayed) jobs; BullMQ calls this ``drain``."""
+        ...
+
+    async def obliterate(self, queue: str, *, force: bool = False) -> None:
+        """Remove the queue and all its data; refuses with active jobs unless ``force``."""
+        ...
+
+    async def retry_failed(self, queue: str, *, job_id: str | None = None) -> int:
+        """Move failed jobs (or one) back to waiting with fresh attempts; returns how many."""
+        ...
+
+    async def upsert_schedule(self, queue: str, schedule: Schedule) -> None:
+        """Create or update a repeatable job (BullMQ job scheduler); idempotent (Q11)."""
+        ...
+
+    async def remove_schedule(self, queue: str, scheduler_id: str) -> bool:
+        """Remove a job scheduler; False if it did not exist."""
+        ...
+
+    async def list_schedules(self, queue: str) -> list[Schedule]:
+        """The job schedulers of a queue."""
+        ...
+
+    def events(self, queue: str) -> EventStream:
+        """Lifecycle events of ``queue`` emitted after this call returns (Q8)."""
+        ...
+
+    async def close(self) -> None:
+        """Close every worker and connection this instance owns."""
+        ...

@@ -1,0 +1,284 @@
+"""Value types of the queue port. Durations are seconds (float); timestamps are epoch seconds."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from portside.ports.errors import ConfigurationError
+from portside.ports.validation import check_job_id
+
+__all__ = [
+    "ATTEMPTS_ENV",
+    "Backoff",
+    "FailureKind",
+    "JobInfo",
+    "JobOptions",
+    "JobOutcome",
+    "JobRef",
+    "JobState",
+    "NewJob",
+    "QueueCounts",
+    "QueueEvent",
+    "QueueEventKind",
+    "RateLimit",
+    "Retention",
+    "Schedule",
+    "WorkerStatus",
+    "default_attempts",
+]
+
+ATTEMPTS_ENV = "PORTSIDE_DEFAULT_ATTEMPTS"
+MAX_PRIORITY = 2_097_152  # BullMQ's upper bound for priorities
+
+JobState = Literal["waiting", "delayed", "active", "completed", "failed", "paused", "unknown"]
+FailureKind = Literal["transient", "permanent"]
+QueueEventKind = Literal[
+    "enqueued", "active", "progress", "completed", "retrying", "failed", "stalled"
+]
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+def default_attempts() -> int:
+    """The attempts used when a job sets none: ``$PORTSIDE_DEFAULT_ATTEMPTS`` or 3 (Q3)."""
+    raw = os.environ.get(ATTEMPTS_ENV)
+    if raw is None or raw.strip() == "":
+        return 3
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigurationError(
+            f"{ATTEMPTS_ENV}={raw!r} is not a positive integer",
+            fix=f"set {ATTEMPTS_ENV} to 1 or more, or unset it for the default of 3",
+            field=ATTEMPTS_ENV,
+        )
+    return value
+
+
+class Backoff(BaseModel):
+    """How long to wait before retry number n.
+
+    ``fixed``: always ``delay``. ``exponential``: ``delay * 2**(n-1)`` (BullMQ's formula).
+    ``schedule``: the explicit list ``delays`` (1 s, 5 s, 30 s), repeating the last entry.
+    """
+
+    model_config = _STRICT
+
+    kind: Literal["fixed", "exponential", "schedule"]
+    delay: float = Field(default=0.0, ge=0)
+    delays: tuple[float, ...] = ()
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> Backoff:
+        if self.kind == "schedule":
+            if not self.delays:
+                raise ValueError("a schedule backoff needs at least one delay, e.g. (1, 5, 30)")
+            if any(d < 0 for d in self.delays):
+                raise ValueError("schedule delays must be >= 0 seconds")
+        elif self.delays:
+            raise ValueError(f"'delays' only applies to kind='schedule', not {self.kind!r}")
+        return self
+
+    @classmethod
+    def fixed(cls, delay: float) -> Backoff:
+        return cls(kind="fixed", delay=delay)
+
+    @classmethod
+    def exponential(cls, delay: float) -> Backoff:
+        return cls(kind="exponential", delay=delay)
+
+    @classmethod
+    def schedule(cls, *delays: float) -> Backoff:
+        return cls(kind="schedule", delays=tuple(delays))
+
+    def delay_for(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (1 = the first retry)."""
+        n = max(retry, 1)
+        if self.kind == "fixed":
+            return self.delay
+        if self.kind == "exponential":
+            return float(self.delay * 2 ** (n - 1))
+        return self.delays[min(n, len(self.delays)) - 1]
+
+
+class Retention(BaseModel):
+    """Keep at most ``count`` finished jobs and none older than ``age`` seconds."""
+
+    model_config = _STRICT
+
+    count: int | None = Field(default=None, ge=0)
+    age: float | None = Field(default=None, gt=0)
+
+
+class JobOptions(BaseModel):
+    """Per-job options; unknown options are rejected."""
+
+    model_config = _STRICT
+
+    job_id: str | None = None
+    delay: float = Field(default=0.0, ge=0)
+    priority: int = Field(default=0, ge=0, le=MAX_PRIORITY)
+    attempts: int = Field(default_factory=default_attempts, ge=1, le=1000)
+    backoff: Backoff | None = None
+    timeout: float | None = Field(default=None, gt=0)
+    remove_on_complete: bool | int | Retention = False
+    remove_on_fail: bool | int | Retention = False
+    dedupe_key: str | None = Field(default=None, min_length=1, max_length=200)
+    dedupe_ttl: float | None = Field(default=None, gt=0)
+
+    @field_validator("job_id")
+    @classmethod
+    def _job_id(cls, value: str | None) -> str | None:
+        return None if value is None else check_job_id(value, "job_id")
+
+    @field_validator("remove_on_complete", "remove_on_fail")
+    @classmethod
+    def _retention(cls, value: bool | int | Retention) -> bool | int | Retention:
+        if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            raise ValueError("keep-count must be >= 0")
+        return value
+
+
+class NewJob(BaseModel):
+    """One job of a bulk enqueue."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    name: str
+    data: Mapping[str, Any] | BaseModel
+    options: JobOptions | None = None
+
+
+class RateLimit(BaseModel):
+    """At most ``max`` jobs started per ``per`` seconds, across all workers of the queue."""
+
+    model_config = _STRICT
+
+    max: int = Field(ge=1)
+    per: float = Field(gt=0)
+
+
+class Schedule(BaseModel):
+    """A repeatable job: a cron ``pattern`` or an interval ``every`` (seconds), not both."""
+
+    model_config = _STRICT
+
+    scheduler_id: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1)
+    data: dict[str, Any] = Field(default_factory=dict)
+    pattern: str | None = None
+    every: float | None = Field(default=None, gt=0)
+    timezone: str | None = None
+    options: JobOptions | None = None
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> Schedule:
+        if (self.pattern is None) == (self.every is None):
+            raise ValueError("give exactly one of 'pattern' (cron) or 'every' (seconds)")
+        return self
+
+
+class JobRef(BaseModel):
+    """What enqueue returns: enough to find the job again."""
+
+    model_config = ConfigDict(frozen=True)
+
+    queue: str
+    id: str
+    name: str
+
+
+class JobInfo(BaseModel):
+    """A snapshot of one job (Q7)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    queue: str
+    id: str
+    name: str
+    data: dict[str, Any]
+    state: JobState
+    attempts_made: int = 0
+    max_attempts: int = 1
+    progress: Any = 0
+    result: Any = None
+    failed_reason: str | None = None
+    failure_kind: FailureKind | None = None
+    priority: int = 0
+    delay: float = 0.0
+    created_at: float
+    processed_at: float | None = None
+    finished_at: float | None = None
+
+
+class QueueCounts(BaseModel):
+    """Jobs per state (Q7, Q9)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    waiting: int = 0
+    active: int = 0
+    delayed: int = 0
+    completed: int = 0
+    failed: int = 0
+    paused: int = 0
+
+    @property
+    def depth(self) -> int:
+        """Jobs not yet started: waiting, paused and delayed."""
+        return self.waiting + self.paused + self.delayed
+
+
+class QueueEvent(BaseModel):
+    """A lifecycle event (Q8). ``attempt`` is 1 for the first try."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: QueueEventKind
+    queue: str
+    job_id: str
+    name: str | None = None
+    attempt: int = 0
+    timestamp: float
+    progress: Any = None
+    result: Any = None
+    error: str | None = None
+    failure_kind: FailureKind | None = None
+
+
+class JobOutcome(BaseModel):
+    """What one attempt ended in; returned by ``drain()`` helpers.
+
+    ``status`` is ``retrying`` when the attempt failed but the job will run again.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    queue: str
+    job_id: str
+    name: str
+    attempt: int
+    status: Literal["completed", "retrying", "failed"]
+    result: Any = None
+    error: str | None = None
+    failure_kind: FailureKind | None = None
+
+
+class WorkerStatus(BaseModel):
+    """Liveness of a worker handle: a worker that stopped fetching is visible here."""
+
+    model_config = ConfigDict(frozen=True)
+
+    queue: str
+    running: bool
+    paused: bool
+    concurrency: int
+    active: int
+    processed: int
+    failed: int
+    last_fetch_at: float | None = None

@@ -1,0 +1,174 @@
+"""Input checks shared by every adapter, so fakes and real adapters reject the same input."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from portside.ports.errors import ValidationError
+
+__all__ = [
+    "MAX_NAME_LENGTH",
+    "MAX_PAYLOAD_BYTES",
+    "check_job_id",
+    "check_job_name",
+    "check_queue_name",
+    "check_stream_name",
+    "json_payload",
+]
+
+MAX_NAME_LENGTH = 200
+MAX_PAYLOAD_BYTES = 1_000_000
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(?::[A-Za-z0-9][A-Za-z0-9_.\-]*)*$")
+_MAX_DEPTH = 64
+
+
+def _check_text(value: object, field: str, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(
+            f"{field} must be a string, got {type(value).__name__}",
+            fix=f"pass the {what} as str",
+            field=field,
+        )
+    if not value or not value.strip():
+        raise ValidationError(f"{field} is empty", fix=f"pass a non-empty {what}", field=field)
+    if len(value) > MAX_NAME_LENGTH:
+        raise ValidationError(
+            f"{field} is {len(value)} characters long",
+            fix=f"keep the {what} to at most {MAX_NAME_LENGTH} characters",
+            field=field,
+        )
+    return value
+
+
+def check_queue_name(queue: object) -> str:
+    """Validate a queue name such as ``ingest`` or the namespaced ``agents-run:orchestrator``."""
+    name = _check_text(queue, "queue", "queue name")
+    if not _QUEUE_NAME.match(name):
+        raise ValidationError(
+            f"queue name {name!r} is invalid",
+            fix="use letters, digits, '.', '_' or '-', with ':' only between namespace parts "
+            "(for example 'agents-run:orchestrator')",
+            field="queue",
+        )
+    return name
+
+
+def check_job_name(name: object) -> str:
+    """Validate a job name (the handler's stable name, e.g. ``ingest``)."""
+    value = _check_text(name, "name", "job name")
+    if any(ch in value for ch in "\r\n\t\0"):
+        raise ValidationError(
+            f"job name {value!r} contains control characters",
+            fix="use a single-line name without tabs or NUL",
+            field="name",
+        )
+    return value
+
+
+def check_job_id(job_id: object, field: str = "options.job_id") -> str:
+    """Validate a caller-chosen job id; BullMQ forbids ':' and pure integers in custom ids."""
+    value = _check_text(job_id, field, "job id")
+    if ":" in value:
+        raise ValidationError(
+            f"job id {value!r} contains ':'",
+            fix="BullMQ reserves ':' as its key separator; use '-' or '.' instead",
+            field=field,
+        )
+    if value.isdigit():
+        raise ValidationError(
+            f"job id {value!r} is an integer",
+            fix="BullMQ reserves integer ids for generated ids; add a prefix such as 'job-'",
+            field=field,
+        )
+    return value
+
+
+def check_stream_name(stream: object) -> str:
+    """Validate an outbox stream name (for example a run id)."""
+    return _check_text(stream, "stream", "stream name")
+
+
+def _check_json(value: Any, path: str, depth: int) -> None:
+    if depth > _MAX_DEPTH:
+        raise ValidationError(
+            f"{path} is nested more than {_MAX_DEPTH} levels deep",
+            fix="flatten the payload",
+            field=path,
+        )
+    if value is None or isinstance(value, (str, bool)):
+        return
+    if isinstance(value, int):
+        if abs(value) > 2**53 - 1:
+            raise ValidationError(
+                f"{path} is the integer {value}, outside JSON's safe range (±2**53-1)",
+                fix="send it as a string",
+                field=path,
+            )
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError(
+                f"{path} is {value!r}, which JSON cannot represent",
+                fix="use null or a finite number",
+                field=path,
+            )
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValidationError(
+                    f"{path} has the non-string key {key!r}", fix="use string keys", field=path
+                )
+            _check_json(item, f"{path}.{key}", depth + 1)
+        return
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_json(item, f"{path}[{index}]", depth + 1)
+        return
+    raise ValidationError(
+        f"{path} is a {type(value).__name__}, which is not JSON",
+        fix="convert it to str, number, bool, None, list or dict (pydantic models are accepted "
+        "at the top level)",
+        field=path,
+    )
+
+
+def json_payload(data: object, field: str = "data") -> dict[str, Any]:
+    """Return ``data`` as a JSON object (dict), or raise a ValidationError naming the bad field.
+
+    Pydantic models are dumped in JSON mode. The encoded size is capped at
+    ``MAX_PAYLOAD_BYTES``: large blobs belong in storage, with their key in the payload.
+    """
+    if isinstance(data, BaseModel):
+        data = data.model_dump(mode="json", by_alias=True)
+    if not isinstance(data, Mapping):
+        raise ValidationError(
+            f"{field} must be a JSON object (dict or pydantic model), got {type(data).__name__}",
+            fix="wrap the value in a dict",
+            field=field,
+        )
+    _check_json(data, field, 0)
+    encoded = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    size = len(encoded.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_PAYLOAD_BYTES:
+        raise ValidationError(
+            f"{field} is {size} bytes encoded, over the {MAX_PAYLOAD_BYTES}-byte limit",
+            fix="store large content elsewhere and pass its key",
+            field=field,
+        )
+    try:
+        encoded.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError(
+            f"{field} contains a lone surrogate, which is not valid UTF-8",
+            fix="decode the text properly before sending it",
+            field=field,
+        ) from exc
+    result: dict[str, Any] = json.loads(encoded)
+    return result
