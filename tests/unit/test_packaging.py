@@ -42,9 +42,21 @@ def test_declared_packages_exist() -> None:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(out), str(ROOT)],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     (built,) = out.glob("portside-*.whl")
     return built
@@ -55,7 +67,8 @@ def test_wheel_ships_every_source_and_data_file(wheel: Path) -> None:
     wanted = {
         "portside/" + str(path.relative_to(SRC))
         for path in SRC.rglob("*")
-        if path.is_file() and path.suffix in {".py", ".sql", ".lua", ".typed", ".json"}
+        if path.is_file()
+        and path.suffix in {".py", ".sql", ".lua", ".typed", ".json"}
         and "__pycache__" not in path.parts
     }
     assert "portside/py.typed" in names
@@ -85,7 +98,11 @@ def test_wheel_imports_like_the_editable_install(wheel: Path, tmp_path: Path) ->
     )
     env = {"PYTHONPATH": str(unpacked), "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
-        [sys.executable, "-c", script, *modules], env=env, capture_output=True, text=True,
-        timeout=120, check=False,
+        [sys.executable, "-c", script, *modules],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr

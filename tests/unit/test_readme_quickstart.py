@@ -27,7 +27,6 @@ def test_ci_installs_as_the_readme_says_and_runs_its_test_command() -> None:
     )
     ci = (ROOT / ".ci" / "run").read_text()
     ci_installs = [line.strip() for line in ci.splitlines() if line.strip().startswith("pip ")]
-    normalise = lambda cmd: cmd.replace(" --quiet", "")  # noqa: E731
-    assert [normalise(c) for c in ci_installs] == [install]
+    assert [c.replace(" --quiet", "") for c in ci_installs] == [install]
     assert re.search(r"^pytest -n auto$", ci, re.MULTILINE)
     assert '"$status" -eq 5' in ci, ".ci/run must treat pytest exit 5 (no tests) as failure"
