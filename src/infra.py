@@ -8,7 +8,15 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from portside.ports import InfraNotSetError, OutboxPort, QueuePort, ValidationError
+from portside.ports import (
+    CachePort,
+    ConfigurationError,
+    HistoryPort,
+    InfraNotSetError,
+    OutboxPort,
+    QueuePort,
+    ValidationError,
+)
 
 __all__ = ["Infra", "get_infra", "set_infra", "use_infra"]
 
@@ -17,16 +25,28 @@ __all__ = ["Infra", "get_infra", "set_infra", "use_infra"]
 class Infra:
     """The adapters an application runs on.
 
+    ``history`` (run history and dead letters) and ``cache`` are optional: the job platform asks
+    for them through ``require_history()``/``require_cache()``, which say how to configure them.
     Closing an ``Infra`` closes its adapters; use it as ``async with infra: ...``.
     """
 
     queue: QueuePort
     outbox: OutboxPort
     name: str = field(default="custom", compare=False)
+    history: HistoryPort | None = field(default=None, compare=False)
+    cache: CachePort | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        for attr, port in (("queue", QueuePort), ("outbox", OutboxPort)):
+        ports: tuple[tuple[str, type], ...] = (
+            ("queue", QueuePort),
+            ("outbox", OutboxPort),
+            ("history", HistoryPort),
+            ("cache", CachePort),
+        )
+        for attr, port in ports:
             value = getattr(self, attr)
+            if value is None and attr in ("history", "cache"):
+                continue
             if not isinstance(value, port):
                 raise ValidationError(
                     f"Infra.{attr} is a {type(value).__name__}, which does not implement "
@@ -35,12 +55,41 @@ class Infra:
                     field=attr,
                 )
 
+    def require_history(self) -> HistoryPort:
+        """The run-history and dead-letter store, or a ConfigurationError saying how to add one."""
+        if self.history is None:
+            raise ConfigurationError(
+                f"Infra {self.name!r} has no history store, which the worker runtime and the "
+                "dead-letter commands need",
+                fix="build the Infra with history=... (PostgresHistory(dsn) in production, "
+                "InMemoryHistory() in unit tests), or set PORTSIDE_POSTGRES_DSN for the CLI",
+                field="history",
+            )
+        return self.history
+
+    def require_cache(self) -> CachePort:
+        """The cache, or a ConfigurationError saying how to add one."""
+        if self.cache is None:
+            raise ConfigurationError(
+                f"Infra {self.name!r} has no cache",
+                fix="build the Infra with cache=... (RedisCache(url) in production, "
+                "InMemoryCache() in unit tests), or set PORTSIDE_REDIS_URL for the CLI",
+                field="cache",
+            )
+        return self.cache
+
     async def close(self) -> None:
-        """Close the queue and the outbox (both, even if one fails)."""
-        try:
-            await self.queue.close()
-        finally:
-            await self.outbox.close()
+        """Close every adapter (all of them, even if one fails; the first error is raised)."""
+        first: Exception | None = None
+        for adapter in (self.queue, self.outbox, self.history, self.cache):
+            if adapter is None:
+                continue
+            try:
+                await adapter.close()
+            except Exception as exc:  # close the rest, then re-raise the first error
+                first = first or exc
+        if first is not None:
+            raise first
 
     async def __aenter__(self) -> Infra:
         return self

@@ -1,7 +1,8 @@
-"""Contracts: the queue and outbox ports, their value types and errors."""
+"""Contracts: the queue, outbox, history and cache ports, their value types and errors."""
 
 from __future__ import annotations
 
+from portside.ports.cache import CachePort
 from portside.ports.classification import Classifier, default_classify, describe_error
 from portside.ports.errors import (
     BackendUnavailableError,
@@ -12,6 +13,19 @@ from portside.ports.errors import (
     PortsideError,
     TransientError,
     ValidationError,
+)
+from portside.ports.history import (
+    DEFAULT_FAILURE_RETENTION,
+    RUN_MODES,
+    DeadLetter,
+    HistoryPort,
+    JobRun,
+    NewDeadLetter,
+    QueueRunStats,
+    RunFinish,
+    RunMode,
+    RunStart,
+    RunStatus,
 )
 from portside.ports.outbox import OutboxPort, Transaction
 from portside.ports.outbox_types import OutboxErrorCallback, OutboxEvent, OutboxHandler
@@ -36,12 +50,17 @@ from portside.ports.queue_types import (
 )
 
 __all__ = [
+    "DEFAULT_FAILURE_RETENTION",
+    "RUN_MODES",
     "BackendUnavailableError",
     "Backoff",
+    "CachePort",
     "Classifier",
     "ConfigurationError",
+    "DeadLetter",
     "EventStream",
     "FailureKind",
+    "HistoryPort",
     "InfraNotSetError",
     "Job",
     "JobHandler",
@@ -49,8 +68,10 @@ __all__ = [
     "JobOptions",
     "JobOutcome",
     "JobRef",
+    "JobRun",
     "JobState",
     "JobTimeoutError",
+    "NewDeadLetter",
     "NewJob",
     "OutboxErrorCallback",
     "OutboxEvent",
@@ -62,8 +83,13 @@ __all__ = [
     "QueueEvent",
     "QueueEventKind",
     "QueuePort",
+    "QueueRunStats",
     "RateLimit",
     "Retention",
+    "RunFinish",
+    "RunMode",
+    "RunStart",
+    "RunStatus",
     "Schedule",
     "Transaction",
     "TransientError",

@@ -1,0 +1,213 @@
+"""The history port: one row per job attempt (run history) and the dead-letter store (A3, A4)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from portside.ports.queue_types import FailureKind
+
+__all__ = [
+    "DEFAULT_FAILURE_RETENTION",
+    "RUN_MODES",
+    "DeadLetter",
+    "HistoryPort",
+    "JobRun",
+    "NewDeadLetter",
+    "QueueRunStats",
+    "RunFinish",
+    "RunMode",
+    "RunStart",
+    "RunStatus",
+]
+
+RunMode = Literal["scheduled", "manual", "backfill"]
+RunStatus = Literal["running", "completed", "retrying", "failed"]
+RUN_MODES: tuple[RunMode, ...] = ("scheduled", "manual", "backfill")
+DEFAULT_FAILURE_RETENTION = timedelta(days=30)
+MAX_ERROR_MESSAGE = 4000
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class RunStart(BaseModel):
+    """An attempt that began: what ``record_start`` stores."""
+
+    model_config = _STRICT
+
+    job_id: str = Field(min_length=1)
+    queue: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    attempt: int = Field(ge=1)
+    run_mode: RunMode
+    started_at: AwareDatetime
+
+
+class RunFinish(BaseModel):
+    """How an attempt ended: what ``record_finish`` stores.
+
+    ``retrying`` means the attempt failed and the queue will run the job again.
+    """
+
+    model_config = _STRICT
+
+    status: Literal["completed", "retrying", "failed"]
+    finished_at: AwareDatetime
+    failure_kind: FailureKind | None = None
+    error_class: str | None = None
+    error_message: str | None = Field(default=None, max_length=MAX_ERROR_MESSAGE)
+    result: Any = None
+
+
+class JobRun(BaseModel):
+    """One attempt of one job (A3). ``finished_at`` is None while it runs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    job_id: str
+    queue: str
+    name: str
+    attempt: int
+    run_mode: RunMode
+    status: RunStatus
+    failure_kind: FailureKind | None = None
+    error_class: str | None = None
+    error_message: str | None = None
+    result: Any = None
+    started_at: datetime
+    finished_at: datetime | None = None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds the attempt took, or None while it runs."""
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+class NewDeadLetter(BaseModel):
+    """A job that failed for good: out of attempts or failed permanently (A4)."""
+
+    model_config = _STRICT
+
+    queue: str = Field(min_length=1)
+    job_id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    data: dict[str, Any]
+    error_class: str
+    error_message: str = Field(max_length=MAX_ERROR_MESSAGE)
+    failure_kind: FailureKind
+    attempts: int = Field(ge=1)
+    failed_at: AwareDatetime
+
+
+class DeadLetter(BaseModel):
+    """A stored dead letter; ``retried_at``/``retry_job_id`` are set once it was retried."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    queue: str
+    job_id: str
+    name: str
+    data: dict[str, Any]
+    error_class: str
+    error_message: str
+    failure_kind: FailureKind
+    attempts: int
+    failed_at: datetime
+    retried_at: datetime | None = None
+    retry_job_id: str | None = None
+
+    @property
+    def error(self) -> str:
+        """``ClassName: message``, as the queue reports a failure reason."""
+        if not self.error_message:
+            return self.error_class
+        return f"{self.error_class}: {self.error_message}"
+
+
+class QueueRunStats(BaseModel):
+    """Attempts of one queue that finished since a point in time (for health checks)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    queue: str
+    attempts: int = 0
+    completed: int = 0
+    retrying: int = 0
+    failed: int = 0
+    mean_duration: float | None = None
+
+    @property
+    def failure_rate(self) -> float:
+        """Share of finished attempts that failed or will be retried (0 when none finished)."""
+        return (self.failed + self.retrying) / self.attempts if self.attempts else 0.0
+
+
+@runtime_checkable
+class HistoryPort(Protocol):
+    """Run history and dead letters. Lists are newest first."""
+
+    async def record_start(self, run: RunStart) -> JobRun:
+        """Store an attempt that began (status ``running``) and return it with its id."""
+        ...
+
+    async def record_finish(self, run_id: str, finish: RunFinish) -> JobRun:
+        """Close the attempt ``run_id``; raises ``ValidationError`` if it does not exist."""
+        ...
+
+    async def get_run(self, run_id: str) -> JobRun | None:
+        """One attempt by id, or None."""
+        ...
+
+    async def list_runs(
+        self,
+        *,
+        job_id: str | None = None,
+        queue: str | None = None,
+        name: str | None = None,
+        limit: int = 100,
+    ) -> list[JobRun]:
+        """Attempts matching every given filter, newest first, at most ``limit``."""
+        ...
+
+    async def queue_stats(self, since: datetime) -> list[QueueRunStats]:
+        """Per queue, the attempts that finished at or after ``since``."""
+        ...
+
+    async def add_failure(self, failure: NewDeadLetter) -> DeadLetter:
+        """Store a dead letter and return it with its id."""
+        ...
+
+    async def list_failures(
+        self, *, queue: str | None = None, include_retried: bool = False, limit: int = 100
+    ) -> list[DeadLetter]:
+        """Dead letters, newest first; retried ones only with ``include_retried``."""
+        ...
+
+    async def get_failure(self, failure_id: str) -> DeadLetter | None:
+        """One dead letter by id, or None (also for ids that are not valid ids)."""
+        ...
+
+    async def mark_retried(
+        self, failure_id: str, *, retry_job_id: str, retried_at: datetime
+    ) -> DeadLetter | None:
+        """Record that the dead letter was sent back to its queue; None if unknown."""
+        ...
+
+    async def purge_failures(
+        self,
+        older_than: timedelta = DEFAULT_FAILURE_RETENTION,
+        *,
+        now: datetime | None = None,
+    ) -> int:
+        """Delete dead letters that failed before ``now - older_than``; return how many."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
