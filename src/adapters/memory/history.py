@@ -1,0 +1,158 @@
+"""In-memory run history and dead-letter store (HistoryPort) with inspectable state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from itertools import count
+
+from portside.ports import (
+    DEFAULT_FAILURE_RETENTION,
+    DeadLetter,
+    HistoryPort,
+    JobRun,
+    NewDeadLetter,
+    QueueRunStats,
+    RunFinish,
+    RunStart,
+    ValidationError,
+)
+
+__all__ = ["InMemoryHistory"]
+
+
+class InMemoryHistory:
+    """A ``HistoryPort`` kept in dicts; ``runs`` and ``failures`` are in insertion order.
+
+    Args:
+        now: The clock ``purge_failures`` uses when it is given no ``now``.
+    """
+
+    def __init__(self, now: Callable[[], datetime] | None = None) -> None:
+        self._now = now or (lambda: datetime.now(UTC))
+        self._ids = count(1)
+        self.runs: dict[str, JobRun] = {}
+        self.failures: dict[str, DeadLetter] = {}
+        self.closed = False
+
+    def reset(self) -> None:
+        """Forget every run and dead letter."""
+        self.runs.clear()
+        self.failures.clear()
+
+    async def record_start(self, run: RunStart) -> JobRun:
+        """Store an attempt that began (status ``running``)."""
+        stored = JobRun(id=str(next(self._ids)), status="running", **run.model_dump())
+        self.runs[stored.id] = stored
+        return stored
+
+    async def record_finish(self, run_id: str, finish: RunFinish) -> JobRun:
+        """Close the attempt ``run_id``."""
+        run = self.runs.get(run_id)
+        if run is None:
+            raise ValidationError(
+                f"no run with id {run_id!r}",
+                fix="pass the id record_start() returned",
+                field="run_id",
+            )
+        stored = run.model_copy(update=finish.model_dump())
+        self.runs[run_id] = stored
+        return stored
+
+    async def get_run(self, run_id: str) -> JobRun | None:
+        """One attempt by id, or None."""
+        return self.runs.get(run_id)
+
+    async def list_runs(
+        self,
+        *,
+        job_id: str | None = None,
+        queue: str | None = None,
+        name: str | None = None,
+        limit: int = 100,
+    ) -> list[JobRun]:
+        """Attempts matching every given filter, newest first."""
+        found = [
+            run
+            for run in reversed(self.runs.values())
+            if (job_id is None or run.job_id == job_id)
+            and (queue is None or run.queue == queue)
+            and (name is None or run.name == name)
+        ]
+        found.sort(key=lambda run: run.started_at, reverse=True)
+        return found[: max(limit, 0)]
+
+    async def queue_stats(self, since: datetime) -> list[QueueRunStats]:
+        """Per queue, the attempts that finished at or after ``since``."""
+        per_queue: dict[str, list[JobRun]] = {}
+        for run in self.runs.values():
+            if run.finished_at is not None and run.finished_at >= since:
+                per_queue.setdefault(run.queue, []).append(run)
+        stats = []
+        for queue, runs in sorted(per_queue.items()):
+            durations = [run.duration for run in runs if run.duration is not None]
+            stats.append(
+                QueueRunStats(
+                    queue=queue,
+                    attempts=len(runs),
+                    completed=sum(run.status == "completed" for run in runs),
+                    retrying=sum(run.status == "retrying" for run in runs),
+                    failed=sum(run.status == "failed" for run in runs),
+                    mean_duration=sum(durations) / len(durations) if durations else None,
+                )
+            )
+        return stats
+
+    async def add_failure(self, failure: NewDeadLetter) -> DeadLetter:
+        """Store a dead letter."""
+        stored = DeadLetter(id=f"dl-{next(self._ids)}", **failure.model_dump())
+        self.failures[stored.id] = stored
+        return stored
+
+    async def list_failures(
+        self, *, queue: str | None = None, include_retried: bool = False, limit: int = 100
+    ) -> list[DeadLetter]:
+        """Dead letters, newest first."""
+        found = [
+            failure
+            for failure in reversed(self.failures.values())
+            if (queue is None or failure.queue == queue)
+            and (include_retried or failure.retried_at is None)
+        ]
+        found.sort(key=lambda failure: failure.failed_at, reverse=True)
+        return found[: max(limit, 0)]
+
+    async def get_failure(self, failure_id: str) -> DeadLetter | None:
+        """One dead letter by id, or None."""
+        return self.failures.get(failure_id)
+
+    async def mark_retried(
+        self, failure_id: str, *, retry_job_id: str, retried_at: datetime
+    ) -> DeadLetter | None:
+        """Record that the dead letter was sent back to its queue."""
+        failure = self.failures.get(failure_id)
+        if failure is None:
+            return None
+        stored = failure.model_copy(update={"retried_at": retried_at, "retry_job_id": retry_job_id})
+        self.failures[failure_id] = stored
+        return stored
+
+    async def purge_failures(
+        self,
+        older_than: timedelta = DEFAULT_FAILURE_RETENTION,
+        *,
+        now: datetime | None = None,
+    ) -> int:
+        """Delete dead letters that failed before ``now - older_than``."""
+        cutoff = (now or self._now()) - older_than
+        doomed = [key for key, failure in self.failures.items() if failure.failed_at < cutoff]
+        for key in doomed:
+            del self.failures[key]
+        return len(doomed)
+
+    async def close(self) -> None:
+        """Nothing to release; remembered for tests."""
+        self.closed = True
+
+
+_check: HistoryPort = InMemoryHistory()
