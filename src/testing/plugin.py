@@ -1,3 +1,105 @@
-"""pytest plugin entry point (``pytest11``): portside's fixtures and options."""
+"""pytest plugin entry point (``pytest11``): portside's options, header and fixtures."""
 
 from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+
+import pytest
+
+from portside.ports import ConfigurationError
+from portside.testing.fixtures import (
+    HARNESS_KEY,
+    fake_infra,
+    infra,
+    outbox_adapter,
+    portside_harness,
+    postgres_dsn,
+    queue_adapter,
+    redis_prefix,
+    redis_url,
+)
+from portside.testing.harness import Harness
+from portside.testing.providers import (
+    MODES,
+    SERVERS_ENV,
+    ExternalProvider,
+    ProviderFactory,
+    ProviderName,
+    unavailable,
+)
+
+__all__ = [
+    "fake_infra",
+    "infra",
+    "outbox_adapter",
+    "portside_harness",
+    "postgres_dsn",
+    "pytest_addoption",
+    "pytest_configure",
+    "pytest_report_header",
+    "pytest_unconfigure",
+    "queue_adapter",
+    "redis_prefix",
+    "redis_url",
+]
+
+_INI = "portside_servers"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("portside", "portside test harness")
+    group.addoption(
+        "--portside-servers",
+        dest="portside_servers",
+        choices=MODES,
+        default=None,
+        help="where Redis and Postgres come from: auto (containers, then local, then external), "
+        f"containers, local or external. Also the ini option {_INI} and ${SERVERS_ENV}.",
+    )
+    parser.addini(_INI, help="default for --portside-servers", default="")
+
+
+def _mode(config: pytest.Config) -> tuple[str, str]:
+    """The requested mode and where it came from: command line, then env, then ini."""
+    option = config.getoption("portside_servers")
+    if option:
+        return str(option), "--portside-servers"
+    env = os.environ.get(SERVERS_ENV, "").strip()
+    if env:
+        return env, f"${SERVERS_ENV}"
+    ini = str(config.getini(_INI)).strip()
+    if ini:
+        return ini, f"ini option {_INI}"
+    return "auto", "default"
+
+
+def _factories() -> Mapping[ProviderName, ProviderFactory]:
+    return {
+        "containers": unavailable("containers", "not in this build yet", "use external"),
+        "local": unavailable("local", "not in this build yet", "use external"),
+        "external": ExternalProvider,
+    }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    mode, source = _mode(config)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    try:
+        harness = Harness(mode, source, worker, _factories())
+    except ConfigurationError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    config.stash[HARNESS_KEY] = harness
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return config.stash[HARNESS_KEY].header()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    harness = config.stash.get(HARNESS_KEY, None)
+    if harness is None:
+        return
+    for error in harness.close():
+        sys.stderr.write(f"portside harness cleanup: {type(error).__name__}: {error}\n")

@@ -1,0 +1,133 @@
+"""The harness's pytest fixtures: isolated servers, real and fake infra."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
+
+import pytest
+
+from portside.infra import Infra, use_infra
+from portside.ports import ConfigurationError, OutboxPort, QueuePort
+from portside.testing.harness import Harness
+
+__all__ = [
+    "HARNESS_KEY",
+    "fake_infra",
+    "infra",
+    "outbox_adapter",
+    "portside_harness",
+    "postgres_dsn",
+    "queue_adapter",
+    "redis_prefix",
+    "redis_url",
+]
+
+HARNESS_KEY = pytest.StashKey[Harness]()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _async_fixture(function: F) -> F:
+    """Mark an async fixture for pytest-asyncio in both its ``auto`` and ``strict`` modes."""
+    try:
+        import pytest_asyncio
+    except ModuleNotFoundError:  # pragma: no cover - pytest-asyncio comes with portside[testing]
+        return cast(F, pytest.fixture(function))
+    return cast(F, pytest_asyncio.fixture(function))
+
+
+def _adapter(module: str, name: str) -> Callable[..., Any]:
+    """Import an adapter class lazily, so the plugin loads without the optional extras."""
+    try:
+        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(
+            f"{module}.{name} cannot be imported ({exc})",
+            fix="install portside with the extra that provides it (pip install "
+            "'portside[bullmq,postgres]'), or use the `fake_infra` fixture",
+        ) from exc
+
+
+@pytest.fixture(scope="session")
+def portside_harness(pytestconfig: pytest.Config) -> Harness:
+    """This worker's harness: provider, servers and isolation state (started lazily)."""
+    return pytestconfig.stash[HARNESS_KEY]
+
+
+@pytest.fixture
+def redis_prefix(portside_harness: Harness) -> Iterator[str]:
+    """A key prefix unique to this test (no ``:`` in it); its keys are deleted afterwards.
+
+    Pass it as BullMQ's ``prefix`` and start any other key you write with it.
+    """
+    keyspace = portside_harness.keyspace()
+    prefix = keyspace.new_prefix()
+    yield prefix
+    keyspace.cleanup(prefix)
+
+
+@pytest.fixture
+def redis_url(portside_harness: Harness, redis_prefix: str) -> str:
+    """URL of this worker's Redis; keep every key under ``redis_prefix``."""
+    return portside_harness.keyspace().url
+
+
+@pytest.fixture
+def postgres_dsn(portside_harness: Harness) -> Iterator[str]:
+    """DSN of a fresh database for this test, with every portside migration applied.
+
+    The database is cloned from a per-worker template and dropped (forcibly) afterwards.
+    """
+    databases = portside_harness.databases()
+    dsn = databases.create_database()
+    yield dsn
+    databases.drop_database(urlsplit(dsn).path.lstrip("/"))
+
+
+@_async_fixture
+async def queue_adapter(redis_url: str, redis_prefix: str) -> AsyncIterator[QueuePort]:
+    """The BullMQ queue adapter on this test's Redis prefix; closed afterwards."""
+    bullmq_queue = _adapter("portside.adapters.bullmq", "BullMQQueue")
+    adapter: QueuePort = bullmq_queue(redis_url, prefix=redis_prefix)
+    try:
+        yield adapter
+    finally:
+        await adapter.close()
+
+
+@_async_fixture
+async def outbox_adapter(postgres_dsn: str) -> AsyncIterator[OutboxPort]:
+    """The Postgres outbox adapter on this test's database; closed afterwards."""
+    postgres_outbox = _adapter("portside.adapters.postgres", "PostgresOutbox")
+    outbox: OutboxPort = postgres_outbox(postgres_dsn)
+    try:
+        yield outbox
+    finally:
+        await outbox.close()
+
+
+@_async_fixture
+async def infra(queue_adapter: QueuePort, outbox_adapter: OutboxPort) -> AsyncIterator[Infra]:
+    """Real adapters on this test's isolated Redis prefix and database, installed with
+    ``use_infra`` for the test."""
+    real = Infra(queue=queue_adapter, outbox=outbox_adapter, name="real")
+    with use_infra(real):
+        yield real
+
+
+@_async_fixture
+async def fake_infra() -> AsyncIterator[Infra]:
+    """In-memory fakes (no I/O, virtual clock) installed with ``use_infra`` for the test."""
+    fake = Infra(
+        queue=_adapter("portside.adapters.memory", "InMemoryQueue")(),
+        outbox=_adapter("portside.adapters.memory", "InMemoryOutbox")(),
+        name="fake",
+    )
+    try:
+        with use_infra(fake):
+            yield fake
+    finally:
+        await fake.close()
