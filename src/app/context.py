@@ -1,0 +1,57 @@
+"""`JobContext`: what a handler gets besides its payload."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from portside.ports import Job, RunMode
+
+if TYPE_CHECKING:
+    from portside.app.definition import JobDefinition
+    from portside.infra import Infra
+
+__all__ = ["JobContext"]
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """The running attempt.
+
+    Attributes:
+        job: The queue's job (id, name, attempt, raw data, progress updates).
+        definition: The job's registry entry.
+        run_mode: ``scheduled``, ``manual`` or ``backfill``.
+        infra: The adapters the worker runs on (also installed for ``get_infra()``).
+        log_fields: job id, queue, attempt, run mode and the payload's business keys.
+        now: The worker's clock.
+    """
+
+    job: Job
+    definition: JobDefinition[Any]
+    run_mode: RunMode
+    infra: Infra
+    log_fields: Mapping[str, Any]
+    now: Callable[[], datetime]
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("portside.job"))
+
+    @property
+    def job_id(self) -> str:
+        """The job id."""
+        return self.job.id
+
+    @property
+    def attempt(self) -> int:
+        """This attempt's number, 1 for the first try."""
+        return self.job.attempt
+
+    def log(self, event: str, level: int = logging.INFO, **fields: Any) -> None:
+        """Log ``event`` as JSON with the job's fields plus ``fields``."""
+        self.logger.log(level, event, extra={"portside": {**self.log_fields, **fields}})
+
+    async def progress(self, value: int | float | dict[str, Any]) -> None:
+        """Report progress, readable through ``get_job`` (and the HTTP API)."""
+        await self.job.update_progress(value)

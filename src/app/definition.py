@@ -1,0 +1,338 @@
+"""`JobDefinition`: one typed, validated description per job (A1)."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import types
+import typing
+import zoneinfo
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import pydantic
+from pydantic import BaseModel
+
+from portside.app.cron import check_cron_pattern
+from portside.app.errors import InvalidPayloadError
+from portside.app.job_ids import deterministic_job_id
+from portside.ports import (
+    Backoff,
+    FailureKind,
+    RateLimit,
+    ValidationError,
+    default_attempts,
+    default_classify,
+)
+from portside.ports.validation import check_queue_name
+
+if TYPE_CHECKING:
+    from portside.app.context import JobContext
+
+__all__ = ["Handler", "JobDefinition", "JobSchedule", "RetryPolicy", "payload_error_detail"]
+
+PayloadT = TypeVar("PayloadT", bound=BaseModel)
+Handler = Callable[[PayloadT, "JobContext"], Awaitable[Any]]
+_JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+_KINDS = ("transient", "permanent")
+
+
+def payload_error_detail(error: pydantic.ValidationError) -> str:
+    """``field: problem; field: problem`` from a pydantic error, for one-line messages."""
+    parts = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(part) for part in item["loc"]) or "(payload)"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Attempts and backoff (Q3).
+
+    Attributes:
+        attempts: Tries in total; None means ``$PORTSIDE_DEFAULT_ATTEMPTS`` or 3, read at enqueue.
+        backoff: Wait before each retry; exponential from 1 s unless given.
+    """
+
+    attempts: int | None = None
+    backoff: Backoff | None = field(default_factory=lambda: Backoff.exponential(1.0))
+
+    def resolved_attempts(self) -> int:
+        """The attempts to enqueue with."""
+        return self.attempts if self.attempts is not None else default_attempts()
+
+
+@dataclass(frozen=True)
+class JobSchedule:
+    """A repeatable trigger (Q11): a cron ``pattern`` or an interval ``every`` seconds.
+
+    Attributes:
+        data: The payload each scheduled run gets; validated against the job's model.
+    """
+
+    pattern: str | None = None
+    every: float | None = None
+    timezone: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _fail(job: str, attr: str, message: str, fix: str) -> ValidationError:
+    return ValidationError(f"job {job!r}: {message}", fix=fix, field=f"{job}.{attr}")
+
+
+def _annotation_is_date(annotation: Any) -> bool:
+    if annotation is date:
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        options = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        return options == [date]
+    return False
+
+
+@dataclass(frozen=True)
+class JobDefinition(Generic[PayloadT]):
+    """Everything portside needs to enqueue, run, retry, schedule and log one job.
+
+    Attributes:
+        name: Stable name (letters, digits, '-', '_'): it is the BullMQ job name, a metric
+            label and part of deterministic job ids, so renaming it is a breaking change.
+        queue: The queue it runs on (``agents-run:orchestrator`` style namespaces allowed).
+        payload: The pydantic model of its data; validated at enqueue and again in the worker.
+        handler: ``async def handler(payload, ctx) -> result``; the result must be JSON.
+        retry: Attempts and backoff.
+        timeout: Seconds one attempt may run; a timed-out attempt is a transient failure.
+        concurrency: Jobs of this queue running at once per worker process.
+        rate_limit: At most ``max`` jobs per ``per`` seconds on the queue.
+        schedule: Optional repeatable trigger.
+        classification: Exception type -> ``transient``/``permanent``; the most specific class
+            in the error's MRO wins; unmatched errors use portside's default classification.
+        business_keys: Payload fields copied into every log line (e.g. ``organizationId``).
+        id_keys: Payload fields that identify one unit of work: deterministic job ids use them
+            (all fields when empty).
+        date_field: The ``date`` field a backfill fills in, one job per day.
+        description: One line for ``--help`` and docs.
+    """
+
+    name: str
+    queue: str
+    payload: type[PayloadT]
+    handler: Handler[PayloadT]
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float = 60.0
+    concurrency: int = 1
+    rate_limit: RateLimit | None = None
+    schedule: JobSchedule | None = None
+    classification: Mapping[type[BaseException], FailureKind] = field(default_factory=dict)
+    business_keys: tuple[str, ...] = ()
+    id_keys: tuple[str, ...] = ()
+    date_field: str | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        self._check_identity()
+        self._check_runtime()
+        self._check_classification()
+        for attr in ("business_keys", "id_keys"):
+            for key in getattr(self, attr):
+                self.field_name(key, attr)
+        self._check_date_field()
+        self._check_schedule()
+
+    def _check_identity(self) -> None:
+        if not isinstance(self.name, str) or not _JOB_NAME.match(self.name):
+            raise ValidationError(
+                f"job name {self.name!r} is invalid",
+                fix="use 1-100 letters, digits, '-' or '_', starting with a letter or digit "
+                "(the name is part of job ids and metric labels)",
+                field="name",
+            )
+        try:
+            check_queue_name(self.queue)
+        except ValidationError as exc:
+            raise _fail(self.name, "queue", exc.message, exc.fix or "") from exc
+        if not (inspect.isclass(self.payload) and issubclass(self.payload, BaseModel)):
+            raise _fail(
+                self.name,
+                "payload",
+                f"payload is {self.payload!r}, not a pydantic model class",
+                "pass the BaseModel subclass itself, e.g. payload=IngestPayload",
+            )
+        if not inspect.iscoroutinefunction(self.handler):
+            raise _fail(
+                self.name,
+                "handler",
+                f"handler {self.handler!r} is not an async function",
+                "define it as `async def handler(payload, ctx): ...`",
+            )
+
+    def _check_runtime(self) -> None:
+        attempts = self.retry.attempts
+        if not isinstance(self.retry, RetryPolicy) or (
+            attempts is not None and not (isinstance(attempts, int) and 1 <= attempts <= 1000)
+        ):
+            raise _fail(
+                self.name, "retry.attempts", f"retry is {self.retry!r}", "use 1-1000 attempts"
+            )
+        if not isinstance(self.timeout, (int, float)) or not 0 < self.timeout <= 86_400:
+            raise _fail(
+                self.name,
+                "timeout",
+                f"timeout is {self.timeout!r}",
+                "give seconds between 0 (exclusive) and 86400",
+            )
+        if not isinstance(self.concurrency, int) or not 1 <= self.concurrency <= 10_000:
+            raise _fail(
+                self.name,
+                "concurrency",
+                f"concurrency is {self.concurrency!r}",
+                "give an integer between 1 and 10000",
+            )
+        if self.rate_limit is not None and not isinstance(self.rate_limit, RateLimit):
+            raise _fail(
+                self.name,
+                "rate_limit",
+                f"rate_limit is {self.rate_limit!r}",
+                "pass RateLimit(max=60, per=60.0)",
+            )
+
+    def _check_classification(self) -> None:
+        for error_type, kind in self.classification.items():
+            if not (inspect.isclass(error_type) and issubclass(error_type, BaseException)):
+                raise _fail(
+                    self.name,
+                    "classification",
+                    f"classification key {error_type!r} is not an exception class",
+                    "map exception classes, e.g. {InvalidTokenError: 'permanent'}",
+                )
+            if kind not in _KINDS:
+                raise _fail(
+                    self.name,
+                    "classification",
+                    f"{error_type.__name__} maps to {kind!r}",
+                    "map each exception class to 'transient' or 'permanent'",
+                )
+
+    def field_name(self, key: str, attr: str = "business_keys") -> str:
+        """The model field behind ``key`` (a field name or its alias)."""
+        for name, info in self.payload.model_fields.items():
+            if key in (name, info.alias):
+                return name
+        fields = ", ".join(self.payload.model_fields) or "none"
+        raise _fail(
+            self.name,
+            attr,
+            f"{key!r} is not a field of {self.payload.__name__}",
+            f"use one of its fields ({fields})",
+        )
+
+    def _check_date_field(self) -> None:
+        if self.date_field is None:
+            return
+        name = self.field_name(self.date_field, "date_field")
+        annotation = self.payload.model_fields[name].annotation
+        if annotation is datetime or not _annotation_is_date(annotation):
+            raise _fail(
+                self.name,
+                "date_field",
+                f"{self.payload.__name__}.{name} is {annotation!r}, not a date",
+                "point date_field at a field annotated `date` (or `date | None`)",
+            )
+
+    def _check_schedule(self) -> None:
+        schedule = self.schedule
+        if schedule is None:
+            return
+        if (schedule.pattern is None) == (schedule.every is None):
+            raise _fail(
+                self.name,
+                "schedule",
+                "a schedule needs exactly one of 'pattern' (cron) or 'every' (seconds)",
+                "e.g. JobSchedule(pattern='0 6 * * *') or JobSchedule(every=300)",
+            )
+        if schedule.pattern is not None:
+            check_cron_pattern(schedule.pattern, f"{self.name}.schedule.pattern")
+        if schedule.every is not None and not (
+            isinstance(schedule.every, (int, float)) and schedule.every >= 1
+        ):
+            raise _fail(
+                self.name, "schedule.every", f"every is {schedule.every!r}", "use >= 1 second"
+            )
+        if schedule.timezone is not None:
+            try:
+                zoneinfo.ZoneInfo(schedule.timezone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+                raise _fail(
+                    self.name,
+                    "schedule.timezone",
+                    f"unknown timezone {schedule.timezone!r}",
+                    "use an IANA name such as 'Australia/Sydney' or 'UTC'",
+                ) from exc
+        try:
+            self.payload.model_validate(dict(schedule.data))
+        except pydantic.ValidationError as exc:
+            raise _fail(
+                self.name,
+                "schedule.data",
+                f"scheduled data does not fit {self.payload.__name__}: {payload_error_detail(exc)}",
+                "give schedule data valid for the payload model (or make those fields optional)",
+            ) from exc
+
+    def validate(self, data: Mapping[str, Any] | BaseModel) -> PayloadT:
+        """The payload model for ``data`` (at enqueue).
+
+        Raises:
+            ValidationError: field-level detail, e.g. ``date: Input should be a valid date``.
+        """
+        if isinstance(data, self.payload):
+            return data
+        source = (
+            data.model_dump(mode="json", by_alias=True) if isinstance(data, BaseModel) else data
+        )
+        try:
+            return self.payload.model_validate(source)
+        except pydantic.ValidationError as exc:
+            first = exc.errors(include_url=False)[0]["loc"]
+            raise ValidationError(
+                f"invalid payload for job {self.name!r}: {payload_error_detail(exc)}",
+                fix=f"send data matching {self.payload.__name__}",
+                field="data." + ".".join(str(part) for part in first) if first else "data",
+            ) from exc
+
+    def validate_in_worker(self, data: Mapping[str, Any]) -> PayloadT:
+        """Like ``validate``, raising ``InvalidPayloadError`` (permanent) for bad data (Q2)."""
+        try:
+            return self.payload.model_validate(data)
+        except pydantic.ValidationError as exc:
+            raise InvalidPayloadError(
+                f"invalid payload for job {self.name!r}: {payload_error_detail(exc)}",
+                fix=f"enqueue data matching {self.payload.__name__}",
+                field="data",
+            ) from exc
+
+    def classify(self, error: BaseException) -> FailureKind:
+        """Transient or permanent: invalid payloads are always permanent, then the rules."""
+        if isinstance(error, InvalidPayloadError):
+            return "permanent"
+        for klass in type(error).__mro__:
+            kind = self.classification.get(klass)
+            if kind is not None:
+                return kind
+        return default_classify(error)
+
+    def business_values(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The business keys found in raw job ``data`` (by key or field name), for log lines."""
+        values = {}
+        for key in self.business_keys:
+            name = self.field_name(key)
+            if key in data or name in data:
+                values[key] = data.get(key, data.get(name))
+        return values
+
+    def job_id_for(self, payload: BaseModel) -> str:
+        """The deterministic job id of ``payload``: from ``id_keys``, or every field."""
+        dumped = payload.model_dump(mode="json")
+        names = [self.field_name(key, "id_keys") for key in self.id_keys] or list(dumped)
+        return deterministic_job_id(self.name, {name: dumped.get(name) for name in names})
