@@ -1,0 +1,266 @@
+"""``PostgresHistory``: run history and dead letters in ``job_runs``/``job_failures`` (A3, A4)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+import asyncpg
+
+from portside.ports import (
+    DEFAULT_FAILURE_RETENTION,
+    ConfigurationError,
+    DeadLetter,
+    HistoryPort,
+    JobRun,
+    NewDeadLetter,
+    QueueRunStats,
+    RunFinish,
+    RunStart,
+    ValidationError,
+)
+
+__all__ = ["PostgresHistory"]
+
+_NAME = re.compile(r"^-- name: (\S+)\s*$", re.MULTILINE)
+
+
+@cache
+def _queries() -> dict[str, str]:
+    text = files(__package__ or "portside.adapters.postgres").joinpath("history.sql")
+    parts = _NAME.split(text.read_text(encoding="utf-8"))
+    return {
+        name: body.strip().rstrip(";") for name, body in zip(parts[1::2], parts[2::2], strict=True)
+    }
+
+
+def _sql(name: str) -> str:
+    return _queries()[name]
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def _run(row: asyncpg.Record) -> JobRun:
+    return JobRun(
+        id=str(row["id"]),
+        job_id=row["job_id"],
+        queue=row["queue"],
+        name=row["job_name"],
+        attempt=row["attempt"],
+        run_mode=row["run_mode"],
+        status=row["status"],
+        failure_kind=row["failure_kind"],
+        error_class=row["error_class"],
+        error_message=row["error_message"],
+        result=None if row["result"] is None else json.loads(row["result"]),
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+def _failure(row: asyncpg.Record) -> DeadLetter:
+    return DeadLetter(
+        id=str(row["id"]),
+        queue=row["queue"],
+        job_id=row["job_id"],
+        name=row["job_name"],
+        data=json.loads(row["data"]),
+        error_class=row["error_class"],
+        error_message=row["error_message"],
+        failure_kind=row["failure_kind"],
+        attempts=row["attempts"],
+        failed_at=row["failed_at"],
+        retried_at=row["retried_at"],
+        retry_job_id=row["retry_job_id"],
+    )
+
+
+def _run_key(run_id: str) -> int | None:
+    return int(run_id) if isinstance(run_id, str) and run_id.isdigit() else None
+
+
+def _failure_key(failure_id: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(failure_id)
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+class PostgresHistory:
+    """Run history and dead-letter store on Postgres; the schema comes from ``portside migrate``.
+
+    A small connection pool is opened on first use.
+
+    Args:
+        dsn: libpq-style URL, e.g. ``postgresql://app@db:5432/app``.
+        max_connections: Pool size.
+    """
+
+    def __init__(self, dsn: str, *, max_connections: int = 4) -> None:
+        if not isinstance(dsn, str) or not dsn.startswith(("postgresql://", "postgres://")):
+            raise ValidationError(
+                f"dsn must be a postgresql:// URL, got {dsn!r}",
+                fix="pass e.g. 'postgresql://user@localhost:5432/dbname'",
+                field="dsn",
+            )
+        if max_connections < 1:
+            raise ValidationError(
+                f"max_connections is {max_connections}",
+                fix="use 1 or more",
+                field="max_connections",
+            )
+        self._dsn = dsn
+        self._max = max_connections
+        self._pool: asyncpg.Pool[Any] | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    async def _get_pool(self) -> asyncpg.Pool[Any]:
+        if self._pool is not None:
+            return self._pool
+        if self._closed:
+            raise ConfigurationError("this PostgresHistory is closed", fix="create a new one")
+        async with self._lock:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=self._max)
+            return self._pool
+
+    async def _fetch(self, name: str, *args: Any) -> list[asyncpg.Record]:
+        pool = await self._get_pool()
+        return list(await pool.fetch(_sql(name), *args))
+
+    async def _fetchrow(self, name: str, *args: Any) -> asyncpg.Record | None:
+        pool = await self._get_pool()
+        return await pool.fetchrow(_sql(name), *args)
+
+    async def record_start(self, run: RunStart) -> JobRun:
+        """Store an attempt that began (status ``running``)."""
+        row = await self._fetchrow(
+            "record_start",
+            run.job_id,
+            run.queue,
+            run.name,
+            run.attempt,
+            run.run_mode,
+            run.started_at,
+        )
+        assert row is not None  # INSERT ... RETURNING always returns the row
+        return _run(row)
+
+    async def record_finish(self, run_id: str, finish: RunFinish) -> JobRun:
+        """Close the attempt ``run_id``."""
+        key = _run_key(run_id)
+        row = None
+        if key is not None:
+            row = await self._fetchrow(
+                "record_finish",
+                key,
+                finish.status,
+                finish.finished_at,
+                finish.failure_kind,
+                finish.error_class,
+                finish.error_message,
+                _json(finish.result),
+            )
+        if row is None:
+            raise ValidationError(
+                f"no run with id {run_id!r}",
+                fix="pass the id record_start() returned",
+                field="run_id",
+            )
+        return _run(row)
+
+    async def get_run(self, run_id: str) -> JobRun | None:
+        """One attempt by id, or None."""
+        key = _run_key(run_id)
+        row = None if key is None else await self._fetchrow("get_run", key)
+        return None if row is None else _run(row)
+
+    async def list_runs(
+        self,
+        *,
+        job_id: str | None = None,
+        queue: str | None = None,
+        name: str | None = None,
+        limit: int = 100,
+    ) -> list[JobRun]:
+        """Attempts matching every given filter, newest first."""
+        rows = await self._fetch("list_runs", job_id, queue, name, max(limit, 0))
+        return [_run(row) for row in rows]
+
+    async def queue_stats(self, since: datetime) -> list[QueueRunStats]:
+        """Per queue, the attempts that finished at or after ``since``."""
+        rows = await self._fetch("queue_stats", since)
+        return [QueueRunStats(**dict(row)) for row in rows]
+
+    async def add_failure(self, failure: NewDeadLetter) -> DeadLetter:
+        """Store a dead letter."""
+        row = await self._fetchrow(
+            "add_failure",
+            failure.queue,
+            failure.job_id,
+            failure.name,
+            _json(failure.data),
+            failure.error_class,
+            failure.error_message,
+            failure.failure_kind,
+            failure.attempts,
+            failure.failed_at,
+        )
+        assert row is not None  # INSERT ... RETURNING always returns the row
+        return _failure(row)
+
+    async def list_failures(
+        self, *, queue: str | None = None, include_retried: bool = False, limit: int = 100
+    ) -> list[DeadLetter]:
+        """Dead letters, newest first."""
+        rows = await self._fetch("list_failures", queue, include_retried, max(limit, 0))
+        return [_failure(row) for row in rows]
+
+    async def get_failure(self, failure_id: str) -> DeadLetter | None:
+        """One dead letter by id, or None."""
+        key = _failure_key(failure_id)
+        row = None if key is None else await self._fetchrow("get_failure", key)
+        return None if row is None else _failure(row)
+
+    async def mark_retried(
+        self, failure_id: str, *, retry_job_id: str, retried_at: datetime
+    ) -> DeadLetter | None:
+        """Record that the dead letter was sent back to its queue."""
+        key = _failure_key(failure_id)
+        row = None
+        if key is not None:
+            row = await self._fetchrow("mark_retried", key, retried_at, retry_job_id)
+        return None if row is None else _failure(row)
+
+    async def purge_failures(
+        self,
+        older_than: timedelta = DEFAULT_FAILURE_RETENTION,
+        *,
+        now: datetime | None = None,
+    ) -> int:
+        """Delete dead letters that failed before ``now - older_than``."""
+        cutoff = (now or datetime.now(UTC)) - older_than
+        pool = await self._get_pool()
+        status = await pool.execute(_sql("purge_failures"), cutoff)
+        return int(status.split()[-1])
+
+    async def close(self) -> None:
+        """Close the pool."""
+        self._closed = True
+        async with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+
+def _check(dsn: str) -> HistoryPort:
+    return PostgresHistory(dsn)

@@ -1,0 +1,64 @@
+-- Named queries of PostgresHistory (run history and dead letters). Tables: 0010_job_runs.sql.
+
+-- name: record_start
+INSERT INTO job_runs (job_id, queue, job_name, attempt, run_mode, status, started_at)
+VALUES ($1, $2, $3, $4, $5, 'running', $6)
+RETURNING *;
+
+-- name: record_finish
+UPDATE job_runs
+   SET status = $2, finished_at = $3, failure_kind = $4, error_class = $5,
+       error_message = $6, result = $7::jsonb
+ WHERE id = $1
+RETURNING *;
+
+-- name: get_run
+SELECT * FROM job_runs WHERE id = $1;
+
+-- name: list_runs
+SELECT *
+  FROM job_runs
+ WHERE ($1::text IS NULL OR job_id = $1)
+   AND ($2::text IS NULL OR queue = $2)
+   AND ($3::text IS NULL OR job_name = $3)
+ ORDER BY started_at DESC, id DESC
+ LIMIT $4;
+
+-- name: queue_stats
+SELECT queue,
+       count(*)                                   AS attempts,
+       count(*) FILTER (WHERE status = 'completed') AS completed,
+       count(*) FILTER (WHERE status = 'retrying')  AS retrying,
+       count(*) FILTER (WHERE status = 'failed')    AS failed,
+       avg(extract(epoch FROM finished_at - started_at))::float8 AS mean_duration
+  FROM job_runs
+ WHERE finished_at >= $1
+ GROUP BY queue
+ ORDER BY queue;
+
+-- name: add_failure
+INSERT INTO job_failures
+       (queue, job_id, job_name, data, error_class, error_message, failure_kind, attempts,
+        failed_at)
+VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9)
+RETURNING *;
+
+-- name: list_failures
+SELECT *
+  FROM job_failures
+ WHERE ($1::text IS NULL OR queue = $1)
+   AND ($2::boolean OR retried_at IS NULL)
+ ORDER BY failed_at DESC, id
+ LIMIT $3;
+
+-- name: get_failure
+SELECT * FROM job_failures WHERE id = $1;
+
+-- name: mark_retried
+UPDATE job_failures
+   SET retried_at = $2, retry_job_id = $3
+ WHERE id = $1
+RETURNING *;
+
+-- name: purge_failures
+DELETE FROM job_failures WHERE failed_at < $1;
