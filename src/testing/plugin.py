@@ -21,13 +21,14 @@ from portside.testing.fixtures import (
     redis_url,
 )
 from portside.testing.harness import Harness
+from portside.testing.provider_containers import ContainersProvider
+from portside.testing.provider_local import LocalProvider
 from portside.testing.providers import (
     MODES,
     SERVERS_ENV,
     ExternalProvider,
     ProviderFactory,
     ProviderName,
-    unavailable,
 )
 
 __all__ = [
@@ -77,8 +78,8 @@ def _mode(config: pytest.Config) -> tuple[str, str]:
 
 def _factories() -> Mapping[ProviderName, ProviderFactory]:
     return {
-        "containers": unavailable("containers", "not in this build yet", "use external"),
-        "local": unavailable("local", "not in this build yet", "use external"),
+        "containers": ContainersProvider,
+        "local": LocalProvider,
         "external": ExternalProvider,
     }
 

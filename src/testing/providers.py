@@ -195,29 +195,3 @@ def select_provider(
         else:
             selection.provider = provider
     return selection
-
-
-class _Unavailable:
-    """A provider that cannot serve in this build (reported, never chosen)."""
-
-    def __init__(self, name: ProviderName, reason: str, fix: str) -> None:
-        self.name: ProviderName = name
-        self._reason = reason
-        self._fix = fix
-
-    def probe(self) -> str:
-        raise ProviderUnavailable(self._reason, self._fix)
-
-    def redis_url(self) -> str:
-        raise ProviderUnavailable(self._reason, self._fix)
-
-    def postgres_dsn(self) -> str:
-        raise ProviderUnavailable(self._reason, self._fix)
-
-    def close(self) -> None:
-        """Nothing started."""
-
-
-def unavailable(name: ProviderName, reason: str, fix: str) -> ProviderFactory:
-    """A factory of a provider that always reports ``reason`` (for missing optional parts)."""
-    return lambda: _Unavailable(name, reason, fix)

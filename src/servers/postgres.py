@@ -1,0 +1,247 @@
+"""A private PostgreSQL server on a free port in a temp dir, tuned for tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+
+from portside.servers import cleanup
+from portside.servers.binaries import PostgresInstall, find_postgres
+from portside.servers.clusters import SUPERUSER, cached_cluster, copy_cluster
+from portside.servers.errors import ServerStartError
+from portside.servers.process import free_port, signal_group, spawn, wait_exit, wait_until
+from portside.servers.users import OsUser, server_user
+
+__all__ = ["TEST_SETTINGS", "LocalPostgres"]
+
+TEST_SETTINGS: Mapping[str, str] = {
+    # Crash safety against power loss is worthless for throwaway test data; a killed server
+    # (kill -9) still keeps every committed transaction because the OS has the pages.
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "200",
+    "shared_buffers": "32MB",
+    "max_wal_size": "256MB",
+    "log_min_messages": "warning",
+    "log_checkpoints": "off",
+    "timezone": "UTC",
+}
+_SOCKET_PATH_MAX = 90  # leaves room for "/.s.PGSQL.<port>" within sun_path
+_PORT_ATTEMPTS = 3
+_STOP_SIGNALS = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}
+
+
+class LocalPostgres:
+    """A private PostgreSQL server for tests, benchmarks and ``portside dev``.
+
+    The data directory is copied from a cached, freshly initdb'd cluster, so start-up is a
+    copy and a server start (well under a second). Listens on 127.0.0.1 and a unix socket in
+    its directory; superuser ``postgres`` with trust authentication. As root, the server runs
+    as an unprivileged user (see ``portside.servers.users.server_user``).
+
+    Args:
+        port: TCP port; a free one by default (and kept across ``restart``).
+        install: The PostgreSQL binaries; found with ``find_postgres`` by default.
+        settings: Server settings on top of ``TEST_SETTINGS``.
+        base_dir: Where to create the server directory (default: the system temp dir).
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        install: PostgresInstall | None = None,
+        settings: Mapping[str, str] | None = None,
+        base_dir: Path | None = None,
+    ) -> None:
+        self._fixed_port = port
+        self.port = port or 0
+        self._install = install
+        self.settings = {**TEST_SETTINGS, **(settings or {})}
+        self._base_dir = base_dir
+        self._dir: Path | None = None
+        self._user: OsUser | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def install(self) -> PostgresInstall:
+        """The PostgreSQL binaries in use."""
+        if self._install is None:
+            self._install = find_postgres()
+        return self._install
+
+    @property
+    def directory(self) -> Path:
+        """The server's private directory (``data``, ``server.log``, the socket)."""
+        if self._dir is None:
+            raise ServerStartError(
+                "the LocalPostgres server has not been started",
+                fix="call start() first, or use it as `with LocalPostgres() as pg:`",
+            )
+        return self._dir
+
+    @property
+    def data_dir(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "server.log"
+
+    @property
+    def socket_dir(self) -> Path | None:
+        """Where the unix socket lives, unless the path is too long for one."""
+        return self.directory if len(str(self.directory)) <= _SOCKET_PATH_MAX else None
+
+    @property
+    def dsn(self) -> str:
+        """``postgresql://postgres@127.0.0.1:<port>/postgres`` (superuser, trust auth)."""
+        return self.dsn_for("postgres")
+
+    def dsn_for(self, database: str) -> str:
+        """The DSN of ``database`` on this server."""
+        self.directory  # noqa: B018 - raises if not started
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's pid while it runs."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self, timeout: float = 30.0) -> LocalPostgres:
+        """Create the cluster if needed, start the server, return once it accepts connections."""
+        if self.running:
+            return self
+        if self._dir is None:
+            self._create_cluster()
+        cleanup.track(self)
+        for attempt in range(_PORT_ATTEMPTS):
+            if not self._fixed_port and (attempt or not self.port):
+                self.port = free_port()
+            try:
+                self._launch(timeout)
+            except ServerStartError:
+                if self._fixed_port or attempt == _PORT_ATTEMPTS - 1 or not self._port_clash():
+                    self.stop()
+                    raise
+            else:
+                return self
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _create_cluster(self) -> None:
+        self._user = server_user()
+        cleanup.reap_stale_dirs(self._base_dir)
+        directory = cleanup.make_server_dir("postgres", self._base_dir)
+        self._dir = directory
+        try:
+            copy_cluster(cached_cluster(self.install, self._user), self.data_dir, self._user)
+            if self._user is not None:
+                # The server writes its log, pid and socket here; the owner file stays root's.
+                os.chown(directory, self._user.uid, self._user.gid)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _launch(self, timeout: float) -> None:
+        (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
+        argv: list[str | Path] = [self.install.postgres, "-D", self.data_dir, "-p", str(self.port)]
+        settings = {
+            **self.settings,
+            "listen_addresses": "127.0.0.1",
+            "unix_socket_directories": str(self.socket_dir or ""),
+        }
+        for name, value in settings.items():
+            argv += ["-c", f"{name}={value}"]
+        # SIGQUIT is Postgres's immediate shutdown: the postmaster takes its backends with it.
+        self._proc = spawn(
+            argv, log=self.log_path, user=self._user, death_signal=signal.SIGQUIT, env=_env()
+        )
+        wait_until(
+            self._ready,
+            proc=self._proc,
+            what=f"postgres {self.install.version} on port {self.port}",
+            log=self.log_path,
+            timeout=timeout,
+        )
+
+    def _ready(self) -> bool:
+        """postmaster.pid's last line reads ``ready`` once connections are accepted (PG 10+)."""
+        try:
+            lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            return False
+        return len(lines) >= 8 and lines[7].strip() == "ready"
+
+    def _port_clash(self) -> bool:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "Address already in use" in text or "could not create any TCP/IP" in text
+
+    def kill(self) -> None:
+        """SIGKILL the server and its backends (a crash); ``restart`` recovers the data."""
+        if self._proc is not None:
+            signal_group(self._proc, signal.SIGKILL)
+            wait_exit(self._proc, 10)
+            self._proc = None
+
+    def restart(self, timeout: float = 30.0) -> LocalPostgres:
+        """Stop (fast shutdown if running) and start again on the same port and data."""
+        if self.running:
+            self._shutdown("fast")
+        if not self._fixed_port:
+            self._fixed_port = self.port
+            try:
+                return self.start(timeout)
+            finally:
+                self._fixed_port = None
+        return self.start(timeout)
+
+    def _shutdown(self, mode: str) -> None:
+        if self._proc is None:
+            return
+        signal_group(self._proc, _STOP_SIGNALS[mode])
+        if not wait_exit(self._proc, 15):
+            signal_group(self._proc, signal.SIGKILL)
+            wait_exit(self._proc, 10)
+        self._proc = None
+
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop the server and delete its directory. Safe to call twice.
+
+        Args:
+            mode: ``smart``, ``fast`` or ``immediate`` (the default: the data is deleted anyway).
+        """
+        if mode not in _STOP_SIGNALS:
+            raise ValueError(f"mode must be one of {sorted(_STOP_SIGNALS)}, got {mode!r}")
+        self._shutdown(mode)
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+        cleanup.untrack(self)
+
+    def __enter__(self) -> LocalPostgres:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _env() -> dict[str, str]:
+    """The server's environment: ours minus variables that would redirect it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env.setdefault("LC_ALL", "C")
+    return env
