@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -14,6 +14,7 @@ import asyncpg.pool
 
 from portside.adapters.postgres.backoff import Backoff
 from portside.adapters.postgres.checks import check_append, check_from_seq, check_older_than
+from portside.adapters.postgres.connections import begin, run
 from portside.adapters.postgres.listener import Listener
 from portside.adapters.postgres.publisher import Publisher
 from portside.adapters.postgres.queries import query
@@ -94,8 +95,7 @@ class PostgresOutbox:
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy[Any]]:
-        pool = await self._get_pool()
-        async with pool.acquire() as conn, conn.transaction():
+        async with begin(await self._get_pool()) as conn:
             yield conn
 
     async def append(
@@ -181,6 +181,14 @@ class PostgresOutbox:
         await self._publisher.stop()
         await self._listener.release()
 
+    async def wait_idle(self) -> None:
+        """Return once the publisher has no batch in hand and no wake-up pending.
+
+        Returns at once when the publisher is not running. Meant for tests and diagnostics:
+        a commit after this returns is picked up only through its NOTIFY.
+        """
+        await self._publisher.wait_idle()
+
     async def drain_once(self, stream: str | None = None) -> int:
         """Deliver every event committed before the call (of ``stream``, or of all streams).
 
@@ -211,14 +219,12 @@ class PostgresOutbox:
 
     async def pending(self) -> int:
         """How many committed events are not yet published."""
-        pool = await self._get_pool()
-        count: int = await pool.fetchval(query("pending_count"))
+        count: int = await run(await self._get_pool(), _fetchval(query("pending_count")))
         return count
 
     async def lag(self) -> float:
         """Seconds since the oldest unpublished event was appended (0.0 when none)."""
-        pool = await self._get_pool()
-        seconds: float = await pool.fetchval(query("lag"))
+        seconds: float = await run(await self._get_pool(), _fetchval(query("lag")))
         return seconds
 
     async def purge_published(self, older_than: float) -> int:
@@ -231,8 +237,8 @@ class PostgresOutbox:
         pool = await self._get_pool()
         total = 0
         while True:
-            status = await pool.execute(
-                query("purge_published"), seconds, self._settings.purge_batch
+            status = await run(
+                pool, _execute(query("purge_published"), seconds, self._settings.purge_batch)
             )
             deleted = int(status.rsplit(" ", 1)[-1])
             total += deleted
@@ -283,6 +289,21 @@ class PostgresOutbox:
             callback(error)
         except Exception:
             _log.exception("the outbox on_error callback raised")
+
+
+def _fetchval(sql: str, *args: Any) -> Callable[[Any], Awaitable[Any]]:
+    async def work(conn: Any) -> Any:
+        return await conn.fetchval(sql, *args)
+
+    return work
+
+
+def _execute(sql: str, *args: Any) -> Callable[[Any], Awaitable[str]]:
+    async def work(conn: Any) -> str:
+        status: str = await conn.execute(sql, *args)
+        return status
+
+    return work
 
 
 def _check_transaction(tx: object) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from portside.adapters.postgres.backoff import Backoff
+from portside.adapters.postgres.connections import begin, run
 from portside.adapters.postgres.delivery import Delivery, HandlerFailure, deliver_rows
 from portside.adapters.postgres.queries import query
 from portside.adapters.postgres.settings import OutboxSettings
@@ -59,6 +60,7 @@ class Publisher:
         self._settings = settings
         self._report = report
         self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._cursor = ""
@@ -95,21 +97,37 @@ class Publisher:
         if task is not None:
             await task
 
+    async def wait_idle(self) -> None:
+        """Return once the background loop waits for a wake-up with nothing left to scan."""
+        while self.running and not (self._idle.is_set() and not self._wake.is_set()):
+            await self._idle.wait()
+            if self._wake.is_set():
+                await asyncio.sleep(0)  # let the loop take the pending wake-up first
+
     async def _run(self) -> None:
-        while not self._stopping:
-            await self._wake.wait()
-            self._wake.clear()
-            try:
-                while not self._stopping and await self.publish_batch():
-                    pass
-                self._db_backoff.reset()
-            except Exception as exc:
-                # Database trouble (the pool reconnects on the next acquire) or a bug: report
-                # it and scan again after a pause, as the NOTIFY that woke us is consumed.
-                delay = self._db_backoff.next_delay()
-                _log.warning("outbox publish batch failed (%s); retrying in %.2f s", exc, delay)
-                self._report(exc)
-                self._arm_timer(delay)
+        try:
+            while not self._stopping:
+                if not self._wake.is_set():
+                    self._idle.set()
+                await self._wake.wait()
+                self._idle.clear()
+                self._wake.clear()
+                await self._scan()
+        finally:
+            self._idle.set()
+
+    async def _scan(self) -> None:
+        try:
+            while not self._stopping and await self.publish_batch():
+                pass
+            self._db_backoff.reset()
+        except Exception as exc:
+            # Database trouble (the pool reconnects on the next acquire) or a bug: report it
+            # and scan again after a pause, as the NOTIFY that woke us is consumed.
+            delay = self._db_backoff.next_delay()
+            _log.warning("outbox publish batch failed (%s); retrying in %.2f s", exc, delay)
+            self._report(exc)
+            self._arm_timer(delay)
 
     async def publish_batch(self) -> int:
         """Claim free streams, deliver up to one batch, commit; return how many it claimed.
@@ -118,8 +136,7 @@ class Publisher:
         held by another publisher (which scans again after its commit) or is backing off.
         """
         settings = self._settings
-        pool = await self._pool()
-        async with pool.acquire() as conn, conn.transaction():
+        async with begin(await self._pool()) as conn:
             streams = await self._candidates(conn)
             if not streams:
                 return 0
@@ -151,8 +168,11 @@ class Publisher:
         Raises:
             Exception: The first handler error, after everything else was delivered.
         """
-        pool = await self._pool()
-        targets = await pool.fetch(query("drain_targets"), stream)
+
+        async def find(conn: Any) -> list[Any]:
+            return list(await conn.fetch(query("drain_targets"), stream))
+
+        targets = await run(await self._pool(), find)
         published = 0
         failures: list[HandlerFailure] = []
         for target in targets:
@@ -168,7 +188,7 @@ class Publisher:
         pool = await self._pool()
         published = 0
         while True:
-            async with pool.acquire() as conn, conn.transaction():
+            async with begin(pool) as conn:
                 await conn.execute(query("lock_stream"), STREAM_LOCK_NAMESPACE, stream)
                 rows = await conn.fetch(
                     query("claim_events"), [stream], self._settings.batch_size, upto

@@ -12,24 +12,20 @@ from typing import Any
 import asyncpg
 
 from portside.adapters.postgres.backoff import Backoff
+from portside.adapters.postgres.connections import STALE_CONNECTION_ERRORS, run
 from portside.adapters.postgres.events import event_from_row
 from portside.adapters.postgres.listener import Listener
 from portside.adapters.postgres.queries import query
 from portside.adapters.postgres.settings import OutboxSettings
-from portside.ports import OutboxEvent, ValidationError
+from portside.ports import BackendUnavailableError, OutboxEvent, ValidationError
 
 __all__ = ["StreamWatch"]
+
+_READ_ERRORS: tuple[type[BaseException], ...] = (*STALE_CONNECTION_ERRORS, BackendUnavailableError)
 
 _log = logging.getLogger("portside.outbox.subscribe")
 
 Pool = Callable[[], Awaitable["asyncpg.Pool[Any]"]]
-
-_CONNECTION_ERRORS = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-)
 
 
 @dataclass(eq=False)
@@ -99,15 +95,15 @@ class StreamWatch:
 
     async def _read(self, stream: str, from_seq: int) -> list[Any]:
         backoff = Backoff(self._settings.reconnect_initial, self._settings.reconnect_max)
+        page = self._settings.subscribe_page
+
+        async def read(conn: Any) -> list[Any]:
+            return list(await conn.fetch(query("read_stream"), stream, from_seq, page))
+
         while True:
             try:
-                pool = await self._pool()
-                return list(
-                    await pool.fetch(
-                        query("read_stream"), stream, from_seq, self._settings.subscribe_page
-                    )
-                )
-            except _CONNECTION_ERRORS as exc:
+                return await run(await self._pool(), read)
+            except _READ_ERRORS as exc:
                 if self._closed:
                     return []
                 delay = backoff.next_delay()
@@ -153,8 +149,8 @@ class StreamWatch:
             self._dirty.clear()
             streams = list(self._watchers)
             try:
-                pool = await self._pool()
-                heads = dict(await pool.fetch(query("stream_heads"), streams))
+                rows = await run(await self._pool(), heads_of(streams))
+                heads = {row["stream"]: row["last_seq"] for row in rows}
             except Exception as exc:
                 delay = backoff.next_delay()
                 _log.warning("outbox stream heads query failed (%s); retry in %.2f s", exc, delay)
@@ -166,6 +162,15 @@ class StreamWatch:
                 for watcher in watchers:
                     if head >= watcher.next_seq:
                         watcher.woken.set()
+
+
+def heads_of(streams: list[str]) -> Callable[[Any], Awaitable[list[Any]]]:
+    """The ``stream_heads`` query for ``streams``, as work for ``connections.run``."""
+
+    async def work(conn: Any) -> list[Any]:
+        return list(await conn.fetch(query("stream_heads"), streams))
+
+    return work
 
 
 def _purged(stream: str, wanted: int, found: int) -> ValidationError:
