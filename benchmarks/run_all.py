@@ -14,6 +14,7 @@ import datetime as dt
 import importlib.metadata
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -89,13 +90,25 @@ def main() -> int:
     args = parser.parse_args()
     chosen = [b for b in BENCHMARKS if not args.only or b[0] in args.only]
     extra = ["--quick"] if args.quick else []
-    sections = [run(name, title, script, extra) for name, title, script in chosen]
+    previous = OUTPUT.read_text() if OUTPUT.exists() else ""
+    sections = []
+    for name, title, script in BENCHMARKS:
+        if (name, title, script) in chosen:
+            body = run(name, title, script, extra)
+        else:
+            kept = re.search(rf"<!-- bench:{name} -->\n(.*?)<!-- /bench:{name} -->", previous, re.S)
+            if kept is None:
+                continue
+            body = kept.group(1)
+        sections.append(f"<!-- bench:{name} -->\n{body}<!-- /bench:{name} -->\n")
     OUTPUT.write_text(
         "# Benchmarks\n\n"
         "Every figure below was produced by one command on one machine, each benchmark\n"
         "measuring all of its contenders in the same run against the same private servers.\n"
-        "Reproduce with:\n\n"
-        f"```bash\npython benchmarks/run_all.py{' --quick' if args.quick else ''}\n```\n\n"
+        "Reproduce everything with `python benchmarks/run_all.py`, or one section with\n"
+        "`python benchmarks/run_all.py --only NAME` (names: "
+        + ", ".join(b[0] for b in BENCHMARKS)
+        + ").\n\n"
         f"## Machine\n\n{machine_section()}\n\n" + "\n".join(sections)
     )
     print(f"wrote {OUTPUT.relative_to(ROOT)}")
