@@ -1,0 +1,54 @@
+"""The CLI's composition root: the only module of ``portside.app`` that imports adapters."""
+
+from __future__ import annotations
+
+from portside.app.settings import Settings
+from portside.infra import Infra
+from portside.ports import ConfigurationError
+
+__all__ = ["build_infra", "migrate"]
+
+
+def build_infra(settings: Settings, *, name: str = "portside") -> Infra:
+    """Real adapters from ``settings``: BullMQ queue and Redis cache on ``redis_url``,
+    Postgres outbox and history on ``postgres_dsn``.
+
+    Adapters connect lazily, so building is cheap; close the result (``async with``).
+
+    Raises:
+        ConfigurationError: a URL is missing or malformed.
+    """
+    # Imported here so commands that never touch a server start fast and need no extras.
+    try:
+        from portside.adapters.bullmq import BullMQQueue
+        from portside.adapters.postgres import PostgresOutbox
+        from portside.adapters.postgres.history import PostgresHistory
+        from portside.adapters.redis import RedisCache
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the real adapters cannot be imported ({exc})",
+            fix="install portside with its app extra: pip install 'portside[app]'",
+        ) from exc
+
+    redis_url = settings.require_redis_url()
+    dsn = settings.require_postgres_dsn()
+    return Infra(
+        queue=BullMQQueue(redis_url, prefix=settings.redis_prefix),
+        outbox=PostgresOutbox(dsn),
+        history=PostgresHistory(dsn),
+        cache=RedisCache(redis_url, prefix=f"{settings.redis_prefix}-cache"),
+        name=name,
+    )
+
+
+async def migrate(settings: Settings) -> list[str]:
+    """Apply pending Postgres migrations (outbox, run history, example tables); return versions."""
+    try:
+        from portside.adapters.postgres.migrations import migrate as apply
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the Postgres adapter cannot be imported ({exc})",
+            fix="install portside with its postgres extra: pip install 'portside[postgres]'",
+        ) from exc
+
+    return await apply(settings.require_postgres_dsn())

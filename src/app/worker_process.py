@@ -1,0 +1,73 @@
+"""Run a worker runtime until a stop signal: shared by ``portside worker`` and ``portside dev``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+
+from portside.app.logs import event
+from portside.app.registry import Registry
+from portside.app.runtime import WorkerRuntime
+from portside.infra import Infra
+
+__all__ = ["install_stop_signals", "run_worker"]
+
+_log = logging.getLogger("portside.worker")
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """SIGINT and SIGTERM set ``stop`` (the first one; later ones are logged and ignored)."""
+    loop = asyncio.get_running_loop()
+
+    def received(sig: signal.Signals) -> None:
+        if stop.is_set():
+            event(_log, "worker.signal_ignored", signal=sig.name, reason="already stopping")
+            return
+        event(_log, "worker.signal", signal=sig.name)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, received, sig)
+
+
+async def run_worker(
+    registry: Registry,
+    infra: Infra,
+    stop: asyncio.Event,
+    *,
+    queues: Sequence[str] | None = None,
+    grace: float = 30.0,
+    metrics_port: int | None = None,
+    started_at: float | None = None,
+) -> WorkerRuntime:
+    """Start consumers, serve until ``stop`` is set, then stop gracefully within ``grace``.
+
+    Args:
+        registry: The jobs.
+        infra: Adapters (with history); the caller closes it.
+        stop: Set it (or send SIGTERM after ``install_stop_signals``) to shut down.
+        queues: Only these queues.
+        grace: Seconds in-flight jobs get to finish after ``stop``.
+        metrics_port: Serve Prometheus metrics on this port (0.0.0.0) while running.
+        started_at: ``time.perf_counter()`` at process start, for the start-up measurement.
+
+    Returns:
+        The stopped runtime (its counters and ``startup_seconds`` stay readable).
+    """
+    runtime = WorkerRuntime(registry, infra, queues=queues, grace=grace, started_at=started_at)
+    server = None
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        server, _ = start_http_server(metrics_port, registry=runtime.metrics.registry)
+        event(_log, "worker.metrics", port=metrics_port)
+    try:
+        await runtime.start()
+        await stop.wait()
+    finally:
+        await runtime.stop()
+        if server is not None:
+            server.shutdown()
+    return runtime
