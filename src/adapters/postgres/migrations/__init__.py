@@ -7,12 +7,19 @@ import logging
 import re
 from dataclasses import dataclass
 from importlib.resources import files
+from importlib.resources.abc import Traversable
 
 import asyncpg
 
 from portside.ports import ConfigurationError
 
-__all__ = ["Migration", "available_migrations", "migrate", "migrate_connection"]
+__all__ = [
+    "Migration",
+    "available_migrations",
+    "load_migrations",
+    "migrate",
+    "migrate_connection",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -59,8 +66,17 @@ def available_migrations() -> list[Migration]:
     Raises:
         ConfigurationError: A ``.sql`` file is misnamed or two files share a version.
     """
+    return load_migrations(files(__name__))
+
+
+def load_migrations(directory: Traversable) -> list[Migration]:
+    """The ``NNNN_name.sql`` files in ``directory``, ordered by version.
+
+    Raises:
+        ConfigurationError: A ``.sql`` file is misnamed or two files share a version.
+    """
     found: dict[str, Migration] = {}
-    for entry in files(__name__).iterdir():
+    for entry in directory.iterdir():
         if not entry.name.endswith(".sql"):
             continue
         match = _FILE_NAME.match(entry.name)
