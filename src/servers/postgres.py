@@ -31,6 +31,8 @@ TEST_SETTINGS: Mapping[str, str] = {
     "log_min_messages": "warning",
     "log_checkpoints": "off",
     "timezone": "UTC",
+    # Segments live in the data directory, so a killed server leaves nothing in /dev/shm.
+    "dynamic_shared_memory_type": "mmap",
 }
 _SOCKET_PATH_MAX = 90  # leaves room for "/.s.PGSQL.<port>" within sun_path
 _PORT_ATTEMPTS = 3
@@ -49,7 +51,8 @@ class LocalPostgres:
         port: TCP port; a free one by default (and kept across ``restart``).
         install: The PostgreSQL binaries; found with ``find_postgres`` by default.
         settings: Server settings on top of ``TEST_SETTINGS``.
-        base_dir: Where to create the server directory (default: the system temp dir).
+        base_dir: Where to create the server directory (default: ``default_base_dir()``,
+            /dev/shm when roomy, else the temp dir).
     """
 
     def __init__(

@@ -31,7 +31,8 @@ class LocalRedis:
         port: TCP port; a free one by default (and kept across ``restart``).
         appendonly: Persist every write to an append-only file (for crash/restart tests).
         binary: The server binary; found with ``find_redis_server`` by default.
-        base_dir: Where to create the server directory (default: the system temp dir).
+        base_dir: Where to create the server directory (default: ``default_base_dir()``,
+            /dev/shm when roomy, else the temp dir).
         extra_args: More ``--option value`` arguments for the server.
     """
 

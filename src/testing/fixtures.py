@@ -3,26 +3,44 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import pytest
 
 from portside.infra import Infra, use_infra
-from portside.ports import ConfigurationError, OutboxPort, QueuePort
+from portside.ports import (
+    CachePort,
+    ConfigurationError,
+    HistoryPort,
+    JobOutcome,
+    OutboxPort,
+    QueuePort,
+)
+from portside.testing.events import EventCapture
 from portside.testing.harness import Harness
+from portside.testing.helpers import capture_events, drain_outbox_once, drain_queue, paused
+from portside.testing.waiting import wait_for
 
 __all__ = [
     "HARNESS_KEY",
+    "cache_adapter",
+    "drain_outbox_once_fixture",
+    "drain_queue_fixture",
     "fake_infra",
+    "history_adapter",
     "infra",
     "outbox_adapter",
+    "paused_fixture",
     "portside_harness",
     "postgres_dsn",
     "queue_adapter",
+    "queue_events",
     "redis_prefix",
     "redis_url",
+    "wait_for_fixture",
 ]
 
 HARNESS_KEY = pytest.StashKey[Harness]()
@@ -110,10 +128,42 @@ async def outbox_adapter(postgres_dsn: str) -> AsyncIterator[OutboxPort]:
 
 
 @_async_fixture
-async def infra(queue_adapter: QueuePort, outbox_adapter: OutboxPort) -> AsyncIterator[Infra]:
+async def history_adapter(postgres_dsn: str) -> AsyncIterator[HistoryPort]:
+    """The Postgres run-history and dead-letter store on this test's database; closed afterwards."""
+    history: HistoryPort = _adapter("portside.adapters.postgres", "PostgresHistory")(postgres_dsn)
+    try:
+        yield history
+    finally:
+        await history.close()
+
+
+@_async_fixture
+async def cache_adapter(redis_url: str, redis_prefix: str) -> AsyncIterator[CachePort]:
+    """The Redis cache with its keys under this test's prefix; closed afterwards."""
+    redis_cache = _adapter("portside.adapters.redis", "RedisCache")
+    cache: CachePort = redis_cache(redis_url, prefix=f"{redis_prefix}:cache")
+    try:
+        yield cache
+    finally:
+        await cache.close()
+
+
+@_async_fixture
+async def infra(
+    queue_adapter: QueuePort,
+    outbox_adapter: OutboxPort,
+    history_adapter: HistoryPort,
+    cache_adapter: CachePort,
+) -> AsyncIterator[Infra]:
     """Real adapters on this test's isolated Redis prefix and database, installed with
-    ``use_infra`` for the test."""
-    real = Infra(queue=queue_adapter, outbox=outbox_adapter, name="real")
+    ``use_infra`` for the test (each adapter fixture closes its adapter afterwards)."""
+    real = Infra(
+        queue=queue_adapter,
+        outbox=outbox_adapter,
+        history=history_adapter,
+        cache=cache_adapter,
+        name="real",
+    )
     with use_infra(real):
         yield real
 
@@ -121,9 +171,12 @@ async def infra(queue_adapter: QueuePort, outbox_adapter: OutboxPort) -> AsyncIt
 @_async_fixture
 async def fake_infra() -> AsyncIterator[Infra]:
     """In-memory fakes (no I/O, virtual clock) installed with ``use_infra`` for the test."""
+    memory = "portside.adapters.memory"
     fake = Infra(
-        queue=_adapter("portside.adapters.memory", "InMemoryQueue")(),
-        outbox=_adapter("portside.adapters.memory", "InMemoryOutbox")(),
+        queue=_adapter(memory, "InMemoryQueue")(),
+        outbox=_adapter(memory, "InMemoryOutbox")(),
+        history=_adapter(memory, "InMemoryHistory")(),
+        cache=_adapter(memory, "InMemoryCache")(),
         name="fake",
     )
     try:
@@ -131,3 +184,42 @@ async def fake_infra() -> AsyncIterator[Infra]:
             yield fake
     finally:
         await fake.close()
+
+
+@pytest.fixture(name="drain_queue")
+def drain_queue_fixture() -> Callable[..., Awaitable[list[JobOutcome]]]:
+    """``await drain_queue(queue)``: run the queue's due jobs until idle; the outcomes."""
+    return drain_queue
+
+
+@pytest.fixture(name="drain_outbox_once")
+def drain_outbox_once_fixture() -> Callable[..., Awaitable[int]]:
+    """``await drain_outbox_once(stream=None)``: publish what is committed; how many."""
+    return drain_outbox_once
+
+
+@pytest.fixture(name="paused")
+def paused_fixture() -> Callable[..., AbstractAsyncContextManager[None]]:
+    """``async with paused("queue" | outbox | worker):`` hold it, look at the state between."""
+    return paused
+
+
+@pytest.fixture(name="wait_for")
+def wait_for_fixture() -> Callable[..., Awaitable[None]]:
+    """``await wait_for(condition, timeout=..., message=...)``: a condition with a deadline."""
+    return wait_for
+
+
+@_async_fixture
+async def queue_events() -> AsyncIterator[Callable[..., EventCapture]]:
+    """``events = queue_events("queue")``: capture the queue's events; closed after the test."""
+    captures: list[EventCapture] = []
+
+    def capture(queue: str, *, infra: Infra | None = None) -> EventCapture:
+        started = capture_events(queue, infra=infra)
+        captures.append(started)
+        return started
+
+    yield capture
+    for started in captures:
+        await started.close()

@@ -11,14 +11,21 @@ import pytest
 from portside.ports import ConfigurationError
 from portside.testing.fixtures import (
     HARNESS_KEY,
+    cache_adapter,
+    drain_outbox_once_fixture,
+    drain_queue_fixture,
     fake_infra,
+    history_adapter,
     infra,
     outbox_adapter,
+    paused_fixture,
     portside_harness,
     postgres_dsn,
     queue_adapter,
+    queue_events,
     redis_prefix,
     redis_url,
+    wait_for_fixture,
 )
 from portside.testing.harness import Harness
 from portside.testing.provider_containers import ContainersProvider
@@ -32,9 +39,14 @@ from portside.testing.providers import (
 )
 
 __all__ = [
+    "cache_adapter",
+    "drain_outbox_once_fixture",
+    "drain_queue_fixture",
     "fake_infra",
+    "history_adapter",
     "infra",
     "outbox_adapter",
+    "paused_fixture",
     "portside_harness",
     "postgres_dsn",
     "pytest_addoption",
@@ -42,8 +54,10 @@ __all__ = [
     "pytest_report_header",
     "pytest_unconfigure",
     "queue_adapter",
+    "queue_events",
     "redis_prefix",
     "redis_url",
+    "wait_for_fixture",
 ]
 
 _INI = "portside_servers"
