@@ -1,0 +1,97 @@
+"""Fixtures of the job-platform unit tests: fake infra plus in-memory history and cache."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ConfigDict
+
+from portside.adapters.memory import InMemoryQueue, VirtualClock
+from portside.adapters.memory.cache import InMemoryCache
+from portside.adapters.memory.history import InMemoryHistory
+from portside.app import JobContext, JobDefinition, Registry, WorkerRuntime
+from portside.infra import Infra, use_infra
+
+
+class Item(BaseModel):
+    """A tiny payload with a business key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    itemId: str
+    value: int = 0
+
+
+@pytest.fixture
+def clock(app_infra: Infra) -> VirtualClock:
+    """The fake queue's virtual clock (history and cache read it too)."""
+    queue = app_infra.queue
+    assert isinstance(queue, InMemoryQueue)
+    return queue.clock
+
+
+@pytest.fixture
+async def app_infra(fake_infra: Infra) -> AsyncIterator[Infra]:
+    """``fake_infra`` plus in-memory history and cache on the same virtual clock."""
+    queue = fake_infra.queue
+    assert isinstance(queue, InMemoryQueue)
+    infra = replace(
+        fake_infra,
+        history=InMemoryHistory(queue.clock.datetime),
+        cache=InMemoryCache(queue.clock.now),
+    )
+    with use_infra(infra):
+        yield infra
+
+
+@pytest.fixture
+def fake_queue(app_infra: Infra) -> InMemoryQueue:
+    """The fake queue, typed."""
+    assert isinstance(app_infra.queue, InMemoryQueue)
+    return app_infra.queue
+
+
+@pytest.fixture
+def history(app_infra: Infra) -> InMemoryHistory:
+    """The in-memory history, typed."""
+    assert isinstance(app_infra.history, InMemoryHistory)
+    return app_infra.history
+
+
+Handler = Callable[[Item, JobContext], Any]
+
+
+def item_job(
+    handler: Handler, *, name: str = "item", queue: str = "items", **options: Any
+) -> JobDefinition[Item]:
+    """A job on the ``Item`` payload with fast, deterministic retries."""
+    from portside.app import RetryPolicy
+    from portside.ports import Backoff
+
+    options.setdefault("retry", RetryPolicy(attempts=3, backoff=Backoff.schedule(1, 5, 30)))
+    options.setdefault("business_keys", ("itemId",))
+    options.setdefault("id_keys", ("itemId",))
+    options.setdefault("payload", Item)
+    return JobDefinition(name=name, queue=queue, handler=handler, **options)
+
+
+@pytest.fixture
+def make_runtime(app_infra: Infra, clock: VirtualClock) -> Callable[..., WorkerRuntime]:
+    """Build a runtime on the fake infra with the virtual clock and no background loops."""
+
+    def build(registry: Registry, **options: Any) -> WorkerRuntime:
+        options.setdefault("clock", clock.datetime)
+        options.setdefault("sample_interval", None)
+        options.setdefault("retention_interval", None)
+        return WorkerRuntime(registry, app_infra, **options)
+
+    return build
+
+
+def at(clock: VirtualClock) -> datetime:
+    """The clock's current time as a datetime."""
+    return clock.datetime()

@@ -1,0 +1,45 @@
+"""A1: registered job names, queues, id keys and schedules change only on purpose.
+
+Renaming a job orphans its queued jobs and schedules; changing its id keys changes every
+deterministic job id. When a change is intended, regenerate the snapshot:
+
+    PORTSIDE_UPDATE_SNAPSHOTS=1 pytest tests/unit/app/test_registry_snapshot.py
+
+and commit ``snapshots/example_registry.json`` with the change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from portside.app.examples import build_registry
+from portside.app.examples.memory_store import MemoryExampleStore
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "example_registry.json"
+
+
+def test_a1_example_registry_matches_its_snapshot() -> None:
+    current = build_registry(store=MemoryExampleStore()).snapshot()
+    if os.environ.get("PORTSIDE_UPDATE_SNAPSHOTS") == "1":
+        SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    expected = json.loads(SNAPSHOT.read_text())
+
+    assert current == expected, (
+        "the example registry's names, queues, id keys or schedules changed; if that is "
+        "intended, run PORTSIDE_UPDATE_SNAPSHOTS=1 pytest "
+        "tests/unit/app/test_registry_snapshot.py and commit the snapshot"
+    )
+
+
+def test_a1_snapshot_lists_the_required_example_jobs() -> None:
+    names = {row["name"] for row in json.loads(SNAPSHOT.read_text())}
+
+    assert {
+        "ingest",
+        "aggregate",
+        "sync-energy-wholesale-5m",
+        "sync-energy-retail-prd-hourly",
+        "sync-housing-abs-daily",
+    } <= names
