@@ -23,11 +23,13 @@ def deterministic_job_id(name: str, keys: Mapping[str, Any]) -> str:
     """An id built from the job name and the JSON values of its identifying keys.
 
     Readable when every value is a short string of letters, digits, '-' and '_'
-    (``ingest.org-1.int-7.2024-05-01``); otherwise ``<name>.h<sha256 prefix>``. Job names
-    contain no '.', so readable ids of different jobs never collide.
+    (``ingest.org-1.int-7.2024-05-01``); otherwise (numbers, null, other characters)
+    ``<name>~<sha256 prefix>``. Job names contain no '.', so readable ids of different jobs
+    never collide, and a readable id never equals a hashed one.
     """
-    texts = [value if isinstance(value, str) else json.dumps(value) for value in keys.values()]
-    readable = f"{name}.{'.'.join(texts)}" if texts else ""
-    if texts and all(_SAFE.match(text) for text in texts) and len(readable) <= _MAX_LENGTH:
-        return readable
-    return f"{name}.h{_digest(dict(keys))[:32]}"
+    values = list(keys.values())
+    if values and all(isinstance(value, str) and _SAFE.match(value) for value in values):
+        readable = f"{name}.{'.'.join(values)}"
+        if len(readable) <= _MAX_LENGTH:
+            return readable
+    return f"{name}~{_digest(dict(keys))[:32]}"
