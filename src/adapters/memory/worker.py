@@ -1,0 +1,151 @@
+"""The in-memory worker handle: a consumer of one queue, run by the queue's engine."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from portside.adapters.memory.inputs import check_seconds
+from portside.ports import (
+    Classifier,
+    ConfigurationError,
+    JobHandler,
+    RateLimit,
+    WorkerHandle,
+    WorkerStatus,
+)
+
+if TYPE_CHECKING:
+    from portside.adapters.memory.engine import QueueEngine
+    from portside.adapters.memory.queue_state import QueueState
+
+__all__ = ["MemoryWorker"]
+
+
+class MemoryWorker:
+    """Runs ``handler`` for jobs of one queue, at most ``concurrency`` at once.
+
+    Not started, it only serves ``drain()``; started, it also runs jobs in the background
+    on the event loop, like a real worker. ``processed`` counts finished attempts and
+    ``failed`` the attempts that raised.
+    """
+
+    def __init__(
+        self,
+        engine: QueueEngine,
+        state: QueueState,
+        handler: JobHandler,
+        *,
+        concurrency: int,
+        rate_limit: RateLimit | None,
+        timeout: float | None,
+        classify: Classifier | None,
+    ) -> None:
+        self.engine = engine
+        self.state = state
+        self.handler = handler
+        self.concurrency = concurrency
+        self.rate_limit = rate_limit
+        self.timeout = timeout
+        self.classify = classify
+        self.active = 0
+        self.processed = 0
+        self.failed = 0
+        self.started = False
+        self.paused = False
+        self.closing = False
+        self.closed = False
+        self.last_fetch_at: float | None = None
+        self._lanes: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Begin running jobs in the background (idempotent)."""
+        if self.closing:
+            raise ConfigurationError(
+                f"the worker of queue {self.state.name!r} is closed",
+                fix="create a new one with queue.consume(...)",
+            )
+        if self.started:
+            return
+        self.started = True
+        for _ in range(self.concurrency):
+            lane = asyncio.create_task(self.engine.background_lane(self))
+            self._lanes.add(lane)
+            lane.add_done_callback(self._lanes.discard)
+
+    async def close(self, grace: float = 30.0) -> None:
+        """Stop taking jobs; wait up to ``grace`` seconds (real time) for running ones.
+
+        Attempts still running after the grace period are cancelled and their jobs go back to
+        waiting with a ``stalled`` event, as a real worker's stalled jobs do.
+        """
+        grace = check_seconds(grace, "grace")
+        if self.closing:
+            return
+        self.closing = True
+        self.state.wake()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                while self.active:
+                    await self.state.changed()
+        current = asyncio.current_task()
+        stuck = [
+            record.task
+            for record in list(self.state.active)
+            if record.runner is self and record.task not in (None, current)
+        ]
+        victims = [task for task in (*stuck, *self._lanes) if task is not None]
+        for task in victims:
+            task.cancel()
+        await asyncio.gather(*self._lanes, return_exceptions=True)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                while self.active:
+                    await self.state.changed()
+        self.closed = True
+        if self in self.state.workers:
+            self.state.workers.remove(self)
+        self.state.wake()
+
+    async def pause(self) -> None:
+        """Stop taking new jobs in this worker; running ones finish."""
+        self.paused = True
+
+    async def resume(self) -> None:
+        """Take jobs again after :meth:`pause`."""
+        self.paused = False
+        self.state.wake()
+
+    def status(self) -> WorkerStatus:
+        """Liveness and counters."""
+        return WorkerStatus(
+            queue=self.state.name,
+            running=self.started and not self.closing,
+            paused=self.paused,
+            concurrency=self.concurrency,
+            active=self.active,
+            processed=self.processed,
+            failed=self.failed,
+            last_fetch_at=self.last_fetch_at,
+        )
+
+    async def __aenter__(self) -> MemoryWorker:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"MemoryWorker(queue={self.state.name!r}, concurrency={self.concurrency})"
+
+
+def _conforms(worker: MemoryWorker) -> WorkerHandle:
+    return worker
