@@ -20,8 +20,9 @@ from portside.servers.users import OsUser, server_user
 __all__ = ["TEST_SETTINGS", "LocalPostgres"]
 
 TEST_SETTINGS: Mapping[str, str] = {
-    # Crash safety against power loss is worthless for throwaway test data; a killed server
-    # (kill -9) still keeps every committed transaction because the OS has the pages.
+    # Durability against power loss is worthless for throwaway test data. Note that with
+    # synchronous_commit off a killed server (kill -9) loses its last ~200 ms of commits:
+    # crash tests use LocalPostgres(crash_safe=True).
     "fsync": "off",
     "synchronous_commit": "off",
     "full_page_writes": "off",
@@ -51,6 +52,9 @@ class LocalPostgres:
         port: TCP port; a free one by default (and kept across ``restart``).
         install: The PostgreSQL binaries; found with ``find_postgres`` by default.
         settings: Server settings on top of ``TEST_SETTINGS``.
+        crash_safe: Keep every acknowledged commit across ``kill()`` (kill -9) and
+            ``restart()`` by committing synchronously. fsync stays off: only the server
+            process crashes, the machine's page cache survives.
         base_dir: Where to create the server directory (default: ``default_base_dir()``,
             /dev/shm when roomy, else the temp dir).
     """
@@ -61,12 +65,15 @@ class LocalPostgres:
         port: int | None = None,
         install: PostgresInstall | None = None,
         settings: Mapping[str, str] | None = None,
+        crash_safe: bool = False,
         base_dir: Path | None = None,
     ) -> None:
         self._fixed_port = port
         self.port = port or 0
         self._install = install
         self.settings = {**TEST_SETTINGS, **(settings or {})}
+        if crash_safe:
+            self.settings["synchronous_commit"] = "on"
         self._base_dir = base_dir
         self._dir: Path | None = None
         self._user: OsUser | None = None
