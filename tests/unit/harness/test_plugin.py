@@ -61,13 +61,9 @@ def test_h1_command_line_beats_env_beats_ini(
 ) -> None:
     pytester.makeini(INI + "portside_servers = containers\n")
     pytester.makepyfile("def test_nothing(): pass")
-    assert "mode containers from ini option portside_servers" in header_line(
-        run(pytester)
-    )
+    assert "mode containers from ini option portside_servers" in header_line(run(pytester))
     env.setenv("PORTSIDE_SERVERS", "local")
-    assert "mode local from $PORTSIDE_SERVERS" in header_line(
-        run(pytester)
-    )
+    assert "mode local from $PORTSIDE_SERVERS" in header_line(run(pytester))
     assert "mode external from --portside-servers" in header_line(
         run(pytester, "--portside-servers=external")
     )
@@ -92,7 +88,7 @@ def test_h1_a_server_fixture_fails_with_every_attempt_and_fix(
         [
             "*ConfigurationError: no portside server provider is usable "
             "(--portside-servers=auto, from default); tried:",
-            "*- containers: no Docker engine at unix:///nonexistent/docker.sock. Fix: start Docker*",
+            "*- containers: no Docker engine at unix:///nonexistent/docker.sock. Fix: start*",
             "*- local: PORTSIDE_REDIS_SERVER=*is not an executable file. Fix: point*",
             "*- external: PORTSIDE_REDIS_URL and PORTSIDE_POSTGRES_DSN not set. Fix: export*",
         ]
@@ -106,7 +102,9 @@ def test_h1_an_invalid_mode_in_the_environment_is_a_usage_error(
     pytester.makepyfile("def test_nothing(): pass")
     result = run(pytester)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*unknown portside servers mode 'docker' (from $PORTSIDE_SERVERS)*"])
+    result.stderr.fnmatch_lines(
+        ["*unknown portside servers mode 'docker' (from $PORTSIDE_SERVERS)*"]
+    )
 
 
 def test_h1_an_invalid_mode_on_the_command_line_lists_the_choices(
