@@ -170,13 +170,18 @@ async def infra(
 
 @_async_fixture
 async def fake_infra() -> AsyncIterator[Infra]:
-    """In-memory fakes (no I/O, virtual clock) installed with ``use_infra`` for the test."""
+    """In-memory fakes installed with ``use_infra`` for the test.
+
+    Queue, outbox, history and cache share one virtual clock (``fake_infra.queue.clock``), so
+    ``await fake_infra.queue.advance(30)`` moves time for all of them.
+    """
     memory = "portside.adapters.memory"
+    clock = _adapter(memory, "VirtualClock")()
     fake = Infra(
-        queue=_adapter(memory, "InMemoryQueue")(),
-        outbox=_adapter(memory, "InMemoryOutbox")(),
-        history=_adapter(memory, "InMemoryHistory")(),
-        cache=_adapter(memory, "InMemoryCache")(),
+        queue=_adapter(memory, "InMemoryQueue")(clock),
+        outbox=_adapter(memory, "InMemoryOutbox")(clock),
+        history=_adapter(memory, "InMemoryHistory")(now=clock.datetime),
+        cache=_adapter(memory, "InMemoryCache")(now=clock.now),
         name="fake",
     )
     try:
