@@ -150,10 +150,15 @@ class InMemoryOutbox:
         """Run the background publisher; it catches up at once, then follows commits."""
         self._check_open()
         self._on_error = None if on_error is None else check_callable(on_error, "on_error")
-        if self._publisher is not None and not self._publisher.done():
+        if self.running:
             return
         self._stopping = False
         self._publisher = asyncio.create_task(self._publish_forever())
+
+    @property
+    def running(self) -> bool:
+        """Whether the background publisher runs (between ``start`` and ``stop``)."""
+        return self._publisher is not None and not self._publisher.done()
 
     async def stop(self) -> None:
         """Stop the background publisher after the stream it is delivering."""
@@ -306,7 +311,7 @@ class InMemoryOutbox:
         return self._store.pending_total
 
     async def purge_published(self, older_than: float) -> int:
-        """Delete events published more than ``older_than`` seconds ago (virtual clock)."""
+        """Delete events published at least ``older_than`` seconds ago (virtual clock)."""
         self._check_open()
         cutoff = self.clock.now() - check_seconds(older_than, "older_than")
         removed = 0
@@ -314,7 +319,7 @@ class InMemoryOutbox:
             doomed = [
                 seq
                 for seq, event in stored.items()
-                if event.published_at is not None and event.published_at.timestamp() < cutoff
+                if event.published_at is not None and event.published_at.timestamp() <= cutoff
             ]
             for seq in doomed:
                 del stored[seq]

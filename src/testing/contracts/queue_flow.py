@@ -1,0 +1,138 @@
+"""Queue contract, part 3: concurrency and rate limits (Q6), states and results (Q7), workers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from portside.ports import Job, JobInfo, JobOptions, NewJob, RateLimit, Retention
+from portside.testing.contracts.drivers import QueueDriver
+from portside.testing.contracts.support import ConcurrencyProbe, collect_events
+
+__all__ = ["FlowContract"]
+
+
+async def _done(job: Job) -> Any:
+    return {"id": job.id}
+
+
+class FlowContract:
+    """Q6, Q7 and worker lifecycle. Needs a ``queue_driver`` fixture yielding a ``QueueDriver``."""
+
+    pytestmark = pytest.mark.asyncio
+
+    @pytest.mark.parametrize("jobs", [100, 500])
+    async def test_q6_flood_never_runs_more_than_the_concurrency(
+        self, queue_driver: QueueDriver, jobs: int
+    ) -> None:
+        """Q6: flooding a queue with concurrency 5 runs 5 at once, never more, and all finish."""
+        queue = queue_driver.queue
+        probe = ConcurrencyProbe(limit=5)
+        await queue.enqueue_bulk("flood", [NewJob(name="work", data={"i": i}) for i in range(jobs)])
+        queue.consume("flood", probe, concurrency=5)
+        outcomes = await queue_driver.drain("flood")
+        assert not probe.stuck, f"5 attempts never ran at once (peak {probe.peak})"
+        assert probe.peak == 5, f"{probe.peak} attempts ran at once with concurrency 5"
+        assert len(outcomes) == jobs and {o.status for o in outcomes} == {"completed"}
+        assert (await queue.counts("flood")).completed == jobs
+
+    async def test_q6_rate_limit_holds_jobs_until_the_window_passes(
+        self, queue_driver: QueueDriver
+    ) -> None:
+        """Q6: with at most 2 jobs per 60 s, a drain starts 2; the rest wait for the window."""
+        queue = queue_driver.queue
+        await queue.enqueue_bulk("limited", [NewJob(name="call", data={"i": i}) for i in range(5)])
+        queue.consume("limited", _done, concurrency=5, rate_limit=RateLimit(max=2, per=60))
+        assert len(await queue_driver.drain("limited")) == 2
+        assert (await queue.counts("limited")).waiting == 3
+        await queue_driver.advance(61)
+        assert len(await queue_driver.drain("limited")) == 2
+        await queue_driver.advance(61)
+        assert len(await queue_driver.drain("limited")) == 1
+        assert (await queue.counts("limited")).completed == 5
+
+    async def test_q7_state_progress_and_result_are_readable_by_id(
+        self, queue_driver: QueueDriver
+    ) -> None:
+        """Q7: waiting, then active with progress visible while running, then completed with
+        progress, result and timestamps; an unknown id reads as None."""
+        queue = queue_driver.queue
+        during: list[JobInfo | None] = []
+
+        async def report(job: Job) -> Any:
+            await job.update_progress(40)
+            during.append(await queue.get_job("reports", job.id))
+            await job.update_progress({"done": 3, "total": 4})
+            return {"rows": 3}
+
+        ref = await queue.enqueue("reports", "build", {"org": "o-1"})
+        waiting = await queue.get_job("reports", ref.id)
+        assert waiting is not None
+        assert (waiting.state, waiting.attempts_made, waiting.progress) == ("waiting", 0, 0)
+        queue.consume("reports", report)
+        outcomes = await queue_driver.drain("reports")
+        assert [(o.status, o.result) for o in outcomes] == [("completed", {"rows": 3})]
+        active = during[0]
+        assert active is not None and (active.state, active.progress) == ("active", 40)
+        done = await queue.get_job("reports", ref.id)
+        assert done is not None
+        assert done.state == "completed"
+        assert done.progress == {"done": 3, "total": 4}
+        assert done.result == {"rows": 3}
+        assert done.attempts_made == 1
+        assert done.processed_at is not None and done.finished_at is not None
+        assert done.created_at <= done.processed_at <= done.finished_at
+        assert await queue.get_job("reports", "no-such-job") is None
+
+    async def test_q7_retention_removes_finished_jobs(self, queue_driver: QueueDriver) -> None:
+        """Q7: ``remove_on_complete``/``remove_on_fail`` (True, a count, or a Retention)."""
+        queue = queue_driver.queue
+        gone = await queue.enqueue("kept", "a", {}, options=JobOptions(remove_on_complete=True))
+        keep_two = JobOptions(remove_on_complete=Retention(count=2))
+        kept = [await queue.enqueue("kept", f"k{i}", {}, options=keep_two) for i in range(3)]
+        failing = await queue.enqueue(
+            "kept", "fails", {"fail": True}, options=JobOptions(attempts=1, remove_on_fail=True)
+        )
+
+        async def handler(job: Job) -> Any:
+            if job.data.get("fail"):
+                raise RuntimeError("expected")
+            return None
+
+        queue.consume("kept", handler)
+        assert len(await queue_driver.drain("kept")) == 5
+        assert await queue.get_job("kept", gone.id) is None
+        assert await queue.get_job("kept", failing.id) is None
+        assert await queue.get_job("kept", kept[0].id) is None
+        for ref in kept[1:]:
+            info = await queue.get_job("kept", ref.id)
+            assert info is not None and info.state == "completed"
+        counts = await queue.counts("kept")
+        assert (counts.completed, counts.failed) == (2, 0)
+
+    async def test_started_worker_runs_jobs_in_the_background(
+        self, queue_driver: QueueDriver
+    ) -> None:
+        """Q7, Q8: a started worker processes jobs without drain; after close it takes none."""
+        queue = queue_driver.queue
+        stream = queue.events("live")
+        worker = queue.consume("live", _done)
+        try:
+            await worker.start()
+            ref = await queue.enqueue("live", "ping", {})
+            await collect_events(
+                stream,
+                lambda seen: any(e.kind == "completed" and e.job_id == ref.id for e in seen),
+                f"job {ref.id} to complete on the started worker",
+            )
+            status = worker.status()
+            assert status.running and status.queue == "live"
+            assert status.concurrency == 1
+        finally:
+            await worker.close(grace=5)
+            await stream.aclose()
+        assert not worker.status().running
+        late = await queue.enqueue("live", "late", {})
+        info = await queue.get_job("live", late.id)
+        assert info is not None and info.state == "waiting"

@@ -1,0 +1,211 @@
+"""Queue contract, part 2: attempts and backoff (Q3), classification (Q4), timeouts (Q5)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from portside.ports import (
+    Backoff,
+    FailureKind,
+    Job,
+    JobOptions,
+    PermanentError,
+    TransientError,
+)
+from portside.ports.queue_types import ATTEMPTS_ENV
+from portside.testing.contracts.drivers import QueueDriver
+
+__all__ = ["RetryContract"]
+
+
+async def _always_transient(job: Job) -> Any:
+    raise TransientError(f"upstream returned 503 on attempt {job.attempt}")
+
+
+async def _succeed(job: Job) -> Any:
+    return None
+
+
+async def _hang(job: Job) -> Any:
+    await asyncio.Event().wait()  # never set: only the timeout ends this attempt
+
+
+def _statuses(outcomes: list[Any]) -> list[tuple[str, int]]:
+    return [(o.status, o.attempt) for o in outcomes]
+
+
+class RetryContract:
+    """Q3, Q4 and Q5. Needs a ``queue_driver`` fixture yielding a ``QueueDriver``."""
+
+    pytestmark = pytest.mark.asyncio
+
+    async def test_q3_three_attempts_by_default(
+        self, queue_driver: QueueDriver, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Q3: without options a job gets 3 attempts; without backoff retries are immediate."""
+        monkeypatch.delenv(ATTEMPTS_ENV, raising=False)
+        queue = queue_driver.queue
+        ref = await queue.enqueue("flaky", "fetch", {})
+        queue.consume("flaky", _always_transient)
+        outcomes = await queue_driver.drain("flaky")
+        assert _statuses(outcomes) == [("retrying", 1), ("retrying", 2), ("failed", 3)]
+        assert all(o.failure_kind == "transient" for o in outcomes)
+        info = await queue.get_job("flaky", ref.id)
+        assert info is not None
+        assert (info.state, info.attempts_made, info.max_attempts) == ("failed", 3, 3)
+        assert info.failed_reason == "TransientError: upstream returned 503 on attempt 3"
+
+    async def test_q3_default_attempts_come_from_the_environment(
+        self, queue_driver: QueueDriver, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Q3: ``PORTSIDE_DEFAULT_ATTEMPTS`` sets the default."""
+        monkeypatch.setenv(ATTEMPTS_ENV, "5")
+        queue = queue_driver.queue
+        ref = await queue.enqueue("flaky-env", "fetch", {})
+        queue.consume("flaky-env", _always_transient)
+        outcomes = await queue_driver.drain("flaky-env")
+        assert [o.attempt for o in outcomes] == [1, 2, 3, 4, 5]
+        info = await queue.get_job("flaky-env", ref.id)
+        assert info is not None and info.max_attempts == 5
+
+    async def test_q3_explicit_schedule_1s_5s_30s(self, queue_driver: QueueDriver) -> None:
+        """Q3: retries wait 1 s, 5 s and 30 s: never earlier, and run once that time passed."""
+        queue = queue_driver.queue
+        options = JobOptions(attempts=4, backoff=Backoff.schedule(1, 5, 30))
+        ref = await queue.enqueue("scheduled-retry", "fetch", {}, options=options)
+        queue.consume("scheduled-retry", _always_transient)
+        assert _statuses(await queue_driver.drain("scheduled-retry")) == [("retrying", 1)]
+        for delay, attempt in ((1.0, 2), (5.0, 3), (30.0, 4)):
+            await queue_driver.advance(delay - 0.5)
+            assert await queue_driver.drain("scheduled-retry") == [], f"ran before {delay} s"
+            info = await queue.get_job("scheduled-retry", ref.id)
+            assert info is not None and info.state == "delayed"
+            await queue_driver.advance(1.0)
+            outcomes = await queue_driver.drain("scheduled-retry")
+            expected = "failed" if attempt == 4 else "retrying"
+            assert _statuses(outcomes) == [(expected, attempt)], f"after {delay} s"
+
+    async def test_q3_exponential_backoff_doubles(self, queue_driver: QueueDriver) -> None:
+        """Q3: exponential backoff from 2 s waits 2 s, then 4 s."""
+        queue = queue_driver.queue
+        options = JobOptions(attempts=3, backoff=Backoff.exponential(2))
+        await queue.enqueue("exp-retry", "fetch", {}, options=options)
+        queue.consume("exp-retry", _always_transient)
+        assert _statuses(await queue_driver.drain("exp-retry")) == [("retrying", 1)]
+        await queue_driver.advance(1.5)
+        assert await queue_driver.drain("exp-retry") == []
+        await queue_driver.advance(1.0)
+        assert _statuses(await queue_driver.drain("exp-retry")) == [("retrying", 2)]
+        await queue_driver.advance(3.5)
+        assert await queue_driver.drain("exp-retry") == []
+        await queue_driver.advance(1.0)
+        assert _statuses(await queue_driver.drain("exp-retry")) == [("failed", 3)]
+
+    async def test_q3_delayed_job_runs_once_its_delay_passed(
+        self, queue_driver: QueueDriver
+    ) -> None:
+        """Q3, Q7: a delayed job is ``delayed`` and does not run before its delay."""
+        queue = queue_driver.queue
+        ref = await queue.enqueue("later", "remind", {}, options=JobOptions(delay=10))
+        queue.consume("later", _succeed)
+        info = await queue.get_job("later", ref.id)
+        assert info is not None and info.state == "delayed"
+        assert (await queue.counts("later")).delayed == 1
+        await queue_driver.advance(9.5)
+        assert await queue_driver.drain("later") == []
+        await queue_driver.advance(1.0)
+        outcomes = await queue_driver.drain("later")
+        assert [(o.job_id, o.status) for o in outcomes] == [(ref.id, "completed")]
+
+    async def test_q4_permanent_error_fails_at_once(self, queue_driver: QueueDriver) -> None:
+        """Q4: a PermanentError fails the job on the first attempt and records the reason."""
+        queue = queue_driver.queue
+
+        async def revoked(job: Job) -> Any:
+            raise PermanentError("token revoked for integration i-9")
+
+        ref = await queue.enqueue("sync", "pull", {}, options=JobOptions(attempts=5))
+        queue.consume("sync", revoked)
+        outcomes = await queue_driver.drain("sync")
+        assert [(o.status, o.attempt, o.failure_kind) for o in outcomes] == [
+            ("failed", 1, "permanent")
+        ]
+        info = await queue.get_job("sync", ref.id)
+        assert info is not None
+        assert (info.state, info.attempts_made, info.failure_kind) == ("failed", 1, "permanent")
+        assert info.failed_reason == "PermanentError: token revoked for integration i-9"
+
+    async def test_q4_transient_error_retries_then_succeeds(
+        self, queue_driver: QueueDriver
+    ) -> None:
+        """Q4: a transient failure (any unclassified exception too) is retried."""
+        queue = queue_driver.queue
+
+        async def flaky(job: Job) -> Any:
+            if job.attempt == 1:
+                raise ConnectionResetError("peer reset")
+            return {"attempt": job.attempt}
+
+        ref = await queue.enqueue("pull", "page", {})
+        queue.consume("pull", flaky)
+        outcomes = await queue_driver.drain("pull")
+        assert [(o.status, o.attempt, o.failure_kind) for o in outcomes] == [
+            ("retrying", 1, "transient"),
+            ("completed", 2, None),
+        ]
+        assert outcomes[0].error == "ConnectionResetError: peer reset"
+        info = await queue.get_job("pull", ref.id)
+        assert info is not None
+        assert (info.state, info.attempts_made, info.result) == ("completed", 2, {"attempt": 2})
+
+    async def test_q4_custom_classifier_decides(self, queue_driver: QueueDriver) -> None:
+        """Q4: ``consume(classify=...)`` overrides the default classification."""
+        queue = queue_driver.queue
+
+        def classify(error: BaseException) -> FailureKind:
+            return "permanent" if isinstance(error, LookupError) else "transient"
+
+        async def lookup(job: Job) -> Any:
+            raise KeyError("organisation o-1")
+
+        await queue.enqueue("classified", "lookup", {})
+        queue.consume("classified", lookup, classify=classify)
+        outcomes = await queue_driver.drain("classified")
+        assert [(o.status, o.failure_kind) for o in outcomes] == [("failed", "permanent")]
+
+    async def test_q5_worker_timeout_is_a_transient_failure(
+        self, queue_driver: QueueDriver
+    ) -> None:
+        """Q5: an attempt longer than the worker's timeout is interrupted and retried."""
+        queue = queue_driver.queue
+        ref = await queue.enqueue("slow", "crawl", {}, options=JobOptions(attempts=2))
+        queue.consume("slow", _hang, timeout=0.2)
+        outcomes = await queue_driver.drain("slow")
+        assert [(o.status, o.attempt, o.failure_kind) for o in outcomes] == [
+            ("retrying", 1, "transient"),
+            ("failed", 2, "transient"),
+        ]
+        assert all(o.error is not None and "JobTimeoutError" in o.error for o in outcomes)
+        info = await queue.get_job("slow", ref.id)
+        assert info is not None and info.failure_kind == "transient"
+
+    async def test_q5_job_timeout_option_applies(self, queue_driver: QueueDriver) -> None:
+        """Q5: ``options.timeout`` bounds an attempt even when the worker has no timeout, and
+        a fast attempt is not affected."""
+        queue = queue_driver.queue
+        slow = await queue.enqueue("mixed", "slow", {}, options=JobOptions(attempts=1, timeout=0.2))
+        fast = await queue.enqueue("mixed", "fast", {}, options=JobOptions(attempts=1, timeout=5))
+
+        async def handler(job: Job) -> Any:
+            if job.name == "slow":
+                await _hang(job)
+            return "done"
+
+        queue.consume("mixed", handler)
+        outcomes = {o.job_id: o for o in await queue_driver.drain("mixed")}
+        assert (outcomes[slow.id].status, outcomes[slow.id].failure_kind) == ("failed", "transient")
+        assert "JobTimeoutError" in (outcomes[slow.id].error or "")
+        assert (outcomes[fast.id].status, outcomes[fast.id].result) == ("completed", "done")
