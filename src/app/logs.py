@@ -35,13 +35,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at emit time (it may be replaced, e.g. in tests)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        """Ignored: the stream is always the current ``sys.stderr``."""
+
+
 def configure_logging(level: str | int = "INFO", stream: TextIO | None = None) -> None:
-    """Send the ``portside`` loggers to ``stream`` (stderr) as JSON lines; idempotent."""
+    """Send the ``portside`` loggers to ``stream`` (default: the current stderr) as JSON lines.
+
+    Idempotent: calling it again replaces the handler it installed before.
+    """
     logger = logging.getLogger("portside")
     for handler in list(logger.handlers):
         if handler.get_name() == _HANDLER_NAME:
             logger.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(JsonFormatter())
     logger.addHandler(handler)

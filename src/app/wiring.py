@@ -18,6 +18,8 @@ def build_infra(settings: Settings, *, name: str = "portside") -> Infra:
     Raises:
         ConfigurationError: a URL is missing or malformed.
     """
+    redis_url = settings.require_redis_url()
+    dsn = settings.require_postgres_dsn()
     # Imported here so commands that never touch a server start fast and need no extras.
     try:
         from portside.adapters.bullmq import BullMQQueue
@@ -30,8 +32,6 @@ def build_infra(settings: Settings, *, name: str = "portside") -> Infra:
             fix="install portside with its app extra: pip install 'portside[app]'",
         ) from exc
 
-    redis_url = settings.require_redis_url()
-    dsn = settings.require_postgres_dsn()
     return Infra(
         queue=BullMQQueue(redis_url, prefix=settings.redis_prefix),
         outbox=PostgresOutbox(dsn),

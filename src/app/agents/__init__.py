@@ -1,1 +1,53 @@
-"""The agent-run domain: runs, their outbox event streams and the orchestrator job (A7)."""
+"""The agent-run domain: runs, their outbox event streams and the orchestrator job (A7).
+
+``POST /runs`` (``AgentRuns.start``) writes a run row and its ``run.created`` event in one
+outbox unit of work and queues the ``agent-run`` job on ``agents-run:orchestrator``; the job
+(``Orchestrator``) writes every step as an event on the run's stream (the run id) and ends it
+with ``run.completed`` or ``run.failed``.
+"""
+
+from __future__ import annotations
+
+from portside.app.agents.jobs import (
+    ORCHESTRATOR_JOB,
+    ORCHESTRATOR_QUEUE,
+    build_registry,
+    orchestrator_definition,
+)
+from portside.app.agents.memory_store import MemoryAgentRunStore
+from portside.app.agents.models import (
+    TERMINAL_EVENTS,
+    TERMINAL_STATUSES,
+    NewRun,
+    RunRecord,
+    RunRequest,
+    RunStatus,
+)
+from portside.app.agents.orchestrator import OrchestratePayload, Orchestrator
+from portside.app.agents.service import AgentRuns, StartedRun, new_run_id
+from portside.app.agents.store import AgentRunStore, RunWriter, SqlAgentRunStore
+
+__all__ = [
+    "ORCHESTRATOR_JOB",
+    "ORCHESTRATOR_QUEUE",
+    "TERMINAL_EVENTS",
+    "TERMINAL_STATUSES",
+    "AgentRunStore",
+    "AgentRuns",
+    "MemoryAgentRunStore",
+    "NewRun",
+    "OrchestratePayload",
+    "Orchestrator",
+    "RunRecord",
+    "RunRequest",
+    "RunStatus",
+    "RunWriter",
+    "SqlAgentRunStore",
+    "StartedRun",
+    "build_registry",
+    "new_run_id",
+    "orchestrator_definition",
+    "registry",
+]
+
+registry = build_registry()

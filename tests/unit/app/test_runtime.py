@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -229,23 +229,46 @@ async def test_a3_backfill_and_scheduled_runs_carry_their_run_mode(
     assert ("scheduled", "None") in modes
 
 
+class Captured(logging.Handler):
+    """Collects ``portside`` records directly (``configure_logging`` stops propagation)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def captured() -> Iterator[Captured]:
+    logger = logging.getLogger("portside")
+    handler, level = Captured(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 async def test_a2_logs_are_json_with_job_fields_and_business_keys(
     app_infra: Infra,
     fake_queue: InMemoryQueue,
     make_runtime: MakeRuntime,
-    caplog: pytest.LogCaptureFixture,
+    captured: Captured,
 ) -> None:
     async def talks(payload: Item, ctx: JobContext) -> None:
         ctx.log("item.step", step=1)
 
     registry = Registry([item_job(talks)])
-    with caplog.at_level(logging.INFO, logger="portside"):
-        async with make_runtime(registry):
-            ref = await dispatch(registry, app_infra.queue, "item", {"itemId": "i-6"})
-            await fake_queue.drain("items")
+    async with make_runtime(registry):
+        ref = await dispatch(registry, app_infra.queue, "item", {"itemId": "i-6"})
+        await fake_queue.drain("items")
 
     formatter = JsonFormatter()
-    lines = [json.loads(formatter.format(record)) for record in caplog.records]
+    lines = [json.loads(formatter.format(record)) for record in captured.records]
     events = {line["event"]: line for line in lines}
     assert {"worker.starting", "worker.ready", "job.started", "item.step", "job.completed"} <= set(
         events
