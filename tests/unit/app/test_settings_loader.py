@@ -1,0 +1,87 @@
+"""Configuration from the environment and options; registry loading; JSON log lines."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from portside.app.loader import load_registry
+from portside.app.logs import JsonFormatter, configure_logging, event
+from portside.app.settings import Settings
+from portside.ports import ConfigurationError
+
+
+def test_settings_read_env_and_options_override() -> None:
+    env = {
+        "PORTSIDE_REDIS_URL": "redis://env:6379/0",
+        "PORTSIDE_POSTGRES_DSN": "postgresql://env/db",
+        "PORTSIDE_REDIS_PREFIX": "app",
+        "PORTSIDE_APP": "pkg.mod:registry",
+    }
+
+    settings = Settings.from_env(env, redis_url="redis://option:6379/1", postgres_dsn=None)
+
+    assert settings.redis_url == "redis://option:6379/1"
+    assert settings.postgres_dsn == "postgresql://env/db"
+    assert (settings.redis_prefix, settings.app, settings.log_level) == (
+        "app",
+        "pkg.mod:registry",
+        "INFO",
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"PORTSIDE_REDIS_URL": "http://x"}, "PORTSIDE_REDIS_URL 'http://x' is not a redis"),
+        ({"PORTSIDE_POSTGRES_DSN": "mysql://x"}, "is not a postgres/postgresql URL"),
+        ({"PORTSIDE_REDIS_PREFIX": "a:b"}, "Redis prefix 'a:b' is invalid"),
+        ({"PORTSIDE_LOG_LEVEL": "LOUD"}, "log level 'LOUD' is unknown"),
+    ],
+)
+def test_bad_settings_name_the_variable(env: dict[str, str], words: str) -> None:
+    with pytest.raises(ConfigurationError, match="PORTSIDE_") as caught:
+        Settings.from_env(env)
+    assert words in str(caught.value)
+
+
+def test_missing_settings_say_which_variable_or_option_to_set() -> None:
+    settings = Settings.from_env({})
+
+    with pytest.raises(ConfigurationError, match="set PORTSIDE_REDIS_URL or pass --redis-url"):
+        settings.require_redis_url()
+    with pytest.raises(ConfigurationError, match="PORTSIDE_POSTGRES_DSN or pass --postgres-dsn"):
+        settings.require_postgres_dsn()
+    with pytest.raises(ConfigurationError, match="pass --app module:registry"):
+        settings.require_app()
+
+
+def test_load_registry_accepts_objects_and_factories() -> None:
+    direct = load_registry("portside.app.examples:registry")
+    built = load_registry("portside.app.examples:build_registry")
+
+    assert direct.names() == built.names()
+    assert direct is not built
+
+
+def test_a2_json_formatter_writes_one_object_per_line() -> None:
+    stream = io.StringIO()
+    configure_logging("DEBUG", stream)
+    try:
+        event(logging.getLogger("portside.test"), "job.completed", job_id="j-1", attempt=2)
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logging.getLogger("portside.test").exception("job.crashed", extra={"portside": {}})
+    finally:
+        configure_logging("INFO")
+
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["event"] == "job.completed"
+    assert (first["job_id"], first["attempt"], first["level"]) == ("j-1", 2, "info")
+    assert second["level"] == "error" and "ValueError: boom" in second["exc"]
+    record = logging.LogRecord("portside.x", logging.INFO, __file__, 1, "e", None, None)
+    assert json.loads(JsonFormatter().format(record))["event"] == "e"
