@@ -17,7 +17,7 @@ from portside.adapters.postgres.events import event_from_row
 from portside.adapters.postgres.listener import Listener
 from portside.adapters.postgres.queries import query
 from portside.adapters.postgres.settings import OutboxSettings
-from portside.ports import BackendUnavailableError, OutboxEvent, ValidationError
+from portside.ports import BackendUnavailableError, OutboxEvent
 
 __all__ = ["StreamWatch"]
 
@@ -64,9 +64,7 @@ class StreamWatch:
         ``seq`` is gap-free and a stream's commits are serialised by its counter row, so
         reading ``seq >= next`` after each wake-up yields every event exactly once. The
         LISTEN is active before the first read, so no commit can slip between the two.
-
-        Raises:
-            ValidationError: Events from ``from_seq`` on were already deleted by retention.
+        Events already deleted by retention are skipped: replay starts at the oldest one kept.
         """
         watcher = _Watcher(stream, from_seq)
         await self._add(watcher)
@@ -76,10 +74,9 @@ class StreamWatch:
                 watcher.woken.clear()
                 rows = await self._read(stream, watcher.next_seq)
                 for row in rows:
-                    if row["seq"] != watcher.next_seq:
-                        raise _purged(stream, watcher.next_seq, row["seq"])
+                    # seq is gap-free, so a jump means retention deleted the events between.
                     yield event_from_row(row)
-                    watcher.next_seq += 1
+                    watcher.next_seq = row["seq"] + 1
                 if len(rows) < self._settings.subscribe_page and not self._closed:
                     await watcher.woken.wait()
         finally:
@@ -171,11 +168,3 @@ def heads_of(streams: list[str]) -> Callable[[Any], Awaitable[list[Any]]]:
         return list(await conn.fetch(query("stream_heads"), streams))
 
     return work
-
-
-def _purged(stream: str, wanted: int, found: int) -> ValidationError:
-    return ValidationError(
-        f"events {wanted}..{found - 1} of stream {stream!r} were deleted by retention",
-        fix=f"subscribe from seq {found} or later, or keep published events longer",
-        field="from_seq",
-    )
