@@ -162,6 +162,10 @@ class PostgresOutbox:
 
         Args:
             on_error: Told about lost connections, failed reconnects and handler errors.
+
+        Raises:
+            BackendUnavailableError: LISTEN was not established within ``connect_timeout``;
+                the publisher is stopped again.
         """
         self._ensure_open()
         if self._publisher.running:
@@ -170,7 +174,11 @@ class PostgresOutbox:
         self._publisher.start()
         self._remove_publisher_waker = self._listener.add_waker(self._publisher.wake)
         self._listener.acquire()
-        await self._listener.wait_connected(self._settings.connect_timeout)
+        try:
+            await self._listener.wait_connected(self._settings.connect_timeout)
+        except BaseException:
+            await self.stop()
+            raise
 
     async def stop(self) -> None:
         """Stop the publisher after its in-flight batch; events left stay pending."""

@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from portside.adapters.postgres import PostgresOutbox
+from portside.ports import BackendUnavailableError
 
 from .support import DEADLINE, Deliveries, append_many
 
@@ -102,3 +103,19 @@ async def test_o5_every_backend_killed_publisher_recovers(
             continue  # a pooled connection killed above; the pool replaces it
     await deliveries.wait_for(3)
     assert deliveries.seqs("run") == [1, 2, 3]
+
+
+async def test_o5_start_against_an_unreachable_database_fails_cleanly() -> None:
+    """O5: start() reports each failed attempt, then gives up with a clear error."""
+    outbox = PostgresOutbox(
+        "postgresql://postgres@127.0.0.1:1/nowhere", connect_timeout=0.5, reconnect_initial=0.05
+    )
+    errors: list[BaseException] = []
+    try:
+        with pytest.raises(BackendUnavailableError, match=r"not established within 0\.5 s"):
+            await outbox.start(on_error=errors.append)
+        assert errors, "on_error heard nothing about the failed connection attempts"
+        assert all(isinstance(error, OSError) for error in errors)
+        assert outbox.listener_pid is None
+    finally:
+        await outbox.close()
