@@ -36,6 +36,7 @@ class _Recorder:
             self.failures_left -= 1
             raise ConnectionError("subscriber endpoint down")
         self.log.append((self.who, event))
+        await asyncio.sleep(0)  # a yield point: another publisher may run in between
         if self.target and len(self.log) >= self.target:
             self.reached.set()
 
