@@ -293,7 +293,7 @@ async def backlog_throughput(admin: str, plan: Plan, publishers: int, streams: i
             await asyncio.sleep(0.02)
         await conn.close()
         stop.set()
-        results = [receive.recv() for _, receive in children]
+        results: list[tuple[int, float]] = [receive.recv() for _, receive in children]
         for proc, _ in children:
             proc.join()
         total = sum(count for count, _ in results)

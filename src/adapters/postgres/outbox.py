@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -214,11 +214,12 @@ class PostgresOutbox:
         name = None if stream is None else check_stream_name(stream)
         return await self._publisher.drain(name)
 
-    def subscribe(self, stream: str, from_seq: int = 1) -> AsyncIterator[OutboxEvent]:
+    def subscribe(self, stream: str, from_seq: int = 1) -> AsyncGenerator[OutboxEvent, None]:
         """Events of ``stream`` with ``seq >= from_seq``: stored first, then live (O4).
 
         Independent of any publisher: it reads the table and follows NOTIFY, so it works in
-        any process connected to the database. The iterator ends when the outbox closes.
+        any process connected to the database. The iterator ends when the outbox closes;
+        ``aclose()`` it when done to release its share of the LISTEN connection.
         """
         name = check_stream_name(stream)
         first = check_from_seq(from_seq)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,7 +58,7 @@ class StreamWatch:
         self._remove_waker: Callable[[], None] | None = None
         self._closed = False
 
-    async def subscribe(self, stream: str, from_seq: int) -> AsyncIterator[OutboxEvent]:
+    async def subscribe(self, stream: str, from_seq: int) -> AsyncGenerator[OutboxEvent, None]:
         """Events of ``stream`` from ``from_seq`` on: stored ones first, then live ones.
 
         ``seq`` is gap-free and a stream's commits are serialised by its counter row, so

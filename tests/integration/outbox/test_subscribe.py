@@ -25,6 +25,10 @@ async def _collect(events: AsyncIterator[OutboxEvent], last_seq: int) -> list[in
     return seqs
 
 
+async def _next(events: AsyncIterator[OutboxEvent]) -> OutboxEvent:
+    return await anext(events)
+
+
 @pytest.fixture
 async def reader(postgres_dsn: str) -> AsyncIterator[PostgresOutbox]:
     """An outbox with a tiny read page and no publisher: another process reading the stream."""
@@ -60,7 +64,7 @@ async def test_o4_subscriber_waiting_at_the_head_sees_the_next_commit(
     await append_many(outbox, "run", 2)
     await append_many(outbox, "noise", 3)
     events = reader.subscribe("run", from_seq=3)
-    first = asyncio.create_task(anext(events))
+    first = asyncio.create_task(_next(events))
     done, _ = await asyncio.wait({first}, timeout=0.1)
     assert not done, "subscribe yielded before seq 3 existed"
     await append_many(outbox, "run", 1, marker="third")
