@@ -80,6 +80,7 @@ def _build(install: PostgresInstall, user: OsUser | None, target: Path) -> None:
             user=None if user is None else user.uid,
             group=None if user is None else user.gid,
             extra_groups=None if user is None else [],
+            cwd=scratch,
             check=False,
         )
         if result.returncode != 0:

@@ -14,7 +14,14 @@ from portside.servers import cleanup
 from portside.servers.binaries import PostgresInstall, find_postgres
 from portside.servers.clusters import SUPERUSER, cached_cluster, copy_cluster
 from portside.servers.errors import ServerStartError
-from portside.servers.process import free_port, signal_group, spawn, wait_exit, wait_until
+from portside.servers.process import (
+    check_traversable,
+    free_port,
+    signal_group,
+    spawn,
+    wait_exit,
+    wait_until,
+)
 from portside.servers.users import OsUser, server_user
 
 __all__ = ["TEST_SETTINGS", "LocalPostgres"]
@@ -154,6 +161,9 @@ class LocalPostgres:
         directory = cleanup.make_server_dir("postgres", self._base_dir)
         self._dir = directory
         try:
+            if self._user is not None:
+                check_traversable(directory.parent, self._user, "the servers' base directory")
+                check_traversable(self.install.postgres, self._user, "the postgres binary")
             copy_cluster(cached_cluster(self.install, self._user), self.data_dir, self._user)
             if self._user is not None:
                 # The server writes its log, pid and socket here; the owner file stays root's.

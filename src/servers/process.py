@@ -8,6 +8,7 @@ import ctypes.util
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -18,7 +19,15 @@ from pathlib import Path
 from portside.servers.errors import ServerStartError
 from portside.servers.users import OsUser
 
-__all__ = ["free_port", "log_tail", "signal_group", "spawn", "wait_exit", "wait_until"]
+__all__ = [
+    "check_traversable",
+    "free_port",
+    "log_tail",
+    "signal_group",
+    "spawn",
+    "wait_exit",
+    "wait_until",
+]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -29,6 +38,26 @@ def free_port(host: str = "127.0.0.1") -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def check_traversable(path: Path, user: OsUser, what: str) -> None:
+    """Raise unless ``user`` can reach ``path``: every ancestor must let others search it.
+
+    Raises:
+        ServerStartError: Naming the first directory ``user`` cannot enter and the fix.
+    """
+    for directory in [*reversed(path.resolve().parents), path.resolve()]:
+        info = directory.stat()
+        if info.st_uid == user.uid or info.st_mode & stat.S_IXOTH:
+            continue
+        if info.st_gid == user.gid and info.st_mode & stat.S_IXGRP:
+            continue
+        raise ServerStartError(
+            f"{what} {path} is inside {directory}, which user {user.name!r} (who runs "
+            "Postgres, because we run as root) cannot enter",
+            fix=f"chmod o+x {directory}, or set PORTSIDE_SERVERS_DIR / PORTSIDE_PG_BINDIR to "
+            "a location every user can traverse (e.g. under /tmp)",
+        )
 
 
 def _death_signal(sig: signal.Signals) -> Callable[[], None] | None:
@@ -59,11 +88,13 @@ def spawn(
     user: OsUser | None = None,
     death_signal: signal.Signals = signal.SIGKILL,
     env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start ``argv`` in a new process group with stdout and stderr appended to ``log``.
 
     The child runs as ``user`` when given (requires root) and receives ``death_signal`` if
-    this process dies without cleaning up (Linux).
+    this process dies without cleaning up (Linux). It runs in ``cwd`` (default: the log's
+    directory), never in ours, which ``user`` may not be allowed to enter.
     """
     with open(log, "ab") as out:
         return subprocess.Popen(
@@ -78,6 +109,7 @@ def spawn(
             extra_groups=None if user is None else [],
             preexec_fn=_death_signal(death_signal),
             env=env,
+            cwd=cwd or log.parent,
         )
 
 

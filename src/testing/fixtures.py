@@ -130,7 +130,8 @@ async def outbox_adapter(postgres_dsn: str) -> AsyncIterator[OutboxPort]:
 @_async_fixture
 async def history_adapter(postgres_dsn: str) -> AsyncIterator[HistoryPort]:
     """The Postgres run-history and dead-letter store on this test's database; closed afterwards."""
-    history: HistoryPort = _adapter("portside.adapters.postgres", "PostgresHistory")(postgres_dsn)
+    postgres_history = _adapter("portside.adapters.postgres.history", "PostgresHistory")
+    history: HistoryPort = postgres_history(postgres_dsn)
     try:
         yield history
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from portside.servers import (
     LocalPostgres,
     LocalRedis,
@@ -12,6 +14,8 @@ from portside.servers import (
 from portside.testing.providers import ProviderName, ProviderUnavailable
 
 __all__ = ["LocalProvider"]
+
+_Server = TypeVar("_Server", LocalRedis, LocalPostgres)
 
 
 class LocalProvider:
@@ -25,6 +29,7 @@ class LocalProvider:
     def __init__(self) -> None:
         self._redis: LocalRedis | None = None
         self._postgres: LocalPostgres | None = None
+        self._failed: dict[str, Exception] = {}
 
     def probe(self) -> str:
         try:
@@ -36,15 +41,24 @@ class LocalProvider:
 
     def redis_url(self) -> str:
         if self._redis is None:
-            self._redis = LocalRedis()
-            self._redis.start()
+            self._redis = self._start("redis", LocalRedis())
         return self._redis.url
 
     def postgres_dsn(self) -> str:
         if self._postgres is None:
-            self._postgres = LocalPostgres()
-            self._postgres.start()
+            self._postgres = self._start("postgres", LocalPostgres())
         return self._postgres.dsn
+
+    def _start(self, kind: str, server: _Server) -> _Server:
+        """Start ``server``; a failure is remembered and raised again without a new attempt."""
+        if kind in self._failed:
+            raise self._failed[kind]
+        try:
+            server.start()
+        except Exception as exc:
+            self._failed[kind] = exc
+            raise
+        return server
 
     @property
     def servers(self) -> tuple[LocalRedis | None, LocalPostgres | None]:
