@@ -278,6 +278,7 @@ class PostgresOutbox:
                     min_size=self._settings.pool_min_size,
                     max_size=self._settings.pool_max_size,
                     timeout=self._settings.connect_timeout,
+                    statement_cache_size=self._settings.statement_cache_size,
                 )
             return self._pool
 

@@ -28,6 +28,8 @@ class OutboxSettings(BaseModel):
         retry_initial: First delay (seconds) before a stream whose handler failed is retried.
         retry_max: Cap of that delay.
         channel: The NOTIFY channel; must match the trigger (``portside_outbox``).
+        statement_cache_size: asyncpg's prepared-statement cache per pooled connection; 0
+            behind pgbouncer in transaction mode without ``max_prepared_statements``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -44,6 +46,7 @@ class OutboxSettings(BaseModel):
     retry_initial: float = Field(default=0.5, gt=0)
     retry_max: float = Field(default=60.0, gt=0)
     channel: str = Field(default="portside_outbox", min_length=1, max_length=63)
+    statement_cache_size: int = Field(default=100, ge=0)
 
     @classmethod
     def from_tuning(cls, tuning: dict[str, Any]) -> OutboxSettings:
