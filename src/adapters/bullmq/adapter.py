@@ -1,0 +1,429 @@
+"""``BullMQQueue``: portside's QueuePort on Redis with BullMQ's data layout."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from portside.adapters.bullmq import control
+from portside.adapters.bullmq.config import Tuning, check_redis_url, parse_tuning
+from portside.adapters.bullmq.connections import Connector
+from portside.adapters.bullmq.errors import translate_errors
+from portside.adapters.bullmq.events import BullMQEventStream, start_id
+from portside.adapters.bullmq.jobs import BullJob
+from portside.adapters.bullmq.link import BlockingConnection
+from portside.adapters.bullmq.names import QueueName, check_prefix, map_queue
+from portside.adapters.bullmq.options import ms
+from portside.adapters.bullmq.producer import prepare, prepare_bulk, submit_many, submit_one
+from portside.adapters.bullmq.schedules import Schedules
+from portside.adapters.bullmq.scripts import run_script, script
+from portside.adapters.bullmq.worker import BullMQWorker
+from portside.ports import (
+    Classifier,
+    ConfigurationError,
+    EventStream,
+    JobHandler,
+    JobInfo,
+    JobOptions,
+    JobOutcome,
+    JobRef,
+    NewJob,
+    PortsideError,
+    QueueCounts,
+    RateLimit,
+    Schedule,
+    ValidationError,
+    WorkerHandle,
+    default_classify,
+)
+
+__all__ = ["BullMQQueue"]
+
+
+def _check_text_id(value: object, field: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValidationError(
+            f"{field} must be a non-empty string, got {value!r}",
+            fix=f"pass the {field.replace('_', ' ')} as str",
+            field=field,
+        )
+    return value
+
+
+class BullMQQueue:
+    """QueuePort on Redis, wire-compatible with Node BullMQ 5.
+
+    Args:
+        redis_url: ``redis://``, ``rediss://`` or ``unix://`` URL.
+        prefix: BullMQ key prefix (``bull`` like BullMQ). Namespaced queue names extend it:
+            queue ``agents-run:orchestrator`` is BullMQ queue ``orchestrator`` under prefix
+            ``<prefix>:agents-run``.
+        **tuning: See ``portside.adapters.bullmq.config.Tuning`` (lock_duration,
+            stalled_interval, block_timeout, retries, close_grace, ...).
+
+    Beyond the port: ``drain(queue)`` runs due jobs with the registered handlers until none is
+    due, and ``advance(seconds)`` moves delayed jobs and rate-limit windows forward in time;
+    both exist for tests.
+    """
+
+    def __init__(self, redis_url: str, *, prefix: str = "bull", **tuning: Any) -> None:
+        self._connector = Connector(check_redis_url(redis_url), parse_tuning(tuning))
+        self._prefix = check_prefix(prefix)
+        self._client = self._connector.client()
+        self._schedules = Schedules(self._client)
+        self._queues: dict[str, QueueName] = {}
+        self._workers: dict[str, list[BullMQWorker]] = {}
+        self._streams: set[BullMQEventStream] = set()
+        self._clock_offset_ms = 0
+        self._clock_known = False
+        self._closed = False
+
+    @property
+    def prefix(self) -> str:
+        """The adapter's key prefix."""
+        return self._prefix
+
+    @property
+    def tuning(self) -> Tuning:
+        """The effective tuning."""
+        return self._connector.tuning
+
+    def bullmq_name(self, queue: str) -> QueueName:
+        """Where ``queue`` lives in BullMQ terms (prefix, name, keys)."""
+        return self._queue(queue)
+
+    def _queue(self, queue: object) -> QueueName:
+        if self._closed:
+            raise ConfigurationError(
+                "this BullMQQueue is closed", fix="create a new adapter after close()"
+            )
+        if isinstance(queue, str):
+            found = self._queues.get(queue)
+            if found is not None:
+                return found
+        name = map_queue(queue, self._prefix)  # validates
+        self._queues[name.portside] = name
+        return name
+
+    async def _sync_clock_quietly(self) -> None:
+        """Learn the Redis clock's offset once (event stream positions use server time)."""
+        try:
+            seconds, micros = await self._client.time()
+        except Exception:  # the command that follows reports the failure properly
+            return
+        server_ms = int(seconds) * 1000 + int(micros) // 1000
+        self._clock_offset_ms = server_ms - int(time.time() * 1000)
+        self._clock_known = True
+
+    # -- producing -------------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        queue: str,
+        name: str,
+        data: Mapping[str, Any] | BaseModel,
+        *,
+        options: JobOptions | None = None,
+    ) -> JobRef:
+        """Add a job; the same ``options.job_id`` twice yields one job (Q1)."""
+        target = self._queue(queue)
+        prepared = prepare(target, name, data, options)
+        if not self._clock_known:
+            await self._sync_clock_quietly()
+        async with translate_errors(self._connector.safe_url, f"enqueue on {target.portside!r}"):
+            return await submit_one(self._client, prepared)
+
+    async def enqueue_bulk(self, queue: str, jobs: Sequence[NewJob]) -> list[JobRef]:
+        """Add many jobs in one MULTI/EXEC round trip; all are validated first."""
+        target = self._queue(queue)
+        prepared = prepare_bulk(target, jobs)
+        if not prepared:
+            return []
+        async with translate_errors(self._connector.safe_url, f"enqueue on {target.portside!r}"):
+            return await submit_many(self._client, prepared)
+
+    # -- consuming -------------------------------------------------------------------------
+
+    def consume(
+        self,
+        queue: str,
+        handler: JobHandler,
+        *,
+        concurrency: int = 1,
+        rate_limit: RateLimit | None = None,
+        timeout: float | None = None,
+        classify: Classifier | None = None,
+    ) -> WorkerHandle:
+        """Create a (not yet started) worker running ``handler`` for each job of ``queue``."""
+        target = self._queue(queue)
+        if not callable(handler):
+            raise ValidationError(
+                f"handler must be an async callable, got {type(handler).__name__}",
+                fix="pass `async def handler(job): ...`",
+                field="handler",
+            )
+        if (
+            isinstance(concurrency, bool)
+            or not isinstance(concurrency, int)
+            or not (1 <= concurrency <= 10_000)
+        ):
+            raise ValidationError(
+                f"concurrency must be an integer from 1 to 10000, got {concurrency!r}",
+                fix="pass for example concurrency=5",
+                field="concurrency",
+            )
+        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            raise ValidationError(
+                f"rate_limit must be a RateLimit, got {type(rate_limit).__name__}",
+                fix="pass RateLimit(max=60, per=60.0)",
+                field="rate_limit",
+            )
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
+            raise ValidationError(
+                f"timeout must be a positive number of seconds, got {timeout!r}",
+                fix="pass for example timeout=30.0, or None for no timeout",
+                field="timeout",
+            )
+        if classify is not None and not callable(classify):
+            raise ValidationError(
+                "classify must be a callable taking the exception",
+                fix="pass a function returning 'transient' or 'permanent'",
+                field="classify",
+            )
+        limiter = None
+        if rate_limit is not None:
+            limiter = {"max": rate_limit.max, "duration": max(1, ms(rate_limit.per))}
+
+        async def on_repeat(job: BullJob) -> None:
+            await self._schedules.next_iteration(target, job)
+
+        worker = BullMQWorker(
+            queue=target,
+            connector=self._connector,
+            handler=handler,
+            concurrency=concurrency,
+            limiter=limiter,
+            timeout=float(timeout) if timeout is not None else None,
+            classify=classify or default_classify,
+            on_repeat=on_repeat,
+            on_close=self._forget_worker,
+        )
+        self._workers.setdefault(target.portside, []).append(worker)
+        return worker
+
+    def _forget_worker(self, worker: BullMQWorker) -> None:
+        workers = self._workers.get(worker.queue.portside, [])
+        if worker in workers:
+            workers.remove(worker)
+
+    # -- inspection and control ------------------------------------------------------------
+
+    async def get_job(self, queue: str, job_id: str) -> JobInfo | None:
+        """The job's state, progress, result and failure, or None if unknown."""
+        target = self._queue(queue)
+        job_id = _check_text_id(job_id, "job_id")
+        async with translate_errors(self._connector.safe_url, "get_job"):
+            return await control.get_job(self._client, target, job_id)
+
+    async def counts(self, queue: str) -> QueueCounts:
+        """Jobs per state (waiting jobs of a paused queue count as ``paused``)."""
+        target = self._queue(queue)
+        async with translate_errors(self._connector.safe_url, "counts"):
+            return await control.counts(self._client, target)
+
+    async def pause(self, queue: str) -> None:
+        """Pause the queue for every worker, Node ones included."""
+        target = self._queue(queue)
+        async with translate_errors(self._connector.safe_url, "pause"):
+            await control.set_paused(self._client, target, True)
+
+    async def resume(self, queue: str) -> None:
+        """Resume a paused queue."""
+        target = self._queue(queue)
+        async with translate_errors(self._connector.safe_url, "resume"):
+            await control.set_paused(self._client, target, False)
+
+    async def is_paused(self, queue: str) -> bool:
+        """Whether the queue is paused."""
+        target = self._queue(queue)
+        async with translate_errors(self._connector.safe_url, "is_paused"):
+            return await control.is_paused(self._client, target)
+
+    async def purge(self, queue: str, *, delayed: bool = True) -> int:
+        """Remove waiting (and, by default, delayed) jobs: BullMQ ``Queue.drain``."""
+        target = self._queue(queue)
+        async with translate_errors(self._connector.safe_url, "purge"):
+            return await control.purge(self._client, target, delayed=delayed)
+
+    async def obliterate(self, queue: str, *, force: bool = False) -> None:
+        """Remove the queue and all its data; refuses with active jobs unless ``force``."""
+        target = self._queue(queue)
+        lua = script("obliterate")
+        async with translate_errors(self._connector.safe_url, "obliterate"):
+            if not force and await self._client.llen(target.key("active")):
+                raise PortsideError(
+                    f"queue {target.portside!r} has active jobs",
+                    fix="wait for them (or close the workers) first, or pass force=True",
+                    field="force",
+                )
+            await control.set_paused(self._client, target, True)
+            while True:
+                cursor = await run_script(
+                    self._client,
+                    lua,
+                    (target.key("meta"), target.base),
+                    (1000, "force" if force else ""),
+                )
+                if cursor == -2:
+                    raise PortsideError(
+                        f"queue {target.portside!r} has active jobs",
+                        fix="wait for them (or close the workers) first, or pass force=True",
+                        field="force",
+                    )
+                if cursor in (0, None):
+                    break
+            await self._client.delete(target.key("limiter"))
+
+    async def retry_failed(self, queue: str, *, job_id: str | None = None) -> int:
+        """Move failed jobs (or one) back to waiting with fresh attempts; returns how many."""
+        target = self._queue(queue)
+        if job_id is not None:
+            job_id = _check_text_id(job_id, "job_id")
+        async with translate_errors(self._connector.safe_url, "retry_failed"):
+            return await control.retry_failed(self._client, target, job_id)
+
+    # -- schedules -------------------------------------------------------------------------
+
+    async def upsert_schedule(self, queue: str, schedule: Schedule) -> None:
+        """Create or update a BullMQ job scheduler; idempotent (Q11)."""
+        target = self._queue(queue)
+        async with translate_errors(self._connector.safe_url, "upsert_schedule"):
+            await self._schedules.upsert(target, schedule)
+
+    async def remove_schedule(self, queue: str, scheduler_id: str) -> bool:
+        """Remove a job scheduler; False if it did not exist."""
+        target = self._queue(queue)
+        scheduler_id = _check_text_id(scheduler_id, "scheduler_id")
+        async with translate_errors(self._connector.safe_url, "remove_schedule"):
+            return await self._schedules.remove(target, scheduler_id)
+
+    async def list_schedules(self, queue: str) -> list[Schedule]:
+        """The job schedulers of a queue."""
+        target = self._queue(queue)
+        async with translate_errors(self._connector.safe_url, "list_schedules"):
+            return await self._schedules.list(target)
+
+    # -- events ----------------------------------------------------------------------------
+
+    def events(self, queue: str) -> EventStream:
+        """Lifecycle events of ``queue`` emitted after this call returns (Q8)."""
+        target = self._queue(queue)
+        tuning = self._connector.tuning
+        now_ms = int(time.time() * 1000) + self._clock_offset_ms
+        stream = BullMQEventStream(
+            target,
+            BlockingConnection(self._connector.pool(target.client_name(":events"))),
+            start_id(now_ms),
+            block=tuning.event_block,
+            retry_backoff=tuning.retry_backoff,
+            max_backoff=tuning.max_backoff,
+        )
+        self._streams.add(stream)
+        return stream
+
+    # -- test helpers ----------------------------------------------------------------------
+
+    async def drain(self, queue: str) -> list[JobOutcome]:
+        """Run due jobs of ``queue`` with the registered handler(s) until nothing is due.
+
+        Started workers keep running and are waited for; unstarted ones run just for this
+        call. Returns the outcome of every attempt that ended meanwhile, in order.
+
+        Raises:
+            ConfigurationError: jobs are waiting but no handler was registered.
+        """
+        target = self._queue(queue)
+        if not self._clock_known:
+            await self._sync_clock_quietly()
+        workers = list(self._workers.get(target.portside, ()))
+        if not workers:
+            counts = await self.counts(queue)
+            if counts.waiting:
+                raise ConfigurationError(
+                    f"queue {target.portside!r} has {counts.waiting} waiting jobs but no handler",
+                    fix="register one with consume(queue, handler) before drain()",
+                    field="queue",
+                )
+            return []
+        outcomes: list[JobOutcome] = []
+        async with translate_errors(self._connector.safe_url, "drain"):
+            await asyncio.gather(*(worker.drain(outcomes.append) for worker in workers))
+        return outcomes
+
+    async def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass for delayed jobs, retry backoffs, rate limits and dedupe TTLs
+        of every queue this adapter has used (shifts their Redis timestamps; no sleeping)."""
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not (math.isfinite(seconds) and seconds >= 0)
+        ):
+            raise ValidationError(
+                f"seconds must be a finite number >= 0, got {seconds!r}",
+                fix="pass for example advance(5.0)",
+                field="seconds",
+            )
+        lua = script("advance")
+        shift = ms(seconds)
+        async with translate_errors(self._connector.safe_url, "advance"):
+            for target in list(self._queues.values()):
+                k = target.key
+                keys = tuple(
+                    k(x)
+                    for x in (
+                        "delayed",
+                        "wait",
+                        "prioritized",
+                        "pc",
+                        "marker",
+                        "meta",
+                        "events",
+                        "limiter",
+                    )
+                )
+                now = int(time.time() * 1000)
+                args = (target.base, shift, now, self._connector.tuning.max_events)
+                await run_script(self._client, lua, keys, args)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close every worker, event stream and connection this adapter owns."""
+        if self._closed:
+            return
+        grace = self._connector.tuning.close_grace
+        workers = [worker for group in self._workers.values() for worker in group]
+        try:
+            await asyncio.gather(*(worker.close(grace) for worker in workers))
+            await asyncio.gather(*(stream.aclose() for stream in self._streams))
+        finally:
+            self._closed = True
+            self._streams.clear()
+            self._workers.clear()
+            await self._client.aclose()
+
+    async def __aenter__(self) -> BullMQQueue:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

@@ -1,0 +1,140 @@
+"""Run one attempt of a job and decide how BullMQ should record its end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import traceback
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from portside.adapters.bullmq.backoff import UnknownBackoffError, retry_delay_ms
+from portside.adapters.bullmq.jobs import KIND_FIELD, BullJob
+from portside.ports import (
+    Classifier,
+    FailureKind,
+    JobHandler,
+    JobTimeoutError,
+    PermanentError,
+    describe_error,
+)
+
+__all__ = ["Ending", "run_attempt"]
+
+log = logging.getLogger("portside.adapters.bullmq")
+
+_STACK_LIMIT = 10
+
+
+@dataclass(slots=True)
+class Ending:
+    """How an attempt ended: ``completed``, ``retrying`` (with a delay) or ``failed``."""
+
+    job: BullJob
+    status: Literal["completed", "retrying", "failed"]
+    value: str = "null"
+    result: Any = None
+    error: str | None = None
+    failure_kind: FailureKind | None = None
+    delay_ms: int = 0
+    fields: dict[str, str] | None = None
+
+
+def _stacktrace(job: BullJob, error: BaseException) -> str:
+    try:
+        previous = json.loads(job.fields.get("stacktrace") or "[]")
+    except ValueError:
+        previous = []
+    if not isinstance(previous, list):
+        previous = []
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    previous.append(text)
+    return json.dumps(previous[-_STACK_LIMIT:], separators=(",", ":"))
+
+
+def _classify(classify: Classifier, error: BaseException) -> FailureKind:
+    try:
+        kind = classify(error)
+    except Exception:
+        log.exception("the failure classifier raised; treating the failure as transient")
+        return "transient"
+    return "permanent" if kind == "permanent" else "transient"
+
+
+def failure(job: BullJob, error: BaseException, kind: FailureKind) -> Ending:
+    """The ending of a failed attempt: a retry if attempts and the classification allow it."""
+    reason = describe_error(error)
+    fields = {"failedReason": reason, "stacktrace": _stacktrace(job, error), KIND_FIELD: kind}
+    if kind == "transient" and job.attempt < job.max_attempts:
+        try:
+            delay = retry_delay_ms(job.settings.backoff, job.attempt)
+        except UnknownBackoffError as exc:
+            log.warning("job %s of %s: %s; retrying at once", job.id, job.queue, exc)
+            delay = 0
+        return Ending(
+            job, "retrying", error=reason, failure_kind=kind, delay_ms=delay, fields=fields
+        )
+    return Ending(job, "failed", value=reason, error=reason, failure_kind=kind, fields=fields)
+
+
+def _encode_result(result: Any) -> tuple[Any, str]:
+    if isinstance(result, BaseModel):
+        result = result.model_dump(mode="json")
+    return result, json.dumps(result, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _payload(job: BullJob) -> Exception | None:
+    try:
+        data = json.loads(job.fields.get("data") or "{}")
+    except ValueError as exc:
+        return PermanentError(f"job data is not valid JSON ({exc})")
+    if not isinstance(data, dict):
+        return PermanentError(f"job data is a JSON {type(data).__name__}, not an object")
+    job.data = data
+    return None
+
+
+async def run_attempt(
+    job: BullJob, handler: JobHandler, timeout: float | None, classify: Classifier
+) -> Ending:
+    """Run ``handler`` once for ``job`` and return how the attempt ended.
+
+    A timeout becomes ``JobTimeoutError`` (transient). Cancellation of the calling task
+    propagates; a ``CancelledError`` raised by the handler itself is a transient failure.
+    """
+    deferred = job.fields.get("defa")
+    if deferred:
+        return failure(job, PermanentError(deferred), "permanent")
+    bad_payload = _payload(job)
+    if bad_payload is not None:
+        return failure(job, bad_payload, "permanent")
+    limit = job.settings.timeout or timeout
+    scope: asyncio.Timeout | None = None
+    try:
+        if limit is None:
+            result = await handler(job)
+        else:
+            async with asyncio.timeout(limit) as scope:
+                result = await handler(job)
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        return failure(job, exc, "transient")
+    except TimeoutError as exc:
+        if scope is not None and scope.expired():
+            error: Exception = JobTimeoutError(f"attempt exceeded its {limit:g}s timeout")
+            error.__cause__ = exc
+            return failure(job, error, "transient")
+        return failure(job, exc, _classify(classify, exc))
+    except Exception as exc:
+        return failure(job, exc, _classify(classify, exc))
+    try:
+        result, encoded = _encode_result(result)
+    except (TypeError, ValueError) as exc:
+        error = PermanentError(f"handler result is not JSON serializable ({exc})")
+        return failure(job, error, "permanent")
+    return Ending(job, "completed", value=encoded, result=result)

@@ -1,0 +1,57 @@
+"""How the adapter opens Redis connections: one pooled client, plus dedicated ones per worker."""
+
+from __future__ import annotations
+
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.exceptions import BusyLoadingError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from portside.adapters.bullmq.config import Tuning, redacted_url
+
+__all__ = ["Connector"]
+
+
+class Connector:
+    """Creates the adapter's Redis clients from one URL and the tuning."""
+
+    def __init__(self, url: str, tuning: Tuning) -> None:
+        self.url = url
+        self.safe_url = redacted_url(url)
+        self.tuning = tuning
+
+    def client(self) -> Redis:
+        """The pooled client for producers and control commands (bounded retries)."""
+        tuning = self.tuning
+        retry = Retry(
+            ExponentialBackoff(cap=tuning.max_backoff, base=tuning.retry_backoff), tuning.retries
+        )
+        client: Redis = Redis.from_url(
+            self.url,
+            decode_responses=True,
+            socket_connect_timeout=tuning.connect_timeout,
+            socket_timeout=tuning.command_timeout,
+            retry=retry,
+            retry_on_error=[RedisConnectionError, RedisTimeoutError, BusyLoadingError],
+            max_connections=64,
+            client_name="portside",
+            protocol=2,
+        )
+        return client
+
+    def pool(self, client_name: str) -> ConnectionPool:
+        """Settings for dedicated connections; replies are awaited without a socket timeout
+        because the owner watches them itself."""
+        pool: ConnectionPool = ConnectionPool.from_url(
+            self.url,
+            decode_responses=True,
+            socket_connect_timeout=self.tuning.connect_timeout,
+            socket_timeout=None,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
+            client_name=client_name,
+            protocol=2,
+        )
+        return pool

@@ -1,0 +1,142 @@
+"""Queue control and inspection on BullMQ's scripts: counts, state, pause, purge, retry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import Redis
+
+from portside.adapters.bullmq.jobs import KIND_FIELD, job_info
+from portside.adapters.bullmq.names import QueueName
+from portside.adapters.bullmq.scripts import ensure_scripts, run_script, script
+from portside.ports import JobInfo, QueueCounts
+
+__all__ = ["counts", "get_job", "is_paused", "purge", "retry_failed", "set_paused"]
+
+_COUNT_TYPES = ("wait", "paused", "active", "delayed", "completed", "failed", "prioritized")
+_STATE_KEYS = (
+    "completed",
+    "failed",
+    "delayed",
+    "active",
+    "wait",
+    "paused",
+    "waiting-children",
+    "prioritized",
+)
+
+
+def _raise_first(replies: list[Any]) -> None:
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+
+
+async def counts(client: Redis, queue: QueueName) -> QueueCounts:
+    """Jobs per state; when the queue is paused its waiting jobs count as ``paused``."""
+    await ensure_scripts(client, "getCounts")
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.execute_command(*script("getCounts").command((queue.base,), _COUNT_TYPES))
+        pipe.hexists(queue.key("meta"), "paused")
+        replies = await pipe.execute(raise_on_error=False)
+    _raise_first(replies)
+    raw, paused = replies
+    found = dict(zip(_COUNT_TYPES, (int(n) for n in raw), strict=True))
+    waiting = found["wait"] + found["prioritized"]
+    return QueueCounts(
+        waiting=0 if paused else waiting,
+        paused=found["paused"] + (waiting if paused else 0),
+        active=found["active"],
+        delayed=found["delayed"],
+        completed=found["completed"],
+        failed=found["failed"],
+    )
+
+
+async def is_paused(client: Redis, queue: QueueName) -> bool:
+    """Whether BullMQ's ``paused`` flag is set in the queue's meta hash."""
+    return bool(await client.hexists(queue.key("meta"), "paused"))
+
+
+async def set_paused(client: Redis, queue: QueueName, paused: bool) -> None:
+    """Pause or resume the queue for every worker (BullMQ ``Queue.pause``/``resume``)."""
+    k = queue.key
+    src, dst = ("wait", "paused") if paused else ("paused", "wait")
+    keys = tuple(k(x) for x in (src, dst, "meta", "prioritized", "events", "delayed", "marker"))
+    await run_script(client, script("pause"), keys, ("paused" if paused else "resumed",))
+
+
+async def get_job(client: Redis, queue: QueueName, job_id: str) -> JobInfo | None:
+    """A snapshot of one job, or None when no such job exists."""
+    await ensure_scripts(client, "getStateV2")
+    keys = tuple(queue.key(x) for x in _STATE_KEYS)
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.hgetall(queue.job_key(job_id))
+        pipe.execute_command(*script("getStateV2").command(keys, (job_id, queue.job_key(job_id))))
+        pipe.hexists(queue.key("meta"), "paused")
+        replies = await pipe.execute(raise_on_error=False)
+    _raise_first(replies)
+    fields, state, paused = replies
+    if not fields:
+        return None
+    return job_info(queue.portside, job_id, fields, str(state), bool(paused))
+
+
+async def purge(client: Redis, queue: QueueName, *, delayed: bool) -> int:
+    """BullMQ ``drain``: remove waiting (and delayed) jobs; returns how many went.
+
+    Jobs that carry a job scheduler's next iteration are kept, as BullMQ does.
+    """
+    await ensure_scripts(client, "drain")
+    k = queue.key
+    keys = tuple(k(x) for x in ("wait", "paused", "delayed", "prioritized", "repeat"))
+    async with client.pipeline(transaction=True) as pipe:
+        for _ in range(2):
+            pipe.llen(k("wait"))
+            pipe.llen(k("paused"))
+            pipe.zcard(k("prioritized"))
+            pipe.zcard(k("delayed"))
+            if _ == 0:
+                pipe.execute_command(
+                    *script("drain").command(keys, (queue.base, "1" if delayed else "0"))
+                )
+        replies = await pipe.execute(raise_on_error=False)
+    _raise_first(replies)
+    return sum(int(n) for n in replies[:4]) - sum(int(n) for n in replies[5:])
+
+
+async def retry_failed(client: Redis, queue: QueueName, job_id: str | None) -> int:
+    """Move failed jobs back to waiting with their attempt count reset; returns how many."""
+    await ensure_scripts(client, "reprocessJob")
+    if job_id is not None:
+        ids = [job_id] if await client.zscore(queue.key("failed"), job_id) is not None else []
+    else:
+        ids = [str(member) for member in await client.zrange(queue.key("failed"), 0, -1)]
+    moved = 0
+    for start in range(0, len(ids), 500):
+        moved += await _reprocess(client, queue, ids[start : start + 500])
+    return moved
+
+
+async def _reprocess(client: Redis, queue: QueueName, ids: list[str]) -> int:
+    k = queue.key
+    lua = script("reprocessJob")
+    args_tail = ("LPUSH", "failedReason", "failed", "1", "0")
+    async with client.pipeline(transaction=False) as pipe:
+        for job_id in ids:
+            keys = (
+                queue.job_key(job_id),
+                k("events"),
+                k("failed"),
+                k("wait"),
+                k("meta"),
+                k("active"),
+                k("marker"),
+                k("prioritized"),
+                k("pc"),
+            )
+            pipe.execute_command(*lua.command(keys, (job_id, *args_tail)))
+            pipe.hdel(queue.job_key(job_id), KIND_FIELD)
+        replies = await pipe.execute(raise_on_error=False)
+    _raise_first(replies)
+    return sum(1 for reply in replies[::2] if reply == 1)

@@ -1,0 +1,506 @@
+"""The consume loop: fixed slots, finish-and-fetch in one script, pipelined on one connection.
+
+Each of ``concurrency`` slots is a long-lived task that holds at most one job: it runs the
+handler, then sends BullMQ's ``moveToFinished`` (or ``moveToDelayed``) with *fetch next* set,
+so completing a job and taking the next is one script call. Commands from all slots share one
+pipelined connection (``Link``), so a burst of completions costs one write and one read.
+Slots that find the queue empty park; a single waiter blocks on BullMQ's marker key (BZPOPMIN
+on its own connection) and wakes as many parked slots as there is work, doubling each round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.exceptions import NoScriptError, ResponseError
+
+from portside.adapters.bullmq.attempts import Ending, run_attempt
+from portside.adapters.bullmq.commands import QueueCommands
+from portside.adapters.bullmq.config import Tuning
+from portside.adapters.bullmq.errors import CONNECTION_ERRORS, REDIS_ERRORS
+from portside.adapters.bullmq.jobs import BullJob
+from portside.adapters.bullmq.link import BlockingConnection, Link, LinkClosedError, backoff_delay
+from portside.ports import Classifier, JobHandler, JobOutcome
+
+__all__ = ["Engine"]
+
+log = logging.getLogger("portside.adapters.bullmq")
+
+_Parked = tuple[int, "asyncio.Future[BullJob | None]"]
+OutcomeSink = Callable[[JobOutcome], None]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Engine:
+    """Slots, waiter and bookkeeping of one worker (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        commands: QueueCommands,
+        link: Link,
+        blocking: BlockingConnection,
+        handler: JobHandler,
+        concurrency: int,
+        limiter: dict[str, int] | None,
+        timeout: float | None,
+        classify: Classifier,
+        tuning: Tuning,
+        worker_id: str,
+        on_repeat: Callable[[BullJob], Awaitable[None]],
+    ) -> None:
+        self.commands = commands
+        self.queue = commands.queue.portside
+        self.link = link
+        self.blocking = blocking
+        self.handler = handler
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.classify = classify
+        self.tuning = tuning
+        self.on_repeat = on_repeat
+        self.tokens = [f"{worker_id}:{slot}" for slot in range(concurrency)]
+        self._fetch_opts = [commands.fetch_opts(token, limiter) for token in self.tokens]
+        self.active: dict[str, str] = {}
+        self.processed = 0
+        self.failed = 0
+        self.last_fetch_at: float | None = None
+        self.sinks: list[OutcomeSink] = []
+        self.intake = False
+        self.draining = False
+        self._parked: deque[_Parked] = deque()
+        self._busy = 0
+        self._slots: list[asyncio.Task[None]] = []
+        self._waiter: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._limit_until = 0
+        self._block_until = 0
+        self._fetching = False
+        self._fetched = asyncio.Event()
+
+    @property
+    def running(self) -> bool:
+        """Whether slot tasks exist."""
+        return bool(self._slots)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self, *, draining: bool = False) -> None:
+        """Create the slot tasks and the waiter; intake opens.
+
+        Args:
+            draining: Fetch without blocking and signal idleness (``run_until_idle``).
+        """
+        self.intake = True
+        self.draining = draining
+        self._idle.clear()
+        self._slots = [
+            asyncio.create_task(self._slot(slot), name=f"portside-slot-{self.queue}-{slot}")
+            for slot in range(self.concurrency)
+        ]
+        self._start_waiter()
+
+    def open_intake(self) -> None:
+        """Resume fetching (after ``close_intake``)."""
+        self.intake = True
+        self._start_waiter()
+        self._wake.set()
+
+    async def close_intake(self) -> None:
+        """Stop fetching; in-flight jobs go on and park when done."""
+        self.intake = False
+        await self._stop_waiter()
+
+    async def stop(self, grace: float) -> None:
+        """Stop fetching, let in-flight jobs finish for ``grace`` seconds, release the rest."""
+        self.intake = False
+        await self._stop_waiter()
+        while self._parked:
+            _, future = self._parked.popleft()
+            if not future.done():
+                future.set_result(None)
+        slots, self._slots = self._slots, []
+        pending = {task for task in slots if not task.done()}
+        if pending and grace > 0:
+            _, pending = await asyncio.wait(pending, timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=1.0)
+        await self._release_unfinished()
+
+    async def _release_unfinished(self) -> None:
+        if not self.active:
+            return
+        jobs = list(self.active.items())
+        futures = [self.link.call(self.commands.release(job_id, token)) for job_id, token in jobs]
+        for (job_id, _), future in zip(jobs, futures, strict=True):
+            try:
+                async with asyncio.timeout(self.tuning.command_timeout):
+                    await future
+                log.info("released unfinished job %s of %s back to waiting", job_id, self.queue)
+            except REDIS_ERRORS as exc:
+                log.warning("could not release job %s of %s: %s", job_id, self.queue, exc)
+            self.active.pop(job_id, None)
+
+    async def run_until_idle(self) -> None:
+        """Start, run every due job, and stop again once nothing more is due (drain)."""
+        self.start(draining=True)
+        try:
+            await self._idle.wait()
+        finally:
+            self.draining = False
+            await self.stop(self.tuning.close_grace)
+
+    async def quiesce(self) -> None:
+        """Fetch until a full round finds nothing due and no slot holds a job (for drain).
+
+        Returns at once when intake is closed (a paused worker runs nothing).
+        """
+        if not self.intake or not self._slots:
+            return
+        self.draining = True
+        self._idle.clear()
+        await self._stop_waiter()
+        self._start_waiter()
+        self._wake.set()
+        try:
+            await self._idle.wait()
+        finally:
+            self.draining = False
+            if self.intake and self._slots:
+                await self._stop_waiter()
+                self._start_waiter()
+
+    # -- slots -----------------------------------------------------------------------------
+
+    async def _slot(self, slot: int) -> None:
+        failures = 0
+        while True:
+            try:
+                await self._slot_loop(slot)
+                return
+            except LinkClosedError:
+                return
+            except Exception:
+                # A slot must never die silently: log, back off, and take jobs again.
+                log.exception("worker slot %d of %s failed; restarting it", slot, self.queue)
+                await asyncio.sleep(backoff_delay(failures, 0.1, self.tuning.max_backoff))
+                failures += 1
+
+    async def _slot_loop(self, slot: int) -> None:
+        ending: Ending | None = None
+        while True:
+            job: BullJob | None = None
+            if ending is not None:
+                reply, tried = await self._finish(slot, ending)
+                ending = None
+                job = self._job(slot, reply)
+                if job is None and not tried and self.intake:
+                    job = self._job(slot, await self._call(self._fetch(slot)))
+            elif self.intake:
+                job = self._job(slot, await self._call(self._fetch(slot)))
+            if job is None:
+                job = await self._park(slot)
+                if job is None:
+                    return
+            self._busy += 1
+            try:
+                self.active[job.id] = job.token
+                if job.fields.get("rjk"):
+                    await self.on_repeat(job)
+                ending = await run_attempt(job, self.handler, self.timeout, self.classify)
+            finally:
+                self._busy -= 1
+
+    def _fetch(self, slot: int) -> tuple[Any, ...]:
+        return self.commands.move_to_active(_now_ms(), self._fetch_opts[slot])
+
+    def _job(self, slot: int, reply: Any) -> BullJob | None:
+        if type(reply) is not list or not reply:
+            return None
+        self.last_fetch_at = time.time()
+        raw = reply[0]
+        if type(raw) is list and raw:
+            fields = dict(zip(raw[::2], raw[1::2], strict=True))
+            return BullJob(str(reply[1]), fields, self.queue, self.tokens[slot], self.progress)
+        if len(reply) >= 4:
+            limit = int(reply[2] or 0)
+            if limit > 0:
+                self._limit_until = _now_ms() + limit
+            self._block_until = int(float(reply[3] or 0))
+        return None
+
+    async def _call(self, command: tuple[Any, ...]) -> Any:
+        """Send one command, riding out connection loss (resend after reconnect)."""
+        attempt = 0
+        while True:
+            try:
+                return await self.link.call(command)
+            except NoScriptError:
+                await self.link.reload_scripts()
+            except LinkClosedError:
+                raise
+            except CONNECTION_ERRORS as exc:
+                log.debug("command to %s failed (%s); retrying after reconnect", self.queue, exc)
+                await asyncio.sleep(backoff_delay(attempt, self.tuning.retry_backoff, 0.5))
+                await self.link.wait_connected()
+                attempt += 1
+
+    async def _park(self, slot: int) -> BullJob | None:
+        future: asyncio.Future[BullJob | None] = asyncio.get_running_loop().create_future()
+        self._parked.append((slot, future))
+        self._wake.set()
+        return await future
+
+    # -- finishing -------------------------------------------------------------------------
+
+    def _finish_commands(self, slot: int, ending: Ending) -> tuple[list[tuple[Any, ...]], bool]:
+        job = ending.job
+        fetch = self.intake
+        now = _now_ms()
+        cmds = self.commands
+        if ending.status == "completed":
+            opts = {
+                "token": job.token,
+                "keepJobs": job.settings.keep_completed,
+                "lockDuration": cmds.lock_duration_ms,
+                "attempts": job.max_attempts,
+                "name": cmds.worker_name,
+                "limiter": None,
+                "maxMetricsSize": "",
+            }
+            main = cmds.move_to_finished(
+                job.id, now, completed=True, value=ending.value, fetch_next=fetch, opts=opts
+            )
+            return [main], fetch
+        assert ending.fields is not None
+        if ending.status == "failed":
+            opts = {
+                "token": job.token,
+                "keepJobs": job.settings.keep_failed,
+                "lockDuration": cmds.lock_duration_ms,
+                "attempts": job.max_attempts,
+                "name": cmds.worker_name,
+                "limiter": None,
+                "maxMetricsSize": "",
+            }
+            main = cmds.move_to_finished(
+                job.id,
+                now,
+                completed=False,
+                value=ending.value,
+                fetch_next=fetch,
+                opts=opts,
+                fields=ending.fields,
+            )
+            return [main], fetch
+        event = cmds.emit(
+            self.tuning.max_events,
+            "retrying",
+            {
+                "jobId": job.id,
+                "name": job.name,
+                "attemptsMade": str(job.attempt),
+                "failedReason": ending.error or "",
+                "kind": ending.failure_kind or "transient",
+                "delay": str(ending.delay_ms),
+            },
+        )
+        if ending.delay_ms > 0:
+            fetch_opts = self._fetch_opts[slot] if fetch else None
+            main = cmds.move_to_delayed(
+                job.id, now, ending.delay_ms, job.token, fields=ending.fields, fetch_opts=fetch_opts
+            )
+            return [event, main], fetch
+        return [event, cmds.retry_job(job.id, now, job.token, ending.fields)], False
+
+    async def _finish(self, slot: int, ending: Ending) -> tuple[Any, bool]:
+        """Record the attempt; returns (next-job reply or None, whether fetching was tried)."""
+        job = ending.job
+        commands, tried = self._finish_commands(slot, ending)
+        resent = False
+        while True:
+            futures = [self.link.call(command) for command in commands]
+            try:
+                for future in futures[:-1]:
+                    with contextlib.suppress(ResponseError):
+                        await future
+                reply = await futures[-1]
+                break
+            except NoScriptError:
+                await self.link.reload_scripts()
+            except LinkClosedError:
+                raise
+            except ResponseError:
+                # The job stays locked in Redis; forgetting it lets the lock expire so the
+                # stalled check hands it to a worker again.
+                self.active.pop(job.id, None)
+                log.exception("BullMQ rejected the end of job %s of %s", job.id, self.queue)
+                return None, False
+            except CONNECTION_ERRORS as exc:
+                log.debug("finishing job %s failed (%s); resending after reconnect", job.id, exc)
+                await self.link.wait_connected()
+                resent = True
+                commands, tried = self._finish_commands(slot, ending)
+        if type(reply) is int and reply < 0:
+            self.active.pop(job.id, None)
+            if not resent or reply not in (-2, -3, -6):
+                log.warning(
+                    "job %s of %s could not be recorded as %s (BullMQ code %s): its lock was "
+                    "lost, so another worker owns it now",
+                    job.id,
+                    self.queue,
+                    ending.status,
+                    reply,
+                )
+                return None, False
+            reply = None
+            tried = False
+        self.active.pop(job.id, None)
+        self._record(ending)
+        return reply, tried
+
+    def _record(self, ending: Ending) -> None:
+        if ending.status == "completed":
+            self.processed += 1
+        else:
+            self.failed += 1
+        if not self.sinks:
+            return
+        job = ending.job
+        outcome = JobOutcome(
+            queue=self.queue,
+            job_id=job.id,
+            name=job.name,
+            attempt=job.attempt,
+            status=ending.status,
+            result=ending.result,
+            error=ending.error,
+            failure_kind=ending.failure_kind,
+        )
+        for sink in self.sinks:
+            sink(outcome)
+
+    # -- progress --------------------------------------------------------------------------
+
+    async def progress(self, job_id: str, progress: Any) -> None:
+        """Store a job's progress (used by ``BullJob.update_progress``)."""
+        reply = await self._call(self.commands.update_progress(job_id, progress))
+        if type(reply) is int and reply < 0:
+            log.warning("progress of job %s of %s not stored: the job is gone", job_id, self.queue)
+
+    # -- waiting for work ------------------------------------------------------------------
+
+    def _start_waiter(self) -> None:
+        if self._waiter is None or self._waiter.done():
+            self._waiter = asyncio.create_task(
+                self._wait_loop(), name=f"portside-wait-{self.queue}"
+            )
+
+    async def _stop_waiter(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            # Never cancel mid-fetch: a job moved to active whose reply we drop would sit
+            # locked until the stalled checker frees it.
+            while self._fetching:
+                self._fetched.clear()
+                await self._fetched.wait()
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiter
+
+    async def _wait_loop(self) -> None:
+        ramp = 1
+        failures = 0
+        while True:
+            if not self._parked or not (self.intake or self.draining):
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if not self.draining:
+                try:
+                    if not await self._wait_for_work():
+                        continue
+                    failures = 0
+                except CONNECTION_ERRORS as exc:
+                    log.debug("blocking wait on %s failed: %s", self.queue, exc)
+                    await asyncio.sleep(
+                        backoff_delay(failures, self.tuning.retry_backoff, self.tuning.max_backoff)
+                    )
+                    failures += 1
+                    continue
+            count = len(self._parked) if self.draining else min(ramp, len(self._parked))
+            self._wake.clear()
+            found = await self._fetch_for_parked(count)
+            if self.draining and found == 0:
+                if self._busy == 0 and not self._moving():
+                    self._idle.set()
+                await self._wake.wait()
+            ramp = min(ramp * 2, self.concurrency) if found == count else 1
+
+    def _moving(self) -> bool:
+        """Whether some slot is between tasks (finishing or fetching), not parked."""
+        return len(self._parked) + self._busy < len(self._slots)
+
+    async def _wait_for_work(self) -> bool:
+        """Block until jobs may be due; False when the caller should re-evaluate first."""
+        now = _now_ms()
+        if self._limit_until > now:
+            await asyncio.sleep((self._limit_until - now) / 1000)
+            self._limit_until = 0
+            return True
+        if self._block_until and self._block_until <= now:
+            self._block_until = 0
+            return True
+        timeout = self.tuning.block_timeout
+        if self._block_until:
+            timeout = max(0.001, min(timeout, (self._block_until - now) / 1000))
+        reply = await self.blocking.call(
+            "BZPOPMIN", self.commands.marker, f"{timeout:.3f}", timeout=timeout + 2.0
+        )
+        if reply:
+            self._block_until = int(float(reply[2]))
+            if self._block_until > _now_ms():
+                return False
+        self._block_until = 0
+        return True
+
+    async def _fetch_for_parked(self, count: int) -> int:
+        batch = [self._parked.popleft() for _ in range(count)]
+        futures = [self.link.call(self._fetch(slot)) for slot, _ in batch]
+        found = 0
+        requeue: list[_Parked] = []
+        self._fetching = True
+        try:
+            for (slot, parked), future in zip(batch, futures, strict=True):
+                try:
+                    job = self._job(slot, await future)
+                except NoScriptError:
+                    await self.link.reload_scripts()
+                    job = None
+                except CONNECTION_ERRORS:
+                    job = None
+                if job is None:
+                    requeue.append((slot, parked))
+                elif parked.done():
+                    self.active[job.id] = job.token
+                    await self._release_unfinished()
+                else:
+                    found += 1
+                    parked.set_result(job)
+        finally:
+            self._parked.extendleft(reversed(requeue))
+            self._fetching = False
+            self._fetched.set()
+        return found

@@ -1,0 +1,243 @@
+"""Queue events from BullMQ's events stream (``<prefix>:<queue>:events``) via XREAD.
+
+The stream position is fixed when ``events()`` is called (from the Redis clock, learnt once
+per adapter), so events emitted between that call and the first iteration are delivered.
+Stream ids have millisecond resolution: events of the very millisecond of the call are
+included. Events carry what the stream entry has; attempt numbers, job names and failure
+classifications that BullMQ does not put in its entries are read from the job hash in one
+pipelined round trip per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+from redis.asyncio.connection import AbstractConnection
+
+from portside.adapters.bullmq.errors import CONNECTION_ERRORS
+from portside.adapters.bullmq.jobs import KIND_FIELD
+from portside.adapters.bullmq.link import BlockingConnection, backoff_delay
+from portside.adapters.bullmq.names import QueueName
+from portside.ports import FailureKind, QueueEvent, QueueEventKind
+
+__all__ = ["BullMQEventStream", "resolve_attempts", "start_id"]
+
+log = logging.getLogger("portside.adapters.bullmq")
+
+_KINDS: dict[str, QueueEventKind] = {
+    "added": "enqueued",
+    "active": "active",
+    "progress": "progress",
+    "completed": "completed",
+    "retrying": "retrying",
+    "failed": "failed",
+    "stalled": "stalled",
+}
+_LOOKUP = ("active", "progress", "completed", "failed", "stalled")
+_HASH_FIELDS = ("name", "atm", KIND_FIELD)
+
+
+def start_id(server_ms: int) -> str:
+    """The XREAD id that yields every entry from millisecond ``server_ms`` on."""
+    return f"{server_ms - 1}-18446744073709551615"
+
+
+def _int(raw: str | None) -> int | None:
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def resolve_attempts(
+    entries: list[tuple[str, dict[str, str]]], attempts_made: dict[str, int | None]
+) -> list[int | None]:
+    """The attempt number each event belongs to.
+
+    BullMQ's entries do not say which attempt they are about, and a job's hash only tells
+    where the job is *now*. Reading a batch backwards fixes that: portside's ``retrying``
+    entries name their attempt, a terminal ``completed``/``failed`` has the final count,
+    each ``active`` starts the attempt after the previous one (a ``stalled`` restart keeps
+    the number), and entries with nothing after them fall back to the hash (``atm + 1``).
+    """
+    result: list[int | None] = [None] * len(entries)
+    following: dict[str, int] = {}
+    restart: dict[str, bool] = {}
+    for index in range(len(entries) - 1, -1, -1):
+        fields = entries[index][1]
+        job_id = fields.get("jobId")
+        event = fields.get("event")
+        if not job_id or event not in _KINDS or event == "added":
+            continue
+        made = attempts_made.get(job_id)
+        if event == "retrying":
+            attempt = _int(fields.get("attemptsMade"))
+        elif event in ("completed", "failed"):
+            attempt = made if made is not None else following.get(job_id)
+        else:
+            attempt = following.get(job_id)
+            if attempt is None:
+                attempt = (made or 0) + 1
+            elif restart.get(job_id) and event != "stalled":
+                attempt = max(1, attempt - 1)
+        if attempt is None:
+            continue
+        result[index] = attempt
+        following[job_id] = attempt
+        restart[job_id] = event == "active"
+    return result
+
+
+def _json(raw: str | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _kind(raw: str | None) -> FailureKind | None:
+    if raw == "permanent":
+        return "permanent"
+    if raw == "transient":
+        return "transient"
+    return None
+
+
+class BullMQEventStream:
+    """An ``EventStream`` over one queue's BullMQ events (its own Redis connection)."""
+
+    def __init__(
+        self,
+        queue: QueueName,
+        connection: BlockingConnection,
+        last_id: str,
+        *,
+        block: float,
+        retry_backoff: float,
+        max_backoff: float,
+    ) -> None:
+        self._queue = queue
+        self._key = queue.key("events")
+        self._conn = connection
+        self._last_id = last_id
+        self._block_ms = round(block * 1000)
+        self._retry_backoff = retry_backoff
+        self._max_backoff = max_backoff
+        self._buffer: deque[QueueEvent] = deque()
+        self._closed = False
+
+    def __aiter__(self) -> AsyncIterator[QueueEvent]:
+        return self
+
+    async def __anext__(self) -> QueueEvent:
+        failures = 0
+        while not self._buffer:
+            if self._closed:
+                raise StopAsyncIteration
+            try:
+                await self._read()
+                failures = 0
+            except CONNECTION_ERRORS as exc:
+                if self._closed:
+                    raise StopAsyncIteration from None
+                log.debug("event stream of %s lost its connection: %s", self._queue.portside, exc)
+                await asyncio.sleep(backoff_delay(failures, self._retry_backoff, self._max_backoff))
+                failures += 1
+        return self._buffer.popleft()
+
+    async def aclose(self) -> None:
+        """Stop reading and close the connection."""
+        self._closed = True
+        await self._conn.close()
+
+    async def _read(self) -> None:
+        reply = await self._conn.call(
+            "XREAD",
+            "COUNT",
+            500,
+            "BLOCK",
+            self._block_ms,
+            "STREAMS",
+            self._key,
+            self._last_id,
+            timeout=self._block_ms / 1000 + 5.0,
+        )
+        if not reply:
+            return
+        entries: list[tuple[str, dict[str, str]]] = []
+        for _stream, items in reply:
+            for entry_id, flat in items:
+                entries.append((entry_id, dict(zip(flat[::2], flat[1::2], strict=True))))
+        if not entries:
+            return
+        lookups = sorted(
+            {
+                fields["jobId"]
+                for _, fields in entries
+                if fields.get("event") in _LOOKUP and fields.get("jobId")
+            }
+        )
+        details = await self._details(lookups) if lookups else {}
+        made = {job_id: _int(values[1]) for job_id, values in details.items()}
+        attempts = resolve_attempts(entries, made)
+        for (entry_id, fields), attempt in zip(entries, attempts, strict=True):
+            self._last_id = entry_id
+            event = self._event(entry_id, fields, details, attempt)
+            if event is not None:
+                self._buffer.append(event)
+
+    async def _details(self, job_ids: list[str]) -> dict[str, list[str | None]]:
+        async def step(conn: AbstractConnection) -> list[Any]:
+            for job_id in job_ids:
+                await conn.send_command(
+                    "HMGET", self._queue.job_key(job_id), *_HASH_FIELDS, check_health=False
+                )
+            return [await conn.read_response() for _ in job_ids]
+
+        replies = await self._conn.run(step)
+        return dict(zip(job_ids, replies, strict=True))
+
+    def _event(
+        self,
+        entry_id: str,
+        fields: dict[str, str],
+        details: dict[str, list[str | None]],
+        attempt: int | None,
+    ) -> QueueEvent | None:
+        kind = _KINDS.get(fields.get("event", ""))
+        job_id = fields.get("jobId")
+        if kind is None or not job_id:
+            return None
+        name, _, stored_kind = details.get(job_id) or (None, None, None)
+        base: dict[str, Any] = {
+            "kind": kind,
+            "queue": self._queue.portside,
+            "job_id": job_id,
+            "timestamp": int(entry_id.split("-", 1)[0]) / 1000,
+            "name": fields.get("name") or name,
+        }
+        if kind == "enqueued":
+            return QueueEvent(**base)
+        base["attempt"] = attempt or 0
+        if kind in ("active", "stalled"):
+            return QueueEvent(**base)
+        if kind == "progress":
+            return QueueEvent(**base, progress=_json(fields.get("data")))
+        if kind == "completed":
+            return QueueEvent(**base, result=_json(fields.get("returnvalue")))
+        if kind == "retrying":
+            return QueueEvent(
+                **base,
+                error=fields.get("failedReason") or None,
+                failure_kind=_kind(fields.get("kind")) or "transient",
+            )
+        return QueueEvent(
+            **base, error=fields.get("failedReason") or None, failure_kind=_kind(stored_kind)
+        )

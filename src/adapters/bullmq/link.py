@@ -1,0 +1,324 @@
+"""Redis connections owned by workers and event streams: pipelined, self-healing, watched.
+
+``Link`` multiplexes many concurrent callers over one connection: commands submitted in the
+same event-loop turn go out in one write, replies are matched in order by a reader task, and
+a lost connection is replaced with exponential backoff (forever, until closed). Commands
+whose reply was lost fail with ``LinkLostError``; commands not yet written wait for the new
+connection. ``BlockingConnection`` runs one blocking command at a time (BZPOPMIN, XREAD).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import hiredis
+from redis.asyncio.connection import AbstractConnection, ConnectionPool
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from portside.adapters.bullmq.errors import CONNECTION_ERRORS
+from portside.adapters.bullmq.scripts import LuaScript
+
+__all__ = ["BlockingConnection", "Link", "LinkClosedError", "LinkLostError", "backoff_delay"]
+
+log = logging.getLogger("portside.adapters.bullmq")
+
+
+class LinkLostError(RedisConnectionError):
+    """The connection broke before the reply arrived: the command may or may not have run."""
+
+
+class LinkClosedError(RedisConnectionError):
+    """The link was closed; no further commands are accepted."""
+
+
+def backoff_delay(attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff with full jitter above half the step (``attempt`` from 0)."""
+    step = min(cap, base * 2.0 ** min(attempt, 30))
+    return step / 2 + random.random() * step / 2
+
+
+async def _load_scripts(conn: AbstractConnection, scripts: Sequence[LuaScript]) -> None:
+    for lua in scripts:
+        await conn.send_command("SCRIPT", "LOAD", lua.source, check_health=False)
+    for _ in scripts:
+        await conn.read_response()
+
+
+class Link:
+    """One pipelined connection for many concurrent commands, reconnecting on failure.
+
+    Args:
+        pool: Source of connection settings (``make_connection``); never used as a pool.
+        scripts: Lua commands loaded on every (re)connect so ``EVALSHA`` always finds them.
+        command_timeout: A connection with unanswered commands and no reply for this long is
+            considered dead and replaced.
+        retry_backoff: First reconnect delay.
+        max_backoff: Longest reconnect delay.
+        on_lost: Called with each connection failure (for logging and status).
+    """
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        scripts: Sequence[LuaScript],
+        *,
+        command_timeout: float,
+        retry_backoff: float,
+        max_backoff: float,
+        on_lost: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self._pool = pool
+        self._scripts = tuple(scripts)
+        self._command_timeout = command_timeout
+        self._retry_backoff = retry_backoff
+        self._max_backoff = max_backoff
+        self._on_lost = on_lost
+        self._conn: AbstractConnection | None = None
+        self._generation = 0
+        self._ready = False
+        self._closed = False
+        self._out: list[bytes] = []
+        self._queued: deque[asyncio.Future[Any]] = deque()
+        self._inflight: deque[asyncio.Future[Any]] = deque()
+        self._wake_writer = asyncio.Event()
+        self._wake_reader = asyncio.Event()
+        self._need_connect = asyncio.Event()
+        self._connected = asyncio.Event()
+        self._progress_at = time.monotonic()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pack = hiredis.pack_command
+
+    @property
+    def connected(self) -> bool:
+        """Whether the connection is up right now."""
+        return self._ready
+
+    async def start(self, connect_attempts: int) -> None:
+        """Connect (retrying ``connect_attempts`` times) and start the I/O tasks.
+
+        Raises:
+            redis.exceptions.ConnectionError: if every attempt failed.
+        """
+        last: BaseException | None = None
+        for attempt in range(connect_attempts + 1):
+            try:
+                await self._connect()
+                break
+            except CONNECTION_ERRORS as exc:
+                last = exc
+                if attempt < connect_attempts:
+                    await asyncio.sleep(
+                        backoff_delay(attempt, self._retry_backoff, self._max_backoff)
+                    )
+        else:
+            assert last is not None
+            raise last
+        self._tasks = [
+            asyncio.create_task(self._reader(), name="portside-link-reader"),
+            asyncio.create_task(self._writer(), name="portside-link-writer"),
+            asyncio.create_task(self._supervisor(), name="portside-link-supervisor"),
+        ]
+
+    def call(self, command: tuple[Any, ...]) -> asyncio.Future[Any]:
+        """Submit a command; the future resolves to its reply (or raises its error)."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if self._closed:
+            future.set_exception(LinkClosedError("the Redis link is closed"))
+            return future
+        self._out.append(self._pack(command))
+        self._queued.append(future)
+        if self._ready:
+            self._wake_writer.set()
+        return future
+
+    async def wait_connected(self) -> None:
+        """Return once the connection is up (immediately if it is)."""
+        await self._connected.wait()
+
+    async def reload_scripts(self) -> None:
+        """Load the Lua commands again (after a ``SCRIPT FLUSH``)."""
+        futures = [self.call(("SCRIPT", "LOAD", lua.source)) for lua in self._scripts]
+        for future in futures:
+            await future
+
+    async def close(self) -> None:
+        """Fail queued commands, stop the tasks and disconnect."""
+        self._closed = True
+        self._ready = False
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._fail_all(LinkClosedError("the Redis link was closed"))
+        if self._conn is not None:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await self._conn.disconnect()
+
+    def kill(self) -> None:
+        """Drop the connection now, as a network failure would (used by the watchdog)."""
+        self._lost(self._generation, LinkLostError("connection dropped on request"))
+
+    async def _connect(self) -> None:
+        conn = self._conn or self._pool.make_connection()  # type: ignore[no-untyped-call]
+        self._conn = conn
+        try:
+            await conn.connect()
+            await _load_scripts(conn, self._scripts)
+        except BaseException:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await conn.disconnect(nowait=True)
+            raise
+        self._generation += 1
+        self._ready = True
+        self._progress_at = time.monotonic()
+        self._connected.set()
+        if self._out:
+            self._wake_writer.set()
+
+    def _fail_all(self, error: BaseException) -> None:
+        pending = list(self._inflight) + list(self._queued)
+        self._inflight.clear()
+        self._queued.clear()
+        self._out.clear()
+        for future in pending:
+            if not future.done():
+                future.set_exception(error)
+
+    def _lost(self, generation: int, error: BaseException) -> None:
+        if generation != self._generation or not self._ready or self._closed:
+            return
+        self._ready = False
+        self._connected.clear()
+        lost = LinkLostError(f"Redis connection lost: {error}")
+        inflight = list(self._inflight)
+        self._inflight.clear()
+        for future in inflight:
+            if not future.done():
+                future.set_exception(lost)
+        if self._on_lost is not None:
+            self._on_lost(error)
+        self._need_connect.set()
+
+    async def _writer(self) -> None:
+        while True:
+            await self._wake_writer.wait()
+            self._wake_writer.clear()
+            conn = self._conn
+            if not self._ready or not self._out or conn is None:
+                continue
+            generation = self._generation
+            data, self._out = self._out, []
+            if not self._inflight:
+                self._progress_at = time.monotonic()
+            self._inflight.extend(self._queued)
+            self._queued.clear()
+            self._wake_reader.set()
+            try:
+                await conn.send_packed_command(data, check_health=False)
+            except CONNECTION_ERRORS as exc:
+                self._lost(generation, exc)
+
+    async def _reader(self) -> None:
+        inflight = self._inflight
+        while True:
+            conn = self._conn
+            if not inflight or not self._ready or conn is None:
+                self._wake_reader.clear()
+                await self._wake_reader.wait()
+                continue
+            generation = self._generation
+            try:
+                reply: Any = await conn.read_response()
+            except ResponseError as exc:
+                reply = exc
+            except CONNECTION_ERRORS as exc:
+                self._lost(generation, exc)
+                continue
+            if generation != self._generation or not inflight:
+                continue
+            self._progress_at = time.monotonic()
+            future = inflight.popleft()
+            if future.done():
+                continue
+            if isinstance(reply, ResponseError):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+    async def _supervisor(self) -> None:
+        attempt = 0
+        check_every = min(1.0, self._command_timeout / 3)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(check_every):
+                    await self._need_connect.wait()
+            if self._ready:
+                stalled = time.monotonic() - self._progress_at
+                if self._inflight and stalled > self._command_timeout:
+                    log.warning("Redis gave no reply for %.1fs; reconnecting", stalled)
+                    self._lost(self._generation, TimeoutError("no reply from Redis"))
+                continue
+            self._need_connect.clear()
+            conn = self._conn
+            if conn is not None:
+                with contextlib.suppress(*CONNECTION_ERRORS):
+                    await conn.disconnect(nowait=True)
+            try:
+                await self._connect()
+                attempt = 0
+            except CONNECTION_ERRORS as exc:
+                log.debug("reconnect to Redis failed: %s", exc)
+                await asyncio.sleep(backoff_delay(attempt, self._retry_backoff, self._max_backoff))
+                attempt += 1
+                self._need_connect.set()
+
+
+class BlockingConnection:
+    """A dedicated connection for one blocking command at a time, reconnected on demand."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+        self._conn: AbstractConnection | None = None
+
+    async def call(self, *args: Any, timeout: float) -> Any:
+        """Run one command, waiting at most ``timeout`` seconds for its reply.
+
+        A timeout or a failure drops the connection; the next call reconnects.
+        """
+        conn = self._conn or self._pool.make_connection()  # type: ignore[no-untyped-call]
+        self._conn = conn
+        try:
+            await conn.send_command(*args, check_health=False)
+            async with asyncio.timeout(timeout):
+                return await conn.read_response()
+        except BaseException:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await conn.disconnect(nowait=True)
+            raise
+
+    async def run(self, step: Callable[[AbstractConnection], Awaitable[Any]]) -> Any:
+        """Run ``step`` with the connected connection (for short pipelined exchanges)."""
+        conn = self._conn or self._pool.make_connection()  # type: ignore[no-untyped-call]
+        self._conn = conn
+        try:
+            await conn.connect()
+            return await step(conn)
+        except BaseException:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await conn.disconnect(nowait=True)
+            raise
+
+    async def close(self) -> None:
+        """Disconnect."""
+        if self._conn is not None:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await self._conn.disconnect(nowait=True)

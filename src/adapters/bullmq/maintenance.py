@@ -1,0 +1,90 @@
+"""Background duties of a running worker: lock renewal and the stalled-job check."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from portside.adapters.bullmq.engine import Engine
+from portside.adapters.bullmq.errors import REDIS_ERRORS
+
+__all__ = ["Maintenance"]
+
+log = logging.getLogger("portside.adapters.bullmq")
+
+
+class Maintenance:
+    """Renews the locks of in-flight jobs and requeues jobs whose worker died.
+
+    Lock renewal runs every half lock duration with one ``extendLocks`` call for all of the
+    worker's jobs. The stalled check runs BullMQ's ``moveStalledJobsToWait`` at start and then
+    every ``stalled_interval``; the script itself makes sure only one worker per interval
+    does the work, so running it in every worker is safe (Node BullMQ does the same).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self, *, stalled_check: bool) -> None:
+        """Start renewal (and the stalled check unless ``stalled_check`` is False)."""
+        if self._tasks:
+            return
+        name = self._engine.queue
+        self._tasks.append(asyncio.create_task(self._renew(), name=f"portside-locks-{name}"))
+        if stalled_check:
+            task = asyncio.create_task(self._check_stalled(), name=f"portside-stalled-{name}")
+            self._tasks.append(task)
+
+    async def stop(self) -> None:
+        """Stop both loops."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _renew(self) -> None:
+        engine = self._engine
+        interval = engine.tuning.lock_duration / 2
+        while True:
+            await asyncio.sleep(interval)
+            jobs = list(engine.active.items())
+            if not jobs:
+                continue
+            command = engine.commands.extend_locks(
+                [job_id for job_id, _ in jobs], [token for _, token in jobs]
+            )
+            try:
+                lost = await engine.link.call(command)
+            except REDIS_ERRORS as exc:
+                log.warning("renewing %d job locks on %s failed: %s", len(jobs), engine.queue, exc)
+                continue
+            for job_id in lost or ():
+                if job_id in engine.active:
+                    log.warning(
+                        "lock of job %s on %s could not be renewed; another worker may take it",
+                        job_id,
+                        engine.queue,
+                    )
+
+    async def _check_stalled(self) -> None:
+        engine = self._engine
+        tuning = engine.tuning
+        interval_ms = round(tuning.stalled_interval * 1000)
+        while True:
+            now = int(time.time() * 1000)
+            command = engine.commands.move_stalled(tuning.max_stalled_count, now, interval_ms)
+            try:
+                stalled = await engine.link.call(command)
+            except REDIS_ERRORS as exc:
+                log.debug("stalled check on %s failed: %s", engine.queue, exc)
+            else:
+                for job_id in stalled or ():
+                    log.warning(
+                        "job %s of %s stalled (its worker died); requeued", job_id, engine.queue
+                    )
+            await asyncio.sleep(tuning.stalled_interval)

@@ -1,0 +1,103 @@
+"""Map portside queue names (``agents-run:orchestrator``) onto BullMQ prefixes and key names."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+
+from portside.ports import ConfigurationError
+from portside.ports.validation import check_queue_name
+
+__all__ = ["QueueName", "check_prefix", "map_queue"]
+
+_KEY_KINDS = (
+    "wait",
+    "active",
+    "prioritized",
+    "events",
+    "stalled",
+    "limiter",
+    "delayed",
+    "paused",
+    "meta",
+    "pc",
+    "marker",
+    "id",
+    "completed",
+    "failed",
+    "repeat",
+    "stalled-check",
+    "waiting-children",
+)
+
+
+def check_prefix(prefix: object) -> str:
+    """Validate the adapter's key prefix (BullMQ's ``prefix``, ``bull`` by default)."""
+    if not isinstance(prefix, str) or not prefix:
+        raise ConfigurationError(
+            f"prefix must be a non-empty string, got {prefix!r}",
+            fix="pass prefix='bull' (BullMQ's default) or your own namespace such as 'app'",
+            field="prefix",
+        )
+    if any(ch.isspace() for ch in prefix) or prefix.endswith(":"):
+        raise ConfigurationError(
+            f"prefix {prefix!r} contains whitespace or ends with ':'",
+            fix="use letters, digits, '-', '_' or inner ':' separators, e.g. 'bull' or 'app:jobs'",
+            field="prefix",
+        )
+    return prefix
+
+
+@dataclass(frozen=True, slots=True)
+class QueueName:
+    """Where a portside queue lives in BullMQ terms.
+
+    Node BullMQ 5 rejects ``:`` in queue names, so everything up to the last ``:`` of the
+    portside name joins the key prefix: portside ``agents-run:orchestrator`` under adapter
+    prefix ``bull`` is BullMQ queue ``orchestrator`` with prefix ``bull:agents-run``. Its keys
+    are ``bull:agents-run:orchestrator:wait`` and so on, exactly what a Node worker created with
+    ``new Worker('orchestrator', fn, {prefix: 'bull:agents-run'})`` uses.
+
+    Attributes:
+        portside: The name callers use.
+        prefix: BullMQ's ``prefix`` option for this queue.
+        name: BullMQ's queue name (no ``:``).
+        base: The common key stem, ``<prefix>:<name>:``; job hashes are ``base + job id``.
+    """
+
+    portside: str
+    prefix: str
+    name: str
+    base: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base", f"{self.prefix}:{self.name}:")
+
+    def key(self, kind: str) -> str:
+        """The key of one BullMQ structure, e.g. ``key('wait')``."""
+        return self.base + kind
+
+    def job_key(self, job_id: str) -> str:
+        """The hash holding one job."""
+        return self.base + job_id
+
+    def dedupe_key(self, dedupe_id: str) -> str:
+        """BullMQ's deduplication key for ``dedupe_id``."""
+        return f"{self.base}de:{dedupe_id}"
+
+    def keys(self) -> dict[str, str]:
+        """Every named key of the queue (BullMQ's ``QueueKeys``)."""
+        return {kind: self.key(kind) for kind in _KEY_KINDS}
+
+    def client_name(self, suffix: str = "") -> str:
+        """Connection name in Node BullMQ's scheme, so ``queue.getWorkers()`` counts us."""
+        encoded = base64.b64encode(self.name.encode()).decode()
+        return f"{self.prefix}:{encoded}{suffix}"
+
+
+def map_queue(queue: object, prefix: str) -> QueueName:
+    """Split a validated portside queue name into BullMQ prefix and queue name."""
+    name = check_queue_name(queue)
+    namespace, sep, leaf = name.rpartition(":")
+    bull_prefix = f"{prefix}:{namespace}" if sep else prefix
+    return QueueName(portside=name, prefix=bull_prefix, name=leaf)
