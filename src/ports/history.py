@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field
 
+from portside.ports.model import PortModel
 from portside.ports.queue_types import FailureKind
 
 __all__ = [
@@ -32,7 +33,7 @@ MAX_ERROR_MESSAGE = 4000
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
-class RunStart(BaseModel):
+class RunStart(PortModel):
     """An attempt that began: what ``record_start`` stores."""
 
     model_config = _STRICT
@@ -45,7 +46,7 @@ class RunStart(BaseModel):
     started_at: AwareDatetime
 
 
-class RunFinish(BaseModel):
+class RunFinish(PortModel):
     """How an attempt ended: what ``record_finish`` stores.
 
     ``retrying`` means the attempt failed and the queue will run the job again.
@@ -61,7 +62,7 @@ class RunFinish(BaseModel):
     result: Any = None
 
 
-class JobRun(BaseModel):
+class JobRun(PortModel):
     """One attempt of one job (A3). ``finished_at`` is None while it runs."""
 
     model_config = ConfigDict(frozen=True)
@@ -88,7 +89,7 @@ class JobRun(BaseModel):
         return (self.finished_at - self.started_at).total_seconds()
 
 
-class NewDeadLetter(BaseModel):
+class NewDeadLetter(PortModel):
     """A job that failed for good: out of attempts or failed permanently (A4)."""
 
     model_config = _STRICT
@@ -104,7 +105,7 @@ class NewDeadLetter(BaseModel):
     failed_at: AwareDatetime
 
 
-class DeadLetter(BaseModel):
+class DeadLetter(PortModel):
     """A stored dead letter; ``retried_at``/``retry_job_id`` are set once it was retried."""
 
     model_config = ConfigDict(frozen=True)
@@ -130,7 +131,7 @@ class DeadLetter(BaseModel):
         return f"{self.error_class}: {self.error_message}"
 
 
-class QueueRunStats(BaseModel):
+class QueueRunStats(PortModel):
     """Attempts of one queue that finished since a point in time (for health checks)."""
 
     model_config = ConfigDict(frozen=True)

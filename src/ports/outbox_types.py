@@ -6,12 +6,14 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
+
+from portside.ports.model import PortModel
 
 __all__ = ["OutboxErrorCallback", "OutboxEvent", "OutboxHandler"]
 
 
-class OutboxEvent(BaseModel):
+class OutboxEvent(PortModel):
     """One committed event. ``id`` is stable across redeliveries: dedupe on it (O6).
 
     ``seq`` starts at 1 in each stream and has no gaps (O4).

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from portside.ports.errors import ConfigurationError
+from portside.ports.model import PortModel
 from portside.ports.validation import check_job_id
 
 __all__ = [
@@ -60,7 +61,7 @@ def default_attempts() -> int:
     return value
 
 
-class Backoff(BaseModel):
+class Backoff(PortModel):
     """How long to wait before retry number n.
 
     ``fixed``: always ``delay``. ``exponential``: ``delay * 2**(n-1)`` (BullMQ's formula).
@@ -106,7 +107,7 @@ class Backoff(BaseModel):
         return self.delays[min(n, len(self.delays)) - 1]
 
 
-class Retention(BaseModel):
+class Retention(PortModel):
     """Keep at most ``count`` finished jobs and none older than ``age`` seconds."""
 
     model_config = _STRICT
@@ -115,7 +116,7 @@ class Retention(BaseModel):
     age: float | None = Field(default=None, gt=0)
 
 
-class JobOptions(BaseModel):
+class JobOptions(PortModel):
     """Per-job options; unknown options are rejected."""
 
     model_config = _STRICT
@@ -144,7 +145,7 @@ class JobOptions(BaseModel):
         return value
 
 
-class NewJob(BaseModel):
+class NewJob(PortModel):
     """One job of a bulk enqueue."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
@@ -154,7 +155,7 @@ class NewJob(BaseModel):
     options: JobOptions | None = None
 
 
-class RateLimit(BaseModel):
+class RateLimit(PortModel):
     """At most ``max`` jobs started per ``per`` seconds, across all workers of the queue."""
 
     model_config = _STRICT
@@ -163,7 +164,7 @@ class RateLimit(BaseModel):
     per: float = Field(gt=0)
 
 
-class Schedule(BaseModel):
+class Schedule(PortModel):
     """A repeatable job: a cron ``pattern`` or an interval ``every`` (seconds), not both."""
 
     model_config = _STRICT
@@ -183,7 +184,7 @@ class Schedule(BaseModel):
         return self
 
 
-class JobRef(BaseModel):
+class JobRef(PortModel):
     """What enqueue returns: enough to find the job again."""
 
     model_config = ConfigDict(frozen=True)
@@ -193,7 +194,7 @@ class JobRef(BaseModel):
     name: str
 
 
-class JobInfo(BaseModel):
+class JobInfo(PortModel):
     """A snapshot of one job (Q7)."""
 
     model_config = ConfigDict(frozen=True)
@@ -216,7 +217,7 @@ class JobInfo(BaseModel):
     finished_at: float | None = None
 
 
-class QueueCounts(BaseModel):
+class QueueCounts(PortModel):
     """Jobs per state (Q7, Q9)."""
 
     model_config = ConfigDict(frozen=True)
@@ -234,7 +235,7 @@ class QueueCounts(BaseModel):
         return self.waiting + self.paused + self.delayed
 
 
-class QueueEvent(BaseModel):
+class QueueEvent(PortModel):
     """A lifecycle event (Q8). ``attempt`` is 1 for the first try."""
 
     model_config = ConfigDict(frozen=True)
@@ -251,7 +252,7 @@ class QueueEvent(BaseModel):
     failure_kind: FailureKind | None = None
 
 
-class JobOutcome(BaseModel):
+class JobOutcome(PortModel):
     """What one attempt ended in; returned by ``drain()`` helpers.
 
     ``status`` is ``retrying`` when the attempt failed but the job will run again.
@@ -269,7 +270,7 @@ class JobOutcome(BaseModel):
     failure_kind: FailureKind | None = None
 
 
-class WorkerStatus(BaseModel):
+class WorkerStatus(PortModel):
     """Liveness of a worker handle: a worker that stopped fetching is visible here."""
 
     model_config = ConfigDict(frozen=True)
