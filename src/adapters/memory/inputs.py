@@ -18,6 +18,7 @@ from portside.ports import (
     Schedule,
     ValidationError,
 )
+from portside.ports.model import model_error
 from portside.ports.validation import check_job_name, json_payload
 
 __all__ = [
@@ -33,34 +34,10 @@ __all__ = [
     "coerce_rate_limit",
     "coerce_schedule",
     "copy_json",
-    "from_pydantic",
     "json_value",
 ]
 
 M = TypeVar("M", bound=BaseModel)
-
-
-def from_pydantic(
-    exc: pydantic.ValidationError, prefix: str, model: type[BaseModel]
-) -> ValidationError:
-    """The first problem of a pydantic error as a portside ValidationError naming the field."""
-    first = exc.errors()[0]
-    loc = ".".join(str(part) for part in first["loc"])
-    field = f"{prefix}.{loc}" if loc else prefix
-    more = exc.error_count() - 1
-    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    if first["type"] == "extra_forbidden":
-        known = ", ".join(model.model_fields)
-        return ValidationError(
-            f"{field} is not a known {model.__name__} field{suffix}",
-            fix=f"remove it; the known fields are: {known}",
-            field=field,
-        )
-    return ValidationError(
-        f"{field} is invalid: {first['msg']} (got {first.get('input')!r}){suffix}",
-        fix=f"see portside.ports.{model.__name__} for the allowed values",
-        field=field,
-    )
 
 
 def coerce_model(value: object, model: type[M], field: str) -> M:
@@ -71,7 +48,7 @@ def coerce_model(value: object, model: type[M], field: str) -> M:
         try:
             return model.model_validate(dict(value))
         except pydantic.ValidationError as exc:
-            raise from_pydantic(exc, field, model) from None
+            raise model_error(exc, model, field) from None
     raise ValidationError(
         f"{field} must be a {model.__name__} (or a dict of its fields), got {type(value).__name__}",
         fix=f"build it with portside.ports.{model.__name__}(...)",
