@@ -1,0 +1,293 @@
+"""Queue throughput: pre-loaded no-op jobs consumed by portside vs plain bullmq (vs Node BullMQ).
+
+Starts a private ``redis-server`` on a free port, then for every contender and concurrency
+pre-loads ``--jobs`` no-op jobs on a fresh queue and measures how fast one process consumes
+them all. Each measurement runs in its own Python (or Node) process. Prints a table with
+jobs/s and the ratio to the plain Python ``bullmq.Worker``.
+
+    python benchmarks/queue_throughput.py [--jobs 20000] [--concurrency 1,10,50] [--no-node]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+NODE_DIR = Path(
+    os.environ.get("PORTSIDE_NODE_BULLMQ", "~/.cache/portside/node-bullmq")
+).expanduser()
+NODE_WORKER = r"""
+const { Worker } = require('bullmq');
+const [url, prefix, name, total, concurrency] = process.argv.slice(2);
+let done = 0;
+const started = process.hrtime.bigint();
+const worker = new Worker(name, async () => null, {
+  connection: { url }, prefix, concurrency: Number(concurrency),
+});
+worker.on('completed', async () => {
+  done += 1;
+  if (done === Number(total)) {
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    console.log(JSON.stringify({ seconds }));
+    await worker.close();
+    process.exit(0);
+  }
+});
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """A throw-away ``redis-server`` (no persistence) in a temporary directory."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server") or shutil.which("valkey-server")
+        if binary is None:
+            raise SystemExit("redis-server (or valkey-server) must be on PATH")
+        self.port = _free_port()
+        self.dir = tempfile.mkdtemp(prefix="portside-bench-")
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+                "--bind",
+                "127.0.0.1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("redis-server did not start within 10 s")
+            time.sleep(0.05)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.version = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+async def _preload(url: str, queue: str, jobs: int) -> None:
+    from portside.adapters.bullmq import BullMQQueue
+    from portside.ports import NewJob
+
+    adapter = BullMQQueue(url, prefix="bench")
+    try:
+        for start in range(0, jobs, 1000):
+            batch = [
+                NewJob(name="noop", data={"i": i}) for i in range(start, min(jobs, start + 1000))
+            ]
+            await adapter.enqueue_bulk(queue, batch)
+    finally:
+        await adapter.close()
+
+
+async def _run_portside(url: str, queue: str, jobs: int, concurrency: int) -> float:
+    from portside.adapters.bullmq import BullMQQueue
+
+    adapter = BullMQQueue(url, prefix="bench")
+
+    async def handler(job: Any) -> None:
+        return None
+
+    worker = adapter.consume(queue, handler, concurrency=concurrency)
+    started = time.perf_counter()
+    await worker.start()
+    while worker.status().processed < jobs:
+        await asyncio.sleep(0.002)
+    elapsed = time.perf_counter() - started
+    await adapter.close()
+    return elapsed
+
+
+async def _run_bullmq(url: str, queue: str, jobs: int, concurrency: int) -> float:
+    from bullmq import Worker
+
+    done = asyncio.Event()
+    count = 0
+
+    async def processor(job: Any, token: str) -> None:
+        return None
+
+    def completed(job: Any, result: Any) -> None:
+        nonlocal count
+        count += 1
+        if count == jobs:
+            done.set()
+
+    started = time.perf_counter()
+    worker = Worker(
+        queue, processor, {"connection": url, "prefix": "bench", "concurrency": concurrency}
+    )
+    worker.on("completed", completed)
+    await done.wait()
+    elapsed = time.perf_counter() - started
+    await worker.close()
+    return elapsed
+
+
+def _child(args: argparse.Namespace) -> None:
+    runner = {"portside": _run_portside, "bullmq": _run_bullmq}[args.contender]
+    elapsed = asyncio.run(runner(args.url, args.queue, args.jobs, args.concurrency))
+    print(json.dumps({"seconds": elapsed}))
+
+
+def _node_ready(install: bool) -> str | None:
+    """Path of a Node BullMQ 5 install, installing it into the cache dir if asked."""
+    if shutil.which("node") is None:
+        return None
+    if not (NODE_DIR / "node_modules" / "bullmq").exists():
+        if not install or shutil.which("npm") is None:
+            return None
+        NODE_DIR.mkdir(parents=True, exist_ok=True)
+        if not (NODE_DIR / "package.json").exists():
+            (NODE_DIR / "package.json").write_text(
+                '{"name": "portside-node-bullmq", "private": true}'
+            )
+        result = subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "bullmq@5"],
+            cwd=NODE_DIR,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        if result.returncode != 0:
+            print(f"npm install bullmq@5 failed: {result.stderr.strip()[:300]}", file=sys.stderr)
+            return None
+    script = NODE_DIR / "bench-worker.js"
+    script.write_text(NODE_WORKER)
+    return str(script)
+
+
+def _measure(
+    contender: str, url: str, queue: str, jobs: int, concurrency: int, node: str | None
+) -> float:
+    if contender == "node":
+        assert node is not None
+        command = ["node", node, url, "bench", queue, str(jobs), str(concurrency)]
+        cwd: str | None = str(NODE_DIR)
+    else:
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            contender,
+            "--url",
+            url,
+            "--queue",
+            queue,
+            "--jobs",
+            str(jobs),
+            "--concurrency",
+            str(concurrency),
+        ]
+        cwd = None
+    result = subprocess.run(
+        command, capture_output=True, text=True, cwd=cwd, timeout=900, check=False
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"{contender} at concurrency {concurrency} failed:\n{result.stderr}")
+    seconds: float = json.loads(result.stdout.strip().splitlines()[-1])["seconds"]
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--concurrency", default="1,10,50")
+    parser.add_argument("--no-node", action="store_true", help="skip the Node BullMQ contender")
+    parser.add_argument("--no-install", action="store_true", help="never run npm install")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--queue", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        args.contender = args.child
+        args.concurrency = int(args.concurrency)
+        _child(args)
+        return
+
+    levels = [int(c) for c in args.concurrency.split(",")]
+    node = None if args.no_node else _node_ready(install=not args.no_install)
+    contenders = ["bullmq", "portside"] + (["node"] if node else [])
+    if not args.no_node and node is None:
+        print("note: Node BullMQ contender skipped (node/npm missing or install failed)")
+    server = RedisServer()
+    results: dict[tuple[str, int], float] = {}
+    try:
+        for concurrency in levels:
+            for contender in contenders:
+                queue = f"{contender}-c{concurrency}"
+                asyncio.run(_preload(server.url, queue, args.jobs))
+                seconds = _measure(contender, server.url, queue, args.jobs, concurrency, node)
+                results[(contender, concurrency)] = args.jobs / seconds
+                print(
+                    f"  {contender:<9} c={concurrency:<3} {args.jobs / seconds:>9.0f} jobs/s",
+                    flush=True,
+                )
+    finally:
+        server.stop()
+
+    import bullmq
+
+    print()
+    print(f"machine: {platform.machine()} {os.cpu_count()} cpus, {platform.platform()}")
+    versions = f"python {platform.python_version()}, bullmq (python) {bullmq.__version__}"
+    print(f"{versions}, {server.version}")
+    print(f"{args.jobs} no-op jobs pre-loaded per run; one consumer process per run\n")
+    header = "| concurrency | bullmq.Worker jobs/s | portside jobs/s | portside / bullmq |"
+    if node:
+        header += " Node BullMQ jobs/s | portside / Node |"
+    print(header)
+    print("|" + "|".join("---" for _ in range(header.count("|") - 1)) + "|")
+    for concurrency in levels:
+        base = results[("bullmq", concurrency)]
+        ours = results[("portside", concurrency)]
+        row = f"| {concurrency} | {base:.0f} | {ours:.0f} | {ours / base:.2f}x |"
+        if node:
+            theirs = results[("node", concurrency)]
+            row += f" {theirs:.0f} | {ours / theirs:.2f}x |"
+        print(row)
+
+
+if __name__ == "__main__":
+    main()
