@@ -1,18 +1,51 @@
-"""The job platform on ports: registry, worker runtime, scheduler, dispatch, backfill, cache."""
+"""The job platform on ports: registry, worker runtime, scheduler, dispatch, backfill, cache.
+
+Names are imported on first use, so ``portside --help`` and a worker's start-up load only
+the modules they need.
+"""
 
 from __future__ import annotations
 
-from portside.app.backfill import BackfillPlan, BackfillReport, plan_backfill
-from portside.app.cache import DEFAULT_TTL, ReadThroughCache
-from portside.app.context import JobContext
-from portside.app.definition import JobDefinition, JobSchedule, RetryPolicy
-from portside.app.dispatch import dispatch
-from portside.app.errors import InvalidPayloadError, UnknownJobError, UnknownQueueError
-from portside.app.failures import RetryOutcome, purge_failures, retry_failure
-from portside.app.registry import QueueSettings, Registry
-from portside.app.runmode import META_KEY
-from portside.app.runtime import WorkerRuntime
-from portside.app.scheduler import ScheduleReport, sync_schedules
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from portside.app.backfill import BackfillPlan, BackfillReport, plan_backfill
+    from portside.app.cache import DEFAULT_TTL, ReadThroughCache
+    from portside.app.context import JobContext
+    from portside.app.definition import JobDefinition, JobSchedule, RetryPolicy
+    from portside.app.dispatch import dispatch
+    from portside.app.errors import InvalidPayloadError, UnknownJobError, UnknownQueueError
+    from portside.app.failures import RetryOutcome, purge_failures, retry_failure
+    from portside.app.registry import QueueSettings, Registry
+    from portside.app.runmode import META_KEY
+    from portside.app.runtime import WorkerRuntime
+    from portside.app.scheduler import ScheduleReport, sync_schedules
+
+_HOMES = {
+    "BackfillPlan": "backfill",
+    "BackfillReport": "backfill",
+    "plan_backfill": "backfill",
+    "DEFAULT_TTL": "cache",
+    "ReadThroughCache": "cache",
+    "JobContext": "context",
+    "JobDefinition": "definition",
+    "JobSchedule": "definition",
+    "RetryPolicy": "definition",
+    "dispatch": "dispatch",
+    "InvalidPayloadError": "errors",
+    "UnknownJobError": "errors",
+    "UnknownQueueError": "errors",
+    "RetryOutcome": "failures",
+    "purge_failures": "failures",
+    "retry_failure": "failures",
+    "QueueSettings": "registry",
+    "Registry": "registry",
+    "META_KEY": "runmode",
+    "WorkerRuntime": "runtime",
+    "ScheduleReport": "scheduler",
+    "sync_schedules": "scheduler",
+}
 
 __all__ = [
     "DEFAULT_TTL",
@@ -38,3 +71,16 @@ __all__ = [
     "retry_failure",
     "sync_schedules",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'portside.app' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"portside.app.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
