@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from portside.servers.binaries import PostgresInstall
+from portside.servers.cleanup import default_base_dir
 from portside.servers.errors import ServerStartError
 from portside.servers.users import OsUser, chown_tree
 
@@ -66,8 +67,8 @@ def cached_cluster(install: PostgresInstall, user: OsUser | None) -> Path:
 
 def _build(install: PostgresInstall, user: OsUser | None, target: Path) -> None:
     # initdb runs as ``user``, who may not be able to enter the cache (e.g. under /root), so
-    # it runs in a temp dir and the result is moved into the cache.
-    scratch = Path(tempfile.mkdtemp(prefix="portside-initdb-"))
+    # it runs in a scratch dir (on tmpfs when there is one: much faster) and is then copied.
+    scratch = Path(tempfile.mkdtemp(prefix="portside-initdb-", dir=default_base_dir()))
     try:
         data = scratch / "data"
         if user is not None:

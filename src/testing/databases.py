@@ -6,7 +6,8 @@ import asyncio
 import importlib
 import itertools
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, cast
 
 from portside.ports import ConfigurationError
@@ -70,8 +71,10 @@ class DatabaseIsolation:
         self._lock_key = _LOCK_TAG | int(run, 16)
         self._migrate = migrate
         self._counter = itertools.count(1)
-        self._conn: asyncpg.Connection | None = None
-        self._guard: asyncio.Lock | None = None
+        # Two admin sessions, so dropping the last test's database (in the background) does
+        # not hold up cloning the next one. The first also holds the session's advisory lock.
+        self._main = _AdminSession(dsn, self._lock_key)
+        self._dropper = _AdminSession(dsn, None)
         self._template_ready = False
         self._template_error: BaseException | None = None
         self._live: set[str] = set()
@@ -112,25 +115,8 @@ class DatabaseIsolation:
             errors.append(exc)
         return errors
 
-    async def _admin(self) -> asyncpg.Connection:
-        if self._guard is None:
-            self._guard = asyncio.Lock()
-        if self._conn is None or self._conn.is_closed():
-            try:
-                import asyncpg
-            except ImportError as exc:  # pragma: no cover - depends on the install
-                raise ConfigurationError(
-                    "the portside harness needs the 'asyncpg' package for Postgres fixtures",
-                    fix="pip install 'portside[postgres]'",
-                ) from exc
-            self._conn = await asyncpg.connect(self._dsn)
-            await self._conn.execute("SELECT pg_advisory_lock($1)", self._lock_key)
-        return self._conn
-
     async def _create(self) -> str:
-        conn = await self._admin()
-        assert self._guard is not None
-        async with self._guard:
+        async with self._main.use() as conn:
             await self._ensure_template(conn)
             name = f"{self._stem}_{next(self._counter)}"
             await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
@@ -181,15 +167,11 @@ class DatabaseIsolation:
         return reclaimed
 
     async def _drop(self, name: str) -> None:
-        conn = await self._admin()
-        assert self._guard is not None
-        async with self._guard:
+        async with self._dropper.use() as conn:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     async def _list(self, start: str) -> list[str]:
-        conn = await self._admin()
-        assert self._guard is not None
-        async with self._guard:
+        async with self._main.use() as conn:
             rows = await conn.fetch(
                 "SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY datname",
                 start,
@@ -197,12 +179,52 @@ class DatabaseIsolation:
         return [row["datname"] for row in rows]
 
     async def _close(self) -> None:
-        if self._conn is None or self._conn.is_closed():
+        if not self._main.opened:
             return
         for name in sorted(self._live):
             await self._drop(name)
         self._live.clear()
         if self._template_ready or self._template_error is not None:
             await self._drop(self.template)
-        await self._conn.close()  # releases the advisory lock
+        await self._dropper.close()
+        await self._main.close()  # releases the advisory lock
+
+
+class _AdminSession:
+    """One admin connection, opened on first use, used by one coroutine at a time."""
+
+    def __init__(self, dsn: str, lock_key: int | None) -> None:
+        self._dsn = dsn
+        self._lock_key = lock_key
+        self._conn: asyncpg.Connection | None = None
+        self._guard: asyncio.Lock | None = None
+        self.opened = False
+
+    @asynccontextmanager
+    async def use(self) -> AsyncIterator[asyncpg.Connection]:
+        if self._guard is None:
+            self._guard = asyncio.Lock()
+        async with self._guard:
+            if self._conn is None or self._conn.is_closed():
+                self._conn = await _connect(self._dsn)
+                self.opened = True
+                if self._lock_key is not None:
+                    await self._conn.execute("SELECT pg_advisory_lock($1)", self._lock_key)
+            yield self._conn
+
+    async def close(self) -> None:
+        if self._conn is not None and not self._conn.is_closed():
+            await self._conn.close()
         self._conn = None
+
+
+async def _connect(dsn: str) -> asyncpg.Connection:
+    try:
+        import asyncpg
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ConfigurationError(
+            "the portside harness needs the 'asyncpg' package for Postgres fixtures",
+            fix="pip install 'portside[postgres]'",
+        ) from exc
+    conn: asyncpg.Connection = await asyncpg.connect(dsn)
+    return conn
