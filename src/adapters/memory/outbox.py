@@ -74,6 +74,11 @@ class InMemoryOutbox:
         self.errors: list[BaseException] = []
         """Every handler error the publisher met, oldest first (inspectable)."""
 
+    @property
+    def store(self) -> OutboxStore:
+        """The storage this outbox (and every ``share()`` of it) works on."""
+        return self._store
+
     def share(self) -> InMemoryOutbox:
         """Another outbox (own handlers and publisher) on this one's storage and clock."""
         return InMemoryOutbox(store=self._store)

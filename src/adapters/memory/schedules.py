@@ -78,8 +78,8 @@ class ScheduleState:
         every = self.schedule.every
         if every is not None:
             upcoming = previous + every
-            if upcoming < now:
-                upcoming = previous + every * math.ceil((now - previous) / every)
+            if upcoming < now:  # behind: the first slot on the same cadence after now
+                upcoming = previous + every * (math.floor((now - previous) / every) + 1)
             return upcoming
         assert self.cron is not None
         found = self.cron.next_after(max(previous, now), self.zone)
