@@ -1,0 +1,160 @@
+"""``create_app``: the FastAPI application on an ``Infra`` and a job ``Registry`` (A6)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from portside import version
+from portside.app.agents import AgentRuns
+from portside.app.definition import JobDefinition
+from portside.app.http import routes_admin, routes_jobs, routes_ops, routes_runs
+from portside.app.http.health import HealthService
+from portside.app.http.limits import BodyLimitMiddleware
+from portside.app.http.metrics import HttpMetrics, MetricsMiddleware
+from portside.app.http.notifier import WebhookNotifier
+from portside.app.http.openapi import install_openapi
+from portside.app.http.problems import install_error_handlers
+from portside.app.http.settings import HttpSettings
+from portside.app.http.state import ApiState
+from portside.app.http.watcher import QueueWatcher
+from portside.app.http.webhook_job import webhook_definition
+from portside.app.registry import Registry
+from portside.infra import Infra
+from portside.ports import WorkerStatus
+
+__all__ = ["api_state_of", "close_streams", "create_app"]
+
+_log = logging.getLogger("portside.http")
+
+DESCRIPTION = """\
+Enqueue registered jobs and follow them; start agent runs and stream their events as
+Server-Sent Events (replayable from any sequence number); queue health and Prometheus
+metrics; dead-letter administration behind a bearer token.
+
+Every error answers with a JSON body `{"error": code, "detail": sentence, "fields": [...]}`.
+"""
+
+
+def _known_jobs(registry: Registry, runs: AgentRuns) -> Registry:
+    known = Registry(registry)
+    extra: list[JobDefinition[Any]] = [*runs.registry, webhook_definition()]
+    for definition in extra:
+        if definition.name not in known:
+            known.register(definition)
+    return known
+
+
+def _report_outbox_error(error: BaseException) -> None:
+    _log.warning("outbox publisher: %s", error)
+
+
+def create_app(
+    infra: Infra,
+    registry: Registry,
+    settings: HttpSettings | None = None,
+    *,
+    runs: AgentRuns | None = None,
+    publish_outbox: bool = False,
+    local_workers: Callable[[], Sequence[WorkerStatus]] | None = None,
+    extra_metrics: Sequence[CollectorRegistry] = (),
+) -> FastAPI:
+    """The HTTP API on ``infra``.
+
+    Args:
+        infra: Adapters (the caller owns and closes them). ``history`` enables latency and
+            failure rates in health and the admin endpoints.
+        registry: Jobs clients may enqueue with ``POST /jobs/{name}`` (e.g. the examples).
+            The agent orchestrator and webhook deliveries are added internally: they are
+            looked up and reported, but not enqueued by clients.
+        settings: Admin token, webhooks, limits, thresholds (default: none configured).
+        runs: Agent runs (default: ``AgentRuns()`` on Postgres through the outbox).
+        publish_outbox: Run the outbox publisher while the app runs (safe next to other
+            publishers); it also re-queues runs whose enqueue failed after their commit.
+        local_workers: Statuses of workers in this process, for health's worker counts.
+        extra_metrics: More registries to export on ``/metrics``.
+
+    Raises:
+        ValidationError: ``registry`` defines a job named like an internal one on another
+            queue.
+    """
+    settings = settings or HttpSettings()
+    runs = runs or AgentRuns()
+    known = _known_jobs(registry, runs)
+    queues = tuple(known.queues())
+    metrics = HttpMetrics(extra_metrics)
+    watcher = QueueWatcher(infra.queue, queues) if settings.watch_queue_events else None
+    if watcher is not None and settings.webhook_urls:
+        watcher.add_listener(WebhookNotifier(infra.queue, settings.webhook_urls, metrics))
+    state = ApiState(
+        infra=infra,
+        registry=registry,
+        known=known,
+        runs=runs,
+        settings=settings,
+        metrics=metrics,
+        health=HealthService(
+            infra, queues, settings.thresholds, watcher=watcher, local_workers=local_workers
+        ),
+        queues=queues,
+        queue_of_job={definition.name: definition.queue for definition in known},
+        watcher=watcher,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.closing = asyncio.Event()
+        remove_handler: Callable[[], None] | None = None
+        if publish_outbox:
+            remove_handler = infra.outbox.add_handler(runs.outbox_handler(infra.queue))
+            await infra.outbox.start(on_error=_report_outbox_error)
+        if watcher is not None:
+            await watcher.start()
+        try:
+            yield
+        finally:
+            state.closing.set()
+            if watcher is not None:
+                await watcher.stop()
+            if remove_handler is not None:
+                await infra.outbox.stop()
+                remove_handler()
+
+    app = FastAPI(
+        title="portside",
+        version=version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "jobs", "description": "Enqueue registered jobs and read their status."},
+            {"name": "runs", "description": "Agent runs and their event streams."},
+            {"name": "operations", "description": "Queue health and Prometheus metrics."},
+            {"name": "admin", "description": "Dead letters (bearer token)."},
+        ],
+    )
+    app.state.portside = state
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    for module in (routes_jobs, routes_runs, routes_ops, routes_admin):
+        app.include_router(module.router)
+    install_openapi(app, registry)
+    return app
+
+
+def api_state_of(app: FastAPI) -> ApiState:
+    """The ``ApiState`` of an app made by ``create_app``."""
+    state: ApiState = app.state.portside
+    return state
+
+
+def close_streams(app: FastAPI) -> None:
+    """End every open run event stream (call before stopping the server: servers wait for
+    open responses to finish, and event streams would otherwise wait for their runs)."""
+    api_state_of(app).closing.set()

@@ -1,0 +1,194 @@
+"""Error responses: one JSON shape for every 4xx/5xx, and the handlers that produce it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from portside.app.errors import UnknownJobError
+from portside.ports import BackendUnavailableError, ConfigurationError, ValidationError
+
+__all__ = [
+    "ApiError",
+    "FieldProblem",
+    "Problem",
+    "field_problems",
+    "install_error_handlers",
+    "problem_response",
+    "responses",
+]
+
+_log = logging.getLogger("portside.http")
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    503: "unavailable",
+}
+
+
+class FieldProblem(BaseModel):
+    """One invalid input: where it is (``["body", "date"]``), what is wrong, and the kind."""
+
+    model_config = ConfigDict(frozen=True)
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """Every error response: a machine-readable ``error`` code, a sentence, field details."""
+
+    model_config = ConfigDict(frozen=True)
+
+    error: str
+    detail: str
+    fields: list[FieldProblem] = []
+
+
+class ApiError(Exception):
+    """Raise from an endpoint to answer ``status`` with a ``Problem`` body."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        error: str | None = None,
+        fields: Sequence[FieldProblem] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.error = error or _CODES.get(status, "error")
+        self.fields = list(fields)
+        self.headers = dict(headers or {})
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    error: str | None = None,
+    fields: Sequence[FieldProblem] = (),
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """A ``Problem`` JSON response."""
+    body = Problem(error=error or _CODES.get(status, "error"), detail=detail, fields=list(fields))
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+def field_problems(
+    errors: Iterable[Mapping[str, Any]], prefix: tuple[str, ...] = ()
+) -> list[FieldProblem]:
+    """``FieldProblem``s from pydantic's ``errors()`` (locations prefixed with ``prefix``)."""
+    return [
+        FieldProblem(
+            loc=[*prefix, *(part if isinstance(part, int) else str(part) for part in item["loc"])],
+            msg=str(item["msg"]),
+            type=str(item["type"]),
+        )
+        for item in errors
+    ]
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries documenting ``Problem`` bodies for ``statuses``."""
+    described = {
+        400: "Malformed request (e.g. a body that is not JSON).",
+        401: "Missing or wrong bearer token.",
+        403: "The admin API is disabled (no admin token configured).",
+        404: "Unknown job, run or dead letter.",
+        409: "Conflict with the current state.",
+        413: "Request body larger than the configured limit.",
+        422: "Invalid input; `fields` lists each problem.",
+        503: "A backend (Redis, Postgres) is unavailable; retry later.",
+    }
+    return {
+        status: {"model": Problem, "description": described.get(status, "Error.")}
+        for status in statuses
+    }
+
+
+def _json_invalid(errors: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    return next((item for item in errors if item.get("type") == "json_invalid"), None)
+
+
+async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    broken = _json_invalid(errors)
+    if broken is not None:
+        reason = (broken.get("ctx") or {}).get("error", "invalid JSON")
+        return problem_response(
+            400, f"the request body is not valid JSON ({reason})", error="malformed_json"
+        )
+    fields = field_problems(errors)
+    where = ", ".join(".".join(str(part) for part in field.loc) for field in fields)
+    return problem_response(422, f"invalid input: {where}", fields=fields)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return problem_response(
+        exc.status, exc.detail, error=exc.error, fields=exc.fields, headers=exc.headers
+    )
+
+
+async def _unknown_job(request: Request, exc: Exception) -> JSONResponse:
+    return problem_response(404, str(exc), error="unknown_job")
+
+
+async def _portside_invalid(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ValidationError)
+    fields = [FieldProblem(loc=[exc.field], msg=exc.message, type="value_error")]
+    return problem_response(422, str(exc), fields=fields if exc.field else [])
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    _log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(500, "internal error; the server log has the details", error="internal")
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    _log.warning("backend unavailable: %s", exc)
+    return problem_response(503, str(exc), headers={"Retry-After": "1"})
+
+
+async def _misconfigured(request: Request, exc: Exception) -> JSONResponse:
+    _log.error("configuration error: %s", exc)
+    return problem_response(503, str(exc), error="misconfigured")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every anticipated error with a ``Problem`` body and a 4xx (or 503) status."""
+    app.add_exception_handler(RequestValidationError, _request_invalid)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(UnknownJobError, _unknown_job)
+    app.add_exception_handler(ValidationError, _portside_invalid)
+    app.add_exception_handler(BackendUnavailableError, _unavailable)
+    app.add_exception_handler(ConfigurationError, _misconfigured)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,134 @@
+"""Server-Sent Events for run streams: framing, ``Last-Event-ID`` and replay-then-live (O4).
+
+Each event is one frame whose ``id`` is the event's ``seq``; a client that reconnects sends
+the last id it saw as ``Last-Event-ID`` and the stream resumes right after it. The stream
+ends after the run's terminal event (``run.completed`` or ``run.failed``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
+from typing import Any
+
+from portside.app.http.problems import ApiError
+from portside.ports import OutboxEvent
+
+__all__ = [
+    "MAX_SEQ",
+    "RETRY_MILLISECONDS",
+    "event_stream",
+    "frame",
+    "parse_last_event_id",
+    "resume_from",
+]
+
+MAX_SEQ = 2**53 - 1
+RETRY_MILLISECONDS = 1000
+PING = b": ping\n\n"
+
+
+def parse_last_event_id(value: str | None) -> int | None:
+    """The ``seq`` a reconnecting client saw last, or None for a fresh stream.
+
+    An empty header means "no id" (the SSE spec's reset). Anything but a decimal ``seq``
+    is a client error (400): portside only ever sends sequence numbers as ids.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_SEQ:
+        raise ApiError(
+            400,
+            f"Last-Event-ID {text[:40]!r} is not an event sequence number: send the id of the "
+            "last event received (a non-negative integer), or no header",
+            error="invalid_last_event_id",
+        )
+    return int(text)
+
+
+def resume_from(from_seq: int, last_event_id: int | None) -> int:
+    """The first ``seq`` to send: after ``Last-Event-ID`` when given, else ``from_seq``.
+
+    Both may come in the same request (a browser reconnecting to a URL with ``from_seq``);
+    the later position wins so nothing is sent twice.
+    """
+    if last_event_id is None:
+        return from_seq
+    return max(from_seq, last_event_id + 1)
+
+
+def _line(text: str) -> str:
+    return " ".join(text.splitlines())
+
+
+def frame(event: OutboxEvent) -> bytes:
+    """One SSE frame: ``id: <seq>``, ``event: <type>``, ``data: <one-line JSON>``."""
+    data: dict[str, Any] = {
+        "id": event.id,
+        "stream": event.stream,
+        "seq": event.seq,
+        "type": event.type,
+        "payload": event.payload,
+        "createdAt": event.created_at.isoformat(),
+    }
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return f"id: {event.seq}\nevent: {_line(event.type)}\ndata: {text}\n\n".encode()
+
+
+async def event_stream(
+    events: AsyncIterator[OutboxEvent],
+    *,
+    first_seq: int,
+    terminal: Collection[str],
+    ping_seconds: float,
+    closing: asyncio.Event,
+    on_event: Callable[[OutboxEvent], None] = lambda event: None,
+) -> AsyncGenerator[bytes, None]:
+    """Frames for ``events`` (a ``subscribe`` iterator starting at ``first_seq``).
+
+    Ends after a ``terminal`` event, when ``events`` ends, or when ``closing`` is set (the
+    server shuts down). Sends a keep-alive comment after ``ping_seconds`` without events.
+    An event older than the last one sent is skipped, so a redelivery is never a duplicate.
+    """
+    yield f"retry: {RETRY_MILLISECONDS}\n\n".encode()
+    expected = first_seq
+    closed = asyncio.ensure_future(closing.wait())
+    pending: asyncio.Future[OutboxEvent] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(events))
+            watched: set[asyncio.Future[Any]] = {pending, closed}
+            done, _ = await asyncio.wait(
+                watched, timeout=ping_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+            if pending in done:
+                ready, pending = pending, None
+                try:
+                    event = ready.result()
+                except StopAsyncIteration:
+                    return
+                if event.seq < expected:
+                    continue
+                expected = event.seq + 1
+                on_event(event)
+                yield frame(event)
+                if event.type in terminal:
+                    return
+            elif closed in done:
+                return
+            else:
+                yield PING
+    finally:
+        closed.cancel()
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
+        closer = getattr(events, "aclose", None)
+        if closer is not None:
+            with contextlib.suppress(Exception):
+                await closer()

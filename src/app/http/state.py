@@ -1,0 +1,56 @@
+"""``ApiState``: what every endpoint works with, kept on the application (no module globals)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from fastapi import Request
+
+from portside.app.agents import AgentRuns
+from portside.app.http.health import HealthService
+from portside.app.http.metrics import HttpMetrics
+from portside.app.http.settings import HttpSettings
+from portside.app.http.watcher import QueueWatcher
+from portside.app.registry import Registry
+from portside.infra import Infra
+
+__all__ = ["ApiState", "api_state"]
+
+
+@dataclass
+class ApiState:
+    """The API's collaborators.
+
+    Attributes:
+        infra: The adapters.
+        registry: Jobs clients may enqueue with ``POST /jobs/{name}``.
+        known: Every job the API knows: ``registry`` plus the internal ones (the agent
+            orchestrator, webhook deliveries).
+        runs: Agent runs (``POST /runs``).
+        settings: Configuration.
+        metrics: The app's Prometheus registry.
+        health: ``GET /health/queues``.
+        queues: Every queue the API looks jobs up on and reports health for.
+        queue_of_job: Job name -> queue, for every job in ``known``.
+        watcher: Follows queue events while the app runs (None when disabled).
+        closing: Set when the server shuts down: open event streams end.
+    """
+
+    infra: Infra
+    registry: Registry
+    known: Registry
+    runs: AgentRuns
+    settings: HttpSettings
+    metrics: HttpMetrics
+    health: HealthService
+    queues: tuple[str, ...]
+    queue_of_job: dict[str, str]
+    watcher: QueueWatcher | None = None
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def api_state(request: Request) -> ApiState:
+    """FastAPI dependency: the state of the application serving ``request``."""
+    state: ApiState = request.app.state.portside
+    return state
