@@ -53,20 +53,27 @@ async def begin(pool: asyncpg.Pool[Any]) -> AsyncIterator[asyncpg.pool.PoolConne
             try:
                 await transaction.start()
             except STALE_CONNECTION_ERRORS as exc:
-                conn.terminate()  # never hand this connection out again
+                _discard(conn)
                 if attempt + 1 == attempts:
                     raise _unavailable(exc) from exc
                 continue
             try:
                 yield conn
             except BaseException:
-                # Keep the caller's error; a failed rollback means a dead connection anyway.
-                if not conn.is_closed():
-                    with contextlib.suppress(Exception):
+                # Keep the caller's error. A connection that died has already been detached
+                # from its proxy by the pool, and then there is nothing to roll back.
+                with contextlib.suppress(Exception):
+                    if not conn.is_closed():
                         await transaction.rollback()
                 raise
             await transaction.commit()
             return
+
+
+def _discard(conn: Any) -> None:
+    """Never hand ``conn`` out again (it may already be detached if the pool saw it die)."""
+    with contextlib.suppress(Exception):
+        conn.terminate()
 
 
 async def run(pool: asyncpg.Pool[Any], work: Callable[[Any], Awaitable[T]]) -> T:
@@ -81,7 +88,7 @@ async def run(pool: asyncpg.Pool[Any], work: Callable[[Any], Awaitable[T]]) -> T
             try:
                 return await work(conn)
             except STALE_CONNECTION_ERRORS as exc:
-                conn.terminate()
+                _discard(conn)
                 if attempt + 1 == attempts:
                     raise _unavailable(exc) from exc
     raise AssertionError("unreachable")  # pragma: no cover

@@ -49,7 +49,7 @@ async def deliver_rows(
     of that stream are not delivered in this batch: order within a stream is kept.
     """
     result = Delivery()
-    upto: dict[str, int] = {}
+    delivered: list[str] = []
     failed: set[str] = set()
     for row in rows:
         stream = row["stream"]
@@ -71,9 +71,9 @@ async def deliver_rows(
             failed.add(stream)
             result.failures.append(HandlerFailure(event, exc))
             continue
-        upto[stream] = event.seq
-        result.published += 1
-    if upto:
-        await conn.execute(query("mark_published"), list(upto), list(upto.values()))
-        result.delivered_streams.update(upto)
+        delivered.append(event.id)
+        result.delivered_streams.add(stream)
+    if delivered:
+        await conn.execute(query("mark_published"), delivered)
+        result.published = len(delivered)
     return result

@@ -65,11 +65,11 @@ CROSS JOIN LATERAL (
 ORDER BY e.stream, e.seq;
 
 -- name: mark_published
+-- By primary key: a join on (stream, seq <= upto) tempts the planner into a sequential scan.
 -- published_at = now(): the transaction's timestamp, as handed to the handlers.
-UPDATE portside_outbox_events e
+UPDATE portside_outbox_events
 SET published_at = now()
-FROM unnest($1::text[], $2::bigint[]) AS d(stream, upto)
-WHERE e.stream = d.stream AND e.seq <= d.upto AND e.published_at IS NULL;
+WHERE id = ANY($1::uuid[]) AND published_at IS NULL;
 
 -- name: drain_targets
 -- What drain_once must deliver: every stream with unpublished events, and its newest seq.

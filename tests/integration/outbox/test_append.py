@@ -146,3 +146,29 @@ async def test_o4_eight_concurrent_connections_get_gap_free_seq(
     )
     runs = [rows[i : i + per_tx] for i in range(0, len(rows), per_tx)]
     assert all(len({row["writer"] for row in run}) == 1 for run in runs)
+
+
+async def test_o4_opposite_stream_order_deadlock_is_detected_and_leaves_no_gap(
+    outbox: PostgresOutbox, db: asyncpg.Connection
+) -> None:
+    """O4: two transactions appending to streams a/b in opposite orders wait on each other's
+    counter rows; Postgres aborts one, the other commits, and seq stays gap-free."""
+    both_hold_one = asyncio.Barrier(2)
+
+    async def append_pair(first: str, second: str) -> str:
+        async with outbox.transaction() as tx:
+            await outbox.append(tx, first, "step", {})
+            await both_hold_one.wait()
+            await outbox.append(tx, second, "step", {})
+        return first
+
+    results = await asyncio.gather(
+        append_pair("a", "b"), append_pair("b", "a"), return_exceptions=True
+    )
+    failures = [r for r in results if isinstance(r, BaseException)]
+    assert len(failures) == 1 and isinstance(failures[0], asyncpg.DeadlockDetectedError)
+    assert await _rows(db) == [("a", 1), ("b", 1)]
+    async with outbox.transaction() as tx:
+        await outbox.append(tx, "a", "step", {})
+        await outbox.append(tx, "b", "step", {})
+    assert await _rows(db) == [("a", 1), ("a", 2), ("b", 1), ("b", 2)]
