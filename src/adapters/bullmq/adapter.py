@@ -15,6 +15,13 @@ from portside.adapters.bullmq.config import Tuning, check_redis_url, parse_tunin
 from portside.adapters.bullmq.connections import Connector
 from portside.adapters.bullmq.errors import translate_errors
 from portside.adapters.bullmq.events import BullMQEventStream, start_id
+from portside.adapters.bullmq.inputs import (
+    check_callable,
+    check_concurrency,
+    check_id,
+    check_seconds,
+    coerce_rate_limit,
+)
 from portside.adapters.bullmq.jobs import BullJob
 from portside.adapters.bullmq.link import BlockingConnection
 from portside.adapters.bullmq.names import QueueName, check_prefix, map_queue
@@ -33,7 +40,6 @@ from portside.ports import (
     JobOutcome,
     JobRef,
     NewJob,
-    PortsideError,
     QueueCounts,
     RateLimit,
     Schedule,
@@ -45,14 +51,13 @@ from portside.ports import (
 __all__ = ["BullMQQueue"]
 
 
-def _check_text_id(value: object, field: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValidationError(
-            f"{field} must be a non-empty string, got {value!r}",
-            fix=f"pass the {field.replace('_', ' ')} as str",
-            field=field,
-        )
-    return value
+def _refuse_obliterate(target: QueueName, active: int | None) -> ValidationError:
+    count = f"{active} active job(s)" if active else "active jobs"
+    return ValidationError(
+        f"queue {target.portside!r} has {count}",
+        fix="wait for them to finish (drain the queue or close its workers) or pass force=True",
+        field="force",
+    )
 
 
 class BullMQQueue:
@@ -79,6 +84,7 @@ class BullMQQueue:
         self._queues: dict[str, QueueName] = {}
         self._workers: dict[str, list[BullMQWorker]] = {}
         self._streams: set[BullMQEventStream] = set()
+        self._positions: set[asyncio.Task[None]] = set()
         self._clock_offset_ms = 0
         self._clock_known = False
         self._closed = False
@@ -133,6 +139,8 @@ class BullMQQueue:
         """Add a job; the same ``options.job_id`` twice yields one job (Q1)."""
         target = self._queue(queue)
         prepared = prepare(target, name, data, options)
+        if self._positions:
+            await self._settle()
         if not self._clock_known:
             await self._sync_clock_quietly()
         async with translate_errors(self._connector.safe_url, f"enqueue on {target.portside!r}"):
@@ -142,6 +150,8 @@ class BullMQQueue:
         """Add many jobs in one MULTI/EXEC round trip; all are validated first."""
         target = self._queue(queue)
         prepared = prepare_bulk(target, jobs)
+        if self._positions:
+            await self._settle()
         if not prepared:
             return []
         async with translate_errors(self._connector.safe_url, f"enqueue on {target.portside!r}"):
@@ -161,45 +171,13 @@ class BullMQQueue:
     ) -> WorkerHandle:
         """Create a (not yet started) worker running ``handler`` for each job of ``queue``."""
         target = self._queue(queue)
-        if not callable(handler):
-            raise ValidationError(
-                f"handler must be an async callable, got {type(handler).__name__}",
-                fix="pass `async def handler(job): ...`",
-                field="handler",
-            )
-        if (
-            isinstance(concurrency, bool)
-            or not isinstance(concurrency, int)
-            or not (1 <= concurrency <= 10_000)
-        ):
-            raise ValidationError(
-                f"concurrency must be an integer from 1 to 10000, got {concurrency!r}",
-                fix="pass for example concurrency=5",
-                field="concurrency",
-            )
-        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
-            raise ValidationError(
-                f"rate_limit must be a RateLimit, got {type(rate_limit).__name__}",
-                fix="pass RateLimit(max=60, per=60.0)",
-                field="rate_limit",
-            )
-        if timeout is not None and (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, int | float)
-            or not math.isfinite(timeout)
-            or timeout <= 0
-        ):
-            raise ValidationError(
-                f"timeout must be a positive number of seconds, got {timeout!r}",
-                fix="pass for example timeout=30.0, or None for no timeout",
-                field="timeout",
-            )
-        if classify is not None and not callable(classify):
-            raise ValidationError(
-                "classify must be a callable taking the exception",
-                fix="pass a function returning 'transient' or 'permanent'",
-                field="classify",
-            )
+        check_callable(handler, "handler")
+        concurrency = check_concurrency(concurrency)
+        rate_limit = coerce_rate_limit(rate_limit)
+        if timeout is not None:
+            timeout = check_seconds(timeout, "timeout", positive=True)
+        if classify is not None:
+            check_callable(classify, "classify")
         limiter = None
         if rate_limit is not None:
             limiter = {"max": rate_limit.max, "duration": max(1, ms(rate_limit.per))}
@@ -217,6 +195,7 @@ class BullMQQueue:
             classify=classify or default_classify,
             on_repeat=on_repeat,
             on_close=self._forget_worker,
+            settle=self._settle,
         )
         self._workers.setdefault(target.portside, []).append(worker)
         return worker
@@ -231,7 +210,7 @@ class BullMQQueue:
     async def get_job(self, queue: str, job_id: str) -> JobInfo | None:
         """The job's state, progress, result and failure, or None if unknown."""
         target = self._queue(queue)
-        job_id = _check_text_id(job_id, "job_id")
+        job_id = check_id(job_id, "job_id")
         async with translate_errors(self._connector.safe_url, "get_job"):
             return await control.get_job(self._client, target, job_id)
 
@@ -244,12 +223,14 @@ class BullMQQueue:
     async def pause(self, queue: str) -> None:
         """Pause the queue for every worker, Node ones included."""
         target = self._queue(queue)
+        await self._settle()
         async with translate_errors(self._connector.safe_url, "pause"):
             await control.set_paused(self._client, target, True)
 
     async def resume(self, queue: str) -> None:
         """Resume a paused queue."""
         target = self._queue(queue)
+        await self._settle()
         async with translate_errors(self._connector.safe_url, "resume"):
             await control.set_paused(self._client, target, False)
 
@@ -262,6 +243,7 @@ class BullMQQueue:
     async def purge(self, queue: str, *, delayed: bool = True) -> int:
         """Remove waiting (and, by default, delayed) jobs: BullMQ ``Queue.drain``."""
         target = self._queue(queue)
+        await self._settle()
         async with translate_errors(self._connector.safe_url, "purge"):
             return await control.purge(self._client, target, delayed=delayed)
 
@@ -269,13 +251,11 @@ class BullMQQueue:
         """Remove the queue and all its data; refuses with active jobs unless ``force``."""
         target = self._queue(queue)
         lua = script("obliterate")
+        await self._settle()
         async with translate_errors(self._connector.safe_url, "obliterate"):
-            if not force and await self._client.llen(target.key("active")):
-                raise PortsideError(
-                    f"queue {target.portside!r} has active jobs",
-                    fix="wait for them (or close the workers) first, or pass force=True",
-                    field="force",
-                )
+            active = await self._client.llen(target.key("active"))
+            if active and not force:
+                raise _refuse_obliterate(target, active)
             await control.set_paused(self._client, target, True)
             while True:
                 cursor = await run_script(
@@ -285,11 +265,7 @@ class BullMQQueue:
                     (1000, "force" if force else ""),
                 )
                 if cursor == -2:
-                    raise PortsideError(
-                        f"queue {target.portside!r} has active jobs",
-                        fix="wait for them (or close the workers) first, or pass force=True",
-                        field="force",
-                    )
+                    raise _refuse_obliterate(target, None)
                 if cursor in (0, None):
                     break
             await self._client.delete(target.key("limiter"))
@@ -298,7 +274,8 @@ class BullMQQueue:
         """Move failed jobs (or one) back to waiting with fresh attempts; returns how many."""
         target = self._queue(queue)
         if job_id is not None:
-            job_id = _check_text_id(job_id, "job_id")
+            job_id = check_id(job_id, "job_id")
+        await self._settle()
         async with translate_errors(self._connector.safe_url, "retry_failed"):
             return await control.retry_failed(self._client, target, job_id)
 
@@ -307,13 +284,15 @@ class BullMQQueue:
     async def upsert_schedule(self, queue: str, schedule: Schedule) -> None:
         """Create or update a BullMQ job scheduler; idempotent (Q11)."""
         target = self._queue(queue)
+        await self._settle()
         async with translate_errors(self._connector.safe_url, "upsert_schedule"):
             await self._schedules.upsert(target, schedule)
 
     async def remove_schedule(self, queue: str, scheduler_id: str) -> bool:
         """Remove a job scheduler; False if it did not exist."""
         target = self._queue(queue)
-        scheduler_id = _check_text_id(scheduler_id, "scheduler_id")
+        scheduler_id = check_id(scheduler_id, "scheduler_id")
+        await self._settle()
         async with translate_errors(self._connector.safe_url, "remove_schedule"):
             return await self._schedules.remove(target, scheduler_id)
 
@@ -339,7 +318,19 @@ class BullMQQueue:
             max_backoff=tuning.max_backoff,
         )
         self._streams.add(stream)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return stream  # no loop: the clock-based position stays
+        task = stream.fix_position(self._client)
+        self._positions.add(task)
+        task.add_done_callback(self._positions.discard)
         return stream
+
+    async def _settle(self) -> None:
+        """Let event streams opened before this command fix their position first."""
+        if self._positions:
+            await asyncio.gather(*list(self._positions), return_exceptions=True)
 
     # -- test helpers ----------------------------------------------------------------------
 
@@ -358,7 +349,7 @@ class BullMQQueue:
         workers = list(self._workers.get(target.portside, ()))
         if not workers:
             counts = await self.counts(queue)
-            if counts.waiting:
+            if counts.waiting and not await self.is_paused(queue):
                 raise ConfigurationError(
                     f"queue {target.portside!r} has {counts.waiting} waiting jobs but no handler",
                     fix="register one with consume(queue, handler) before drain()",
@@ -366,6 +357,7 @@ class BullMQQueue:
                 )
             return []
         outcomes: list[JobOutcome] = []
+        await self._settle()
         async with translate_errors(self._connector.safe_url, "drain"):
             await asyncio.gather(*(worker.drain(outcomes.append) for worker in workers))
         return outcomes
@@ -385,6 +377,7 @@ class BullMQQueue:
             )
         lua = script("advance")
         shift = ms(seconds)
+        await self._settle()
         async with translate_errors(self._connector.safe_url, "advance"):
             for target in list(self._queues.values()):
                 k = target.key

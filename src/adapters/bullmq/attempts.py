@@ -19,6 +19,7 @@ from portside.ports import (
     JobHandler,
     JobTimeoutError,
     PermanentError,
+    TransientError,
     describe_error,
 )
 
@@ -64,11 +65,13 @@ def _classify(classify: Classifier, error: BaseException) -> FailureKind:
     return "permanent" if kind == "permanent" else "transient"
 
 
-def failure(job: BullJob, error: BaseException, kind: FailureKind) -> Ending:
+def failure(
+    job: BullJob, error: BaseException, kind: FailureKind, *, final: bool = False
+) -> Ending:
     """The ending of a failed attempt: a retry if attempts and the classification allow it."""
     reason = describe_error(error)
     fields = {"failedReason": reason, "stacktrace": _stacktrace(job, error), KIND_FIELD: kind}
-    if kind == "transient" and job.attempt < job.max_attempts:
+    if kind == "transient" and job.attempt < job.max_attempts and not final:
         try:
             delay = retry_delay_ms(job.settings.backoff, job.attempt)
         except UnknownBackoffError as exc:
@@ -107,7 +110,8 @@ async def run_attempt(
     """
     deferred = job.fields.get("defa")
     if deferred:
-        return failure(job, PermanentError(deferred), "permanent")
+        # BullMQ marks a job that stalled too often; it fails without a further attempt.
+        return failure(job, TransientError(deferred), "transient", final=True)
     bad_payload = _payload(job)
     if bad_payload is not None:
         return failure(job, bad_payload, "permanent")

@@ -26,7 +26,7 @@ from portside.adapters.bullmq.config import Tuning
 from portside.adapters.bullmq.errors import CONNECTION_ERRORS, REDIS_ERRORS
 from portside.adapters.bullmq.jobs import BullJob
 from portside.adapters.bullmq.link import BlockingConnection, Link, LinkClosedError, backoff_delay
-from portside.ports import Classifier, JobHandler, JobOutcome
+from portside.ports import Classifier, JobHandler, JobOutcome, ValidationError
 
 __all__ = ["Engine"]
 
@@ -68,6 +68,7 @@ class Engine:
         self.classify = classify
         self.tuning = tuning
         self.on_repeat = on_repeat
+        self.limiter = limiter
         self.tokens = [f"{worker_id}:{slot}" for slot in range(concurrency)]
         self._fetch_opts = [commands.fetch_opts(token, limiter) for token in self.tokens]
         self.active: dict[str, str] = {}
@@ -277,7 +278,7 @@ class Engine:
                 "lockDuration": cmds.lock_duration_ms,
                 "attempts": job.max_attempts,
                 "name": cmds.worker_name,
-                "limiter": None,
+                "limiter": self.limiter,
                 "maxMetricsSize": "",
             }
             main = cmds.move_to_finished(
@@ -292,7 +293,7 @@ class Engine:
                 "lockDuration": cmds.lock_duration_ms,
                 "attempts": job.max_attempts,
                 "name": cmds.worker_name,
-                "limiter": None,
+                "limiter": self.limiter,
                 "maxMetricsSize": "",
             }
             main = cmds.move_to_finished(
@@ -372,9 +373,8 @@ class Engine:
         return reply, tried
 
     def _record(self, ending: Ending) -> None:
-        if ending.status == "completed":
-            self.processed += 1
-        else:
+        self.processed += 1
+        if ending.status != "completed":
             self.failed += 1
         if not self.sinks:
             return
@@ -395,8 +395,26 @@ class Engine:
     # -- progress --------------------------------------------------------------------------
 
     async def progress(self, job_id: str, progress: Any) -> None:
-        """Store a job's progress (used by ``BullJob.update_progress``)."""
-        reply = await self._call(self.commands.update_progress(job_id, progress))
+        """Store a job's progress (used by ``BullJob.update_progress``).
+
+        Raises:
+            ValidationError: ``progress`` is not a number or a JSON object.
+        """
+        if isinstance(progress, bool) or not isinstance(progress, int | float | dict):
+            raise ValidationError(
+                f"progress must be a number or a dict, got {type(progress).__name__}",
+                fix="report a percentage such as 50 or a dict such as {'done': 3, 'total': 10}",
+                field="progress",
+            )
+        try:
+            command = self.commands.update_progress(job_id, progress)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(
+                f"progress is not JSON: {exc}",
+                fix="report only str, number, bool, None, list or dict values",
+                field="progress",
+            ) from None
+        reply = await self._call(command)
         if type(reply) is int and reply < 0:
             log.warning("progress of job %s of %s not stored: the job is gone", job_id, self.queue)
 

@@ -1,28 +1,32 @@
 """Queue events from BullMQ's events stream (``<prefix>:<queue>:events``) via XREAD.
 
-The stream position is fixed when ``events()`` is called (from the Redis clock, learnt once
-per adapter), so events emitted between that call and the first iteration are delivered.
-Stream ids have millisecond resolution: events of the very millisecond of the call are
-included. Events carry what the stream entry has; attempt numbers, job names and failure
-classifications that BullMQ does not put in its entries are read from the job hash in one
-pipelined round trip per batch.
+The stream position is fixed when ``events()`` is called: a task reads the stream's last
+entry id right away, and the adapter makes its own next commands wait for that read, so
+everything the adapter (or its workers) does after the call is seen and nothing before it.
+If that read fails the position falls back to the Redis clock at the call (millisecond
+resolution). Events carry what the stream entry has; names and failure classifications
+that BullMQ does not put in its entries are read from the job hash, one pipelined round
+trip per batch, and attempt numbers are reconstructed from the order of the entries.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
+from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 
 from portside.adapters.bullmq.errors import CONNECTION_ERRORS
 from portside.adapters.bullmq.jobs import KIND_FIELD
 from portside.adapters.bullmq.link import BlockingConnection, backoff_delay
 from portside.adapters.bullmq.names import QueueName
+from portside.adapters.bullmq.scripts import execute
 from portside.ports import FailureKind, QueueEvent, QueueEventKind
 
 __all__ = ["BullMQEventStream", "resolve_attempts", "start_id"]
@@ -132,11 +136,27 @@ class BullMQEventStream:
         self._max_backoff = max_backoff
         self._buffer: deque[QueueEvent] = deque()
         self._closed = False
+        self._position: asyncio.Future[None] | None = None
+
+    def fix_position(self, client: Redis) -> asyncio.Task[None]:
+        """Start reading the stream's current end; the stream begins after it."""
+
+        async def read_end() -> None:
+            entries = await execute(client, "XREVRANGE", self._key, "+", "-", "COUNT", 1)
+            self._last_id = entries[0][0] if entries else "0-0"
+
+        task = asyncio.get_running_loop().create_task(read_end())
+        self._position = task
+        return task
 
     def __aiter__(self) -> AsyncIterator[QueueEvent]:
         return self
 
     async def __anext__(self) -> QueueEvent:
+        if self._position is not None:
+            position, self._position = self._position, None
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await position
         failures = 0
         while not self._buffer:
             if self._closed:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import secrets
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,19 +15,29 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
+from portside.adapters.bullmq.inputs import check_sequence, coerce_new_job, coerce_options
 from portside.adapters.bullmq.names import QueueName
 from portside.adapters.bullmq.options import to_bullmq_opts
 from portside.adapters.bullmq.scripts import LuaScript, execute, run_script, script
-from portside.ports import JobOptions, JobRef, NewJob, PortsideError, ValidationError
+from portside.ports import JobRef, NewJob, PortsideError, ValidationError
 from portside.ports.validation import check_job_name, json_payload
 
 __all__ = ["Prepared", "new_job_id", "prepare", "prepare_bulk", "submit_many", "submit_one"]
 
 
+_sequence = itertools.count()
+
+
 def new_job_id() -> str:
-    """A fresh job id: 32 hex digits, never all digits (BullMQ reserves integer ids)."""
+    """A fresh job id: 32 hex digits that sort in creation order within a process.
+
+    Millisecond time, a per-process counter, then randomness. BullMQ orders jobs finished in
+    the same millisecond by id, so retention by count keeps the newest ones; and the id is
+    never all digits (Node BullMQ reserves integer ids for its own counter).
+    """
+    stamp = f"{int(time.time() * 1000) & 0xFFFFFFFFFFFF:012x}{next(_sequence) & 0xFFFF:04x}"
     while True:
-        job_id = uuid.uuid4().hex
+        job_id = stamp + secrets.token_hex(8)
         if not job_id.isdigit():
             return job_id
 
@@ -41,16 +52,9 @@ class Prepared:
     args: tuple[Any, ...]
 
 
-def _options(options: object, field: str) -> JobOptions:
-    if options is None:
-        return JobOptions()
-    if not isinstance(options, JobOptions):
-        raise ValidationError(
-            f"{field} must be a JobOptions, got {type(options).__name__}",
-            fix="build it with portside.ports.JobOptions(...)",
-            field=field,
-        )
-    return options
+def _named(error: ValidationError, prefix: str) -> ValidationError:
+    field = f"{prefix}.{error.field}" if error.field else prefix
+    return ValidationError(f"{prefix}: {error.message}", fix=error.fix, field=field)
 
 
 def prepare(
@@ -58,12 +62,20 @@ def prepare(
     name: object,
     data: Mapping[str, Any] | BaseModel,
     options: object,
-    field: str = "options",
+    prefix: str = "",
 ) -> Prepared:
-    """Validate one job and lay out its script call (raises ``ValidationError``)."""
-    job_name = check_job_name(name)
-    payload = json_payload(data)
-    opts = _options(options, field)
+    """Validate one job and lay out its script call (raises ``ValidationError``).
+
+    Args:
+        prefix: Where the job sits in the caller's input (``jobs[3]`` in a bulk), so errors
+            name ``jobs[3].data.x``.
+    """
+    try:
+        job_name = check_job_name(name)
+    except ValidationError as exc:
+        raise (_named(exc, prefix) if prefix else exc) from None
+    payload = json_payload(data, f"{prefix}.data" if prefix else "data")
+    opts = coerce_options(options, f"{prefix}.options" if prefix else "options")
     custom = opts.job_id is not None
     job_id = opts.job_id if opts.job_id is not None else new_job_id()
     bull_opts = to_bullmq_opts(opts, custom_id=custom)
@@ -160,26 +172,9 @@ async def submit_many(client: Redis, prepared: Sequence[Prepared]) -> list[JobRe
 
 def prepare_bulk(queue: QueueName, jobs: Sequence[NewJob]) -> list[Prepared]:
     """Validate every job of a bulk enqueue before any is sent."""
-    if not isinstance(jobs, Sequence):
-        raise ValidationError(
-            f"jobs must be a sequence of NewJob, got {type(jobs).__name__}",
-            fix="pass a list of portside.ports.NewJob",
-            field="jobs",
-        )
     prepared: list[Prepared] = []
-    for index, job in enumerate(jobs):
-        if not isinstance(job, NewJob):
-            raise ValidationError(
-                f"jobs[{index}] must be a NewJob, got {type(job).__name__}",
-                fix="wrap each job as NewJob(name=..., data=..., options=...)",
-                field=f"jobs[{index}]",
-            )
-        try:
-            prepared.append(prepare(queue, job.name, job.data, job.options, "options"))
-        except ValidationError as exc:
-            raise ValidationError(
-                f"jobs[{index}]: {exc.message}",
-                fix=exc.fix,
-                field=f"jobs[{index}].{exc.field}" if exc.field else f"jobs[{index}]",
-            ) from exc
+    for index, item in enumerate(check_sequence(jobs, "jobs")):
+        field = f"jobs[{index}]"
+        job = coerce_new_job(item, field)
+        prepared.append(prepare(queue, job.name, job.data, job.options, field))
     return prepared

@@ -41,6 +41,7 @@ class BullMQWorker:
         classify: Classifier,
         on_repeat: Callable[[BullJob], Awaitable[None]],
         on_close: Callable[[BullMQWorker], None],
+        settle: Callable[[], Awaitable[None]],
     ) -> None:
         tuning: Tuning = connector.tuning
         self.queue = queue
@@ -49,6 +50,7 @@ class BullMQWorker:
         client_name = queue.client_name(f":w:{worker_name}")
         self._connector = connector
         self._on_close = on_close
+        self._settle = settle
         commands = QueueCommands(
             queue, lock_duration_ms=round(tuning.lock_duration * 1000), worker_name=worker_name
         )
@@ -105,6 +107,7 @@ class BullMQWorker:
                 raise RuntimeError("this worker was closed; create a new one with consume()")
             if self._started:
                 return
+            await self._settle()
             await self._connect()
             self._started = True
             self.engine.start()
