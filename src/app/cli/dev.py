@@ -1,0 +1,318 @@
+"""``portside dev``: embedded Redis and Postgres, migrations, schedules, worker and API at once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from portside.app.cli._common import (
+    AppOption,
+    PostgresOption,
+    RedisOption,
+    parse_json_object,
+    run,
+    user_errors,
+)
+from portside.app.registry import Registry
+from portside.app.settings import Settings
+
+if TYPE_CHECKING:
+    from portside.infra import Infra
+    from portside.ports import EventStream, JobInfo, JobRef
+
+__all__ = ["DEFAULT_APP", "dev"]
+
+DEFAULT_APP = "portside.app.http.registry:registry"
+DEFAULT_PORT = 8000
+MAIN_JOB = "ingest"
+ONCE_TIMEOUT = 60.0
+_FINISHED = ("completed", "failed")
+
+
+@dataclass
+class _Options:
+    worker: Registry
+    public: Registry
+    once: bool
+    host: str
+    port: int
+    job: str
+    data: dict[str, Any]
+    grace: float
+
+
+def _say(text: str = "") -> None:
+    typer.echo(text)
+
+
+@contextlib.asynccontextmanager
+async def _servers(settings: Settings) -> AsyncIterator[Settings]:
+    """Start embedded valkey/Postgres for whatever ``settings`` has no URL for."""
+    from portside.servers import LocalPostgres, LocalRedis
+
+    redis = LocalRedis() if settings.redis_url is None else None
+    postgres = LocalPostgres() if settings.postgres_dsn is None else None
+    try:
+        await asyncio.gather(
+            *(asyncio.to_thread(server.start) for server in (redis, postgres) if server)
+        )
+        resolved = settings.model_copy(
+            update={
+                "redis_url": redis.url if redis else settings.redis_url,
+                "postgres_dsn": postgres.dsn if postgres else settings.postgres_dsn,
+            }
+        )
+        where = "embedded, discarded on exit"
+        _say("portside dev")
+        _say(f"  Redis     {resolved.redis_url}  ({where if redis else 'configured'})")
+        _say(f"  Postgres  {resolved.postgres_dsn}  ({where if postgres else 'configured'})")
+        yield resolved
+    finally:
+        for server in (redis, postgres):
+            if server is not None:
+                await asyncio.to_thread(server.stop)
+
+
+def _worker_registry(spec: str) -> tuple[Registry, Registry]:
+    """The worker's registry (the app plus the API's internal jobs) and the public one."""
+    from portside.app.agents import build_registry as agent_registry
+    from portside.app.http.webhook_job import webhook_definition
+    from portside.app.loader import load_registry
+    from portside.app.registry import Registry
+
+    app = load_registry(spec)
+    internal = [*agent_registry(), webhook_definition()]
+    internal_names = {definition.name for definition in internal}
+    worker = Registry(app)
+    for definition in internal:
+        if definition.name not in worker:
+            worker.register(definition)
+    public = Registry(definition for definition in app if definition.name not in internal_names)
+    return worker, public
+
+
+def _banner(url: str, token: str, generated: bool, queues: list[str]) -> None:
+    _say(f"  Worker    {len(queues)} queues: {', '.join(queues)}")
+    _say(f"  API       {url}  (OpenAPI docs: {url}/docs)")
+    origin = "generated; set PORTSIDE_ADMIN_TOKEN to choose it" if generated else "configured"
+    _say(f"  Admin     bearer token {token}  ({origin})")
+    today = datetime.now(UTC).date().isoformat()
+    job = json.dumps({"organizationId": "org-1", "integrationId": "int-1", "date": today})
+    run_body = json.dumps({"input": "Summarise the energy market", "steps": 5, "stepDelayMs": 500})
+    _say()
+    _say("Try:")
+    _say(f"  curl -s -X POST {url}/jobs/ingest -H 'Content-Type: application/json' -d '{job}'")
+    _say(f"  curl -s {url}/jobs/<jobId>")
+    _say(f"  curl -s -X POST {url}/runs -H 'Content-Type: application/json' -d '{run_body}'")
+    _say(f"  curl -sN '{url}/runs/<runId>/events?from_seq=1'")
+    _say(f"  curl -s {url}/health/queues")
+    _say(f"  curl -s -H 'Authorization: Bearer {token}' {url}/admin/failed-jobs")
+    _say()
+
+
+async def _wait_finished(
+    infra: Infra, ref: JobRef, events: EventStream, stop: asyncio.Event
+) -> JobInfo | None:
+    """The job once completed or failed; None if ``stop`` was set first.
+
+    Woken by each event of the job's queue, with a re-check every second in case the event
+    stream missed one; gives up after ``ONCE_TIMEOUT`` seconds.
+    """
+    deadline = time.monotonic() + ONCE_TIMEOUT
+    stopped = asyncio.ensure_future(stop.wait())
+    pending: asyncio.Future[Any] | None = None
+    try:
+        while True:
+            info = await infra.queue.get_job(ref.queue, ref.id)
+            if info is not None and info.state in _FINISHED:
+                return info
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"job {ref.id} did not finish within {ONCE_TIMEOUT:g} s")
+            if pending is None:
+                pending = asyncio.ensure_future(anext(events))
+            done, _ = await asyncio.wait(
+                {pending, stopped}, timeout=min(1.0, remaining), return_when=asyncio.FIRST_COMPLETED
+            )
+            if stopped in done:
+                return None
+            if pending in done:
+                with contextlib.suppress(StopAsyncIteration):
+                    pending.result()
+                pending = None
+    finally:
+        stopped.cancel()
+        if pending is not None:
+            pending.cancel()
+
+
+async def _show_job(url: str, job_id: str) -> dict[str, Any]:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        response = await client.get(f"/jobs/{job_id}")
+    body: dict[str, Any] = response.json()
+    _say(f"GET {url}/jobs/{job_id} -> {response.status_code}")
+    _say(json.dumps(body, indent=2))
+    return body
+
+
+async def _serve(settings: Settings, options: _Options) -> int:
+    from portside.app.http import HttpSettings, create_app
+    from portside.app.http.server import ApiServer
+    from portside.app.logs import configure_logging
+    from portside.app.runtime import WorkerRuntime
+    from portside.app.scheduler import sync_schedules
+    from portside.app.wiring import build_infra, migrate
+    from portside.app.worker_process import install_stop_signals
+
+    configure_logging(settings.log_level)
+    http_settings = HttpSettings.from_env()
+    token = http_settings.admin_token
+    generated = token is None
+    if token is None:
+        http_settings = HttpSettings.build(
+            **{**http_settings.model_dump(), "admin_token": secrets.token_urlsafe(24)}
+        )
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    async with _servers(settings) as resolved:
+        await migrate(resolved)
+        async with build_infra(resolved, name="dev") as infra:
+            report = await sync_schedules(options.worker, infra.queue)
+            _say(f"  Schedules {report.summary()}")
+            runtime = WorkerRuntime(options.worker, infra, grace=options.grace)
+            await runtime.start()
+            try:
+                app = create_app(
+                    infra,
+                    options.public,
+                    http_settings,
+                    publish_outbox=True,
+                    local_workers=runtime.status,
+                    extra_metrics=[runtime.metrics.registry],
+                )
+                async with ApiServer(app, host=options.host, port=options.port) as server:
+                    secret = http_settings.admin_token
+                    assert secret is not None
+                    _banner(server.url, secret.get_secret_value(), generated, runtime.queues)
+                    return await _main_job(infra, options, server.url, stop)
+            finally:
+                await runtime.stop()
+
+
+async def _main_job(infra: Infra, options: _Options, url: str, stop: asyncio.Event) -> int:
+    from portside.app.dispatch import dispatch
+
+    registry = options.public
+    definition = registry.get(options.job)
+    events = infra.queue.events(definition.queue)
+    try:
+        job_id = f"{options.job}.dev-{uuid.uuid4().hex[:16]}"
+        ref = await dispatch(registry, infra.queue, options.job, options.data, job_id=job_id)
+        _say(f"Enqueued the main example job {options.job!r} as {ref.id}")
+        info = await _wait_finished(infra, ref, events, stop)
+    finally:
+        await events.aclose()
+    if info is None:
+        return 0
+    _say(f"Job {ref.id} {info.state}")
+    await _show_job(url, ref.id)
+    if options.once:
+        return 0 if info.state == "completed" else 1
+    _say("Serving; press Ctrl-C to stop.")
+    await stop.wait()
+    return 0
+
+
+def _default_data(job: str) -> dict[str, Any]:
+    if job != MAIN_JOB:
+        return {}
+    today = datetime.now(UTC).date().isoformat()
+    return {"organizationId": "org-demo", "integrationId": "int-demo", "date": today}
+
+
+def dev(
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once", help="Run the main example job, print its result, shut down, exit 0."
+        ),
+    ] = False,
+    host: Annotated[str, typer.Option(help="Interface the API listens on.")] = "127.0.0.1",
+    port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="API port; 0 picks a free one.",
+            show_default="8000, or a free port with --once",
+        ),
+    ] = None,
+    job: Annotated[
+        str, typer.Option(help="The main example job, enqueued once at start-up.")
+    ] = MAIN_JOB,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            help="Its payload as a JSON object.",
+            show_default="a demo ingest payload for today",
+        ),
+    ] = None,
+    grace: Annotated[
+        float, typer.Option(min=0, help="Seconds in-flight jobs get to finish at shutdown.")
+    ] = 10.0,
+    app: AppOption = None,
+    redis_url: RedisOption = None,
+    postgres_dsn: PostgresOption = None,
+    log_level: Annotated[
+        str | None,
+        typer.Option(
+            help="DEBUG, INFO, WARNING or ERROR [env: PORTSIDE_LOG_LEVEL].",
+            show_default="INFO, or WARNING with --once",
+        ),
+    ] = None,
+) -> None:
+    """Run everything on one machine: Redis, Postgres, the worker and the HTTP API.
+
+    Starts embedded valkey and PostgreSQL (bundled with the dev extra) unless
+    PORTSIDE_REDIS_URL / PORTSIDE_POSTGRES_DSN (or the options) point at servers, applies the
+    migrations, bootstraps the job schedules, starts the worker (the example jobs, the agent
+    orchestrator and webhook deliveries) and the API, enqueues the main example job once and
+    prints the URLs and curl commands to try. Ctrl-C (or SIGTERM) shuts everything down and
+    removes the embedded servers' data.
+
+    Example: portside dev --once
+    """
+    with user_errors():
+        settings = Settings.from_env(
+            app=app,
+            redis_url=redis_url,
+            postgres_dsn=postgres_dsn,
+            log_level=log_level or ("WARNING" if once else None),
+        )
+        payload = parse_json_object(data) if data is not None else _default_data(job)
+        worker, public = _worker_registry(settings.app or DEFAULT_APP)
+        public.get(job).validate(payload)
+    options = _Options(
+        worker=worker,
+        public=public,
+        once=once,
+        host=host,
+        port=port if port is not None else (0 if once else DEFAULT_PORT),
+        job=job,
+        data=payload,
+        grace=grace,
+    )
+    code = run(_serve(settings, options))
+    raise typer.Exit(code)
