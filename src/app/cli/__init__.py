@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from portside.app.cli._common import PortsideGroup
+from portside.app.cli.dev import dev
 from portside.app.cli.failed import failed
 from portside.app.cli.jobs import backfill, dispatch
 from portside.app.cli.ops import migrate, schedule
@@ -24,6 +25,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 # One line per command; `portside dev` (embedded servers + worker + API) registers here too.
+app.command()(dev)
 app.command()(worker)
 app.command()(dispatch)
 app.command()(backfill)
