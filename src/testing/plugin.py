@@ -37,6 +37,7 @@ from portside.testing.providers import (
     ProviderFactory,
     ProviderName,
 )
+from portside.testing.schema import INI_OPTION, template_migrations
 
 __all__ = [
     "cache_adapter",
@@ -74,6 +75,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"containers, local or external. Also the ini option {_INI} and ${SERVERS_ENV}.",
     )
     parser.addini(_INI, help="default for --portside-servers", default="")
+    parser.addini(
+        INI_OPTION,
+        type="linelist",
+        default=[],
+        help="'module:function' entries applied (with the DSN) to the template database after "
+        "portside's migrations; every test database is cloned from it",
+    )
 
 
 def _mode(config: pytest.Config) -> tuple[str, str]:
@@ -102,7 +110,8 @@ def pytest_configure(config: pytest.Config) -> None:
     mode, source = _mode(config)
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     try:
-        harness = Harness(mode, source, worker, _factories())
+        migrate = template_migrations(config.getini(INI_OPTION))
+        harness = Harness(mode, source, worker, _factories(), migrate)
     except ConfigurationError as exc:
         raise pytest.UsageError(str(exc)) from exc
     config.stash[HARNESS_KEY] = harness

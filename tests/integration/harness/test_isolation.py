@@ -184,3 +184,26 @@ async def test_h2_isolation_and_cleanup_with_the_external_provider(
         assert client.dbsize() == 0
     finally:
         client.close()
+
+
+INTERRUPTED = """
+import os
+import signal
+
+
+def test_interrupted(postgres_dsn, redis_prefix):
+    os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does
+"""
+
+
+def test_h1_ctrl_c_stops_the_servers_and_removes_their_directories(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, servers_dir: Path
+) -> None:
+    monkeypatch.setenv("PORTSIDE_SERVERS_DIR", str(servers_dir))
+    monkeypatch.setenv("PORTSIDE_CACHE_DIR", str(cache_root()))
+    pytester.makeini(INNER_INI)
+    pytester.makepyfile(test_interrupted=INTERRUPTED)
+    result = pytester.runpytest_subprocess("--portside-servers=local", "-p", "no:randomly")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*KeyboardInterrupt*"])
+    assert list(servers_dir.iterdir()) == []
