@@ -58,18 +58,55 @@ def _int(raw: str | None) -> int | None:
         return None
 
 
+def _forward_attempts(
+    entries: list[tuple[str, dict[str, str]]], attempts_made: dict[str, int | None]
+) -> list[int | None]:
+    """What the entries themselves tell: a ``retrying`` entry names its attempt, the next
+    ``active`` starts the following one, a ``stalled`` restart keeps the number."""
+    result: list[int | None] = [None] * len(entries)
+    upcoming: dict[str, int] = {}
+    running: dict[str, int] = {}
+    for index, (_, fields) in enumerate(entries):
+        job_id = fields.get("jobId") or ""
+        event = fields.get("event")
+        attempt: int | None = None
+        if event == "retrying":
+            attempt = _int(fields.get("attemptsMade"))
+            if attempt is not None:
+                upcoming[job_id] = attempt + 1
+                running[job_id] = attempt
+        elif event == "active":
+            attempt = upcoming.pop(job_id, None)
+            if attempt is None:
+                running.pop(job_id, None)
+            else:
+                running[job_id] = attempt
+        elif event == "stalled":
+            attempt = running.get(job_id)
+            if attempt is not None:
+                upcoming[job_id] = attempt
+        elif event == "progress":
+            attempt = running.get(job_id)
+        elif event in ("completed", "failed"):
+            made = attempts_made.get(job_id)
+            attempt = made if made is not None else running.get(job_id)
+        result[index] = attempt
+    return result
+
+
 def resolve_attempts(
     entries: list[tuple[str, dict[str, str]]], attempts_made: dict[str, int | None]
 ) -> list[int | None]:
     """The attempt number each event belongs to.
 
     BullMQ's entries do not say which attempt they are about, and a job's hash only tells
-    where the job is *now*. Reading a batch backwards fixes that: portside's ``retrying``
-    entries name their attempt, a terminal ``completed``/``failed`` has the final count,
-    each ``active`` starts the attempt after the previous one (a ``stalled`` restart keeps
-    the number), and entries with nothing after them fall back to the hash (``atm + 1``).
+    where the job is *now*. A forward pass uses what the entries say (portside's
+    ``retrying`` entries name their attempt); a backward pass fills the rest from what
+    follows them (a terminal entry has the final count; each ``active`` begins the attempt
+    after the one before, while a ``stalled`` restart keeps the number); entries with
+    nothing after them fall back to the hash (``atm + 1``).
     """
-    result: list[int | None] = [None] * len(entries)
+    result = _forward_attempts(entries, attempts_made)
     following: dict[str, int] = {}
     restart: dict[str, bool] = {}
     for index in range(len(entries) - 1, -1, -1):
@@ -78,17 +115,16 @@ def resolve_attempts(
         event = fields.get("event")
         if not job_id or event not in _KINDS or event == "added":
             continue
-        made = attempts_made.get(job_id)
-        if event == "retrying":
-            attempt = _int(fields.get("attemptsMade"))
-        elif event in ("completed", "failed"):
-            attempt = made if made is not None else following.get(job_id)
-        else:
-            attempt = following.get(job_id)
-            if attempt is None:
-                attempt = (made or 0) + 1
-            elif restart.get(job_id) and event != "stalled":
-                attempt = max(1, attempt - 1)
+        attempt = result[index]
+        if attempt is None:
+            if event in ("completed", "failed"):
+                attempt = following.get(job_id)
+            else:
+                attempt = following.get(job_id)
+                if attempt is None:
+                    attempt = (attempts_made.get(job_id) or 0) + 1
+                elif restart.get(job_id) and event != "stalled":
+                    attempt = max(1, attempt - 1)
         if attempt is None:
             continue
         result[index] = attempt
