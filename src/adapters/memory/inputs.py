@@ -63,8 +63,13 @@ def coerce_options(options: object, field: str = "options") -> JobOptions:
     return coerce_model(options, JobOptions, field)
 
 
-def coerce_new_job(item: object, field: str) -> tuple[str, dict[str, Any], JobOptions]:
-    """One bulk entry as (name, JSON payload, options), all checked."""
+def coerce_new_job(
+    item: object, field: str, defaults: JobOptions | None = None
+) -> tuple[str, dict[str, Any], JobOptions]:
+    """One bulk entry as (name, JSON payload, options), all checked.
+
+    ``defaults`` stands for entries without options, so a bulk reads the environment once.
+    """
     job = coerce_model(item, NewJob, field)
     try:
         name = check_job_name(job.name)
@@ -73,7 +78,9 @@ def coerce_new_job(item: object, field: str) -> tuple[str, dict[str, Any], JobOp
     return (
         name,
         json_payload(job.data, f"{field}.data"),
-        coerce_options(job.options, f"{field}.options"),
+        coerce_options(job.options, f"{field}.options")
+        if job.options is not None or defaults is None
+        else defaults,
     )
 
 

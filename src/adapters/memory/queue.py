@@ -103,7 +103,10 @@ class InMemoryQueue(QueueEngine):
         """Add many jobs; every entry is checked before any is added."""
         state = self._open(queue)
         entries = check_sequence(jobs, "jobs")
-        checked = [coerce_new_job(item, f"jobs[{index}]") for index, item in enumerate(entries)]
+        defaults = JobOptions()
+        checked = [
+            coerce_new_job(item, f"jobs[{index}]", defaults) for index, item in enumerate(entries)
+        ]
         refs = [self._add(state, *entry) for entry in checked]
         state.wake()
         return refs
