@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
@@ -64,6 +65,7 @@ def create_app(
     publish_outbox: bool = False,
     local_workers: Callable[[], Sequence[WorkerStatus]] | None = None,
     extra_metrics: Sequence[CollectorRegistry] = (),
+    clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The HTTP API on ``infra``.
 
@@ -79,6 +81,8 @@ def create_app(
             publishers); it also re-queues runs whose enqueue failed after their commit.
         local_workers: Statuses of workers in this process, for health's worker counts.
         extra_metrics: More registries to export on ``/metrics``.
+        clock: Now as an aware datetime, for health windows (default: the system clock; tests
+            pass the fakes' virtual clock).
 
     Raises:
         ValidationError: ``registry`` defines a job named like an internal one on another
@@ -100,7 +104,12 @@ def create_app(
         settings=settings,
         metrics=metrics,
         health=HealthService(
-            infra, queues, settings.thresholds, watcher=watcher, local_workers=local_workers
+            infra,
+            queues,
+            settings.thresholds,
+            watcher=watcher,
+            local_workers=local_workers,
+            clock=clock or (lambda: datetime.now(UTC)),
         ),
         queues=queues,
         queue_of_job={definition.name: definition.queue for definition in known},

@@ -129,6 +129,7 @@ class HealthService:
         watcher: Observed waiting ages when the queue adapter is no ``QueueProbe``.
         local_workers: Statuses of workers in this process (``portside dev``), counted when
             the queue adapter cannot count workers itself.
+        clock: Now, as an aware datetime (the history's clock).
     """
 
     def __init__(
@@ -139,8 +140,10 @@ class HealthService:
         *,
         watcher: QueueWatcher | None = None,
         local_workers: Callable[[], Sequence[WorkerStatus]] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._infra = infra
+        self._clock = clock
         self.queues = tuple(queues)
         self.thresholds = thresholds
         self._watcher = watcher
@@ -148,7 +151,7 @@ class HealthService:
 
     async def report(self) -> HealthReport:
         """Every queue's health, checked now."""
-        now = datetime.now(UTC)
+        now = self._clock()
         recent, baseline = await self._stats(now)
         queues = await asyncio.gather(
             *(self._queue(name, recent.get(name), baseline.get(name)) for name in self.queues)

@@ -67,6 +67,7 @@ def build_api(
         build_registry(store=examples),
         settings or HttpSettings(admin_token=TOKEN, watch_queue_events=False),
         runs=AgentRuns(runs),
+        clock=queue.clock.datetime,
         **options,  # type: ignore[arg-type]
     )
     return app, runs, build_worker_registry(runs=runs, examples=examples)
