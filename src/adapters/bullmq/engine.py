@@ -88,6 +88,8 @@ class Engine:
         self._block_until = 0
         self._fetching = False
         self._fetched = asyncio.Event()
+        self._stopping = False
+        self._refetch = False
 
     @property
     def running(self) -> bool:
@@ -104,6 +106,7 @@ class Engine:
         """
         self.intake = True
         self.draining = draining
+        self._stopping = False
         self._idle.clear()
         self._slots = [
             asyncio.create_task(self._slot(slot), name=f"portside-slot-{self.queue}-{slot}")
@@ -125,6 +128,7 @@ class Engine:
     async def stop(self, grace: float) -> None:
         """Stop fetching, let in-flight jobs finish for ``grace`` seconds, release the rest."""
         self.intake = False
+        self._stopping = True
         await self._stop_waiter()
         while self._parked:
             _, future = self._parked.popleft()
@@ -259,6 +263,8 @@ class Engine:
                 attempt += 1
 
     async def _park(self, slot: int) -> BullJob | None:
+        if self._stopping:
+            return None
         future: asyncio.Future[BullJob | None] = asyncio.get_running_loop().create_future()
         self._parked.append((slot, future))
         self._wake.set()
@@ -446,7 +452,12 @@ class Engine:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            if not self.draining:
+            if self._refetch:
+                # A fetch was lost with its connection: its marker may be gone, so fetch
+                # again as soon as the link is back instead of blocking for the next one.
+                self._refetch = False
+                await self.link.wait_connected()
+            elif not self.draining:
                 try:
                     if not await self._wait_for_work():
                         continue
@@ -508,6 +519,7 @@ class Engine:
                     await self.link.reload_scripts()
                     job = None
                 except CONNECTION_ERRORS:
+                    self._refetch = True
                     job = None
                 if job is None:
                     requeue.append((slot, parked))
