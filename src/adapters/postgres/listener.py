@@ -20,13 +20,6 @@ _log = logging.getLogger("portside.outbox.listener")
 Connect = Callable[[], Awaitable[asyncpg.Connection]]
 Report = Callable[[BaseException], None]
 
-_CONNECTION_ERRORS = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-)
-
 
 class Listener:
     """Fans NOTIFY wake-ups out to callbacks; reconnects with back-off when the link drops.
@@ -118,7 +111,9 @@ class Listener:
             started = asyncio.get_running_loop().time()
             try:
                 await self._serve(conn)
-            except _CONNECTION_ERRORS as exc:
+            except Exception as exc:
+                # Usually the connection dying during LISTEN; anything else must not end the
+                # task either, or nobody would be woken again.
                 _log.warning("outbox LISTEN connection failed (%s: %s)", type(exc).__name__, exc)
                 self._report(exc)
             finally:
@@ -151,7 +146,7 @@ class Listener:
         while True:
             try:
                 return await self._connect()
-            except _CONNECTION_ERRORS as exc:
+            except Exception as exc:
                 delay = self._backoff.next_delay()
                 _log.warning(
                     "outbox LISTEN connection attempt %d failed (%s: %s); retrying in %.2f s",

@@ -202,3 +202,21 @@ async def test_o3_stop_waits_for_the_in_flight_batch(
         )
         == 1
     )
+
+
+async def test_o3_events_committed_while_stopped_are_delivered_after_restart(
+    outbox: PostgresOutbox,
+) -> None:
+    """O3/O5: stop() leaves new commits pending; start() again catches up (the `paused` shape)."""
+    deliveries = Deliveries()
+    outbox.add_handler(deliveries.handler())
+    await outbox.start()
+    await append_many(outbox, "run", 1)
+    await deliveries.wait_for(1)
+    await outbox.stop()
+    await append_many(outbox, "run", 2)
+    assert await outbox.pending() == 2
+    assert outbox.listener_pid is None  # nobody is listening while stopped
+    await outbox.start()
+    await deliveries.wait_for(3)
+    assert deliveries.seqs("run") == [1, 2, 3]
