@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from portside.adapters.bullmq.jobs import BullJob
 from portside.adapters.bullmq.names import QueueName
-from portside.adapters.bullmq.options import from_bullmq_opts, ms, to_bullmq_opts
+from portside.adapters.bullmq.options import PORTSIDE_KEY, from_bullmq_opts, ms, to_bullmq_opts
 from portside.ports import JobOptions, Schedule, ValidationError
 
 __all__ = ["Schedules"]
@@ -41,7 +41,20 @@ def _template_opts(schedule: Schedule) -> dict[str, Any]:
             )
     opts = to_bullmq_opts(options, custom_id=False)
     opts.pop("delay", None)
+    if schedule.options is None:
+        # Defaults apply (attempts from the environment); remember that none were given so
+        # the schedule reads back as it was written.
+        opts.setdefault(PORTSIDE_KEY, {})["implicit"] = True
     return opts
+
+
+def _options_back(raw: Any) -> JobOptions | None:
+    if not isinstance(raw, dict):
+        return None
+    own = raw.get(PORTSIDE_KEY)
+    if isinstance(own, dict) and own.get("implicit"):
+        return None
+    return from_bullmq_opts(raw)
 
 
 class Schedules:
@@ -115,7 +128,7 @@ class Schedules:
                     pattern=record.get("pattern") if every is None else None,
                     every=int(every) / 1000 if every is not None else None,
                     timezone=record.get("tz"),
-                    options=from_bullmq_opts(raw_opts) if isinstance(raw_opts, dict) else None,
+                    options=_options_back(raw_opts),
                 )
             )
         return schedules
