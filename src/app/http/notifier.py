@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from portside.app.dispatch import job_options
+from portside.app.dispatching import job_options
 from portside.app.http.metrics import HttpMetrics
 from portside.app.http.webhook_job import WEBHOOK_JOB, WEBHOOK_QUEUE, webhook_definition
 from portside.app.job_ids import deterministic_job_id

@@ -67,7 +67,7 @@ def install_openapi(app: FastAPI, registry: Registry) -> None:
             components = document.setdefault("components", {}).setdefault("schemas", {})
             refs = _payload_schemas(registry, components)
             operation["requestBody"] = {
-                "required": True,
+                "required": False,  # an empty body is the empty object
                 "description": _describe_jobs(registry),
                 "content": {"application/json": {"schema": {"anyOf": refs}}},
             }

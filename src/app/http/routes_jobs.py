@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import pydantic
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from portside.app.dispatch import dispatch
+from portside.app.dispatching import dispatch
 from portside.app.http.job_lookup import find_job
 from portside.app.http.problems import ApiError, FieldProblem, field_problems, responses
 from portside.app.http.schemas import EnqueuedJob, JobStatus

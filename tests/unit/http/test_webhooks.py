@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from portside.adapters.memory import InMemoryQueue
-from portside.app.dispatch import job_options
+from portside.app.dispatching import job_options
 from portside.app.http.metrics import HttpMetrics
 from portside.app.http.notifier import WebhookNotifier, notification
 from portside.app.http.signing import sign, verify
