@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from portside.app.cache import DEFAULT_TTL, ReadThroughCache
     from portside.app.context import JobContext
     from portside.app.definition import JobDefinition, JobSchedule, RetryPolicy
-    from portside.app.dispatch import dispatch
+    from portside.app.dispatching import dispatch
     from portside.app.errors import InvalidPayloadError, UnknownJobError, UnknownQueueError
     from portside.app.failures import RetryOutcome, purge_failures, retry_failure
     from portside.app.registry import QueueSettings, Registry
@@ -32,7 +32,7 @@ _HOMES = {
     "JobDefinition": "definition",
     "JobSchedule": "definition",
     "RetryPolicy": "definition",
-    "dispatch": "dispatch",
+    "dispatch": "dispatching",
     "InvalidPayloadError": "errors",
     "UnknownJobError": "errors",
     "UnknownQueueError": "errors",

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from portside.app.dispatch import job_options
+from portside.app.dispatching import job_options
 from portside.app.registry import Registry
 from portside.app.runmode import with_run_mode
 from portside.ports import JobOptions, NewJob, QueuePort, ValidationError

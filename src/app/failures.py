@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from portside.app.dispatch import job_options
+from portside.app.dispatching import job_options
 from portside.app.logs import event
 from portside.app.registry import Registry
 from portside.infra import Infra

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from portside.app.definition import JobDefinition
-from portside.app.dispatch import job_options
+from portside.app.dispatching import job_options
 from portside.app.registry import Registry
 from portside.app.runmode import with_run_mode
 from portside.ports import QueuePort, Schedule

@@ -10,7 +10,7 @@ from portside.app.agents.jobs import ORCHESTRATOR_JOB, build_registry
 from portside.app.agents.models import EVENT_CREATED, NewRun, RunRecord, RunRequest
 from portside.app.agents.orchestrator import OrchestratePayload
 from portside.app.agents.store import AgentRunStore, SqlAgentRunStore
-from portside.app.dispatch import dispatch
+from portside.app.dispatching import dispatch
 from portside.infra import Infra
 from portside.ports import JobRef, OutboxEvent, OutboxHandler, QueuePort
 

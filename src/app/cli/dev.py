@@ -212,7 +212,7 @@ async def _serve(settings: Settings, options: _Options) -> int:
 
 
 async def _main_job(infra: Infra, options: _Options, url: str, stop: asyncio.Event) -> int:
-    from portside.app.dispatch import dispatch
+    from portside.app.dispatching import dispatch
 
     registry = options.public
     definition = registry.get(options.job)

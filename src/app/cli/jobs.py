@@ -74,8 +74,8 @@ def dispatch(
     '{"organizationId": "org-1", "integrationId": "xero-1", "date": "2024-05-01"}'
     """
     with user_errors():
-        from portside.app.dispatch import dispatch as enqueue
-        from portside.app.dispatch import prepare
+        from portside.app.dispatching import dispatch as enqueue
+        from portside.app.dispatching import prepare
         from portside.app.loader import load_registry
 
         settings = Settings.from_env(app=app, redis_url=redis_url, postgres_dsn=postgres_dsn)

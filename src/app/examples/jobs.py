@@ -7,7 +7,7 @@ from typing import Any
 
 from portside.app.context import JobContext
 from portside.app.definition import JobDefinition, JobSchedule, RetryPolicy
-from portside.app.dispatch import dispatch
+from portside.app.dispatching import dispatch
 from portside.app.examples.payloads import AggregatePayload, IngestPayload, SyncPayload
 from portside.app.examples.sources import (
     FakeSourceClient,
