@@ -89,6 +89,23 @@ async def paused_outbox_holds_the_publisher(infra: Infra) -> None:
         await infra.outbox.stop()
 
 
+async def paused_outbox_that_was_stopped_stays_stopped(infra: Infra) -> None:
+    seen: list[int] = []
+
+    async def handler(event: OutboxEvent) -> None:
+        seen.append(event.seq)
+
+    infra.outbox.add_handler(handler)
+    async with paused(infra.outbox):
+        pass
+    async with infra.outbox.transaction() as tx:
+        await infra.outbox.append(tx, "run-idle", "step", {"n": 1})
+    # No publisher runs, so only an explicit drain delivers.
+    assert await infra.outbox.pending() == 1
+    assert await drain_outbox_once("run-idle") == 1
+    assert seen == [1]
+
+
 async def captured_events_follow_a_job(infra: Infra) -> None:
     queue = "h3-events"
     infra.queue.consume(queue, double)
@@ -107,5 +124,6 @@ SCENARIOS = [
     paused_keeps_a_queue_paused_that_was_paused,
     drain_outbox_once_publishes_what_was_committed,
     paused_outbox_holds_the_publisher,
+    paused_outbox_that_was_stopped_stays_stopped,
     captured_events_follow_a_job,
 ]
