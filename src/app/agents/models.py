@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -83,6 +83,17 @@ class RunRequest(BaseModel):
         description="'transient': the step fails once and the job retries and resumes; "
         "'permanent': the run fails at once.",
     )
+
+    @field_validator("input")
+    @classmethod
+    def _storable_text(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("input contains a NUL character, which text columns cannot store")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValueError("input contains a lone surrogate, which is not valid UTF-8") from error
+        return value
 
     @model_validator(mode="after")
     def _fail_within_steps(self) -> RunRequest:

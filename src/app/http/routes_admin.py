@@ -22,6 +22,7 @@ _bearer = HTTPBearer(
     scheme_name="adminToken",
     description=f"The value of {ADMIN_TOKEN_ENV}, sent as `Authorization: Bearer <token>`.",
 )
+QUEUE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(?::[A-Za-z0-9][A-Za-z0-9_.\-]*)*$"
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="portside-admin"'}
 
 
@@ -58,7 +59,9 @@ FailureId = Annotated[str, Path(min_length=1, max_length=100, description="Dead 
 )
 async def failed_jobs(
     api: State,
-    queue: Annotated[str | None, Query(max_length=200, description="Only this queue.")] = None,
+    queue: Annotated[
+        str | None, Query(max_length=200, pattern=QUEUE_PATTERN, description="Only this queue.")
+    ] = None,
     include_retried: Annotated[
         bool, Query(alias="includeRetried", description="Include retried ones.")
     ] = False,

@@ -74,7 +74,9 @@ async def test_retrying_an_unknown_dead_letter_is_404(api: Api) -> None:
     assert response.json()["error"] == "unknown_failure"
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=1001", "limit=x", "includeRetried=maybe"])
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=1001", "limit=x", "includeRetried=maybe", "queue=a%00b", "queue=:x"]
+)
 async def test_bad_admin_queries_are_422(api: Api, query: str) -> None:
     response = await api.client.get(f"/admin/failed-jobs?{query}", headers=AUTH)
     assert response.status_code == 422

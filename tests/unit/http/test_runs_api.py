@@ -240,6 +240,7 @@ def _replace_queue(infra: Any, queue: Any) -> Any:
         ({"input": "x", "steps": 51}, ["body", "steps"]),
         ({"input": "x", "steps": "many"}, ["body", "steps"]),
         ({"input": ""}, ["body", "input"]),
+        ({"input": "nul\u0000byte"}, ["body", "input"]),
         ({}, ["body", "input"]),
         ({"input": "x", "agent": "Bad Agent"}, ["body", "agent"]),
         ({"input": "x", "steps": 2, "failAtStep": 3}, ["body"]),
