@@ -41,6 +41,7 @@ from portside.ports import (
     JobRef,
     NewJob,
     QueueCounts,
+    QueuePort,
     RateLimit,
     Schedule,
     ValidationError,
@@ -397,6 +398,10 @@ class BullMQQueue:
                 now = int(time.time() * 1000)
                 args = (target.base, shift, now, self._connector.tuning.max_events)
                 await run_script(self._client, lua, keys, args)
+        for workers in list(self._workers.values()):
+            for worker in list(workers):
+                if worker.started:
+                    await worker.engine.clock_moved()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -420,3 +425,8 @@ class BullMQQueue:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+def _conforms(adapter: BullMQQueue, worker: BullMQWorker) -> tuple[QueuePort, WorkerHandle]:
+    """mypy checks here that the adapter and its workers satisfy the ports."""
+    return adapter, worker

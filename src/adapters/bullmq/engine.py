@@ -167,6 +167,16 @@ class Engine:
             self.draining = False
             await self.stop(self.tuning.close_grace)
 
+    async def clock_moved(self) -> None:
+        """Forget rate-limit and delay waits (``advance`` changed them in Redis) and look
+        for work again."""
+        self._limit_until = 0
+        self._block_until = 0
+        if self.intake and self._slots and not self.draining:
+            await self._stop_waiter()
+            self._start_waiter()
+            self._wake.set()
+
     async def quiesce(self) -> None:
         """Fetch until a full round finds nothing due and no slot holds a job (for drain).
 

@@ -105,3 +105,28 @@ async def test_q6_started_workers_respect_the_limit_and_resume_after_the_window(
     finally:
         await worker.close(grace=5)
     assert (await adapter.counts("paced")).completed == 3
+
+
+async def test_q6_advance_ends_the_window_for_a_started_worker(
+    make_adapter: Callable[..., BullMQQueue], events_until: Callable[..., Any]
+) -> None:
+    """Q6: ``advance`` past the window lets a started, rate-limited worker go on at once."""
+    adapter = make_adapter()
+    stream = adapter.events("hourly")
+
+    async def handler(job: Job) -> Any:
+        return job.name
+
+    first = await adapter.enqueue("hourly", "first", {})
+    second = await adapter.enqueue("hourly", "second", {})
+    worker = adapter.consume("hourly", handler, rate_limit=RateLimit(max=1, per=3600))
+    await worker.start()
+    try:
+        await events_until(stream, lambda e: e.kind == "completed" and e.job_id == first.id, "1st")
+        info = await adapter.get_job("hourly", second.id)
+        assert info is not None and info.state == "waiting"
+        await adapter.advance(3600)
+        await events_until(stream, lambda e: e.kind == "completed" and e.job_id == second.id, "2nd")
+    finally:
+        await worker.close(grace=5)
+        await stream.aclose()
