@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pydantic
 
-from portside.ports.errors import PermanentError, TransientError
+from portside.ports.errors import PermanentError, TransientError, ValidationError
 from portside.ports.queue_types import FailureKind
 
 __all__ = ["Classifier", "default_classify", "describe_error"]
@@ -15,12 +15,14 @@ Classifier = Callable[[BaseException], FailureKind]
 
 
 def default_classify(error: BaseException) -> FailureKind:
-    """``PermanentError`` and payload validation errors are permanent; everything else transient."""
-    if isinstance(error, PermanentError):
-        return "permanent"
+    """``PermanentError`` and validation errors (bad input) are permanent; everything else transient.
+
+    A validation error is pydantic's (a payload that fails its model) or portside's own; no
+    retry can make bad input valid.
+    """
     if isinstance(error, TransientError):
         return "transient"
-    if isinstance(error, pydantic.ValidationError):
+    if isinstance(error, (PermanentError, ValidationError, pydantic.ValidationError)):
         return "permanent"
     return "transient"
 

@@ -60,6 +60,10 @@ def test_pytest_examples_pass(path: Path, tmp_path: Path) -> None:
                 "no:cacheprovider",
                 "-W",
                 "error",
+                "-o",
+                "asyncio_mode=auto",
+                "-o",
+                "asyncio_default_fixture_loop_scope=function",
             ],
             capture_output=True,
             text=True,
@@ -67,4 +71,6 @@ def test_pytest_examples_pass(path: Path, tmp_path: Path) -> None:
             timeout=300,
             check=False,
         )
-        assert result.returncode == 0, f"example at {block.label}:\n{result.stdout}{result.stderr}"
+        assert result.returncode == 0, (
+            f"example at {block.label} exited {result.returncode}:\n{result.stdout}{result.stderr}"
+        )

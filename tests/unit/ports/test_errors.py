@@ -51,6 +51,8 @@ def test_failure_errors_have_defaults() -> None:
         (TransientError("x"), "transient"),
         (JobTimeoutError("x"), "transient"),
         (ValueError("x"), "transient"),
+        (ValidationError("bad date", field="date"), "permanent"),
+        (BackendUnavailableError("redis down"), "transient"),
     ],
 )
 def test_q4_default_classification(error: BaseException, kind: str) -> None:
