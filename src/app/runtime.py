@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -100,7 +101,7 @@ class WorkerRuntime:
         begin = time.perf_counter()
         history = self.infra.require_history()
         runner = AttemptRunner(self.registry, self.infra, history, self.metrics, self._clock)
-        event(_log, "worker.starting", queues=self.queues, infra=self.infra.name)
+        event(_log, "worker.starting", queues=self.queues, infra=self.infra.name, pid=os.getpid())
         handles: dict[str, WorkerHandle] = {}
         for queue in self.queues:
             settings = self.registry.queue_settings(queue)

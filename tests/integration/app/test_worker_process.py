@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -89,9 +89,10 @@ class Worker:
 
 
 @pytest.fixture
-async def worker(
+async def spawn(
     tmp_path: Path, redis_url: str, redis_prefix: str, postgres_dsn: str
-) -> AsyncIterator[Worker]:
+) -> AsyncIterator[Callable[..., Awaitable[Worker]]]:
+    """Start ``portside worker ARGS`` on the hold app; kills whatever is left at the end."""
     (tmp_path / "hold_app.py").write_text(APP)
     env = {
         **os.environ,
@@ -104,24 +105,34 @@ async def worker(
         "HOLD_STARTED_KEY": f"{redis_prefix}:hold:started",
         "HOLD_RELEASE_KEY": f"{redis_prefix}:hold:release",
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "portside.app.cli",
-        "worker",
-        "--grace",
-        "30",
-        env=env,
-        cwd=tmp_path,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    running = Worker(process)
-    try:
-        yield running
-    finally:
+    started: list[asyncio.subprocess.Process] = []
+
+    async def start(*args: str) -> Worker:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "portside.app.cli",
+            "worker",
+            *args,
+            env=env,
+            cwd=tmp_path,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,  # so the cleanup below can end the whole group
+        )
+        started.append(process)
+        return Worker(process)
+
+    yield start
+    for process in started:
         if process.returncode is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
+
+
+@pytest.fixture
+async def worker(spawn: Callable[..., Awaitable[Worker]]) -> Worker:
+    """One ``portside worker --grace 30`` process."""
+    return await spawn("--grace", "30")
 
 
 async def test_q10_sigterm_lets_the_in_flight_job_finish_and_exits_0(
@@ -184,3 +195,40 @@ async def test_q10_sigterm_lets_the_in_flight_job_finish_and_exits_0(
     record_property("worker_startup_ms", ready["startup_ms"])
     record_property("runtime_start_ms", ready["start_ms"])
     assert ready["startup_ms"] < 5000, ready
+
+
+async def test_q10_supervisor_forwards_sigterm_to_every_worker_process(
+    spawn: Callable[..., Awaitable[Worker]],
+) -> None:
+    group = await spawn("--processes", "2", "--grace", "5")
+    await wait_for(
+        lambda: group.names().count("worker.ready") == 2 or group.process.returncode is not None,
+        timeout=60,
+        message="both worker processes to log worker.ready",
+    )
+    pids = {event["pid"] for event in group.events if event["event"] == "worker.starting"}
+    assert len(pids) == 2 and group.process.pid not in pids, group.other
+
+    group.process.send_signal(signal.SIGTERM)
+    code = await group.wait(timeout=60)
+
+    assert code == 0, group.other
+    assert group.names().count("worker.stopped") == 2
+
+
+async def test_q10_supervisor_ends_the_group_when_a_worker_dies(
+    spawn: Callable[..., Awaitable[Worker]],
+) -> None:
+    group = await spawn("--processes", "2", "--grace", "5")
+    await wait_for(
+        lambda: group.names().count("worker.ready") == 2 or group.process.returncode is not None,
+        timeout=60,
+        message="both worker processes to log worker.ready",
+    )
+    victim = next(event["pid"] for event in group.events if event["event"] == "worker.starting")
+
+    os.kill(victim, signal.SIGKILL)
+    code = await group.wait(timeout=60)
+
+    assert code == 1
+    assert group.names().count("worker.stopped") == 1  # the survivor stopped cleanly
