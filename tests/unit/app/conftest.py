@@ -4,26 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, ConfigDict
 
 from portside.adapters.memory import InMemoryQueue, VirtualClock
 from portside.adapters.memory.cache import InMemoryCache
 from portside.adapters.memory.history import InMemoryHistory
-from portside.app import JobContext, JobDefinition, Registry, WorkerRuntime
+from portside.app import Registry, WorkerRuntime
 from portside.infra import Infra, use_infra
-
-
-class Item(BaseModel):
-    """A tiny payload with a business key."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    itemId: str
-    value: int = 0
 
 
 @pytest.fixture
@@ -62,23 +51,6 @@ def history(app_infra: Infra) -> InMemoryHistory:
     return app_infra.history
 
 
-Handler = Callable[[Item, JobContext], Any]
-
-
-def item_job(
-    handler: Handler, *, name: str = "item", queue: str = "items", **options: Any
-) -> JobDefinition[Item]:
-    """A job on the ``Item`` payload with fast, deterministic retries."""
-    from portside.app import RetryPolicy
-    from portside.ports import Backoff
-
-    options.setdefault("retry", RetryPolicy(attempts=3, backoff=Backoff.schedule(1, 5, 30)))
-    options.setdefault("business_keys", ("itemId",))
-    options.setdefault("id_keys", ("itemId",))
-    options.setdefault("payload", Item)
-    return JobDefinition(name=name, queue=queue, handler=handler, **options)
-
-
 @pytest.fixture
 def make_runtime(app_infra: Infra, clock: VirtualClock) -> Callable[..., WorkerRuntime]:
     """Build a runtime on the fake infra with the virtual clock and no background loops."""
@@ -90,8 +62,3 @@ def make_runtime(app_infra: Infra, clock: VirtualClock) -> Callable[..., WorkerR
         return WorkerRuntime(registry, app_infra, **options)
 
     return build
-
-
-def at(clock: VirtualClock) -> datetime:
-    """The clock's current time as a datetime."""
-    return clock.datetime()

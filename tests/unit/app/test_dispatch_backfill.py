@@ -13,8 +13,7 @@ from portside.app import JobDefinition, Registry, RetryPolicy, dispatch, plan_ba
 from portside.app.runmode import META_KEY, split_run_mode
 from portside.infra import Infra
 from portside.ports import Backoff, ValidationError
-
-from .conftest import item_job
+from tests.unit.app.support import item_job
 
 
 class Daily(BaseModel):

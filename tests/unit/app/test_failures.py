@@ -12,8 +12,7 @@ from portside.app import JobContext, Registry, dispatch, purge_failures, retry_f
 from portside.app.failures import retry_job_id
 from portside.infra import Infra
 from portside.ports import PermanentError, ValidationError
-
-from .conftest import Item, item_job
+from tests.unit.app.support import Item, item_job
 
 
 def failing_registry(fail_for: set[str]) -> Registry:

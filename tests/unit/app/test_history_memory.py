@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from portside.adapters.memory.history import InMemoryHistory
-
-from .history_contract import check_dead_letters, check_runs_round_trip
+from tests.unit.app.history_contract import check_dead_letters, check_runs_round_trip
 
 
 async def test_a3_memory_history_records_and_lists_runs() -> None:

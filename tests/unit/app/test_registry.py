@@ -18,8 +18,7 @@ from portside.app import (
     UnknownQueueError,
 )
 from portside.ports import JobTimeoutError, PermanentError, RateLimit, ValidationError
-
-from .conftest import Item, item_job
+from tests.unit.app.support import Item, item_job
 
 
 async def handle(payload: Item, ctx: Any) -> None:

@@ -23,8 +23,7 @@ from portside.app import (
 from portside.app.logs import JsonFormatter
 from portside.infra import Infra
 from portside.ports import ConfigurationError, PermanentError, TransientError
-
-from .conftest import Item, item_job
+from tests.unit.app.support import Item, item_job
 
 MakeRuntime = Callable[..., WorkerRuntime]
 
