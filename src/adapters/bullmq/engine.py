@@ -90,6 +90,7 @@ class Engine:
         self._fetched = asyncio.Event()
         self._stopping = False
         self._refetch = False
+        self._holding: list[str | None] = [None] * concurrency
 
     @property
     def running(self) -> bool:
@@ -208,8 +209,13 @@ class Engine:
             except LinkClosedError:
                 return
             except Exception:
-                # A slot must never die silently: log, back off, and take jobs again.
+                # A slot must never die silently: log, back off, and take jobs again. Its job
+                # (if any) is forgotten, so its lock expires and the stalled check requeues it.
                 log.exception("worker slot %d of %s failed; restarting it", slot, self.queue)
+                held = self._holding[slot]
+                if held is not None:
+                    self.active.pop(held, None)
+                    self._holding[slot] = None
                 await asyncio.sleep(backoff_delay(failures, 0.1, self.tuning.max_backoff))
                 failures += 1
 
@@ -220,6 +226,7 @@ class Engine:
             if ending is not None:
                 reply, tried = await self._finish(slot, ending)
                 ending = None
+                self._holding[slot] = None
                 job = self._job(slot, reply)
                 if job is None and not tried and self.intake:
                     job = self._job(slot, await self._call(self._fetch(slot)))
@@ -230,6 +237,7 @@ class Engine:
                 if job is None:
                     return
             self._busy += 1
+            self._holding[slot] = job.id
             try:
                 self.active[job.id] = job.token
                 if job.fields.get("rjk"):
