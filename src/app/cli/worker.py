@@ -75,23 +75,31 @@ def worker(
             "--queues",
             "--queue",
             "-q",
+            metavar="QUEUE",
             help="Consume only these queues (repeat the option or separate with commas).",
             show_default="every queue of the registry",
         ),
     ] = None,
     grace: Annotated[
         float,
-        typer.Option(min=0, help="Seconds in-flight jobs get to finish after SIGINT/SIGTERM."),
+        typer.Option(
+            min=0,
+            metavar="SECONDS",
+            help="Seconds in-flight jobs get to finish after SIGINT/SIGTERM.",
+        ),
     ] = 30.0,
     processes: Annotated[
         int,
-        typer.Option(min=1, max=64, help="Run this many worker processes under a supervisor."),
+        typer.Option(
+            min=1, max=64, metavar="N", help="Run this many worker processes under a supervisor."
+        ),
     ] = 1,
     metrics_port: Annotated[
         int | None,
         typer.Option(
             min=1,
             max=65535,
+            metavar="PORT",
             help="Serve Prometheus metrics on this port (process i of --processes uses port+i).",
             show_default=False,
         ),
@@ -99,7 +107,9 @@ def worker(
     log_level: Annotated[
         str | None,
         typer.Option(
-            help="DEBUG, INFO, WARNING or ERROR [env: PORTSIDE_LOG_LEVEL].", show_default=False
+            metavar="LEVEL",
+            help="DEBUG, INFO, WARNING or ERROR [env: PORTSIDE_LOG_LEVEL].",
+            show_default=False,
         ),
     ] = None,
     redis_url: RedisOption = None,
