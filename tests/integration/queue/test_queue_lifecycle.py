@@ -316,3 +316,45 @@ async def test_q10_worker_survives_a_redis_restart(tmp_path: Any) -> None:
         await adapter.close()
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.mark.reliability
+async def test_q10_a_failing_slot_restarts_and_the_job_is_recovered(
+    make_adapter: Callable[..., BullMQQueue],
+    monkeypatch: pytest.MonkeyPatch,
+    events_until: Callable[..., Any],
+) -> None:
+    """Q10: an unexpected error inside the worker loop does not stop the worker: the slot
+    starts over, and the job it held is requeued by the stalled check once its lock ends."""
+    from portside.adapters.bullmq.commands import QueueCommands
+
+    original = QueueCommands.move_to_finished
+    failures = {"left": 1}
+
+    def flaky(self: QueueCommands, *args: Any, **kwargs: Any) -> Any:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("injected bug while finishing")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(QueueCommands, "move_to_finished", flaky)
+    adapter = make_adapter(stalled_interval=0.2, lock_duration=0.5)
+    stream = adapter.events("bumpy")
+    runs: list[tuple[str, int]] = []
+
+    async def handler(job: Job) -> Any:
+        runs.append((job.name, job.attempt))
+        return job.name
+
+    first = await adapter.enqueue("bumpy", "first", {})
+    worker = adapter.consume("bumpy", handler)
+    await worker.start()
+    try:
+        second = await adapter.enqueue("bumpy", "second", {})
+        await events_until(stream, lambda e: e.kind == "completed" and e.job_id == second.id, "2nd")
+        await events_until(stream, lambda e: e.kind == "completed" and e.job_id == first.id, "1st")
+    finally:
+        await worker.close(grace=5)
+        await stream.aclose()
+    assert runs.count(("first", 1)) == 2, runs
+    assert worker.status().processed == 2
