@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as redis
@@ -96,7 +96,9 @@ async def test_q8_events_stream_has_bullmq_entries_and_portside_retrying(
     await queue_adapter.drain("evented")  # type: ignore[attr-defined]
     await queue_adapter.advance(0.02)  # type: ignore[attr-defined]
     await queue_adapter.drain("evented")  # type: ignore[attr-defined]
-    entries = await raw_redis.xrange(f"{redis_prefix}:evented:events")
+    entries: list[tuple[str, dict[str, str]]] = cast(
+        Any, await raw_redis.xrange(f"{redis_prefix}:evented:events")
+    )
     kinds = [fields["event"] for _, fields in entries if fields.get("jobId") == ref.id]
     assert kinds[:2] == ["added", "waiting"]
     assert "retrying" in kinds and kinds[-1] == "completed"

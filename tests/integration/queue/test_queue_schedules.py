@@ -37,7 +37,7 @@ async def test_q11_every_schedule_runs_and_materialises_its_next_run(
         ("sync-energy-wholesale-5m", "completed", {"source": "aemo"})
     ]
     assert outcomes[0].job_id.startswith("repeat:sync-energy-wholesale-5m:")
-    delayed = await raw_redis.zrange(f"{redis_prefix}:sync:delayed", 0, -1)
+    delayed = [str(m) for m in await raw_redis.zrange(f"{redis_prefix}:sync:delayed", 0, -1)]
     assert len(delayed) == 1 and delayed[0].startswith("repeat:sync-energy-wholesale-5m:")
     assert delayed[0] != outcomes[0].job_id
     info = await queue_adapter.get_job("sync", delayed[0])
