@@ -42,11 +42,16 @@ class BackgroundLoop:
         """Run ``coro`` on the loop and block until it returns (or ``timeout`` seconds pass)."""
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
-    def submit(self, coro: Coroutine[Any, Any, Any]) -> Future[Any]:
-        """Start ``coro`` without waiting; ``wait_pending`` waits for every submitted one."""
+    def submit(self, coro: Coroutine[Any, Any, T], *, track: bool = True) -> Future[T]:
+        """Start ``coro`` without waiting.
+
+        ``wait_pending`` waits for it (and reports its error) unless ``track`` is false, in
+        which case the caller owns the returned future.
+        """
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        self._pending.add(future)
-        future.add_done_callback(self._pending.discard)
+        if track:
+            self._pending.add(future)
+            future.add_done_callback(self._pending.discard)
         return future
 
     def wait_pending(self, timeout: float = 60.0) -> list[BaseException]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import itertools
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, cast
 
@@ -52,6 +54,8 @@ class DatabaseIsolation:
         worker: The xdist worker id (``gw0``) or ``main``.
         run: 12 random hex digits unique to this session and worker.
         migrate: Applies the schema to the template (default: portside's migrations).
+        prefetch: Clone the next test's database in the background while a test runs, so
+            tests rarely wait for a clone.
     """
 
     def __init__(
@@ -61,6 +65,8 @@ class DatabaseIsolation:
         worker: str,
         run: str,
         migrate: Migrate | None = None,
+        *,
+        prefetch: bool = True,
     ) -> None:
         if not re.fullmatch(r"[0-9a-f]{12}", run):
             raise ValueError(f"run must be 12 hex digits, got {run!r}")
@@ -78,6 +84,8 @@ class DatabaseIsolation:
         self._template_ready = False
         self._template_error: BaseException | None = None
         self._live: set[str] = set()
+        self._prefetch = prefetch
+        self._next: Future[str] | None = None
         self.applied: list[str] | None = None
         """Migration versions applied to the template (None: no migrations module found)."""
         self.reclaimed: list[str] = []
@@ -89,8 +97,15 @@ class DatabaseIsolation:
         return f"{self._stem}_tmpl"
 
     def create_database(self) -> str:
-        """Clone the template into a new database and return its DSN."""
-        name: str = self._loop.run(self._create(), timeout=60)
+        """A new database cloned from the template; its DSN."""
+        current, self._next = self._next, None
+        if current is None:
+            current = self._loop.submit(self._create(), track=False)
+        try:
+            name = current.result(60)
+        finally:
+            if self._prefetch and self._template_error is None:
+                self._next = self._loop.submit(self._create(), track=False)
         return with_database(self._dsn, name)
 
     def drop_database(self, name: str, *, wait: bool = False) -> None:
@@ -108,6 +123,11 @@ class DatabaseIsolation:
 
     def close(self) -> list[BaseException]:
         """Drop every database this object created; return errors met on the way."""
+        if self._next is not None:
+            # The database cloned ahead for a test that never came; dropped with the rest.
+            with contextlib.suppress(BaseException):
+                self._next.result(60)
+            self._next = None
         errors = self._loop.wait_pending()
         try:
             self._loop.run(self._close(), timeout=60)

@@ -35,6 +35,7 @@ class Harness:
         worker: The xdist worker id, or ``main``.
         factories: How to build each provider.
         migrate: Schema for template databases (default: portside's migrations).
+        prefetch: Clone each next test database in the background (see DatabaseIsolation).
     """
 
     def __init__(
@@ -44,8 +45,11 @@ class Harness:
         worker: str,
         factories: Mapping[ProviderName, ProviderFactory],
         migrate: Migrate | None = None,
+        *,
+        prefetch: bool = True,
     ) -> None:
         self.worker = worker
+        self._prefetch = prefetch
         self.run = secrets.token_hex(6)
         self.selection: Selection = select_provider(mode, source, factories)
         self._migrate = migrate
@@ -78,7 +82,12 @@ class Harness:
         if self._databases is None:
             dsn = self._start("Postgres", lambda p: p.postgres_dsn())
             self._databases = DatabaseIsolation(
-                self._background(), dsn, self.worker, self.run, self._migrate
+                self._background(),
+                dsn,
+                self.worker,
+                self.run,
+                self._migrate,
+                prefetch=self._prefetch,
             )
         return self._databases
 
