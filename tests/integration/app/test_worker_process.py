@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from redis.asyncio import Redis
 
@@ -232,3 +234,38 @@ async def test_q10_supervisor_ends_the_group_when_a_worker_dies(
 
     assert code == 1
     assert group.names().count("worker.stopped") == 1  # the survivor stopped cleanly
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def test_a2_worker_serves_prometheus_metrics(
+    spawn: Callable[..., Awaitable[Worker]],
+) -> None:
+    port = free_port()
+    worker = await spawn("--metrics-port", str(port), "--grace", "5")
+    await wait_for(
+        lambda: "worker.ready" in worker.names() or worker.process.returncode is not None,
+        timeout=60,
+        message="the worker to log worker.ready",
+    )
+
+    scraped: list[str] = []
+
+    async def depth_sampled() -> bool:
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+        scraped.append(response.text)
+        return 'portside_queue_depth{queue="platform:hold"}' in response.text
+
+    await wait_for(depth_sampled, timeout=30, message="the queue depth gauge on /metrics")
+    worker.process.send_signal(signal.SIGTERM)
+    code = await worker.wait(timeout=60)
+
+    assert "portside_worker_startup_seconds" in scraped[-1]
+    assert 'portside_queue_depth{queue="platform:hold"} 0.0' in scraped[-1]
+    assert code == 0
