@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from portside.adapters.bullmq.jobs import KIND_FIELD, job_info
 from portside.adapters.bullmq.names import QueueName
@@ -32,15 +34,31 @@ def _raise_first(replies: list[Any]) -> None:
             raise reply
 
 
+async def _pipeline(
+    client: Redis, fill: Callable[[Any], None], scripts: tuple[str, ...], *, transaction: bool
+) -> list[Any]:
+    """Run a pipeline that calls Lua ``scripts`` by SHA; if the server does not know them
+    (first use, restart, ``SCRIPT FLUSH``), load them and run it once more. A command that
+    failed with NOSCRIPT did nothing, so the second run is safe."""
+    for attempt in range(2):
+        async with client.pipeline(transaction=transaction) as pipe:
+            fill(pipe)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        if attempt or not any(isinstance(reply, NoScriptError) for reply in replies):
+            break
+        await ensure_scripts(client, *scripts)
+    _raise_first(replies)
+    return replies
+
+
 async def counts(client: Redis, queue: QueueName) -> QueueCounts:
     """Jobs per state; when the queue is paused its waiting jobs count as ``paused``."""
-    await ensure_scripts(client, "getCounts")
-    async with client.pipeline(transaction=False) as pipe:
+
+    def fill(pipe: Any) -> None:
         pipe.execute_command(*script("getCounts").command((queue.base,), _COUNT_TYPES))
         pipe.hexists(queue.key("meta"), "paused")
-        replies = await pipe.execute(raise_on_error=False)
-    _raise_first(replies)
-    raw, paused = replies
+
+    raw, paused = await _pipeline(client, fill, ("getCounts",), transaction=False)
     found = dict(zip(_COUNT_TYPES, (int(n) for n in raw), strict=True))
     waiting = found["wait"] + found["prioritized"]
     return QueueCounts(
@@ -68,15 +86,14 @@ async def set_paused(client: Redis, queue: QueueName, paused: bool) -> None:
 
 async def get_job(client: Redis, queue: QueueName, job_id: str) -> JobInfo | None:
     """A snapshot of one job, or None when no such job exists."""
-    await ensure_scripts(client, "getStateV2")
     keys = tuple(queue.key(x) for x in _STATE_KEYS)
-    async with client.pipeline(transaction=True) as pipe:
+
+    def fill(pipe: Any) -> None:
         pipe.hgetall(queue.job_key(job_id))
         pipe.execute_command(*script("getStateV2").command(keys, (job_id, queue.job_key(job_id))))
         pipe.hexists(queue.key("meta"), "paused")
-        replies = await pipe.execute(raise_on_error=False)
-    _raise_first(replies)
-    fields, state, paused = replies
+
+    fields, state, paused = await _pipeline(client, fill, ("getStateV2",), transaction=True)
     if not fields:
         return None
     return job_info(queue.portside, job_id, fields, str(state), bool(paused))
@@ -87,27 +104,26 @@ async def purge(client: Redis, queue: QueueName, *, delayed: bool) -> int:
 
     Jobs that carry a job scheduler's next iteration are kept, as BullMQ does.
     """
-    await ensure_scripts(client, "drain")
     k = queue.key
     keys = tuple(k(x) for x in ("wait", "paused", "delayed", "prioritized", "repeat"))
-    async with client.pipeline(transaction=True) as pipe:
-        for _ in range(2):
+
+    def fill(pipe: Any) -> None:
+        for round_ in range(2):
             pipe.llen(k("wait"))
             pipe.llen(k("paused"))
             pipe.zcard(k("prioritized"))
             pipe.zcard(k("delayed"))
-            if _ == 0:
+            if round_ == 0:
                 pipe.execute_command(
                     *script("drain").command(keys, (queue.base, "1" if delayed else "0"))
                 )
-        replies = await pipe.execute(raise_on_error=False)
-    _raise_first(replies)
+
+    replies = await _pipeline(client, fill, ("drain",), transaction=True)
     return sum(int(n) for n in replies[:4]) - sum(int(n) for n in replies[5:])
 
 
 async def retry_failed(client: Redis, queue: QueueName, job_id: str | None) -> int:
     """Move failed jobs back to waiting with their attempt count reset; returns how many."""
-    await ensure_scripts(client, "reprocessJob")
     if job_id is not None:
         ids = [job_id] if await client.zscore(queue.key("failed"), job_id) is not None else []
     else:
@@ -122,7 +138,8 @@ async def _reprocess(client: Redis, queue: QueueName, ids: list[str]) -> int:
     k = queue.key
     lua = script("reprocessJob")
     args_tail = ("LPUSH", "failedReason", "failed", "1", "0")
-    async with client.pipeline(transaction=False) as pipe:
+
+    def fill(pipe: Any) -> None:
         for job_id in ids:
             keys = (
                 queue.job_key(job_id),
@@ -137,6 +154,6 @@ async def _reprocess(client: Redis, queue: QueueName, ids: list[str]) -> int:
             )
             pipe.execute_command(*lua.command(keys, (job_id, *args_tail)))
             pipe.hdel(queue.job_key(job_id), KIND_FIELD)
-        replies = await pipe.execute(raise_on_error=False)
-    _raise_first(replies)
+
+    replies = await _pipeline(client, fill, ("reprocessJob",), transaction=False)
     return sum(1 for reply in replies[::2] if reply == 1)
