@@ -86,8 +86,6 @@ class BullMQQueue:
         self._workers: dict[str, list[BullMQWorker]] = {}
         self._streams: set[BullMQEventStream] = set()
         self._positions: set[asyncio.Task[None]] = set()
-        self._clock_offset_ms = 0
-        self._clock_known = False
         self._closed = False
 
     @property
@@ -117,16 +115,6 @@ class BullMQQueue:
         self._queues[name.portside] = name
         return name
 
-    async def _sync_clock_quietly(self) -> None:
-        """Learn the Redis clock's offset once (event stream positions use server time)."""
-        try:
-            seconds, micros = await self._client.time()
-        except Exception:  # the command that follows reports the failure properly
-            return
-        server_ms = int(seconds) * 1000 + int(micros) // 1000
-        self._clock_offset_ms = server_ms - int(time.time() * 1000)
-        self._clock_known = True
-
     # -- producing -------------------------------------------------------------------------
 
     async def enqueue(
@@ -142,8 +130,6 @@ class BullMQQueue:
         prepared = prepare(target, name, data, options)
         if self._positions:
             await self._settle()
-        if not self._clock_known:
-            await self._sync_clock_quietly()
         async with translate_errors(self._connector.safe_url, f"enqueue on {target.portside!r}"):
             return await submit_one(self._client, prepared)
 
@@ -309,7 +295,7 @@ class BullMQQueue:
         """Lifecycle events of ``queue`` emitted after this call returns (Q8)."""
         target = self._queue(queue)
         tuning = self._connector.tuning
-        now_ms = int(time.time() * 1000) + self._clock_offset_ms
+        now_ms = int(time.time() * 1000)  # fallback position only (see fix_position)
         stream = BullMQEventStream(
             target,
             BlockingConnection(self._connector.pool(target.client_name(":events"))),
@@ -345,8 +331,6 @@ class BullMQQueue:
             ConfigurationError: jobs are waiting but no handler was registered.
         """
         target = self._queue(queue)
-        if not self._clock_known:
-            await self._sync_clock_quietly()
         workers = list(self._workers.get(target.portside, ()))
         if not workers:
             counts = await self.counts(queue)
