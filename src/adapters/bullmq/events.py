@@ -4,9 +4,10 @@ The stream position is fixed when ``events()`` is called: a task reads the strea
 entry id right away, and the adapter makes its own next commands wait for that read, so
 everything the adapter (or its workers) does after the call is seen and nothing before it.
 If that read fails the position falls back to the clock at the call (millisecond
-resolution; Redis stream ids use the server's clock). Events carry what the stream entry has; names and failure classifications
-that BullMQ does not put in its entries are read from the job hash, one pipelined round
-trip per batch, and attempt numbers are reconstructed from the order of the entries.
+resolution; Redis stream ids use the server's clock). Events carry what the stream entry
+has; names and failure classifications that BullMQ does not put in its entries are read
+from the job hash, one pipelined round trip per batch, and attempt numbers are
+reconstructed from the order of the entries.
 """
 
 from __future__ import annotations
