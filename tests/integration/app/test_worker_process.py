@@ -85,7 +85,14 @@ class Worker:
         return next(event for event in self.events if event["event"] == name)
 
     async def wait(self, timeout: float) -> int:
-        code = await asyncio.wait_for(self.process.wait(), timeout)
+        """The exit code; fails with the log so far if the process is still running."""
+        try:
+            code = await asyncio.wait_for(self.process.wait(), timeout)
+        except TimeoutError:
+            raise AssertionError(
+                f"the worker did not exit within {timeout} s; events: {self.names()}; "
+                f"other output: {self.other[-20:]}"
+            ) from None
         await self._reader
         return code
 
