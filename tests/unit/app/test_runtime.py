@@ -392,3 +392,30 @@ async def test_a4_dead_letters_past_retention_are_purged(
         assert await runtime.purge_expired() == 1
 
     assert await history.list_failures(include_retried=True) == []
+
+
+async def test_q10_job_still_running_after_grace_is_recorded_as_interrupted(
+    app_infra: Infra, history: InMemoryHistory, make_runtime: MakeRuntime
+) -> None:
+    started = asyncio.Event()
+    never = asyncio.Event()
+
+    async def stuck(payload: Item, ctx: JobContext) -> None:
+        started.set()
+        await never.wait()
+
+    registry = Registry([item_job(stuck)])
+    runtime = make_runtime(registry)
+    await runtime.start()
+    ref = await dispatch(registry, app_infra.queue, "item", {"itemId": "i-9"})
+    await asyncio.wait_for(started.wait(), timeout=10)
+
+    await runtime.stop(grace=0.01)
+
+    (run,) = await history.list_runs(job_id=ref.id)
+    assert (run.status, run.failure_kind, run.error_class) == (
+        "retrying",
+        "transient",
+        "CancelledError",
+    )
+    assert await history.list_failures() == []
