@@ -26,6 +26,8 @@ from portside.adapters.bullmq.config import Tuning
 from portside.adapters.bullmq.errors import CONNECTION_ERRORS, REDIS_ERRORS
 from portside.adapters.bullmq.jobs import BullJob
 from portside.adapters.bullmq.link import BlockingConnection, Link, LinkClosedError, backoff_delay
+from portside.adapters.bullmq.recording import record_commands
+from portside.adapters.bullmq.signal import WorkSignal
 from portside.ports import Classifier, JobHandler, JobOutcome, ValidationError
 
 __all__ = ["Engine"]
@@ -84,8 +86,7 @@ class Engine:
         self._waiter: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
-        self._limit_until = 0
-        self._block_until = 0
+        self._signal = WorkSignal(blocking, commands.marker, tuning.block_timeout)
         self._fetching = False
         self._fetched = asyncio.Event()
         self._stopping = False
@@ -171,8 +172,7 @@ class Engine:
     async def clock_moved(self) -> None:
         """Forget rate-limit and delay waits (``advance`` changed them in Redis) and look
         for work again."""
-        self._limit_until = 0
-        self._block_until = 0
+        self._signal.reset()
         if self.intake and self._slots and not self.draining:
             await self._stop_waiter()
             self._start_waiter()
@@ -257,11 +257,7 @@ class Engine:
         if type(raw) is list and raw:
             fields = dict(zip(raw[::2], raw[1::2], strict=True))
             return BullJob(str(reply[1]), fields, self.queue, self.tokens[slot], self.progress)
-        if len(reply) >= 4:
-            limit = int(reply[2] or 0)
-            if limit > 0:
-                self._limit_until = _now_ms() + limit
-            self._block_until = int(float(reply[3] or 0))
+        self._signal.note(reply)
         return None
 
     async def _call(self, command: tuple[Any, ...]) -> Any:
@@ -291,64 +287,13 @@ class Engine:
     # -- finishing -------------------------------------------------------------------------
 
     def _finish_commands(self, slot: int, ending: Ending) -> tuple[list[tuple[Any, ...]], bool]:
-        job = ending.job
-        fetch = self.intake
-        now = _now_ms()
-        cmds = self.commands
-        if ending.status == "completed":
-            opts = {
-                "token": job.token,
-                "keepJobs": job.settings.keep_completed,
-                "lockDuration": cmds.lock_duration_ms,
-                "attempts": job.max_attempts,
-                "name": cmds.worker_name,
-                "limiter": self.limiter,
-                "maxMetricsSize": "",
-            }
-            main = cmds.move_to_finished(
-                job.id, now, completed=True, value=ending.value, fetch_next=fetch, opts=opts
-            )
-            return [main], fetch
-        assert ending.fields is not None
-        if ending.status == "failed":
-            opts = {
-                "token": job.token,
-                "keepJobs": job.settings.keep_failed,
-                "lockDuration": cmds.lock_duration_ms,
-                "attempts": job.max_attempts,
-                "name": cmds.worker_name,
-                "limiter": self.limiter,
-                "maxMetricsSize": "",
-            }
-            main = cmds.move_to_finished(
-                job.id,
-                now,
-                completed=False,
-                value=ending.value,
-                fetch_next=fetch,
-                opts=opts,
-                fields=ending.fields,
-            )
-            return [main], fetch
-        event = cmds.emit(
-            self.tuning.max_events,
-            "retrying",
-            {
-                "jobId": job.id,
-                "name": job.name,
-                "attemptsMade": str(job.attempt),
-                "failedReason": ending.error or "",
-                "kind": ending.failure_kind or "transient",
-                "delay": str(ending.delay_ms),
-            },
+        return record_commands(
+            self.commands,
+            ending,
+            fetch_opts=self._fetch_opts[slot] if self.intake else None,
+            limiter=self.limiter,
+            max_events=self.tuning.max_events,
         )
-        if ending.delay_ms > 0:
-            fetch_opts = self._fetch_opts[slot] if fetch else None
-            main = cmds.move_to_delayed(
-                job.id, now, ending.delay_ms, job.token, fields=ending.fields, fetch_opts=fetch_opts
-            )
-            return [event, main], fetch
-        return [event, cmds.retry_job(job.id, now, job.token, ending.fields)], False
 
     async def _finish(self, slot: int, ending: Ending) -> tuple[Any, bool]:
         """Record the attempt; returns (next-job reply or None, whether fetching was tried)."""
@@ -477,7 +422,7 @@ class Engine:
                 await self.link.wait_connected()
             elif not self.draining:
                 try:
-                    if not await self._wait_for_work():
+                    if not await self._signal.wait():
                         continue
                     failures = 0
                 except CONNECTION_ERRORS as exc:
@@ -499,29 +444,6 @@ class Engine:
     def _moving(self) -> bool:
         """Whether some slot is between tasks (finishing or fetching), not parked."""
         return len(self._parked) + self._busy < len(self._slots)
-
-    async def _wait_for_work(self) -> bool:
-        """Block until jobs may be due; False when the caller should re-evaluate first."""
-        now = _now_ms()
-        if self._limit_until > now:
-            await asyncio.sleep((self._limit_until - now) / 1000)
-            self._limit_until = 0
-            return True
-        if self._block_until and self._block_until <= now:
-            self._block_until = 0
-            return True
-        timeout = self.tuning.block_timeout
-        if self._block_until:
-            timeout = max(0.001, min(timeout, (self._block_until - now) / 1000))
-        reply = await self.blocking.call(
-            "BZPOPMIN", self.commands.marker, f"{timeout:.3f}", timeout=timeout + 2.0
-        )
-        if reply:
-            self._block_until = int(float(reply[2]))
-            if self._block_until > _now_ms():
-                return False
-        self._block_until = 0
-        return True
 
     async def _fetch_for_parked(self, count: int) -> int:
         batch = [self._parked.popleft() for _ in range(count)]
