@@ -15,7 +15,7 @@ Classifier = Callable[[BaseException], FailureKind]
 
 
 def default_classify(error: BaseException) -> FailureKind:
-    """``PermanentError`` and validation errors (bad input) are permanent; everything else transient.
+    """``PermanentError`` and validation errors (bad input) are permanent; the rest transient.
 
     A validation error is pydantic's (a payload that fails its model) or portside's own; no
     retry can make bad input valid.
