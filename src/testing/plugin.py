@@ -53,6 +53,7 @@ __all__ = [
     "pytest_addoption",
     "pytest_configure",
     "pytest_report_header",
+    "pytest_sessionfinish",
     "pytest_unconfigure",
     "queue_adapter",
     "queue_events",
@@ -121,7 +122,18 @@ def pytest_report_header(config: pytest.Config) -> str:
     return config.stash[HARNESS_KEY].header()
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Here rather than at unconfigure: an xdist worker reports "finished" right after this
+    # hook, and its controller then gives it only a few seconds before interrupting it.
+    _close(session.config)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
+    _close(config)  # no-op when sessionfinish already ran (e.g. after a usage error)
+
+
+def _close(config: pytest.Config) -> None:
     harness = config.stash.get(HARNESS_KEY, None)
     if harness is None:
         return
