@@ -165,5 +165,10 @@ def api_state_of(app: FastAPI) -> ApiState:
 
 def close_streams(app: FastAPI) -> None:
     """End every open run event stream (call before stopping the server: servers wait for
-    open responses to finish, and event streams would otherwise wait for their runs)."""
-    api_state_of(app).closing.set()
+    open responses to finish, and event streams would otherwise wait for their runs).
+
+    Does nothing for an app that ``create_app`` did not make.
+    """
+    state = getattr(app.state, "portside", None)
+    if isinstance(state, ApiState):
+        state.closing.set()
