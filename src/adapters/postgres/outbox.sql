@@ -14,10 +14,14 @@ SELECT $1::text, next.last_seq, $2::text, $3::text::jsonb, $4::text
 FROM next
 RETURNING id::text AS id, seq, created_at;
 
--- name: pending_streams
--- Distinct streams with unpublished events after $1 (round-robin cursor), skipping the
--- streams in $2 (handler retry back-off); a loose index scan: one descent per stream.
-WITH RECURSIVE pending(stream) AS (
+-- name: claim_streams
+-- Find up to $3 streams with unpublished events, round-robin from the cursor $1 (so a hot
+-- stream cannot starve the others) and skipping the streams in $2 (handler retry back-off),
+-- then claim them, skipping any another publisher holds: the stream-level equivalent of
+-- FOR UPDATE SKIP LOCKED. The claims are transaction-scoped advisory locks ($4 is their
+-- namespace), so a commit or a crash releases them. Each scan is a loose index scan: one
+-- descent of the "unpublished" index per stream, never a walk over all pending rows.
+WITH RECURSIVE after_cursor(stream) AS (
     (
         SELECT e.stream
         FROM portside_outbox_events e
@@ -33,25 +37,47 @@ WITH RECURSIVE pending(stream) AS (
         ORDER BY e.stream
         LIMIT 1
     )
-    FROM pending p
+    FROM after_cursor p
     WHERE p.stream IS NOT NULL
+),
+up_to_cursor(stream) AS (
+    (
+        SELECT e.stream
+        FROM portside_outbox_events e
+        WHERE e.published_at IS NULL AND e.stream <= $1::text AND e.stream <> ALL($2::text[])
+        ORDER BY e.stream
+        LIMIT 1
+    )
+    UNION ALL
+    SELECT (
+        SELECT e.stream
+        FROM portside_outbox_events e
+        WHERE e.published_at IS NULL AND e.stream > p.stream AND e.stream <= $1::text
+          AND e.stream <> ALL($2::text[])
+        ORDER BY e.stream
+        LIMIT 1
+    )
+    FROM up_to_cursor p
+    WHERE p.stream IS NOT NULL
+),
+candidates AS MATERIALIZED (
+    -- The second scan runs only when the first leaves room under the limit.
+    SELECT stream FROM (
+        SELECT stream FROM after_cursor WHERE stream IS NOT NULL
+        UNION ALL
+        SELECT stream FROM up_to_cursor WHERE stream IS NOT NULL
+    ) both_scans
+    LIMIT $3::int
 )
-SELECT stream FROM pending WHERE stream IS NOT NULL LIMIT $3::int;
-
--- name: try_lock_streams
--- Claim streams, skipping the ones another publisher holds: the stream-level equivalent of
--- FOR UPDATE SKIP LOCKED. Transaction-scoped, so a commit or a crash releases them.
-SELECT c.stream
-FROM unnest($1::text[]) AS c(stream)
-WHERE pg_try_advisory_xact_lock($2::int, hashtext(c.stream));
+SELECT stream FROM candidates WHERE pg_try_advisory_xact_lock($4::int, hashtext(stream));
 
 -- name: lock_stream
 -- Wait for the stream (drain_once must not skip a stream another publisher is delivering).
 SELECT pg_advisory_xact_lock($1::int, hashtext($2::text));
 
 -- name: claim_events
--- The oldest unpublished events of each claimed stream. Must run as a statement after
--- try_lock_streams: its snapshot then includes every commit of the previous holder.
+-- The oldest unpublished events of each claimed stream. Must be a statement of its own,
+-- after the claim: its snapshot then includes every commit of the previous holder.
 SELECT e.id::text AS id, e.stream, e.seq, e.type, e.payload::text AS payload, e.key,
        e.created_at, now() AS published_at
 FROM unnest($1::text[]) AS c(stream)

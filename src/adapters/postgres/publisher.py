@@ -137,13 +137,14 @@ class Publisher:
         """
         settings = self._settings
         async with begin(await self._pool()) as conn:
-            streams = await self._candidates(conn)
-            if not streams:
-                return 0
             locked = [
                 row["stream"]
                 for row in await conn.fetch(
-                    query("try_lock_streams"), streams, STREAM_LOCK_NAMESPACE
+                    query("claim_streams"),
+                    self._cursor,
+                    self._cooling(),
+                    settings.max_streams_per_batch,
+                    STREAM_LOCK_NAMESPACE,
                 )
             ]
             if not locked:
@@ -153,8 +154,8 @@ class Publisher:
             rows = await conn.fetch(query("claim_events"), locked, per_stream, _NO_LIMIT)
             delivery = await deliver_rows(conn, rows, list(self._handlers))
         self._settle(delivery)
-        # Streams published by someone else between the scan and the lock leave the pending
-        # set, so counting them as progress cannot make the loop spin.
+        # A stream another publisher finished between the scan's snapshot and our lock comes
+        # back empty; it has left the pending set, so counting it cannot make the loop spin.
         return len(locked)
 
     async def drain(self, stream: str | None) -> int:
@@ -200,19 +201,6 @@ class Publisher:
                 return published, delivery.failures[0]
             if len(rows) < self._settings.batch_size:
                 return published, None
-
-    async def _candidates(self, conn: Any) -> list[str]:
-        limit = self._settings.max_streams_per_batch
-        cooling = self._cooling()
-        sql = query("pending_streams")
-        found = [row["stream"] for row in await conn.fetch(sql, self._cursor, cooling, limit)]
-        if len(found) < limit and self._cursor:
-            # Wrap around: the streams at or before the cursor get their turn too.
-            seen = set(found)
-            for row in await conn.fetch(sql, "", cooling, limit - len(found)):
-                if row["stream"] not in seen:
-                    found.append(row["stream"])
-        return found
 
     def _cooling(self) -> list[str]:
         now = asyncio.get_running_loop().time()

@@ -220,3 +220,23 @@ async def test_o3_events_committed_while_stopped_are_delivered_after_restart(
     await outbox.start()
     await deliveries.wait_for(3)
     assert deliveries.seqs("run") == [1, 2, 3]
+
+
+async def test_o2_a_hot_stream_does_not_starve_the_others(postgres_dsn: str) -> None:
+    """O2: streams are claimed round-robin, so a long backlog in one stream does not hold
+    back a single event of another."""
+    outbox = PostgresOutbox(postgres_dsn, batch_size=10, max_streams_per_batch=1)
+    try:
+        await append_many(outbox, "a-hot", 300)  # sorts first: the scan would always find it
+        for stream in ("b", "c", "d", "e"):
+            await append_many(outbox, stream, 1)
+        deliveries = Deliveries()
+        outbox.add_handler(deliveries.handler())
+        await outbox.start()
+        events = await deliveries.wait_for(304)
+        first_of_each = {e.stream: index for index, e in reversed(list(enumerate(events)))}
+        # One batch of a-hot (10 events), then b, c, d and e in turn.
+        assert max(first_of_each[s] for s in "bcde") < 20, first_of_each
+        assert deliveries.seqs("a-hot") == list(range(1, 301))
+    finally:
+        await outbox.close()

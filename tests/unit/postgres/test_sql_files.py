@@ -12,8 +12,7 @@ from portside.ports import ConfigurationError
 
 QUERIES = [
     "append",
-    "pending_streams",
-    "try_lock_streams",
+    "claim_streams",
     "lock_stream",
     "claim_events",
     "mark_published",
