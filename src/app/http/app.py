@@ -140,6 +140,8 @@ def create_app(
         version=version(),
         description=DESCRIPTION,
         lifespan=lifespan,
+        # An API answers a trailing slash with 404, not a redirect clients may not follow.
+        redirect_slashes=False,
         openapi_tags=[
             {"name": "jobs", "description": "Enqueue registered jobs and read their status."},
             {"name": "runs", "description": "Agent runs and their event streams."},

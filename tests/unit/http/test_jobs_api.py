@@ -148,3 +148,11 @@ async def test_ids_from_other_producers_are_found_on_any_queue(api: Api) -> None
     response = await api.client.get(f"/jobs/{ref.id}")
     assert response.status_code == 200
     assert response.json()["queue"] == "sync:housing"
+
+
+async def test_a_trailing_slash_is_a_404_not_a_redirect(api: Api) -> None:
+    """Found by the fuzz: ``/jobs/0%2F`` decodes to ``/jobs/0/``."""
+    for url in ("/jobs/0%2F", "/jobs/x/", "/runs/"):
+        response = await api.client.get(url)
+        assert response.status_code == 404, url
+        assert response.json()["error"] == "not_found"
