@@ -44,7 +44,11 @@ async def test_a7_o4_a_late_sse_client_gets_every_event_exactly_once_in_order(
         return await infra.outbox.pending() == 0
 
     await wait_for(published, timeout=30, message="the API's publisher to publish every event")
-    assert worker_process.seen("job.completed")
+    await wait_for(
+        lambda: worker_process.seen("job.completed"),
+        timeout=30,
+        message="the worker process to log the orchestrator job's completion",
+    )
 
 
 async def test_o4_a_client_that_reconnects_with_last_event_id_misses_nothing(
