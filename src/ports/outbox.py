@@ -39,6 +39,11 @@ class OutboxPort(Protocol):
         """Deliver every published event to ``handler``; returns a function that removes it."""
         ...
 
+    @property
+    def running(self) -> bool:
+        """Whether the publisher is started (``start`` called, ``stop`` not since)."""
+        ...
+
     async def start(self, *, on_error: OutboxErrorCallback | None = None) -> None:
         """Start the push-driven publisher (LISTEN/NOTIFY, no polling) with a catch-up scan."""
         ...

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from portside.infra import Infra, get_infra
 from portside.ports import (
@@ -64,7 +63,7 @@ async def paused(
       unless it was already paused;
     - a ``WorkerHandle``: pause that worker only, resume it afterwards;
     - an outbox: stop its publisher (events stay pending) and start it again afterwards, with
-      ``on_error``, unless the adapter reports (``running``) that it was not running.
+      ``on_error``, if it was running.
 
     Args:
         target: What to hold.
@@ -87,7 +86,7 @@ async def paused(
         finally:
             await target.resume()
     elif isinstance(target, OutboxPort):
-        was_running: Any = getattr(target, "running", True)
+        was_running = target.running
         await target.stop()
         try:
             yield

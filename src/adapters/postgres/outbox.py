@@ -155,6 +155,11 @@ class PostgresOutbox:
 
         return remove
 
+    @property
+    def running(self) -> bool:
+        """Whether the publisher was started and not stopped since."""
+        return self._remove_publisher_waker is not None
+
     async def start(self, *, on_error: OutboxErrorCallback | None = None) -> None:
         """Start the publisher: LISTEN, a catch-up scan, then one scan per wake-up (O2, O5).
 

@@ -25,10 +25,6 @@ Scenario = Callable[[Infra], Awaitable[None]]
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
 async def test_h3_helpers_on_real_adapters(infra: Infra, scenario: Scenario) -> None:
-    if scenario is paused_outbox_that_was_stopped_stays_stopped and not hasattr(
-        infra.outbox, "running"
-    ):
-        pytest.xfail("paused() cannot tell a stopped outbox: PostgresOutbox has no `running`")
     await scenario(infra)
 
 
