@@ -29,11 +29,13 @@ NODE_DIR = Path(
 ).expanduser()
 NODE_WORKER = r"""
 const { Worker } = require('bullmq');
+const IORedis = require('ioredis');
 const [url, prefix, name, total, concurrency] = process.argv.slice(2);
 let done = 0;
 const started = process.hrtime.bigint();
+const connection = new IORedis(url, { maxRetriesPerRequest: null });
 const worker = new Worker(name, async () => null, {
-  connection: { url }, prefix, concurrency: Number(concurrency),
+  connection, prefix, concurrency: Number(concurrency),
 });
 worker.on('completed', async () => {
   done += 1;
