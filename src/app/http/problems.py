@@ -191,4 +191,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ValidationError, _portside_invalid)
     app.add_exception_handler(BackendUnavailableError, _unavailable)
     app.add_exception_handler(ConfigurationError, _misconfigured)
+    # A driver's own connection errors (a refused or reset socket) are outages, not bugs.
+    app.add_exception_handler(OSError, _unavailable)
     app.add_exception_handler(Exception, _unexpected)

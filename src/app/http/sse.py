@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from typing import Any
 
@@ -19,11 +20,14 @@ from portside.ports import OutboxEvent
 __all__ = [
     "MAX_SEQ",
     "RETRY_MILLISECONDS",
+    "error_frame",
     "event_stream",
     "frame",
     "parse_last_event_id",
     "resume_from",
 ]
+
+_log = logging.getLogger("portside.http.sse")
 
 MAX_SEQ = 2**53 - 1
 RETRY_MILLISECONDS = 1000
@@ -64,6 +68,12 @@ def _line(text: str) -> str:
     return " ".join(text.splitlines())
 
 
+def error_frame(error: BaseException) -> bytes:
+    """An ``event: error`` frame (no id, so a reconnect resumes after the last real event)."""
+    text = json.dumps({"error": type(error).__name__, "detail": _line(str(error))})
+    return f"event: error\ndata: {text}\n\n".encode()
+
+
 def frame(event: OutboxEvent) -> bytes:
     """One SSE frame: ``id: <seq>``, ``event: <type>``, ``data: <one-line JSON>``."""
     data: dict[str, Any] = {
@@ -89,9 +99,10 @@ async def event_stream(
 ) -> AsyncGenerator[bytes, None]:
     """Frames for ``events`` (a ``subscribe`` iterator starting at ``first_seq``).
 
-    Ends after a ``terminal`` event, when ``events`` ends, or when ``closing`` is set (the
-    server shuts down). Sends a keep-alive comment after ``ping_seconds`` without events.
-    An event older than the last one sent is skipped, so a redelivery is never a duplicate.
+    Ends after a ``terminal`` event, when ``events`` ends, when ``closing`` is set (the
+    server shuts down), or after an ``event: error`` frame when reading fails. Sends a
+    keep-alive comment after ``ping_seconds`` without events. An event older than the last
+    one sent is skipped, so a redelivery is never a duplicate.
     """
     yield f"retry: {RETRY_MILLISECONDS}\n\n".encode()
     expected = first_seq
@@ -110,6 +121,11 @@ async def event_stream(
                 try:
                     event = ready.result()
                 except StopAsyncIteration:
+                    return
+                except Exception as error:
+                    # The status line is sent already: tell the client in-band, then end.
+                    _log.warning("run event stream failed: %s", error)
+                    yield error_frame(error)
                     return
                 if event.seq < expected:
                     continue

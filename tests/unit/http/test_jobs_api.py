@@ -156,3 +156,36 @@ async def test_a_trailing_slash_is_a_404_not_a_redirect(api: Api) -> None:
         response = await api.client.get(url)
         assert response.status_code == 404, url
         assert response.json()["error"] == "not_found"
+
+
+class _Unreachable:
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    async def get_job(self, queue: str, job_id: str) -> None:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+
+async def test_an_unreachable_backend_is_503_not_500(api: Api) -> None:
+    from portside.app.http.app import api_state_of
+
+    state = api_state_of(api.app)
+    state.infra = _Proxy(api.infra, queue=_Unreachable(api.queue))  # type: ignore[assignment]
+    response = await api.client.get("/jobs/ingest.x")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["error"] == "unavailable"
+
+
+class _Proxy:
+    def __init__(self, inner: object, **overrides: object) -> None:
+        self._inner = inner
+        self._overrides = overrides
+
+    def __getattr__(self, name: str) -> object:
+        if name in self._overrides:
+            return self._overrides[name]
+        return getattr(self._inner, name)

@@ -216,3 +216,23 @@ async def test_bad_stream_positions_are_4xx(
     run_id = await _finished_run(api, steps=1)
     code, _ = await _sse(api, f"/runs/{run_id}/events{query}", **headers)
     assert code == status
+
+
+async def test_a_failing_read_ends_the_stream_with_an_error_frame() -> None:
+    async def broken() -> AsyncIterator[OutboxEvent]:
+        yield _event(1)
+        raise RuntimeError("events before seq 2 were purged")
+
+    frames = await _collect(
+        event_stream(
+            broken(),
+            first_seq=1,
+            terminal=TERMINAL_EVENTS,
+            ping_seconds=10,
+            closing=asyncio.Event(),
+        )
+    )
+    assert frames[1].startswith(b"id: 1\n")
+    assert frames[2].startswith(b"event: error\ndata: ")
+    assert b"purged" in frames[2] and b"\nid:" not in frames[2]
+    assert len(frames) == 3
