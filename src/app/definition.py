@@ -6,7 +6,6 @@ import inspect
 import re
 import types
 import typing
-import zoneinfo
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -15,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import pydantic
 from pydantic import BaseModel
 
-from portside.app.cron import check_cron_pattern
 from portside.app.errors import InvalidPayloadError
 from portside.app.job_ids import deterministic_job_id
 from portside.ports import (
@@ -23,8 +21,10 @@ from portside.ports import (
     FailureKind,
     RateLimit,
     ValidationError,
+    check_cron_pattern,
     default_attempts,
     default_classify,
+    resolve_timezone,
 )
 from portside.ports.validation import check_queue_name
 
@@ -261,15 +261,7 @@ class JobDefinition(Generic[PayloadT]):
                 self.name, "schedule.every", f"every is {schedule.every!r}", "use >= 1 second"
             )
         if schedule.timezone is not None:
-            try:
-                zoneinfo.ZoneInfo(schedule.timezone)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-                raise _fail(
-                    self.name,
-                    "schedule.timezone",
-                    f"unknown timezone {schedule.timezone!r}",
-                    "use an IANA name such as 'Australia/Sydney' or 'UTC'",
-                ) from exc
+            resolve_timezone(schedule.timezone, f"{self.name}.schedule.timezone")
         try:
             self.payload.model_validate(dict(schedule.data))
         except pydantic.ValidationError as exc:

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from portside.ports.cache import CachePort
 from portside.ports.classification import Classifier, default_classify, describe_error
+from portside.ports.cron import (
+    CRON_MACROS,
+    check_cron_pattern,
+    next_cron_time,
+    resolve_timezone,
+)
 from portside.ports.errors import (
     BackendUnavailableError,
     ConfigurationError,
@@ -50,6 +56,7 @@ from portside.ports.queue_types import (
 )
 
 __all__ = [
+    "CRON_MACROS",
     "DEFAULT_FAILURE_RETENTION",
     "RUN_MODES",
     "BackendUnavailableError",
@@ -96,7 +103,10 @@ __all__ = [
     "ValidationError",
     "WorkerHandle",
     "WorkerStatus",
+    "check_cron_pattern",
     "default_attempts",
     "default_classify",
     "describe_error",
+    "next_cron_time",
+    "resolve_timezone",
 ]

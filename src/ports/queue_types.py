@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from portside.ports.cron import check_cron_pattern, resolve_timezone
 from portside.ports.errors import ConfigurationError
 from portside.ports.model import PortModel
 from portside.ports.validation import check_job_id
@@ -165,7 +166,11 @@ class RateLimit(PortModel):
 
 
 class Schedule(PortModel):
-    """A repeatable job: a cron ``pattern`` or an interval ``every`` (seconds), not both."""
+    """A repeatable job: a cron ``pattern`` or an interval ``every`` (seconds), not both.
+
+    ``pattern`` follows :func:`portside.ports.cron.check_cron_pattern` (5 fields, or 6 with
+    seconds first) and is read on the wall clock of ``timezone`` (an IANA name; UTC if None).
+    """
 
     model_config = _STRICT
 
@@ -176,6 +181,19 @@ class Schedule(PortModel):
     every: float | None = Field(default=None, gt=0)
     timezone: str | None = None
     options: JobOptions | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        # Checked here so every adapter refuses the same patterns, before any I/O.
+        return None if value is None else check_cron_pattern(value, "pattern")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            resolve_timezone(value, "timezone")
+        return value
 
     @model_validator(mode="after")
     def _one_trigger(self) -> Schedule:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import tzinfo
 from typing import Any
 
-from portside.adapters.memory.cron import CronPattern, resolve_timezone
-from portside.ports import JobOptions, Schedule, ValidationError
+from portside.ports import (
+    JobOptions,
+    Schedule,
+    ValidationError,
+    check_cron_pattern,
+    next_cron_time,
+    resolve_timezone,
+)
 from portside.ports.validation import check_job_name, json_payload
 
 __all__ = ["ScheduleState", "job_id_for"]
@@ -30,8 +35,6 @@ class ScheduleState:
     schedule: Schedule
     data: dict[str, Any]
     options: JobOptions
-    cron: CronPattern | None
-    zone: tzinfo
     next_at: float = 0.0
     job_id: str | None = None
 
@@ -57,21 +60,18 @@ class ScheduleState:
                 fix="leave it out: the pattern or 'every' decides when each job runs",
                 field="schedule.options.delay",
             )
-        cron = (
-            None
-            if schedule.pattern is None
-            else CronPattern.parse(schedule.pattern, "schedule.pattern")
-        )
-        zone = resolve_timezone(schedule.timezone, "schedule.timezone")
-        return cls(schedule=schedule, data=data, options=options, cron=cron, zone=zone)
+        # Schedule checks both already; repeated for one built with model_construct().
+        if schedule.pattern is not None:
+            check_cron_pattern(schedule.pattern, "schedule.pattern")
+        resolve_timezone(schedule.timezone, "schedule.timezone")
+        return cls(schedule=schedule, data=data, options=options)
 
     def first_at(self, now: float) -> float:
         """When the first iteration runs: at once for ``every``, else the next cron match."""
-        if self.cron is None:
+        pattern = self.schedule.pattern
+        if pattern is None:
             return now
-        found = self.cron.next_after(now, self.zone)
-        assert found is not None  # CronPattern.parse refuses patterns that never match
-        return found
+        return next_cron_time(pattern, now, self.schedule.timezone)
 
     def following(self, previous: float, now: float) -> float:
         """The iteration after the one due at ``previous``, skipping slots already past."""
@@ -81,7 +81,5 @@ class ScheduleState:
             if upcoming < now:  # behind: the first slot on the same cadence after now
                 upcoming = previous + every * (math.floor((now - previous) / every) + 1)
             return upcoming
-        assert self.cron is not None
-        found = self.cron.next_after(max(previous, now), self.zone)
-        assert found is not None
-        return found
+        assert self.schedule.pattern is not None
+        return next_cron_time(self.schedule.pattern, max(previous, now), self.schedule.timezone)
