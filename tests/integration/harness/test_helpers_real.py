@@ -15,7 +15,6 @@ from portside.testing.harness import Harness
 from portside.testing.keyspace import PREFIX_PATTERN
 from tests.unit.harness.helper_scenarios import (
     SCENARIOS,
-    paused_outbox_that_was_stopped_stays_stopped,
 )
 
 pytestmark = pytest.mark.integration
