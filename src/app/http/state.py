@@ -50,7 +50,10 @@ class ApiState:
     closing: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def api_state(request: Request) -> ApiState:
-    """FastAPI dependency: the state of the application serving ``request``."""
+async def api_state(request: Request) -> ApiState:
+    """FastAPI dependency: the state of the application serving ``request``.
+
+    Async on purpose: FastAPI runs plain-function dependencies in a thread pool.
+    """
     state: ApiState = request.app.state.portside
     return state
