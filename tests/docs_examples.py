@@ -12,6 +12,8 @@ Blocks of one file share a namespace, in order, so a page can build an example s
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,3 +45,14 @@ def blocks(path: Path) -> list[Block]:
         modes = frozenset(match.group(1).split())
         found.append(Block(path, line, modes, match.group(2)))
     return found
+
+
+def run_pytest(target: Path) -> subprocess.CompletedProcess[str]:
+    """Run pytest on example test modules the way a user's project would (asyncio auto mode)."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", str(target), "-q", "-p", "no:randomly",
+         "-p", "no:cacheprovider", "-W", "error", "-o", "asyncio_mode=auto",
+         "-o", "asyncio_default_fixture_loop_scope=function"],
+        capture_output=True, text=True, cwd=target if target.is_dir() else target.parent,
+        timeout=300, check=False,
+    )  # fmt: skip

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.docs_examples import blocks, doc_files
+from tests.docs_examples import blocks, doc_files, run_pytest
 
 
 def _server_blocks(path: Path, *, pytest_module: bool) -> list[str]:
@@ -42,28 +40,5 @@ def test_server_test_modules_pass(path: Path, tmp_path: Path) -> None:
     modules = _server_blocks(path, pytest_module=True)
     for index, code in enumerate(modules):
         (tmp_path / f"test_doc_{path.stem.replace('-', '_')}_{index}.py").write_text(code)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(tmp_path),
-            "-q",
-            "-p",
-            "no:randomly",
-            "-p",
-            "no:cacheprovider",
-            "-W",
-            "error",
-            "-o",
-            "asyncio_mode=auto",
-            "-o",
-            "asyncio_default_fixture_loop_scope=function",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=300,
-        check=False,
-    )
+    result = run_pytest(tmp_path)
     assert result.returncode == 0, f"{path.name} examples:\n{result.stdout}{result.stderr}"

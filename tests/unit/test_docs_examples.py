@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from tests.docs_examples import Block, blocks, doc_files
+from tests.docs_examples import Block, blocks, doc_files, run_pytest
 
 
 def _run_tests_defined(namespace: dict[str, object]) -> None:
@@ -47,30 +45,7 @@ def test_pytest_examples_pass(path: Path, tmp_path: Path) -> None:
     for index, block in enumerate(_test_modules(path)):
         module = tmp_path / f"test_doc_{path.stem}_{index}.py"
         module.write_text(block.code)
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                str(module),
-                "-q",
-                "-p",
-                "no:randomly",
-                "-p",
-                "no:cacheprovider",
-                "-W",
-                "error",
-                "-o",
-                "asyncio_mode=auto",
-                "-o",
-                "asyncio_default_fixture_loop_scope=function",
-            ],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            timeout=300,
-            check=False,
-        )
+        result = run_pytest(module)
         assert result.returncode == 0, (
             f"example at {block.label} exited {result.returncode}:\n{result.stdout}{result.stderr}"
         )
