@@ -106,7 +106,8 @@ class _SqlWriter:
             run.last_seq,
             run.job_id,
         )
-        assert stored is not None  # INSERT ... RETURNING always returns the row
+        if stored is None:  # pragma: no cover - INSERT ... RETURNING always returns the row
+            raise ConfigurationError(f"inserting run {run.id!r} returned no row")
         return stored
 
     async def lock(self, run_id: str) -> RunRecord | None:

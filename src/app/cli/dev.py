@@ -222,14 +222,20 @@ async def _main_job(infra: Infra, options: _Options, url: str, stop: asyncio.Eve
         ref = await dispatch(registry, infra.queue, options.job, options.data, job_id=job_id)
         _say(f"Enqueued the main example job {options.job!r} as {ref.id}")
         info = await _wait_finished(infra, ref, events, stop)
+    except TimeoutError as error:
+        _say(f"{error}; follow it with: curl -s {url}/jobs/{job_id}")
+        if options.once:
+            return 1
+        info = None
     finally:
         await events.aclose()
-    if info is None:
+    if info is not None:
+        _say(f"Job {ref.id} {info.state}")
+        await _show_job(url, ref.id)
+        if options.once:
+            return 0 if info.state == "completed" else 1
+    if stop.is_set():
         return 0
-    _say(f"Job {ref.id} {info.state}")
-    await _show_job(url, ref.id)
-    if options.once:
-        return 0 if info.state == "completed" else 1
     _say("Serving; press Ctrl-C to stop.")
     await stop.wait()
     return 0
