@@ -84,6 +84,11 @@ class WorkerProcess:
         self._read()
         return [record for record in self._events if record["event"] == event]
 
+    def mentioning(self, text: str) -> list[str]:
+        """Worker-level log events whose name contains ``text`` (e.g. adapter warnings)."""
+        self._read()
+        return [record["event"] for record in self._events if text in record["event"]]
+
     def tail(self, lines: int = 25) -> str:
         """The end of the log, for failure messages."""
         text = self.log.read_text(errors="replace").splitlines()
