@@ -190,7 +190,8 @@ def _request(draw: st.DrawFn, document: JSON, schemas: _Schemas, token: str | No
                 params[name] = value
             elif where == "header":
                 sendable = all(0x20 <= ord(c) <= 0xFF and c != "\x7f" for c in value)
-                headers[name] = value if sendable else draw(_HEADER_TEXT)
+                # HTTP/1.1 clients refuse header values with surrounding whitespace.
+                headers[name] = (value if sendable else draw(_HEADER_TEXT)).strip(" \t")
     if operation.get("security") or path.startswith("/admin"):
         choices = [None, "Bearer nope", f"Basic {token}"] + (
             [f"Bearer {token}"] * 3 if token else []
