@@ -30,6 +30,7 @@ BENCHMARKS: list[tuple[str, str, list[str]]] = [
     ("queue", "Queue throughput and latency", ["benchmarks/queue_throughput.py"]),
     ("outbox", "Outbox latency and throughput", ["benchmarks/outbox.py"]),
     ("harness", "Harness isolation overhead and start-up", ["benchmarks/harness.py"]),
+    ("http", "HTTP status poll latency", ["benchmarks/http_status.py"]),
 ]
 
 
