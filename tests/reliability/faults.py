@@ -95,10 +95,15 @@ class PostgresFaults:
         self.backends_terminated += terminated
         return terminated
 
-    async def crash_and_restart(self) -> None:
-        """SIGKILL the postmaster and its backends, then restart (crash recovery)."""
+    async def crash_and_restart(
+        self, while_down: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """SIGKILL the postmaster and its backends, await ``while_down()``, then restart
+        (crash recovery)."""
         self.server.kill()
         self.injected["postgres_sigkill_restart"] += 1
+        if while_down is not None:
+            await while_down()
         await asyncio.to_thread(self.server.restart)
 
     async def restart(self) -> None:
