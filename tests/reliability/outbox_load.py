@@ -50,6 +50,9 @@ class EventWriter:
     deadline: float = 60.0
     per_tx: int = 3
     seed: int = 0
+    rotate: int | None = None
+    """Take streams in turn (``seed``, ``seed + rotate``, ...) instead of at random, so that
+    writers started with seeds 0..rotate-1 cover every stream."""
     confirmed: set[str] = field(default_factory=set)
     in_doubt: set[str] = field(default_factory=set)
     failures: Counter[str] = field(default_factory=Counter)
@@ -58,8 +61,13 @@ class EventWriter:
         """Write until at least ``count`` events are confirmed."""
         rng = random.Random(f"{self.name}-{self.seed}")
         serial = itertools.count()
-        while len(self.confirmed) < count:
-            stream = rng.choice(self.streams)
+        for turn in itertools.count():
+            if len(self.confirmed) >= count:
+                return
+            if self.rotate is None:
+                stream = rng.choice(self.streams)
+            else:
+                stream = self.streams[(self.seed + turn * self.rotate) % len(self.streams)]
             size = min(rng.randint(1, self.per_tx), count - len(self.confirmed))
             tokens = [f"{self.name}-{next(serial)}" for _ in range(size)]
             try:
