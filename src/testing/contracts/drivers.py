@@ -32,9 +32,11 @@ class QueueDriver(Protocol):
         ...
 
     async def advance(self, seconds: float) -> None:
-        """Let ``seconds`` pass for delays and retry backoffs.
+        """Let ``seconds`` pass for delays, retry backoffs, rate-limit windows and dedupe TTLs.
 
-        Fakes move their virtual clock; real adapters promote delayed jobs due within the window.
+        Calls add up, like a clock: ``advance(0.5)`` twice equals ``advance(1)``. Fakes move
+        their virtual clock; a real adapter shifts its stored due times back by ``seconds``
+        (test data only) rather than waiting.
         """
         ...
 
