@@ -15,18 +15,13 @@ import asyncio
 import json
 import os
 import platform
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-NODE_DIR = Path(
-    os.environ.get("PORTSIDE_NODE_BULLMQ", "~/.cache/portside/node-bullmq")
-).expanduser()
+from _common import NODE_DIR, RedisServer, node_ready, node_script
+
 NODE_WORKER = r"""
 const { Worker } = require('bullmq');
 const IORedis = require('ioredis');
@@ -47,62 +42,6 @@ worker.on('completed', async () => {
   }
 });
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class RedisServer:
-    """A throw-away ``redis-server`` (no persistence) in a temporary directory."""
-
-    def __init__(self) -> None:
-        binary = shutil.which("redis-server") or shutil.which("valkey-server")
-        if binary is None:
-            raise SystemExit("redis-server (or valkey-server) must be on PATH")
-        self.port = _free_port()
-        self.dir = tempfile.mkdtemp(prefix="portside-bench-")
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.dir,
-                "--bind",
-                "127.0.0.1",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("redis-server did not start within 10 s")
-            time.sleep(0.05)
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.version = subprocess.run(
-            [binary, "--version"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 async def _preload(url: str, queue: str, jobs: int) -> None:
@@ -171,31 +110,8 @@ def _child(args: argparse.Namespace) -> None:
 
 
 def _node_ready(install: bool) -> str | None:
-    """Path of a Node BullMQ 5 install, installing it into the cache dir if asked."""
-    if shutil.which("node") is None:
-        return None
-    if not (NODE_DIR / "node_modules" / "bullmq").exists():
-        if not install or shutil.which("npm") is None:
-            return None
-        NODE_DIR.mkdir(parents=True, exist_ok=True)
-        if not (NODE_DIR / "package.json").exists():
-            (NODE_DIR / "package.json").write_text(
-                '{"name": "portside-node-bullmq", "private": true}'
-            )
-        result = subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund", "bullmq@5"],
-            cwd=NODE_DIR,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
-        if result.returncode != 0:
-            print(f"npm install bullmq@5 failed: {result.stderr.strip()[:300]}", file=sys.stderr)
-            return None
-    script = NODE_DIR / "bench-worker.js"
-    script.write_text(NODE_WORKER)
-    return str(script)
+    """Path of the Node worker script, or None when Node BullMQ 5 is unavailable."""
+    return node_script("bench-worker.js", NODE_WORKER) if node_ready(install) else None
 
 
 def _measure(
