@@ -7,10 +7,10 @@ from collections import deque
 
 from portside.adapters.memory.clock import VirtualClock
 from portside.adapters.memory.engine import QueueEngine
-from portside.adapters.memory.inputs import check_job_ref_id, coerce_schedule
 from portside.adapters.memory.queue_state import QueueState
 from portside.adapters.memory.schedules import ScheduleState
 from portside.ports import ConfigurationError, Schedule, ValidationError
+from portside.ports.inputs import check_lookup_id, coerce_schedule
 from portside.ports.validation import check_queue_name
 
 __all__ = ["QueueControl"]
@@ -103,7 +103,7 @@ class QueueControl(QueueEngine):
         if job_id is None:
             chosen = [r for r in state.finished["failed"] if r.state == "failed" and not r.removed]
         else:
-            record = state.jobs.get(check_job_ref_id(job_id))
+            record = state.jobs.get(check_lookup_id(job_id))
             chosen = [record] if record is not None and record.state == "failed" else []
         for record in dict.fromkeys(chosen):
             record.attempts_made = record.stalls = 0
@@ -132,7 +132,7 @@ class QueueControl(QueueEngine):
     async def remove_schedule(self, queue: str, scheduler_id: str) -> bool:
         """Remove a scheduler and its upcoming job; False if there was none."""
         state = self._open(queue)
-        schedule = state.schedules.pop(check_job_ref_id(scheduler_id, "scheduler_id"), None)
+        schedule = state.schedules.pop(check_lookup_id(scheduler_id, "scheduler_id"), None)
         if schedule is None:
             return False
         self._drop_pending(state, schedule)

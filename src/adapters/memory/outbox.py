@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from portside.adapters.memory.clock import VirtualClock
-from portside.adapters.memory.inputs import check_callable, check_seconds
 from portside.adapters.memory.outbox_store import MemoryTransaction, OutboxStore
 from portside.ports import (
     ConfigurationError,
@@ -19,6 +18,7 @@ from portside.ports import (
     OutboxPort,
     ValidationError,
 )
+from portside.ports.inputs import check_callable, check_seconds
 from portside.ports.validation import MAX_NAME_LENGTH, check_stream_name, json_payload
 
 __all__ = ["InMemoryOutbox"]

@@ -12,17 +12,7 @@ from pydantic import BaseModel
 from portside.adapters.memory.clock import VirtualClock
 from portside.adapters.memory.control import QueueControl
 from portside.adapters.memory.events import MemoryEventStream, to_event
-from portside.adapters.memory.inputs import (
-    check_callable,
-    check_classifier,
-    check_job_ref_id,
-    check_positive_int,
-    check_seconds,
-    check_sequence,
-    coerce_new_job,
-    coerce_options,
-    coerce_rate_limit,
-)
+from portside.adapters.memory.inputs import check_positive_int
 from portside.adapters.memory.job_record import JobRecord
 from portside.adapters.memory.queue_state import QueueState
 from portside.adapters.memory.worker import MemoryWorker
@@ -41,7 +31,17 @@ from portside.ports import (
     QueuePort,
     RateLimit,
 )
-from portside.ports.validation import check_job_name, check_queue_name, json_payload
+from portside.ports.inputs import (
+    check_callable,
+    check_classifier,
+    check_job,
+    check_lookup_id,
+    check_new_job,
+    check_seconds,
+    check_sequence,
+    coerce_rate_limit,
+)
+from portside.ports.validation import check_queue_name
 
 __all__ = ["InMemoryQueue"]
 
@@ -76,8 +76,7 @@ class InMemoryQueue(QueueControl):
     ) -> JobRef:
         """Add a job; the same ``options.job_id`` twice yields one job (Q1)."""
         state = self._open(queue)
-        checked = (check_job_name(name), json_payload(data), coerce_options(options))
-        ref = self._add(state, *checked)
+        ref = self._add(state, *check_job(name, data, options))
         state.wake()
         return ref
 
@@ -87,7 +86,7 @@ class InMemoryQueue(QueueControl):
         entries = check_sequence(jobs, "jobs")
         defaults = JobOptions()
         checked = [
-            coerce_new_job(item, f"jobs[{index}]", defaults) for index, item in enumerate(entries)
+            check_new_job(item, f"jobs[{index}]", defaults) for index, item in enumerate(entries)
         ]
         refs = [self._add(state, *entry) for entry in checked]
         state.wake()
@@ -178,7 +177,7 @@ class InMemoryQueue(QueueControl):
     async def get_job(self, queue: str, job_id: str) -> JobInfo | None:
         """The job's snapshot, or None if unknown (or removed by retention)."""
         state = self._open(queue)
-        record = state.jobs.get(check_job_ref_id(job_id))
+        record = state.jobs.get(check_lookup_id(job_id))
         return None if record is None else record.info(paused=state.paused)
 
     async def counts(self, queue: str) -> QueueCounts:

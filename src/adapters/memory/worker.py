@@ -7,7 +7,6 @@ import contextlib
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from portside.adapters.memory.inputs import check_seconds
 from portside.ports import (
     Classifier,
     ConfigurationError,
@@ -16,6 +15,7 @@ from portside.ports import (
     WorkerHandle,
     WorkerStatus,
 )
+from portside.ports.inputs import check_seconds
 
 if TYPE_CHECKING:
     from portside.adapters.memory.engine import QueueEngine
