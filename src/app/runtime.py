@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
+from typing import Any
 
 from portside.app.attempts import AttemptRunner
 from portside.app.errors import UnknownQueueError
@@ -19,17 +19,41 @@ from portside.app.registry import Registry
 from portside.infra import Infra
 from portside.ports import DEFAULT_FAILURE_RETENTION, ValidationError, WorkerHandle, WorkerStatus
 
-__all__ = ["TIMEOUT_MARGIN", "WorkerRuntime"]
+__all__ = ["STOP_MARGIN", "TIMEOUT_MARGIN", "WorkerRuntime"]
 
 TIMEOUT_MARGIN = 5.0
 """Seconds added to a queue's job timeout for the adapter's own timeout: the runtime's timeout
 fires first, so a timed-out attempt is still recorded in run history."""
+
+STOP_MARGIN = 10.0
+"""Seconds ``stop(grace)`` may take beyond ``grace``: an adapter whose close hangs is abandoned
+(and logged as ``worker.close_timeout``) so the process can still exit."""
+
+_BACKGROUND_WAIT = 2.0
+"""Seconds a cancelled sampler or purge gets to end (part of ``STOP_MARGIN``)."""
+
+_CANCEL_WAIT = 1.0
+"""Seconds an abandoned close gets to unwind after its cancellation (part of ``STOP_MARGIN``)."""
 
 _log = logging.getLogger("portside.worker")
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _where(task: asyncio.Task[None]) -> str:
+    """The chain of awaits a task is suspended in, for the close-timeout log."""
+    steps: list[str] = []
+    awaited: Any = task.get_coro()
+    while awaited is not None and len(steps) < 20:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is None:
+            steps.append(type(awaited).__name__)
+            break
+        steps.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return " > ".join(steps) or "finished"
 
 
 class WorkerRuntime:
@@ -88,6 +112,8 @@ class WorkerRuntime:
         self._handles: dict[str, WorkerHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.startup_seconds: float | None = None
+        self.unreleased = 0
+        """Jobs still held by consumers whose close did not finish in time (0 normally)."""
 
     @property
     def running(self) -> bool:
@@ -133,31 +159,53 @@ class WorkerRuntime:
             start_ms=round((ready - begin) * 1000, 1),
         )
         if self._sample_interval is not None:
-            self._tasks.append(asyncio.create_task(self._every(self._sample_interval, self.sample)))
+            sampler = self._every(self._sample_interval, self.sample)
+            self._tasks.append(asyncio.create_task(sampler, name="portside-sampler"))
         if self._retention_interval is not None:
-            self._tasks.append(
-                asyncio.create_task(self._every(self._retention_interval, self.purge_expired))
-            )
+            purge = self._every(self._retention_interval, self.purge_expired)
+            self._tasks.append(asyncio.create_task(purge, name="portside-purge"))
 
     async def stop(self, grace: float | None = None) -> None:
-        """Stop intake, wait up to ``grace`` seconds for in-flight jobs, then release them."""
+        """Stop intake, wait up to ``grace`` seconds for in-flight jobs, then release them.
+
+        Returns within ``grace + STOP_MARGIN`` seconds even if an adapter's close never
+        finishes: what did not close in time is logged as ``worker.close_timeout`` (ERROR)
+        and the number of jobs it still held is kept in ``unreleased``.
+        """
         if not self._handles:
             return
         wait = self.grace if grace is None else grace
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait + STOP_MARGIN
         event(_log, "worker.stopping", queues=self.queues, grace=wait)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await self._stop_background()
         handles, self._handles = self._handles, {}
-        results = await asyncio.gather(
-            *(handle.close(wait) for handle in handles.values()), return_exceptions=True
-        )
-        for queue, result in zip(handles, results, strict=True):
-            if isinstance(result, BaseException):
-                event(_log, "worker.close_failed", logging.ERROR, queue=queue, error=str(result))
+        closes = {
+            queue: asyncio.create_task(handle.close(wait), name=f"portside-close-{queue}")
+            for queue, handle in handles.items()
+        }
+        budget = max(deadline - loop.time() - _CANCEL_WAIT, 0.0)
+        _, pending = await asyncio.wait(closes.values(), timeout=budget)
+        for queue, task in closes.items():
+            if task in pending:
+                active = handles[queue].status().active
+                self.unreleased += active
+                task.cancel()
+                event(
+                    _log,
+                    "worker.close_timeout",
+                    logging.ERROR,
+                    queue=queue,
+                    seconds=round(wait + STOP_MARGIN, 1),
+                    unreleased=active,
+                    stack=_where(task),
+                )
+            elif not task.cancelled() and task.exception() is not None:
+                error = task.exception()
+                event(_log, "worker.close_failed", logging.ERROR, queue=queue, error=str(error))
+        if pending:
+            # A close that swallows its cancellation is abandoned, not awaited forever.
+            await asyncio.wait(pending, timeout=_CANCEL_WAIT)
         statuses = [handle.status() for handle in handles.values()]
         event(
             _log,
@@ -165,7 +213,25 @@ class WorkerRuntime:
             queues=self.queues,
             processed=sum(status.processed for status in statuses),
             failed=sum(status.failed for status in statuses),
+            unreleased=self.unreleased,
         )
+
+    async def _stop_background(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=_BACKGROUND_WAIT)
+        for task in pending:
+            event(
+                _log,
+                "worker.close_timeout",
+                logging.ERROR,
+                task=task.get_name(),
+                seconds=_BACKGROUND_WAIT,
+                stack=_where(task),
+            )
 
     def status(self) -> list[WorkerStatus]:
         """Liveness and counters of every consumer."""

@@ -11,10 +11,24 @@ from portside.app.logs import event
 from portside.app.registry import Registry
 from portside.app.runtime import WorkerRuntime
 from portside.infra import Infra
+from portside.ports import PortsideError
 
-__all__ = ["install_stop_signals", "run_worker"]
+__all__ = ["UnreleasedJobsError", "install_stop_signals", "run_worker"]
 
 _log = logging.getLogger("portside.worker")
+
+
+class UnreleasedJobsError(PortsideError):
+    """A consumer did not close in time, so some in-flight jobs were not released."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(
+            f"the worker stopped with {count} in-flight job(s) not released to the queue "
+            "(a consumer did not close in time; see the worker.close_timeout log event)",
+            fix="they are requeued once their lock expires (the stalled check); "
+            "nothing to do unless this repeats",
+        )
+        self.count = count
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:
@@ -55,6 +69,10 @@ async def run_worker(
 
     Returns:
         The stopped runtime (its counters and ``startup_seconds`` stay readable).
+
+    Raises:
+        UnreleasedJobsError: A consumer's close did not finish within ``grace`` plus
+            ``STOP_MARGIN`` while it still held jobs (``portside worker`` then exits 1).
     """
     runtime = WorkerRuntime(registry, infra, queues=queues, grace=grace, started_at=started_at)
     server = None
@@ -70,4 +88,6 @@ async def run_worker(
         await runtime.stop()
         if server is not None:
             server.shutdown()
+    if runtime.unreleased:
+        raise UnreleasedJobsError(runtime.unreleased)
     return runtime
