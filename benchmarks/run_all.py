@@ -28,7 +28,10 @@ OUTPUT = ROOT / "docs" / "benchmarks.md"
 BENCHMARKS: list[tuple[str, str, list[str]]] = [
     ("fakes", "In-memory queue drain", ["benchmarks/fakes.py"]),
     ("queue", "Queue throughput and latency", ["benchmarks/queue_throughput.py"]),
+    ("queue_latency", "Queue enqueue and end-to-end latency", ["benchmarks/queue_latency.py"]),
+    ("scaling", "Worker scaling across processes", ["benchmarks/worker_scaling.py"]),
     ("outbox", "Outbox latency and throughput", ["benchmarks/outbox.py"]),
+    ("sse", "SSE fan-out to 100 subscribers", ["benchmarks/sse_fanout.py"]),
     ("harness", "Harness isolation overhead and start-up", ["benchmarks/harness.py"]),
     ("http", "HTTP status poll latency", ["benchmarks/http_status.py"]),
 ]
