@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
-from zoneinfo import ZoneInfoNotFoundError
 
 from bullmq import Queue as BullQueue
 from bullmq.job import optsFromJSON
-from croniter import (  # type: ignore[import-untyped]
-    CroniterBadCronError,
-    CroniterBadDateError,
-)
 from redis.asyncio import Redis
 
 from portside.adapters.bullmq.jobs import BullJob
 from portside.adapters.bullmq.names import QueueName
 from portside.adapters.bullmq.options import PORTSIDE_KEY, from_bullmq_opts, ms, to_bullmq_opts
-from portside.ports import JobOptions, Schedule, ValidationError
+from portside.ports import (
+    JobOptions,
+    Schedule,
+    ValidationError,
+    check_cron_pattern,
+    resolve_timezone,
+)
+from portside.ports.inputs import coerce_schedule
 
 __all__ = ["Schedules"]
 
@@ -57,6 +60,22 @@ def _options_back(raw: Any) -> JobOptions | None:
     return from_bullmq_opts(raw)
 
 
+def _schedule_from(record: Mapping[str, Any]) -> Schedule:
+    """A record of ``Queue.getJobSchedulers`` as a Schedule; ValidationError if it is none."""
+    template = record.get("template") or {}
+    data = template.get("data")
+    every = record.get("every")
+    return Schedule(
+        scheduler_id=str(record["key"]),
+        name=str(record.get("name") or record["key"]),
+        data=data if isinstance(data, dict) else {},
+        pattern=record.get("pattern") if every is None else None,
+        every=int(every) / 1000 if every is not None else None,
+        timezone=record.get("tz"),
+        options=_options_back(template.get("opts")),
+    )
+
+
 class Schedules:
     """Job schedulers of the queues of one adapter (one ``bullmq.Queue`` per queue)."""
 
@@ -71,40 +90,30 @@ class Schedules:
             self._queues[queue.portside] = found
         return found
 
-    async def upsert(self, queue: QueueName, schedule: Schedule) -> None:
+    async def upsert(self, queue: QueueName, schedule: object) -> None:
         """Create or replace a scheduler; calling it again with the same id changes nothing
-        but the settings."""
-        if not isinstance(schedule, Schedule):
-            raise ValidationError(
-                f"schedule must be a Schedule, got {type(schedule).__name__}",
-                fix="build it with portside.ports.Schedule(...)",
-                field="schedule",
-            )
+        but the settings.
+
+        Raises:
+            ValidationError: naming the field (``pattern``, ``timezone``, ``options.job_id``
+                ...) before anything is written.
+        """
+        schedule = coerce_schedule(schedule)
         repeat: dict[str, Any] = {}
         if schedule.pattern is not None:
-            repeat["pattern"] = schedule.pattern
+            # Checked again for a Schedule built with model_construct(), which skips its
+            # validators: the bullmq package would fail on it half-way through the upsert.
+            repeat["pattern"] = check_cron_pattern(schedule.pattern, "pattern")
         else:
             assert schedule.every is not None
             repeat["every"] = max(1, ms(schedule.every))
         if schedule.timezone is not None:
+            resolve_timezone(schedule.timezone, "timezone")
             repeat["tz"] = schedule.timezone
         opts = _template_opts(schedule)
-        try:
-            await self._queue(queue).upsertJobScheduler(
-                schedule.scheduler_id, repeat, schedule.name, schedule.data, opts
-            )
-        except ZoneInfoNotFoundError as exc:
-            raise ValidationError(
-                f"timezone {schedule.timezone!r} is unknown",
-                fix="use an IANA zone name such as 'Europe/Berlin'",
-                field="timezone",
-            ) from exc
-        except (CroniterBadCronError, CroniterBadDateError, ValueError) as exc:
-            raise ValidationError(
-                f"pattern {schedule.pattern!r} is not a valid cron expression ({exc})",
-                fix="use 5 fields (minute hour day month weekday) or 6 with seconds first",
-                field="pattern",
-            ) from exc
+        await self._queue(queue).upsertJobScheduler(
+            schedule.scheduler_id, repeat, schedule.name, schedule.data, opts
+        )
 
     async def remove(self, queue: QueueName, scheduler_id: str) -> bool:
         """Remove a scheduler and its pending iteration; False if there was none."""
@@ -112,25 +121,23 @@ class Schedules:
         return bool(result == 0)
 
     async def list(self, queue: QueueName) -> list[Schedule]:
-        """Every scheduler of the queue, soonest next run first."""
+        """Every scheduler of the queue, soonest next run first.
+
+        A scheduler that is no valid ``Schedule`` (Node BullMQ accepts some cron patterns
+        portside refuses) is left out with a warning, so one such record does not hide the rest.
+        """
         records = await self._queue(queue).getJobSchedulers(0, -1, True)
         schedules: list[Schedule] = []
         for record in records:
-            template = record.get("template") or {}
-            raw_opts = template.get("opts")
-            data = template.get("data")
-            every = record.get("every")
-            schedules.append(
-                Schedule(
-                    scheduler_id=str(record["key"]),
-                    name=str(record.get("name") or record["key"]),
-                    data=data if isinstance(data, dict) else {},
-                    pattern=record.get("pattern") if every is None else None,
-                    every=int(every) / 1000 if every is not None else None,
-                    timezone=record.get("tz"),
-                    options=_options_back(raw_opts),
+            try:
+                schedules.append(_schedule_from(record))
+            except ValidationError as exc:
+                log.warning(
+                    "skipping job scheduler %r of queue %s that portside cannot read: %s",
+                    record.get("key"),
+                    queue.portside,
+                    exc,
                 )
-            )
         return schedules
 
     async def next_iteration(self, queue: QueueName, job: BullJob) -> None:
