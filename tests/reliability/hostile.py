@@ -18,6 +18,7 @@ __all__ = [
     "good_json",
     "hostile_payloads",
     "hostile_text",
+    "mostly",
     "nested",
     "raw_json_documents",
 ]
@@ -45,6 +46,11 @@ good_json = st.recursive(
     max_leaves=10,
 )
 """JSON values every adapter must accept (no NUL: Postgres cannot store it)."""
+
+
+def mostly(valid: st.SearchStrategy[Any], hostile: st.SearchStrategy[Any]) -> Any:
+    """``valid`` three times in four, so that the accepting path is exercised too."""
+    return st.integers(0, 3).flatmap(lambda roll: hostile if roll == 0 else valid)
 
 
 def nested(depth: int, leaf: Any = 1, kind: str = "list") -> Any:

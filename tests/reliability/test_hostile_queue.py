@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from portside.adapters.bullmq import BullMQQueue
 from portside.ports import Job, JobOptions, ValidationError
 from tests.reliability.conftest import Figures
-from tests.reliability.hostile import good_json, hostile_payloads
+from tests.reliability.hostile import good_json, hostile_payloads, mostly
 from tests.reliability.scale import Scale
 from tests.reliability.sync_env import Loop, examples
 
@@ -175,11 +175,6 @@ def test_q1_bulk_enqueue_with_one_bad_job_adds_none(
     assert env.snapshot() == before
     env.still_works()
     figures.update(inputs_tried=tried, refused=tried, written=0)
-
-
-def mostly(valid: st.SearchStrategy[Any], hostile: st.SearchStrategy[Any]) -> Any:
-    """Valid three times in four, so that accepted jobs are checked too."""
-    return st.integers(0, 3).flatmap(lambda roll: hostile if roll == 0 else valid)
 
 
 durations = mostly(
