@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from portside.ports.validation import MAX_PAYLOAD_BYTES
 
 __all__ = [
+    "BAD_JSON_TOKENS",
     "SURROGATES",
     "bad_json_values",
     "embed",
@@ -136,7 +137,10 @@ def hostile_payloads(draw: st.DrawFn, int_keys: bool = True) -> Any:
     return {f"blob{n}": "x" * size for n in range(pieces)}
 
 
-_BAD_TOKENS = [
+BAD_JSON_TOKENS = [
+    # JSON text no body may carry: non-finite and huge numbers, lone surrogates, NUL, bytes
+    # that are not UTF-8 (invalid, overlong, surrogate and out-of-range encodings), nesting
+    # 100,000 deep, unterminated and malformed literals.
     b"NaN",
     b"Infinity",
     b"-Infinity",
@@ -165,7 +169,7 @@ def raw_json_documents(draw: st.DrawFn, base: dict[str, Any]) -> bytes:
     """``base`` as JSON text with one hostile token put in a field's place, or around it."""
     import json
 
-    token = draw(st.sampled_from(_BAD_TOKENS) | st.binary(min_size=1, max_size=16))
+    token = draw(st.sampled_from(BAD_JSON_TOKENS) | st.binary(min_size=1, max_size=16))
     where = draw(st.sampled_from(["field", "extra", "whole", "prefix", "duplicate"]))
     fields = [f'"{key}": {json.dumps(value)}'.encode() for key, value in base.items()]
     if where == "field" and fields:
