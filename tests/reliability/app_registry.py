@@ -1,17 +1,4 @@
-"""The job registry the reliability suite's ``portside worker`` processes run.
-
-``--app tests.reliability.app_registry:registry``. Every job is a no-op that records in
-Postgres (the ``reliability_runs`` table, see ``records.py``) that it completed, and
-optionally that it started, with the worker's pid, so a test can count exactly what ran
-where. Behaviour is chosen per worker process through the environment:
-
-- ``RELIABILITY_MODE``: ``run`` (default), ``hold`` (never finish: the worker is going to be
-  killed) or ``gate`` (wait until the test releases this job through Redis);
-- ``RELIABILITY_RECORD_STARTS=1``: also record each attempt's start;
-- ``RELIABILITY_CONCURRENCY``: slots per queue in this process (default 10);
-- ``RELIABILITY_GATE_URL`` and ``RELIABILITY_GATE_KEY``: the Redis of the gate and its key
-  prefix (``gate`` mode).
-"""
+"""The job registry of the reliability workers: no-op jobs that record each run in Postgres."""
 
 from __future__ import annotations
 
@@ -81,7 +68,17 @@ async def _record(ctx: JobContext, event: str) -> None:
 
 
 async def work(payload: Work, ctx: JobContext) -> int:
-    """Record the start (if asked), hold or pass the gate per mode, record the completion."""
+    """Record the start (if asked), hold or pass the gate per mode, record the completion.
+
+    Each worker process chooses its behaviour through the environment, so a test can count
+    exactly what ran where (rows of ``reliability_runs`` carry the worker's pid):
+
+    - ``RELIABILITY_MODE``: ``run`` (default), ``hold`` (never finish: the worker is about to
+      be killed) or ``gate`` (wait until the test releases this job through Redis);
+    - ``RELIABILITY_RECORD_STARTS=1``: record each attempt's start too;
+    - ``RELIABILITY_CONCURRENCY``: slots per queue in this process (default 10);
+    - ``RELIABILITY_GATE_URL`` and ``RELIABILITY_GATE_KEY``: the gate's Redis and key prefix.
+    """
     mode = os.environ.get(MODE_ENV, "run")
     if os.environ.get(RECORD_STARTS_ENV) == "1":
         await _record(ctx, "started")

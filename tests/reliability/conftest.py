@@ -1,9 +1,4 @@
-"""Fixtures of the reliability suite: scale, figures, private servers and worker processes.
-
-Tests that kill or restart a server get their own ``LocalRedis``/``LocalPostgres`` so that
-the harness's per-worker servers, shared with every other test under ``pytest -n auto``,
-are never disturbed.
-"""
+"""Fixtures of the reliability suite: scale, figures, private servers and worker processes."""
 
 from __future__ import annotations
 
@@ -82,6 +77,10 @@ def spawn_workers(tmp_path: Path) -> Iterator[Callable[[Servers], WorkerSpawner]
     yield make
     for spawner in spawners:
         spawner.close()
+
+
+# Tests that kill or restart a server get their own LocalRedis/LocalPostgres, so the harness's
+# per-worker servers, shared with every other test under `pytest -n auto`, are never disturbed.
 
 
 @pytest.fixture

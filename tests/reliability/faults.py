@@ -1,5 +1,4 @@
-"""Fault injection into private servers: Redis CLIENT KILL and restarts, Postgres backend
-terminations and restarts, each counted for the report."""
+"""Faults injected into private servers (CLIENT KILL, backend kills, crashes), counted."""
 
 from __future__ import annotations
 
@@ -39,7 +38,10 @@ class RedisFaults:
         """``CLIENT KILL TYPE normal``: drop every client connection (workers', producers')."""
         client = Redis.from_url(self.server.url)
         try:
-            killed = int(await client.execute_command("CLIENT", "KILL", "TYPE", "normal"))
+            reply = await client.execute_command(  # type: ignore[no-untyped-call]
+                "CLIENT", "KILL", "TYPE", "normal"
+            )
+            killed = int(reply)
         finally:
             await client.aclose()
         self.injected["client_kill"] += 1

@@ -32,12 +32,12 @@ good_json = st.recursive(
     | st.booleans()
     | st.integers(-SAFE_INT, SAFE_INT)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")),
+    | st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00")),
     lambda children: (
         st.lists(children, max_size=4)
         | st.dictionaries(
             st.text(
-                alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                alphabet=st.characters(codec="utf-8", exclude_characters="\x00"),
                 max_size=10,
             ),
             children,

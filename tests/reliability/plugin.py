@@ -1,9 +1,4 @@
-"""pytest options of the reliability suite: ``--reliability-scale`` and ``--reliability-report``.
-
-Loaded with ``-p tests.reliability.plugin`` (pyproject ``addopts``) so that the options exist
-however pytest is invoked: ``pytest -m reliability --reliability-scale=full`` from the
-repository root collects this directory's conftest too late to add command-line options.
-"""
+"""pytest options of the reliability suite: ``--reliability-scale`` and ``--reliability-report``."""
 
 from __future__ import annotations
 
@@ -20,6 +15,9 @@ _HERE = Path(__file__).resolve().parent
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    # A plugin (``-p tests.reliability.plugin`` in pyproject's addopts), not the directory's
+    # conftest: `pytest -m reliability --reliability-scale=full` from the repository root
+    # loads that conftest too late for it to add command-line options.
     group = parser.getgroup("reliability", "portside reliability suite (tests/reliability)")
     group.addoption(
         SCALE_OPTION,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import cast
 
 import asyncpg
 import pytest
@@ -40,7 +41,7 @@ class Gate:
     async def release_started(self, limit: int) -> int:
         """Release up to ``limit`` of the jobs waiting at the gate; how many were released."""
         started = await self.client.lpop(f"{self.key}:started", limit)
-        ids = [raw.decode() for raw in started or ()]
+        ids = [bytes(raw).decode() for raw in cast(list[bytes], started or [])]
         if ids:
             async with self.client.pipeline(transaction=False) as pipe:
                 for job_id in ids:
@@ -174,7 +175,7 @@ async def test_q10_jobs_outliving_the_grace_go_back_to_waiting_and_run_again(
     spawner = spawn_workers(servers)
     worker = await _load_then_hold(servers, spawner, queue_adapter, gate, scale, grace)
     held = await gate.client.lrange(f"{gate.key}:started", 0, -1)
-    held_ids = sorted(raw.decode() for raw in held)
+    held_ids = sorted(bytes(raw).decode() for raw in cast(list[bytes], held))
 
     worker.send(signal.SIGTERM)
     signalled = time.monotonic()

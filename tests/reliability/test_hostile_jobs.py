@@ -1,5 +1,4 @@
-"""Q2: jobs whose stored data is corrupt (as a foreign producer could write them) fail
-permanently, stay readable, and never block the queue or take a worker down."""
+"""Q2: jobs with corrupt stored data fail permanently and never block a queue or a worker."""
 
 from __future__ import annotations
 
@@ -87,8 +86,8 @@ async def test_q2_a_job_with_corrupt_stored_data_never_blocks_the_queue(
     bad_id = f"bad-{case}"
     try:
         await queue.pause(QUEUE)
-        await queue.enqueue(QUEUE, "job", {"placeholder": 1}, options={"job_id": bad_id})
-        await queue.enqueue(QUEUE, "job", {"n": 1}, options={"job_id": "good-after"})
+        await queue.enqueue(QUEUE, "job", {"placeholder": 1}, options=JobOptions(job_id=bad_id))
+        await queue.enqueue(QUEUE, "job", {"n": 1}, options=JobOptions(job_id="good-after"))
         redis = Redis.from_url(redis_url)
         try:
             await _corrupt(redis, queue, QUEUE, bad_id, raw)
@@ -128,7 +127,7 @@ async def test_q2_a_job_with_corrupt_stored_data_never_blocks_the_queue(
 async def test_q2_the_worker_process_survives_payloads_that_fail_validation(
     servers: Servers,
     spawn_workers: Callable[[Servers], WorkerSpawner],
-    queue_adapter: Any,
+    queue_adapter: BullMQQueue,
     redis_url: str,
     scale: Scale,
     figures: Figures,

@@ -1,5 +1,4 @@
-"""Q2, A5: hostile payloads and dates through dispatch, backfill and the command line, on the
-real queue: a portside error (or exit code 2 with one line), never a crash, never a stray job."""
+"""Q2, A5: hostile payloads and dates through dispatch, backfill and the CLI never crash."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Load: jobs over 4 queues with 2 worker processes, and outbox events over many streams,
-reconciled exactly against what was accepted."""
+"""Load: jobs over 4 queues and 2 worker processes, events over many streams, reconciled."""
 
 from __future__ import annotations
 

@@ -1,12 +1,4 @@
-"""The real ``portside worker`` command with BullMQ lock and stall knobs from the environment.
-
-The real command line (``portside.app.cli.main``: the same option parsing, ``build_infra``,
-worker runtime, signal handling and exit codes) with one difference: the ``BullMQQueue`` that
-``build_infra`` creates gets the tuning keywords in ``$RELIABILITY_BULLMQ_TUNING`` (a JSON
-object, e.g. ``{"lock_duration": 3, "stalled_interval": 1}``). The CLI has no option for
-them, and a crash test would otherwise wait out BullMQ's 30 s lock before a killed worker's
-jobs are requeued.
-"""
+"""The real ``portside worker`` command with BullMQ lock and stall knobs from the environment."""
 
 from __future__ import annotations
 
@@ -30,6 +22,13 @@ def _install_tuning(tuning: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    """Run ``portside.app.cli.main``: the same option parsing, ``build_infra``, runtime,
+    signal handling and exit codes, except that the ``BullMQQueue`` built by ``build_infra``
+    gets the tuning keywords in ``$RELIABILITY_BULLMQ_TUNING`` (a JSON object such as
+    ``{"lock_duration": 3, "stalled_interval": 1}``). The CLI has no option for them, and a
+    crash test would otherwise wait out BullMQ's 30 s lock before a dead worker's jobs are
+    requeued.
+    """
     tuning = json.loads(os.environ.get(TUNING_ENV) or "{}")
     if tuning:
         _install_tuning(tuning)
