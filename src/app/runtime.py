@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -114,6 +115,7 @@ class WorkerRuntime:
         self.startup_seconds: float | None = None
         self.unreleased = 0
         """Jobs still held by consumers whose close did not finish in time (0 normally)."""
+        self._halt = asyncio.Event()
 
     @property
     def running(self) -> bool:
@@ -158,6 +160,7 @@ class WorkerRuntime:
             startup_ms=round(self.startup_seconds * 1000, 1),
             start_ms=round((ready - begin) * 1000, 1),
         )
+        self._halt = asyncio.Event()
         if self._sample_interval is not None:
             sampler = self._every(self._sample_interval, self.sample)
             self._tasks.append(asyncio.create_task(sampler, name="portside-sampler"))
@@ -217,6 +220,7 @@ class WorkerRuntime:
         )
 
     async def _stop_background(self) -> None:
+        self._halt.set()
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
@@ -252,13 +256,21 @@ class WorkerRuntime:
         return removed
 
     async def _every(self, seconds: float, action: Callable[[], Awaitable[object]]) -> None:
-        while True:
+        task = asyncio.current_task()
+        while not self._halt.is_set():
             try:
                 await action()
             except Exception as error:
                 # A sampler or purge failure must never stop the worker; it is retried.
                 event(_log, "worker.background_failed", logging.WARNING, error=str(error))
-            await asyncio.sleep(seconds)
+            # redis-py's asyncio client can finish a command after its task was cancelled and
+            # return normally, so the CancelledError never arrives here: the halt flag and the
+            # task's own pending-cancel count end the loop anyway.
+            if self._halt.is_set() or (task is not None and task.cancelling()):
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await self._halt.wait()
 
     async def __aenter__(self) -> WorkerRuntime:
         await self.start()

@@ -185,3 +185,33 @@ async def test_q10_stop_bounds_a_background_task_that_ignores_cancellation(
         release.set()
     (record,) = close_timeouts(captured)
     assert "sampler" in str(vars(record))
+
+
+async def test_q10_stop_ends_a_sampler_whose_command_swallowed_the_cancellation(
+    app_infra: Infra, captured: Captured
+) -> None:
+    """redis-py can return a reply after its task was cancelled; the sampler must still end."""
+    entered = asyncio.Event()
+    finish = asyncio.Event()
+    calls = 0
+
+    async def swallowing_sample() -> None:
+        nonlocal calls
+        calls += 1
+        entered.set()
+        try:
+            await finish.wait()
+        except asyncio.CancelledError:
+            return  # the reply arrived anyway: the cancellation is lost
+
+    runtime = WorkerRuntime(
+        Registry([item_job(ok)]), app_infra, sample_interval=0.001, retention_interval=None
+    )
+    runtime.sample = swallowing_sample  # type: ignore[method-assign]
+    await runtime.start()
+    await asyncio.wait_for(entered.wait(), timeout=5)
+
+    await asyncio.wait_for(runtime.stop(0), timeout=10)
+
+    assert close_timeouts(captured) == [], "the sampler kept running after stop()"
+    assert calls == 1
