@@ -94,6 +94,8 @@ def _payload(job: BullJob) -> Exception | None:
         data = json.loads(job.fields.get("data") or "{}")
     except ValueError as exc:
         return PermanentError(f"job data is not valid JSON ({exc})")
+    except RecursionError:
+        return PermanentError("job data is nested too deeply to decode")
     if not isinstance(data, dict):
         return PermanentError(f"job data is a JSON {type(data).__name__}, not an object")
     job.data = data

@@ -138,7 +138,7 @@ def _json(raw: str | None, default: Any) -> Any:
         return default
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python can parse
         return raw
 
 
