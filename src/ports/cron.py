@@ -7,7 +7,7 @@ from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import (  # type: ignore[import-untyped]
+from croniter import (
     CroniterBadCronError,
     CroniterBadDateError,
     croniter,

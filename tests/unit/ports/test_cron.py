@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from croniter import croniter  # type: ignore[import-untyped]
+from croniter import croniter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
