@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 ATTEMPTS_ENV = "PORTSIDE_DEFAULT_ATTEMPTS"
-MAX_PRIORITY = 2_097_152  # BullMQ's upper bound for priorities
+MAX_PRIORITY = 2_097_151  # 2**21 - 1, the largest priority Node BullMQ 5 accepts
 
 JobState = Literal["waiting", "delayed", "active", "completed", "failed", "paused", "unknown"]
 FailureKind = Literal["transient", "permanent"]

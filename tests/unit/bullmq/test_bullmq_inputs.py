@@ -24,7 +24,7 @@ BAD_JOBS: list[tuple[Any, Any, Any]] = [
     ("x", ["not", "a", "dict"], None),
     ("x", {}, {"delay": -1}),
     ("x", {}, {"job_id": "a:b"}),
-    ("x", {}, {"priority": 2_097_153}),
+    ("x", {}, {"priority": 2_097_152}),
     ("x", {}, "fast"),
 ]
 

@@ -17,7 +17,8 @@ from portside.ports import (
     ValidationError,
     default_attempts,
 )
-from portside.ports.queue_types import ATTEMPTS_ENV
+from portside.ports.inputs import coerce_options
+from portside.ports.queue_types import ATTEMPTS_ENV, MAX_PRIORITY
 
 
 def _error(model: Any, **kwargs: Any) -> ValidationError:
@@ -42,7 +43,7 @@ def _error(model: Any, **kwargs: Any) -> ValidationError:
         ({"delay": "soon"}, "delay", "JobOptions.delay is invalid"),
         ({"delay": float("nan")}, "delay", "JobOptions.delay is invalid"),
         ({"priority": -1}, "priority", "JobOptions.priority is invalid"),
-        ({"priority": 2_097_153}, "priority", "less than or equal to 2097152"),
+        ({"priority": 2_097_152}, "priority", "less than or equal to 2097151"),
         ({"attempts": 0}, "attempts", "JobOptions.attempts is invalid"),
         ({"attempts": 10**30}, "attempts", "JobOptions.attempts is invalid"),
         ({"timeout": 0}, "timeout", "greater than 0"),
@@ -171,3 +172,16 @@ def test_model_error_places_a_model_inside_the_callers_input() -> None:
     assert str(error).startswith(
         "options.backoff is invalid: a schedule backoff needs at least one delay"
     )
+
+
+def test_q1_priority_bound_is_node_bullmqs() -> None:
+    """Q1, Q12: 2**21 - 1 is the largest priority Node BullMQ 5 accepts; one more is refused,
+    naming ``options.priority``."""
+    assert MAX_PRIORITY == 2_097_151
+    assert JobOptions(priority=2_097_151).priority == 2_097_151
+    assert coerce_options({"priority": 2_097_151}).priority == 2_097_151
+    with pytest.raises(ValidationError) as info:
+        coerce_options({"priority": 2_097_152})
+    assert info.value.field == "options.priority"
+    assert "options.priority is invalid" in str(info.value)
+    assert "less than or equal to 2097151" in str(info.value)
