@@ -16,7 +16,7 @@ from portside.ports.classification import Classifier
 from portside.ports.errors import ValidationError
 from portside.ports.model import model_error
 from portside.ports.queue_types import JobOptions, NewJob, RateLimit, Schedule
-from portside.ports.validation import check_job_name, json_payload
+from portside.ports.validation import check_job_name, check_text, json_payload
 
 __all__ = [
     "CheckedJob",
@@ -182,4 +182,4 @@ def check_lookup_id(value: object, field: str = "job_id") -> str:
             fix="pass the id as str (e.g. from the JobRef that enqueue returned)",
             field=field,
         )
-    return value
+    return check_text(value, field, "id")

@@ -34,6 +34,8 @@ __all__ = [
 ]
 
 ATTEMPTS_ENV = "PORTSIDE_DEFAULT_ATTEMPTS"
+MAX_SECONDS = float(2**31)  # ~68 years: every duration must fit BullMQ's integer milliseconds
+MAX_KEEP = 2**31 - 1
 MAX_PRIORITY = 2_097_151  # 2**21 - 1, the largest priority Node BullMQ 5 accepts
 
 JobState = Literal["waiting", "delayed", "active", "completed", "failed", "paused", "unknown"]
@@ -72,7 +74,7 @@ class Backoff(PortModel):
     model_config = _STRICT
 
     kind: Literal["fixed", "exponential", "schedule"]
-    delay: float = Field(default=0.0, ge=0)
+    delay: float = Field(default=0.0, ge=0, le=MAX_SECONDS, allow_inf_nan=False)
     delays: tuple[float, ...] = ()
 
     @model_validator(mode="after")
@@ -80,8 +82,10 @@ class Backoff(PortModel):
         if self.kind == "schedule":
             if not self.delays:
                 raise ValueError("a schedule backoff needs at least one delay, e.g. (1, 5, 30)")
-            if any(d < 0 for d in self.delays):
-                raise ValueError("schedule delays must be >= 0 seconds")
+            if not all(0 <= d <= MAX_SECONDS for d in self.delays):
+                raise ValueError(
+                    f"schedule delays must be finite seconds from 0 to {MAX_SECONDS:.0f}"
+                )
         elif self.delays:
             raise ValueError(f"'delays' only applies to kind='schedule', not {self.kind!r}")
         return self
@@ -113,8 +117,8 @@ class Retention(PortModel):
 
     model_config = _STRICT
 
-    count: int | None = Field(default=None, ge=0)
-    age: float | None = Field(default=None, gt=0)
+    count: int | None = Field(default=None, ge=0, le=MAX_KEEP)
+    age: float | None = Field(default=None, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
 
 
 class JobOptions(PortModel):
@@ -123,15 +127,15 @@ class JobOptions(PortModel):
     model_config = _STRICT
 
     job_id: str | None = None
-    delay: float = Field(default=0.0, ge=0)
+    delay: float = Field(default=0.0, ge=0, le=MAX_SECONDS, allow_inf_nan=False)
     priority: int = Field(default=0, ge=0, le=MAX_PRIORITY)
     attempts: int = Field(default_factory=default_attempts, ge=1, le=1000)
     backoff: Backoff | None = None
-    timeout: float | None = Field(default=None, gt=0)
+    timeout: float | None = Field(default=None, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
     remove_on_complete: bool | int | Retention = False
     remove_on_fail: bool | int | Retention = False
     dedupe_key: str | None = Field(default=None, min_length=1, max_length=200)
-    dedupe_ttl: float | None = Field(default=None, gt=0)
+    dedupe_ttl: float | None = Field(default=None, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
 
     @field_validator("job_id")
     @classmethod
@@ -141,8 +145,8 @@ class JobOptions(PortModel):
     @field_validator("remove_on_complete", "remove_on_fail")
     @classmethod
     def _retention(cls, value: bool | int | Retention) -> bool | int | Retention:
-        if isinstance(value, int) and not isinstance(value, bool) and value < 0:
-            raise ValueError("keep-count must be >= 0")
+        if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_KEEP:
+            raise ValueError(f"keep-count must be from 0 to {MAX_KEEP}")
         return value
 
 
@@ -154,6 +158,17 @@ class NewJob(PortModel):
     name: str
     data: Mapping[str, Any] | BaseModel
     options: JobOptions | None = None
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data(cls, value: Any) -> Any:
+        # Without this, a dict with a non-string key fails the Mapping branch and pydantic
+        # falls through to building an empty BaseModel from it, silently dropping the data.
+        if isinstance(value, Mapping):
+            for key in value:
+                if not isinstance(key, str):
+                    raise ValueError(f"has the non-string key {key!r}; use string keys")
+        return value
 
 
 class RateLimit(PortModel):

@@ -19,6 +19,7 @@ __all__ = [
     "check_job_name",
     "check_queue_name",
     "check_stream_name",
+    "check_text",
     "json_payload",
 ]
 
@@ -28,7 +29,8 @@ _QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(?::[A-Za-z0-9][A-Za-z0-9
 _MAX_DEPTH = 64
 
 
-def _check_text(value: object, field: str, what: str) -> str:
+def check_text(value: object, field: str, what: str) -> str:
+    """A non-empty, bounded, valid-UTF-8 string, or a ValidationError naming ``field``."""
     if not isinstance(value, str):
         raise ValidationError(
             f"{field} must be a string, got {type(value).__name__}",
@@ -43,12 +45,20 @@ def _check_text(value: object, field: str, what: str) -> str:
             fix=f"keep the {what} to at most {MAX_NAME_LENGTH} characters",
             field=field,
         )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(
+            f"{field} contains a lone surrogate, which is not valid UTF-8",
+            fix=f"decode the {what} properly before passing it",
+            field=field,
+        ) from None
     return value
 
 
 def check_queue_name(queue: object) -> str:
     """Validate a queue name such as ``ingest`` or the namespaced ``agents-run:orchestrator``."""
-    name = _check_text(queue, "queue", "queue name")
+    name = check_text(queue, "queue", "queue name")
     if not _QUEUE_NAME.match(name):
         raise ValidationError(
             f"queue name {name!r} is invalid",
@@ -61,7 +71,7 @@ def check_queue_name(queue: object) -> str:
 
 def check_job_name(name: object) -> str:
     """Validate a job name (the handler's stable name, e.g. ``ingest``)."""
-    value = _check_text(name, "name", "job name")
+    value = check_text(name, "name", "job name")
     if any(ch in value for ch in "\r\n\t\0"):
         raise ValidationError(
             f"job name {value!r} contains control characters",
@@ -73,7 +83,7 @@ def check_job_name(name: object) -> str:
 
 def check_job_id(job_id: object, field: str = "options.job_id") -> str:
     """Validate a caller-chosen job id; BullMQ forbids ':' and pure integers in custom ids."""
-    value = _check_text(job_id, field, "job id")
+    value = check_text(job_id, field, "job id")
     if ":" in value:
         raise ValidationError(
             f"job id {value!r} contains ':'",
@@ -91,7 +101,7 @@ def check_job_id(job_id: object, field: str = "options.job_id") -> str:
 
 def check_stream_name(stream: object) -> str:
     """Validate an outbox stream name (for example a run id)."""
-    return _check_text(stream, "stream", "stream name")
+    return check_text(stream, "stream", "stream name")
 
 
 def _check_json(value: Any, path: str, depth: int) -> None:
@@ -105,8 +115,9 @@ def _check_json(value: Any, path: str, depth: int) -> None:
         return
     if isinstance(value, int):
         if abs(value) > 2**53 - 1:
+            shown = str(value) if value.bit_length() < 1000 else f"of {value.bit_length()} bits"
             raise ValidationError(
-                f"{path} is the integer {value}, outside JSON's safe range (±2**53-1)",
+                f"{path} is the integer {shown}, outside JSON's safe range (±2**53-1)",
                 fix="send it as a string",
                 field=path,
             )

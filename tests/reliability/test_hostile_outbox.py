@@ -211,13 +211,6 @@ def _publisher_still_delivers(env: OutboxEnv) -> None:
 
 
 @pytest.mark.parametrize("argument", ["stream", "type", "key"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="outbox bug: check_append (portside.adapters.postgres.checks, via "
-    "ports.validation._check_text) accepts lone surrogates in stream, type and key; asyncpg "
-    "then fails to encode the query argument and raises asyncpg.DataError ('invalid input "
-    "for query argument $1 ... surrogates not allowed') instead of a portside ValidationError",
-)
 def test_o1_lone_surrogates_in_stream_type_or_key_are_refused(
     env: OutboxEnv, argument: str
 ) -> None:

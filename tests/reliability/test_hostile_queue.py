@@ -260,13 +260,6 @@ def test_q1_hostile_names_ids_and_options_are_refused_or_round_trip(
     figures.update(inputs_tried=sum(outcome.values()), **outcome)
 
 
-_OVERFLOW = (
-    "BullMQ adapter bug: JobOptions accepts infinite or huge durations and counts (delay, "
-    "timeout, backoff delays, dedupe_ttl, retention age/count) and enqueue then crashes with "
-    "OverflowError from ms()/msgpack instead of raising a portside ValidationError"
-)
-
-
 @pytest.mark.parametrize(
     "options",
     [
@@ -280,7 +273,6 @@ _OVERFLOW = (
         {"remove_on_fail": 2**70},
     ],
 )
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason=_OVERFLOW)
 def test_q1_infinite_or_huge_option_values_are_refused(
     env: QueueEnv, options: dict[str, Any]
 ) -> None:
@@ -290,18 +282,10 @@ def test_q1_infinite_or_huge_option_values_are_refused(
     assert env.snapshot() == before
 
 
-_SURROGATE = (
-    "ports bug: check_job_id/check_job_name (portside.ports.validation._check_text) accept "
-    "lone surrogates, so the BullMQ adapter's enqueue, enqueue_bulk and get_job crash with "
-    "UnicodeEncodeError instead of raising a portside ValidationError"
-)
-
-
 @pytest.mark.parametrize(
     "call",
     ["enqueue with job id", "enqueue with job name", "bulk job name", "get_job"],
 )
-@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError, reason=_SURROGATE)
 def test_q1_lone_surrogates_in_names_and_ids_are_refused(env: QueueEnv, call: str) -> None:
     """A job id or name holding a lone surrogate (invalid UTF-8) is a ValidationError."""
     text = "job-\ud800"
@@ -326,14 +310,6 @@ def test_q1_lone_surrogates_in_names_and_ids_are_refused(env: QueueEnv, call: st
     assert env.snapshot() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="ports bug: json_payload's range check formats the integer into its message "
-    "(portside.ports.validation._check_json), and str() of an int over 4300 digits raises "
-    "ValueError('Exceeds the limit (4300 digits) for integer string conversion'), so enqueue "
-    "and append raise that instead of a portside ValidationError",
-)
 def test_q2_integers_too_long_to_print_are_refused(env: QueueEnv) -> None:
     """A payload integer of 5,000 digits is refused like any other out-of-range integer."""
     before = env.snapshot()
@@ -342,14 +318,6 @@ def test_q2_integers_too_long_to_print_are_refused(env: QueueEnv) -> None:
     assert env.snapshot() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ports bug: NewJob(name=..., data={0: None}) validates: the Mapping[str, Any] "
-    "branch fails on the int key, and pydantic then builds a bare BaseModel() from the dict "
-    "for the `| BaseModel` branch, dropping the data. enqueue_bulk then crashes in "
-    "json_payload with PydanticUserError ('BaseModel cannot be instantiated directly') "
-    "instead of raising a ValidationError naming jobs[0].data",
-)
 def test_q1_bulk_payload_with_a_non_string_key_is_refused(env: QueueEnv) -> None:
     """A bulk entry whose payload has a non-string key is refused, naming it; nothing added."""
     before = env.snapshot()

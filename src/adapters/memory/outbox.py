@@ -19,7 +19,7 @@ from portside.ports import (
     ValidationError,
 )
 from portside.ports.inputs import check_callable, check_seconds
-from portside.ports.validation import MAX_NAME_LENGTH, check_stream_name, json_payload
+from portside.ports.validation import MAX_NAME_LENGTH, check_stream_name, check_text, json_payload
 
 __all__ = ["InMemoryOutbox"]
 
@@ -34,7 +34,7 @@ def _check_label(value: object, field: str, *, optional: bool = False) -> str | 
             fix=f"pass the event {field} as a short str",
             field=field,
         )
-    return value
+    return check_text(value, field, f"event {field}")
 
 
 class InMemoryOutbox:

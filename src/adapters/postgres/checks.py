@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from portside.ports import ValidationError
-from portside.ports.validation import MAX_NAME_LENGTH, check_stream_name, json_payload
+from portside.ports.validation import check_stream_name, check_text, json_payload
 
 __all__ = ["AppendInput", "check_append", "check_from_seq", "check_older_than"]
 
@@ -27,21 +27,7 @@ def _no_nul(value: str, field: str) -> str:
 
 
 def _short_text(value: object, field: str, what: str) -> str:
-    if not isinstance(value, str):
-        raise ValidationError(
-            f"{field} must be a string, got {type(value).__name__}",
-            fix=f"pass the {what} as str",
-            field=field,
-        )
-    if not value.strip():
-        raise ValidationError(f"{field} is empty", fix=f"pass a non-empty {what}", field=field)
-    if len(value) > MAX_NAME_LENGTH:
-        raise ValidationError(
-            f"{field} is {len(value)} characters long",
-            fix=f"keep the {what} to at most {MAX_NAME_LENGTH} characters",
-            field=field,
-        )
-    return _no_nul(value, field)
+    return _no_nul(check_text(value, field, what), field)
 
 
 def _walk_strings(value: Any, path: str) -> None:
