@@ -22,7 +22,7 @@ from portside.app import dispatch, plan_backfill
 from portside.app.backfill import MAX_BACKFILL_DAYS
 from portside.app.cli import app as cli
 from portside.app.examples import registry
-from portside.ports import BackendUnavailableError, ValidationError
+from portside.ports import ValidationError
 from tests.reliability.conftest import Figures
 from tests.reliability.hostile import bad_json_values, hostile_text, mostly
 from tests.reliability.scale import Scale
@@ -226,16 +226,6 @@ def test_a5_dispatch_refuses_an_infinite_or_huge_delay(cli_env: dict[str, str], 
     assert result.output.startswith("error:"), result.output
 
 
-_LONG_BACKFILL = (
-    "bug: BackfillPlan.run looks up a chunk of 100 days with 100 concurrent get_job calls "
-    "(asyncio.gather), but the BullMQ adapter's connection pool holds at most 64 connections "
-    "and redis-py raises MaxConnectionsError instead of waiting, which the adapter reports as "
-    "BackendUnavailableError 'Redis ... is unreachable'. Any backfill (dry run or not) over 64 "
-    "days fails, `portside backfill` exits 1, and the connections of the failed pipelines are "
-    "never closed (ResourceWarning: unclosed Connection, hundreds per run)"
-)
-
-
 @contextlib.contextmanager
 def _collect_leaks() -> Iterator[None]:
     """Finalise what a failing call leaked now, so its ResourceWarnings cannot surface as
@@ -248,7 +238,6 @@ def _collect_leaks() -> Iterator[None]:
             gc.collect()
 
 
-@pytest.mark.xfail(strict=True, raises=BackendUnavailableError, reason=_LONG_BACKFILL)
 def test_a5_a_backfill_longer_than_64_days_runs(env: PlatformEnv) -> None:
     """A 100-day dry run looks every day up and reports all of them as new."""
     plan = plan_backfill(
@@ -263,7 +252,6 @@ def test_a5_a_backfill_longer_than_64_days_runs(env: PlatformEnv) -> None:
     assert (report.planned, report.enqueued) == (100, 100)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=_LONG_BACKFILL)
 def test_a5_backfill_command_line_over_a_year(cli_env: dict[str, str]) -> None:
     """``portside backfill ... --dry-run`` over 366 days lists every day and exits 0."""
     data = '{"organizationId": "org-1", "integrationId": "xero-1"}'

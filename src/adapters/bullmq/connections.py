@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import BusyLoadingError
@@ -28,7 +28,9 @@ class Connector:
         retry = Retry(
             ExponentialBackoff(cap=tuning.max_backoff, base=tuning.retry_backoff), tuning.retries
         )
-        client: Redis = Redis.from_url(
+        # A blocking pool: when every connection is busy (a backfill checking 100 days at
+        # once), callers wait for one instead of failing with MaxConnectionsError.
+        pool = BlockingConnectionPool.from_url(
             self.url,
             decode_responses=True,
             socket_connect_timeout=tuning.connect_timeout,
@@ -36,9 +38,11 @@ class Connector:
             retry=retry,
             retry_on_error=[RedisConnectionError, RedisTimeoutError, BusyLoadingError],
             max_connections=64,
+            timeout=tuning.command_timeout,
             client_name="portside",
             protocol=2,
         )
+        client: Redis = Redis.from_pool(pool)
         return client
 
     def pool(self, client_name: str) -> ConnectionPool:
