@@ -18,7 +18,7 @@ from portside.adapters.postgres import PostgresOutbox
 from portside.ports import OutboxEvent, ValidationError
 from portside.testing import wait_for
 from tests.reliability.conftest import Figures
-from tests.reliability.hostile import good_json, hostile_payloads
+from tests.reliability.hostile import good_json, hostile_payloads, hostile_text
 from tests.reliability.scale import Scale
 from tests.reliability.sync_env import Loop, examples
 
@@ -26,8 +26,11 @@ pytestmark = pytest.mark.reliability
 
 PLAIN_TEXT = st.characters(codec="utf-8", exclude_characters="\x00")
 names = st.text(alphabet=PLAIN_TEXT, min_size=1, max_size=200).filter(str.strip)
-bad_names: st.SearchStrategy[Any] = st.sampled_from(
-    ["", " ", "\t\n", "x" * 201, "a\x00b", "\x00", None, 7, b"bytes", ["list"]]
+bad_names: st.SearchStrategy[Any] = (
+    st.sampled_from(
+        ["", " ", "\t\n", "x" * 201, "a\x00b", "\x00", "\ud800", None, 7, b"bytes", ["list"]]
+    )
+    | hostile_text
 )
 
 

@@ -17,14 +17,13 @@ from redis.asyncio import Redis
 from portside.adapters.bullmq import BullMQQueue
 from portside.ports import Job, JobOptions, ValidationError
 from tests.reliability.conftest import Figures
-from tests.reliability.hostile import good_json, hostile_payloads, mostly
+from tests.reliability.hostile import good_json, hostile_payloads, mostly, nested
 from tests.reliability.scale import Scale
 from tests.reliability.sync_env import Loop, examples
 
 pytestmark = pytest.mark.reliability
 
 QUEUE = "hostile:queue"
-NO_SURROGATES = st.characters(codec="utf-8")
 
 
 class QueueEnv:
@@ -114,9 +113,7 @@ def hostile_jobs(draw: st.DrawFn) -> dict[str, Any]:
     what = draw(st.sampled_from(["data", "name", "options"]))
     job: dict[str, Any] = {"name": "job", "data": {"n": 1}}
     if what == "data":
-        # A top-level non-string key is a known bug of NewJob: see
-        # test_q1_bulk_payload_with_a_non_string_key_is_refused.
-        job["data"] = draw(hostile_payloads(int_keys=False))
+        job["data"] = draw(hostile_payloads())
     elif what == "name":
         job["name"] = draw(st.sampled_from(["", " ", "a\nb", "tab\tname", "x" * 201, "nul\x00"]))
     else:
@@ -179,24 +176,22 @@ def test_q1_bulk_enqueue_with_one_bad_job_adds_none(
 
 durations = mostly(
     st.floats(min_value=0, max_value=1e6) | st.integers(0, 10**6),
-    st.floats(min_value=-1e9, max_value=1e9)
-    | st.sampled_from([math.nan, -0.0, 5e-324, -1e-9])
+    st.floats()
+    | st.sampled_from([math.nan, math.inf, -0.0, 5e-324, -1e-9, 1e300, 2.0**31, 2.0**63])
+    | st.integers()
     | st.text(max_size=5)
     | st.none(),
 )
 counts = mostly(
     st.integers(0, 1000),
-    st.integers(-(2**31), 2**40)
-    | st.booleans()
-    | st.floats(min_value=-1e9, max_value=1e9)
-    | st.just(math.nan),
+    st.integers() | st.sampled_from([2**31, 2**63, 2**70, 2**200]) | st.booleans() | st.floats(),
 )
 hostile_options = st.fixed_dictionaries(
     {},
     optional={
         "job_id": mostly(
             st.from_regex(r"[a-z][A-Za-z0-9._-]{0,30}", fullmatch=True),
-            st.text(alphabet=NO_SURROGATES, max_size=40) | st.integers(),
+            st.text(max_size=40) | st.integers(),
         ),
         "delay": durations,
         "priority": counts,
@@ -209,7 +204,7 @@ hostile_options = st.fixed_dictionaries(
         "remove_on_complete": counts
         | st.fixed_dictionaries({}, optional={"count": counts, "age": durations}),
         "remove_on_fail": counts,
-        "dedupe_key": st.text(alphabet=NO_SURROGATES, max_size=250),
+        "dedupe_key": st.text(max_size=250),
         "dedupe_ttl": durations,
     },
 ) | st.just({"surprise": 1})
@@ -221,7 +216,7 @@ queue_names = mostly(
     | st.sampled_from(["a::b", ":a", "a:", "x" * 201, "é", "a b", "a\x00b", "a/b", "a{b}"]),
 )
 job_names = mostly(
-    st.text(alphabet=NO_SURROGATES, min_size=1, max_size=40).filter(str.strip),
+    st.text(min_size=1, max_size=40).filter(str.strip),
     st.sampled_from(["", " ", "\n", "x" * 201, "name\r", "a\tb"]),
 )
 
@@ -324,3 +319,82 @@ def test_q1_bulk_payload_with_a_non_string_key_is_refused(env: QueueEnv) -> None
     error = env.refused(env.queue.enqueue_bulk(QUEUE, [{"name": "job", "data": {0: None}}]))
     assert error.field is not None and error.field.startswith("jobs[0].data")
     assert env.snapshot() == before
+
+
+@pytest.mark.parametrize("field", ["priority", "attempts", "delay", "remove_on_complete"])
+@pytest.mark.xfail(
+    strict=True,
+    raises=ValueError,
+    reason="ports bug: portside.ports.model._problem formats the rejected input into the "
+    "message with {input!r}; repr() of an int over 4300 digits raises ValueError ('Exceeds "
+    "the limit (4300 digits) for integer string conversion'), so JobOptions(priority=10**5000) "
+    "and every other port model field given such an int raise that ValueError instead of a "
+    "portside ValidationError",
+)
+def test_q1_option_integers_too_long_to_print_are_refused(env: QueueEnv, field: str) -> None:
+    """An option given a 5,000-digit integer is refused with a readable message."""
+    error = env.refused(env.queue.enqueue(QUEUE, "job", {"n": 1}, options={field: -(10**5000)}))
+    assert error.field == f"options.{field}"
+
+
+@pytest.mark.parametrize(
+    "limit", [{"max": 2**70, "per": 1}, {"max": 5, "per": 1e300}, {"max": 5, "per": math.inf}]
+)
+@pytest.mark.xfail(
+    strict=True,
+    raises=OverflowError,
+    reason="ports bug: RateLimit has no upper bounds (max: ge=1, per: gt=0, infinity allowed), "
+    "so consume(rate_limit={'max': 2**70, ...}) or a huge or infinite `per` is accepted and "
+    "the BullMQ worker then crashes with OverflowError packing the limiter's integer "
+    "milliseconds, instead of a portside ValidationError at consume()",
+)
+def test_q6_infinite_or_huge_rate_limits_are_refused(env: QueueEnv, limit: dict[str, Any]) -> None:
+    """A rate limit BullMQ cannot represent is refused when the worker is created."""
+
+    async def handler(job: Job) -> None:
+        return None
+
+    async def attempt() -> None:
+        await env.queue.enqueue(QUEUE, "job", {"n": 1})
+        worker = env.queue.consume(QUEUE, handler, rate_limit=limit)
+        try:
+            await worker.start()
+            await env.queue.drain(QUEUE)
+        finally:
+            await worker.close(1)
+
+    env.refused(attempt())
+
+
+def _schedule(**fields: Any) -> dict[str, Any]:
+    return {"scheduler_id": "hostile", "name": "job", "every": 60, **fields}
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        pytest.param(_schedule(every=math.inf), id="every-inf"),
+        pytest.param(_schedule(every=1e300), id="every-1e300"),
+        pytest.param(_schedule(every=10**30), id="every-10**30"),
+        pytest.param(_schedule(data={"a": math.nan}), id="data-nan"),
+        pytest.param(_schedule(data={"a": math.inf}), id="data-inf"),
+        pytest.param(_schedule(data={"a": 2**60}), id="data-huge-int"),
+        pytest.param(_schedule(data={"a": "\ud800"}), id="data-surrogate"),
+        pytest.param(_schedule(data={"a": b"bytes"}), id="data-bytes"),
+        pytest.param(_schedule(data={"deep": nested(200)}), id="data-deep"),
+    ],
+)
+@pytest.mark.xfail(
+    strict=True,
+    reason="ports bug: Schedule.every has no upper bound and allows infinity, and "
+    "Schedule.data is a plain dict[str, Any] not checked like job payloads (json_payload): "
+    "upsert_schedule then crashes with OverflowError (every) or ValueError/TypeError/"
+    "UnicodeEncodeError from json.dumps or Redis (data), or stores data enqueue would refuse, "
+    "instead of raising a portside ValidationError before anything is written",
+)
+def test_q11_schedules_bullmq_cannot_store_are_refused(
+    env: QueueEnv, schedule: dict[str, Any]
+) -> None:
+    """A schedule with an interval or data a job could not have is refused; none is stored."""
+    env.refused(env.queue.upsert_schedule(QUEUE, schedule))
+    assert env.loop.run(env.queue.list_schedules(QUEUE)) == []
