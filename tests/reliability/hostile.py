@@ -13,6 +13,7 @@ from portside.ports.validation import MAX_PAYLOAD_BYTES
 
 __all__ = [
     "BAD_JSON_TOKENS",
+    "BIG",
     "SURROGATES",
     "bad_json_values",
     "embed",
@@ -26,6 +27,9 @@ __all__ = [
 
 SURROGATES = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
 SAFE_INT = 2**53 - 1
+BIG = 2**256
+"""Bound of generated integers: Hypothesis replays and shrinks unbounded ones into numbers
+too long for str(); the 5,000-digit case is tested on its own."""
 
 good_json = st.recursive(
     st.none()
@@ -77,7 +81,8 @@ class _Opaque:
 bad_json_values: st.SearchStrategy[Any] = st.one_of(
     hostile_text,
     st.sampled_from([math.nan, math.inf, -math.inf]),
-    st.integers(min_value=SAFE_INT + 1) | st.integers(max_value=-SAFE_INT - 1),
+    st.integers(min_value=SAFE_INT + 1, max_value=BIG)
+    | st.integers(min_value=-BIG, max_value=-SAFE_INT - 1),
     st.just(10**5000),  # too long for str(): the error message must not print it
     st.integers(65, 3000).map(nested),
     st.integers(65, 3000).map(lambda depth: nested(depth, kind="dict")),
@@ -123,9 +128,11 @@ def hostile_payloads(draw: st.DrawFn) -> Any:
     if kind == "key":
         return {draw(hostile_text): draw(good_json)}
     if kind == "int-key":
-        return {draw(st.integers()): draw(good_json)}
+        return {draw(st.integers(-BIG, BIG)): draw(good_json)}
     if kind == "not-object":
-        return draw(st.one_of(st.lists(good_json, max_size=3), st.text(), st.integers(), st.none()))
+        return draw(
+            st.one_of(st.lists(good_json, max_size=3), st.text(), st.integers(-BIG, BIG), st.none())
+        )
     extra = draw(st.integers(1, 1000))
     pieces = draw(st.integers(1, 4))
     size = (MAX_PAYLOAD_BYTES + extra) // pieces + 1

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from portside.adapters.bullmq import BullMQQueue
 from portside.ports import Job, JobOptions, ValidationError
 from tests.reliability.conftest import Figures
-from tests.reliability.hostile import good_json, hostile_payloads, mostly, nested
+from tests.reliability.hostile import BIG, good_json, hostile_payloads, mostly, nested
 from tests.reliability.scale import Scale
 from tests.reliability.sync_env import Loop, examples
 
@@ -178,20 +178,23 @@ durations = mostly(
     st.floats(min_value=0, max_value=1e6) | st.integers(0, 10**6),
     st.floats()
     | st.sampled_from([math.nan, math.inf, -0.0, 5e-324, -1e-9, 1e300, 2.0**31, 2.0**63])
-    | st.integers()
+    | st.integers(-BIG, BIG)
     | st.text(max_size=5)
     | st.none(),
 )
 counts = mostly(
     st.integers(0, 1000),
-    st.integers() | st.sampled_from([2**31, 2**63, 2**70, 2**200]) | st.booleans() | st.floats(),
+    st.integers(-BIG, BIG)
+    | st.sampled_from([2**31, 2**63, 2**70, 2**200])
+    | st.booleans()
+    | st.floats(),
 )
 hostile_options = st.fixed_dictionaries(
     {},
     optional={
         "job_id": mostly(
             st.from_regex(r"[a-z][A-Za-z0-9._-]{0,30}", fullmatch=True),
-            st.text(max_size=40) | st.integers(),
+            st.text(max_size=40) | st.integers(-BIG, BIG),
         ),
         "delay": durations,
         "priority": counts,
