@@ -13,11 +13,12 @@ from redis.asyncio import Redis
 from portside.adapters.bullmq import BullMQQueue
 from portside.app import WorkerRuntime
 from portside.infra import Infra
-from portside.ports import Job, JobInfo, JobOptions
+from portside.ports import Backoff, Job, JobInfo, JobOptions
 from portside.testing import wait_for
 from tests.reliability.app_registry import JOB_NAMES, QUEUES, registry
 from tests.reliability.conftest import Figures
 from tests.reliability.producers import job_options
+from tests.reliability.records import create_runs_table
 from tests.reliability.scale import Scale
 from tests.reliability.workers import Servers, WorkerSpawner
 
@@ -224,3 +225,48 @@ async def test_a4_a_job_whose_stored_data_is_not_json_gets_a_dead_letter(
         await runtime.stop(grace=5)
     letters = await infra.require_history().list_failures()
     assert [letter.job_id for letter in letters] == ["raw-not-json"]
+
+
+_NUL_ID = (
+    "bug: check_job_id (portside.ports.validation) accepts a NUL character in a job id, so "
+    "enqueue, dispatch and `POST /jobs/{name}?jobId=%00` accept the job, but the worker "
+    "runtime can never record its start in Postgres (job_runs.job_id is text: 'invalid byte "
+    'sequence for encoding "UTF8": 0x00\'): every attempt fails as a transient '
+    "BackendUnavailableError until the job fails, and no dead letter can be written either"
+)
+
+
+@pytest.mark.parametrize(
+    "job_id",
+    [
+        "tab-\t-id",
+        "newline-\n-id",
+        "emoji-\U0001f680-id",
+        pytest.param("nul-\x00-id", marks=pytest.mark.xfail(strict=True, reason=_NUL_ID)),
+    ],
+)
+async def test_a3_any_accepted_job_id_runs_and_is_recorded(
+    infra: Infra, postgres_dsn: str, job_id: str
+) -> None:
+    """A job id the queue accepted is one the platform can run and record (A3)."""
+    await create_runs_table(postgres_dsn)
+    queue, name = QUEUES[0], JOB_NAMES[0]
+    options = JobOptions(job_id=job_id, attempts=2, backoff=Backoff.fixed(0.1))
+    await infra.queue.enqueue(queue, name, {"n": 0}, options=options)
+    runtime = WorkerRuntime(
+        registry, infra, queues=[queue], sample_interval=None, retention_interval=None
+    )
+    await runtime.start()
+    try:
+
+        async def ended() -> bool:
+            info = await infra.queue.get_job(queue, job_id)
+            return info is not None and info.state in ("completed", "failed")
+
+        await wait_for(ended, timeout=30, message=f"job {job_id!r} to end")
+    finally:
+        await runtime.stop(grace=5)
+    info = await infra.queue.get_job(queue, job_id)
+    assert info is not None and info.state == "completed", info
+    (run,) = await infra.require_history().list_runs(job_id=job_id)
+    assert (run.status, run.attempt) == ("completed", 1)
