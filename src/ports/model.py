@@ -23,6 +23,14 @@ def _join(*parts: str) -> str:
     return ".".join(part for part in parts if part)
 
 
+def _shown(value: object) -> str:
+    """``repr(value)``, except for integers too long to print (repr would raise)."""
+    if isinstance(value, int) and value.bit_length() > 1000:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 200 else f"{text[:200]}..."
+
+
 def _problem(error: pydantic.ValidationError, model: type[pydantic.BaseModel]) -> _Problem:
     first = error.errors(include_url=False)[0]
     loc = ".".join(str(part) for part in first["loc"])
@@ -42,7 +50,7 @@ def _problem(error: pydantic.ValidationError, model: type[pydantic.BaseModel]) -
     message = first["msg"].removeprefix("Value error, ")
     return _Problem(
         loc,
-        f"is invalid: {message} (got {first.get('input')!r})",
+        f"is invalid: {message} (got {_shown(first.get('input'))})",
         f"see portside.ports.{model.__name__} for the allowed values",
     )
 

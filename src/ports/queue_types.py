@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from portside.ports.cron import check_cron_pattern, resolve_timezone
 from portside.ports.errors import ConfigurationError
 from portside.ports.model import PortModel
-from portside.ports.validation import check_job_id
+from portside.ports.validation import check_job_id, json_payload
 
 __all__ = [
     "ATTEMPTS_ENV",
@@ -176,8 +176,8 @@ class RateLimit(PortModel):
 
     model_config = _STRICT
 
-    max: int = Field(ge=1)
-    per: float = Field(gt=0)
+    max: int = Field(ge=1, le=MAX_KEEP)
+    per: float = Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)
 
 
 class Schedule(PortModel):
@@ -193,7 +193,7 @@ class Schedule(PortModel):
     name: str = Field(min_length=1)
     data: dict[str, Any] = Field(default_factory=dict)
     pattern: str | None = None
-    every: float | None = Field(default=None, gt=0)
+    every: float | None = Field(default=None, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
     timezone: str | None = None
     options: JobOptions | None = None
 
@@ -202,6 +202,12 @@ class Schedule(PortModel):
     def _pattern(cls, value: str | None) -> str | None:
         # Checked here so every adapter refuses the same patterns, before any I/O.
         return None if value is None else check_cron_pattern(value, "pattern")
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data(cls, value: Any) -> dict[str, Any]:
+        # The same rules as a job payload: every run of the schedule enqueues this data.
+        return json_payload(value, "data")
 
     @field_validator("timezone")
     @classmethod

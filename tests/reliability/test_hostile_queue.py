@@ -325,15 +325,6 @@ def test_q1_bulk_payload_with_a_non_string_key_is_refused(env: QueueEnv) -> None
 
 
 @pytest.mark.parametrize("field", ["priority", "attempts", "delay", "remove_on_complete"])
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="ports bug: portside.ports.model._problem formats the rejected input into the "
-    "message with {input!r}; repr() of an int over 4300 digits raises ValueError ('Exceeds "
-    "the limit (4300 digits) for integer string conversion'), so JobOptions(priority=10**5000) "
-    "and every other port model field given such an int raise that ValueError instead of a "
-    "portside ValidationError",
-)
 def test_q1_option_integers_too_long_to_print_are_refused(env: QueueEnv, field: str) -> None:
     """An option given a 5,000-digit integer is refused with a readable message."""
     error = env.refused(env.queue.enqueue(QUEUE, "job", {"n": 1}, options={field: -(10**5000)}))
@@ -342,14 +333,6 @@ def test_q1_option_integers_too_long_to_print_are_refused(env: QueueEnv, field: 
 
 @pytest.mark.parametrize(
     "limit", [{"max": 2**70, "per": 1}, {"max": 5, "per": 1e300}, {"max": 5, "per": math.inf}]
-)
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="ports bug: RateLimit has no upper bounds (max: ge=1, per: gt=0, infinity allowed), "
-    "so consume(rate_limit={'max': 2**70, ...}) or a huge or infinite `per` is accepted and "
-    "the BullMQ worker then crashes with OverflowError packing the limiter's integer "
-    "milliseconds, instead of a portside ValidationError at consume()",
 )
 def test_q6_infinite_or_huge_rate_limits_are_refused(env: QueueEnv, limit: dict[str, Any]) -> None:
     """A rate limit BullMQ cannot represent is refused when the worker is created."""
@@ -386,14 +369,6 @@ def _schedule(**fields: Any) -> dict[str, Any]:
         pytest.param(_schedule(data={"a": b"bytes"}), id="data-bytes"),
         pytest.param(_schedule(data={"deep": nested(200)}), id="data-deep"),
     ],
-)
-@pytest.mark.xfail(
-    strict=True,
-    reason="ports bug: Schedule.every has no upper bound and allows infinity, and "
-    "Schedule.data is a plain dict[str, Any] not checked like job payloads (json_payload): "
-    "upsert_schedule then crashes with OverflowError (every) or ValueError/TypeError/"
-    "UnicodeEncodeError from json.dumps or Redis (data), or stores data enqueue would refuse, "
-    "instead of raising a portside ValidationError before anything is written",
 )
 def test_q11_schedules_bullmq_cannot_store_are_refused(
     env: QueueEnv, schedule: dict[str, Any]
