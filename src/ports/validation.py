@@ -45,6 +45,12 @@ def check_text(value: object, field: str, what: str) -> str:
             fix=f"keep the {what} to at most {MAX_NAME_LENGTH} characters",
             field=field,
         )
+    if "\0" in value:
+        raise ValidationError(
+            f"{field} contains a NUL character",
+            fix=f"remove it: Postgres text (run history, events) cannot store NUL in a {what}",
+            field=field,
+        )
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -227,22 +227,12 @@ async def test_a4_a_job_whose_stored_data_is_not_json_gets_a_dead_letter(
     assert [letter.job_id for letter in letters] == ["raw-not-json"]
 
 
-_NUL_ID = (
-    "bug: check_job_id (portside.ports.validation) accepts a NUL character in a job id, so "
-    "enqueue, dispatch and `POST /jobs/{name}?jobId=%00` accept the job, but the worker "
-    "runtime can never record its start in Postgres (job_runs.job_id is text: 'invalid byte "
-    'sequence for encoding "UTF8": 0x00\'): every attempt fails as a transient '
-    "BackendUnavailableError until the job fails, and no dead letter can be written either"
-)
-
-
 @pytest.mark.parametrize(
     "job_id",
     [
         "tab-\t-id",
         "newline-\n-id",
         "emoji-\U0001f680-id",
-        pytest.param("nul-\x00-id", marks=pytest.mark.xfail(strict=True, reason=_NUL_ID)),
     ],
 )
 async def test_a3_any_accepted_job_id_runs_and_is_recorded(

@@ -65,7 +65,7 @@ def test_q1_namespaced_queue_names_are_valid() -> None:
         ("", "name is empty"),
         (b"bytes", "name must be a string, got bytes"),
         ("two\nlines", "job name 'two\\nlines' contains control characters"),
-        ("nul\0", "contains control characters"),
+        ("nul\0", "name contains a NUL character"),
     ],
 )
 def test_job_names(value: object, message: str) -> None:
