@@ -8,6 +8,7 @@ from typing import Any
 
 from portside.adapters.postgres import PostgresOutbox
 from portside.ports import OutboxEvent, OutboxHandler
+from portside.testing import wait_for
 
 __all__ = ["DEADLINE", "Deliveries", "append_many", "wait_until"]
 
@@ -60,12 +61,7 @@ async def wait_until(
     check: Callable[[], Awaitable[bool]], what: str, timeout: float = DEADLINE
 ) -> None:
     """Re-run ``check`` (e.g. a query) until it is true; fail naming ``what`` at the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"waited {timeout} s for {what}")
-        await asyncio.sleep(0.01)  # pacing between re-checks of the condition
+    await wait_for(check, timeout=timeout, message=what)
 
 
 async def append_many(outbox: PostgresOutbox, stream: str, count: int, **payload: Any) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from portside.adapters.postgres import PostgresOutbox
 from portside.ports import OutboxEvent, ValidationError
+from portside.testing import wait_for
 
 from .support import DEADLINE, append_many
 
@@ -104,14 +105,11 @@ async def test_o4_replay_starts_at_the_oldest_event_retention_kept(
 async def test_o4_close_ends_open_subscriptions(reader: PostgresOutbox) -> None:
     """Closing the outbox finishes its subscriptions' iterators."""
     subscription = asyncio.create_task(_collect(reader.subscribe("quiet"), 1))
-    await asyncio.wait_for(_until_listening(reader), DEADLINE)
+    await wait_for(
+        lambda: reader.listener_pid is not None, timeout=DEADLINE, message="the LISTEN session"
+    )
     await reader.close()
     assert await asyncio.wait_for(subscription, DEADLINE) == []
-
-
-async def _until_listening(outbox: PostgresOutbox) -> None:
-    while outbox.listener_pid is None:
-        await asyncio.sleep(0.01)  # pacing between checks; bounded by the caller's wait_for
 
 
 @pytest.mark.parametrize(("from_seq", "message"), [(0, "seq starts at 1"), ("1", "int")])
