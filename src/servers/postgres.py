@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
+from typing import Self
 
 from portside.servers import cleanup
+from portside.servers.base import LocalServer
 from portside.servers.binaries import PostgresInstall, find_postgres
 from portside.servers.clusters import SUPERUSER, cached_cluster, copy_cluster
-from portside.servers.errors import ServerStartError
 from portside.servers.mirror import reachable_install
-from portside.servers.process import (
-    check_traversable,
-    free_port,
-    signal_group,
-    spawn,
-    wait_exit,
-    wait_until,
-)
+from portside.servers.process import check_traversable, spawn, wait_until
 from portside.servers.users import OsUser, server_user
 
 __all__ = ["TEST_SETTINGS", "LocalPostgres"]
@@ -44,11 +35,10 @@ TEST_SETTINGS: Mapping[str, str] = {
     "dynamic_shared_memory_type": "mmap",
 }
 _SOCKET_PATH_MAX = 90  # leaves room for "/.s.PGSQL.<port>" within sun_path
-_PORT_ATTEMPTS = 3
 _STOP_SIGNALS = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}
 
 
-class LocalPostgres:
+class LocalPostgres(LocalServer):
     """A private PostgreSQL server for tests, benchmarks and ``portside dev``.
 
     The data directory is copied from a cached, freshly initdb'd cluster, so start-up is a
@@ -67,6 +57,10 @@ class LocalPostgres:
             /dev/shm when roomy, else the temp dir).
     """
 
+    _usage = "`with LocalPostgres() as pg:`"
+    _stop_signal = _STOP_SIGNALS["fast"]
+    _stop_wait = 15.0
+
     def __init__(
         self,
         *,
@@ -76,16 +70,12 @@ class LocalPostgres:
         crash_safe: bool = False,
         base_dir: Path | None = None,
     ) -> None:
-        self._fixed_port = port
-        self.port = port or 0
+        super().__init__(port=port, base_dir=base_dir)
         self._install = install
         self.settings = {**TEST_SETTINGS, **(settings or {})}
         if crash_safe:
             self.settings["synchronous_commit"] = "on"
-        self._base_dir = base_dir
-        self._dir: Path | None = None
         self._user: OsUser | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def install(self) -> PostgresInstall:
@@ -95,22 +85,8 @@ class LocalPostgres:
         return self._install
 
     @property
-    def directory(self) -> Path:
-        """The server's private directory (``data``, ``server.log``, the socket)."""
-        if self._dir is None:
-            raise ServerStartError(
-                "the LocalPostgres server has not been started",
-                fix="call start() first, or use it as `with LocalPostgres() as pg:`",
-            )
-        return self._dir
-
-    @property
     def data_dir(self) -> Path:
         return self.directory / "data"
-
-    @property
-    def log_path(self) -> Path:
-        return self.directory / "server.log"
 
     @property
     def socket_dir(self) -> Path | None:
@@ -127,34 +103,16 @@ class LocalPostgres:
         self.directory  # noqa: B018 - raises if not started
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
-    @property
-    def pid(self) -> int | None:
-        """The postmaster's pid while it runs."""
-        return self._proc.pid if self.running and self._proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def start(self, timeout: float = 30.0) -> LocalPostgres:
+    def start(self, timeout: float = 30.0) -> Self:
         """Create the cluster if needed, start the server, return once it accepts connections."""
-        if self.running:
-            return self
-        if self._dir is None:
-            self._create_cluster()
-        cleanup.track(self)
-        for attempt in range(_PORT_ATTEMPTS):
-            if not self._fixed_port and (attempt or not self.port):
-                self.port = free_port()
-            try:
-                self._launch(timeout)
-            except ServerStartError:
-                if self._fixed_port or attempt == _PORT_ATTEMPTS - 1 or not self._port_clash():
-                    self.stop()
-                    raise
-            else:
-                return self
-        raise AssertionError("unreachable")  # pragma: no cover
+        return super().start(timeout)
+
+    def restart(self, timeout: float = 30.0) -> Self:
+        """Stop (fast shutdown if running) and start again on the same port and data."""
+        return super().restart(timeout)
+
+    def _prepare_dir(self) -> None:
+        self._create_cluster()
 
     def _create_cluster(self) -> None:
         self._user = server_user()
@@ -207,34 +165,6 @@ class LocalPostgres:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "Address already in use" in text or "could not create any TCP/IP" in text
 
-    def kill(self) -> None:
-        """SIGKILL the server and its backends (a crash); ``restart`` recovers the data."""
-        if self._proc is not None:
-            signal_group(self._proc, signal.SIGKILL)
-            wait_exit(self._proc, 10)
-            self._proc = None
-
-    def restart(self, timeout: float = 30.0) -> LocalPostgres:
-        """Stop (fast shutdown if running) and start again on the same port and data."""
-        if self.running:
-            self._shutdown("fast")
-        if not self._fixed_port:
-            self._fixed_port = self.port
-            try:
-                return self.start(timeout)
-            finally:
-                self._fixed_port = None
-        return self.start(timeout)
-
-    def _shutdown(self, mode: str) -> None:
-        if self._proc is None:
-            return
-        signal_group(self._proc, _STOP_SIGNALS[mode])
-        if not wait_exit(self._proc, 15):
-            signal_group(self._proc, signal.SIGKILL)
-            wait_exit(self._proc, 10)
-        self._proc = None
-
     def stop(self, mode: str = "immediate") -> None:
         """Stop the server and delete its directory. Safe to call twice.
 
@@ -243,22 +173,8 @@ class LocalPostgres:
         """
         if mode not in _STOP_SIGNALS:
             raise ValueError(f"mode must be one of {sorted(_STOP_SIGNALS)}, got {mode!r}")
-        self._shutdown(mode)
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
-        cleanup.untrack(self)
-
-    def __enter__(self) -> LocalPostgres:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._shutdown(_STOP_SIGNALS[mode])
+        self._remove()
 
 
 def _env() -> dict[str, str]:
