@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -13,6 +14,7 @@ from portside.adapters.memory.cache import InMemoryCache
 from portside.adapters.memory.history import InMemoryHistory
 from portside.app import Registry, WorkerRuntime
 from portside.infra import Infra, use_infra
+from tests.unit.app.support import Captured
 
 
 @pytest.fixture
@@ -62,3 +64,16 @@ def make_runtime(app_infra: Infra, clock: VirtualClock) -> Callable[..., WorkerR
         return WorkerRuntime(registry, app_infra, **options)
 
     return build
+
+
+@pytest.fixture
+def captured() -> Iterator[Captured]:
+    logger = logging.getLogger("portside")
+    handler, level = Captured(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -32,3 +33,14 @@ def item_job(
     options.setdefault("id_keys", ("itemId",))
     options.setdefault("payload", Item)
     return JobDefinition(name=name, queue=queue, handler=handler, **options)
+
+
+class Captured(logging.Handler):
+    """Collects ``portside`` records directly (``configure_logging`` stops propagation)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)

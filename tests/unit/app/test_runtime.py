@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,7 +22,7 @@ from portside.app import (
 from portside.app.logs import JsonFormatter
 from portside.infra import Infra
 from portside.ports import ConfigurationError, PermanentError, TransientError
-from tests.unit.app.support import Item, item_job
+from tests.unit.app.support import Captured, Item, item_job
 
 MakeRuntime = Callable[..., WorkerRuntime]
 
@@ -226,30 +225,6 @@ async def test_a3_backfill_and_scheduled_runs_carry_their_run_mode(
     assert ("backfill", "2024-01-01") in modes
     assert ("backfill", "2024-01-02") in modes
     assert ("scheduled", "None") in modes
-
-
-class Captured(logging.Handler):
-    """Collects ``portside`` records directly (``configure_logging`` stops propagation)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def captured() -> Iterator[Captured]:
-    logger = logging.getLogger("portside")
-    handler, level = Captured(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 async def test_a2_logs_are_json_with_job_fields_and_business_keys(

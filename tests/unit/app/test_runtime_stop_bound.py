@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -16,7 +15,7 @@ from portside.app import runtime as runtime_module
 from portside.app.worker_process import UnreleasedJobsError, run_worker
 from portside.infra import Infra
 from portside.ports import WorkerHandle, WorkerStatus
-from tests.unit.app.support import Item, item_job
+from tests.unit.app.support import Captured, Item, item_job
 
 MARGIN = 0.3
 
@@ -63,28 +62,6 @@ class StuckHandle:
             self.closing.cancel()
             await asyncio.wait({self.closing}, timeout=5)
         await self.inner.close(0)
-
-
-class Captured(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def captured() -> Iterator[Captured]:
-    logger = logging.getLogger("portside")
-    handler, level = Captured(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 @pytest.fixture(autouse=True)
