@@ -3,7 +3,7 @@
 Each of ``concurrency`` slots is a long-lived task that holds at most one job: it runs the
 handler, then sends BullMQ's ``moveToFinished`` (or ``moveToDelayed``) with *fetch next* set,
 so completing a job and taking the next is one script call. Commands from all slots share one
-pipelined connection (``Link``), so a burst of completions costs one write and one read.
+pipelined connection (``Link``), so a burst of completions costs a few writes and reads.
 Slots that find the queue empty park; a single waiter blocks on BullMQ's marker key (BZPOPMIN
 on its own connection) and wakes as many parked slots as there is work, doubling each round.
 """

@@ -1,7 +1,7 @@
 """Redis connections owned by workers and event streams: pipelined, self-healing, watched.
 
-``Link`` multiplexes many concurrent callers over one connection: commands submitted in the
-same event-loop turn go out in one write, replies are matched in order by a reader task, and
+``Link`` multiplexes many concurrent callers over one connection: commands go out in small
+batched writes (see ``_WRITE_AT``), replies are matched in order by a reader task, and
 a lost connection is replaced with exponential backoff (forever, until closed). Commands
 whose reply was lost fail with ``LinkLostError``; commands not yet written wait for the new
 connection. ``BlockingConnection`` runs one blocking command at a time (BZPOPMIN, XREAD).
@@ -33,6 +33,15 @@ log = logging.getLogger("portside.adapters.bullmq")
 
 _DRAIN_ABOVE = 4 * 1024 * 1024
 """Bytes buffered for the socket beyond which the writer waits for them to drain."""
+
+_WRITE_AT = 4
+"""Commands queued at which the link writes at once instead of at the end of the loop turn.
+
+Holding a whole turn's commands for one write makes Redis and Python take turns: Redis
+idles while the loop produces fifty commands, then the loop idles while Redis runs them.
+Writing every few commands keeps both busy (measured: 16k -> 26k no-op jobs/s at
+concurrency 50, 12k -> 24k at concurrency 10; docs/benchmarks.md).
+"""
 
 
 class LinkLostError(RedisConnectionError):
@@ -136,7 +145,8 @@ class Link:
     def call(self, command: tuple[Any, ...]) -> asyncio.Future[Any]:
         """Submit a command; the future resolves to its reply (or raises its error).
 
-        Commands submitted in the same event-loop turn leave in one write at the end of it.
+        Commands submitted in the same event-loop turn leave together at the end of it, or
+        as soon as a few are queued (``_WRITE_AT``).
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
@@ -145,7 +155,9 @@ class Link:
             return future
         self._out.append(self._pack(command))
         self._queued.append(future)
-        if self._ready and not self._flush_pending:
+        if self._ready and len(self._out) >= _WRITE_AT:
+            self._flush()
+        elif self._ready and not self._flush_pending:
             self._flush_pending = True
             loop.call_soon(self._flush)
         return future
