@@ -19,6 +19,9 @@ Measures in one run, each figure next to a baseline from the same run and the sa
    `redis_prefix` (the harness clones each next database in the background) against the same
    number of empty tests (first test of each run excluded, it pays the start-up); with empty
    test bodies there is no test time to hide the clone in, so this is the worst case.
+4. The project's own suite: wall time of ``pytest -n auto`` (the README command) against
+   ``pytest -n 0`` (one process, the baseline), both on a warm server cache. ``--quick`` runs
+   ``tests/unit`` only; ``--no-suite`` skips this part.
 """
 
 from __future__ import annotations
@@ -192,10 +195,29 @@ def pytest_per_test(tests: int, fixtures: str, directory: Path) -> list[float]:
     return [b - a for a, b in itertools.pairwise(times[1:])]
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def suite_wall(workers: str, paths: list[str]) -> tuple[float, str]:
+    """Wall seconds of the project's suite with ``-n workers`` and pytest's summary line."""
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-n", workers, "-p", "no:cacheprovider", *paths],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    summary_line = lines[-1].strip("= ") if lines else f"exit {result.returncode}"
+    if result.returncode != 0:
+        raise SystemExit(f"pytest -n {workers} failed (exit {result.returncode}): {summary_line}")
+    return seconds, summary_line
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
     parser.add_argument("--iterations", type=int, default=None)
+    parser.add_argument("--no-suite", action="store_true", help="skip the whole-suite timing")
     args = parser.parse_args()
     iterations = args.iterations or (40 if args.quick else 200)
     runs = 2 if args.quick else 5
@@ -240,6 +262,15 @@ def main() -> int:
         print(f"{label:<46} {median:>7.1f} {p95:>7.1f}")
     extra = ms(statistics.median(isolated) - statistics.median(empty))
     print(f"fixture overhead per test vs empty tests, median: {extra:.1f} ms")
+    if not args.no_suite:
+        paths = ["tests/unit"] if args.quick else []
+        shown = " ".join(paths) or "(whole suite, default markers)"
+        print(f"\n4. The project's suite: pytest -n auto vs -n 0, {shown}")
+        parallel, parallel_summary = suite_wall("auto", paths)
+        serial, serial_summary = suite_wall("0", paths)
+        print(f"{'pytest -n 0 (baseline)':<28} {serial:>7.1f} s   {serial_summary}")
+        print(f"{'pytest -n auto':<28} {parallel:>7.1f} s   {parallel_summary}")
+        print(f"speed-up with -n auto ({os.cpu_count()} cores): x{serial / parallel:.2f}")
     ok = overhead < TARGET_MEDIAN_MS and warm < TARGET_STARTUP_S
     print(f"\ntargets {'met' if ok else 'MISSED'}")
     return 0 if ok else 1
