@@ -1,6 +1,7 @@
 """Queue latency: single enqueue p50/p99, bulk enqueue rate, end-to-end latency at 1,000 jobs/s.
 
 Usage: python benchmarks/queue_latency.py [--quick] [--no-node] [--no-install]
+                                         [--only single,bulk,e2e] [--repeat N]
 
 Starts a private Redis (``portside.servers.LocalRedis``) and measures, in one run:
 
@@ -14,6 +15,10 @@ Starts a private Redis (``portside.servers.LocalRedis``) and measures, in one ru
    either portside's or the plain ``bullmq.Worker`` (baseline). Each job carries the monotonic
    time its enqueue started; the handler records ``now - t`` when it runs (CLOCK_MONOTONIC is
    system-wide on Linux), so the figure is enqueue start -> handler running.
+
+``--only`` runs some of the three sections (all by default); ``--repeat`` runs the single and
+bulk sections N times, alternating the contenders, and reports every run, so a loaded machine
+shows as a spread rather than one lucky or unlucky figure.
 
 Targets (issue 9): single enqueue p99 < 1 ms; end-to-end p99 < 5 ms at 1,000 jobs/s.
 """
@@ -263,6 +268,52 @@ def _verdict(value: float, target: float) -> str:
     return "met" if value < target else "MISSED"
 
 
+SECTIONS = ("single", "bulk", "e2e")
+
+
+def _sections(value: str) -> tuple[str, ...]:
+    chosen = tuple(part.strip() for part in value.split(",") if part.strip())
+    unknown = [part for part in chosen if part not in SECTIONS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"pick from {', '.join(SECTIONS)} (comma-separated)")
+    return chosen
+
+
+@dataclass
+class Results:
+    single: list[dict[str, list[float]]]
+    bulk: list[dict[str, float]]
+    e2e: dict[str, E2E]
+
+
+def _measure(url: str, plan: Plan, sections: tuple[str, ...], node: bool, repeat: int) -> Results:
+    results = Results([], [], {})
+    for run in range(repeat):
+        if "single" in sections:
+            single = {
+                "bullmq": asyncio.run(_single_bullmq(url, f"single-bullmq-{run}", plan)),
+                "portside": asyncio.run(_single_portside(url, f"single-portside-{run}", plan)),
+            }
+            if node:
+                found = _node(url, f"single-node-{run}", "single", plan.single, plan.warmup)
+                single["node"] = found["latencies"]
+            results.single.append(single)
+        if "bulk" in sections:
+            bulk = {
+                "bullmq": asyncio.run(_bulk_bullmq(url, f"bulk-bullmq-{run}", plan.bulk)),
+                "portside": asyncio.run(_bulk_portside(url, f"bulk-portside-{run}", plan.bulk)),
+            }
+            if node:
+                bulk["node"] = _node(url, f"bulk-node-{run}", "bulk", plan.bulk, 1)["seconds"]
+            results.bulk.append(bulk)
+    if "e2e" in sections:
+        results.e2e = {
+            name: _e2e(name, url, f"e2e-{name}", plan.e2e_seconds)
+            for name in ("bullmq", "portside")
+        }
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -270,6 +321,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer jobs, shorter e2e run")
     parser.add_argument("--no-node", action="store_true", help="skip the Node BullMQ contender")
     parser.add_argument("--no-install", action="store_true", help="never run npm install")
+    parser.add_argument(
+        "--only",
+        type=_sections,
+        default=SECTIONS,
+        help="comma-separated sections to run: single, bulk, e2e (default: all)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run the single and bulk sections N times"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--queue", help=argparse.SUPPRESS)
@@ -280,37 +340,26 @@ def main() -> None:
         return
 
     plan = QUICK if args.quick else FULL
-    node = not args.no_node and node_ready(install=not args.no_install)
+    wants_node = not args.no_node and {"single", "bulk"} & set(args.only)
+    node = bool(wants_node) and node_ready(install=not args.no_install)
     print(header("Queue latency: single enqueue, bulk enqueue, end-to-end at 1,000 jobs/s"))
-    if not args.no_node and not node:
+    if wants_node and not node:
         print("note: Node BullMQ contender skipped (node/npm missing or install failed)")
     server = RedisServer()
     print(f"server: {server.version}\n", flush=True)
     try:
-        single = {
-            "bullmq": asyncio.run(_single_bullmq(server.url, "single-bullmq", plan)),
-            "portside": asyncio.run(_single_portside(server.url, "single-portside", plan)),
-        }
-        bulk = {
-            "bullmq": asyncio.run(_bulk_bullmq(server.url, "bulk-bullmq", plan.bulk)),
-            "portside": asyncio.run(_bulk_portside(server.url, "bulk-portside", plan.bulk)),
-        }
-        if node:
-            found = _node(server.url, "single-node", "single", plan.single, plan.warmup)
-            single["node"] = found["latencies"]
-            bulk["node"] = _node(server.url, "bulk-node", "bulk", plan.bulk, 1)["seconds"]
-        e2e = {
-            name: _e2e(name, server.url, f"e2e-{name}", plan.e2e_seconds)
-            for name in ("bullmq", "portside")
-        }
+        results = _measure(server.url, plan, args.only, node, max(1, args.repeat))
     finally:
         server.stop()
-    _report(plan, single, bulk, e2e)
+    for single in results.single:
+        _report_single(plan, single)
+    for bulk in results.bulk:
+        _report_bulk(plan, bulk)
+    if results.e2e:
+        _report_e2e(plan, results.e2e)
 
 
-def _report(
-    plan: Plan, single: dict[str, list[float]], bulk: dict[str, float], e2e: dict[str, E2E]
-) -> None:
+def _report_single(plan: Plan, single: dict[str, list[float]]) -> None:
     names = {"bullmq": "bullmq.Queue.add (baseline)", "portside": "portside enqueue"}
     names["node"] = "Node BullMQ queue.add"
     base50, base99 = _ms(single["bullmq"])
@@ -325,6 +374,8 @@ def _report(
     ours99 = _ms(single["portside"])[1]
     print(f"target single enqueue p99 < 1 ms: {_verdict(ours99, 1.0)} ({ours99:.3f} ms)\n")
 
+
+def _report_bulk(plan: Plan, bulk: dict[str, float]) -> None:
     bulk_names = {"bullmq": "bullmq.Queue.addBulk (baseline)", "portside": "portside enqueue_bulk"}
     bulk_names["node"] = "Node BullMQ queue.addBulk"
     print(f"Bulk enqueue: {plan.bulk} jobs in batches of {BATCH}")
@@ -333,10 +384,13 @@ def _report(
     for key, seconds in bulk.items():
         rate = plan.bulk / seconds
         print(f"| {bulk_names[key]} | {rate:.0f} | {rate / (plan.bulk / bulk['bullmq']):.2f}x |")
+    print()
 
+
+def _report_e2e(plan: Plan, e2e: dict[str, E2E]) -> None:
     total = int(E2E_RATE * plan.e2e_seconds)
     print(
-        f"\nEnd to end (enqueue start -> handler running): {total} jobs at {E2E_RATE} jobs/s, "
+        f"End to end (enqueue start -> handler running): {total} jobs at {E2E_RATE} jobs/s, "
         f"worker concurrency {E2E_CONCURRENCY} in its own process, portside producer"
     )
     print(
