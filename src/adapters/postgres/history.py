@@ -6,13 +6,16 @@ import asyncio
 import json
 import re
 import uuid
+from collections import defaultdict, deque
+from collections.abc import Hashable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib.resources import files
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
+from portside.adapters.postgres.coalesce import Coalescer
 from portside.ports import (
     DEFAULT_FAILURE_RETENTION,
     ConfigurationError,
@@ -87,6 +90,39 @@ def _run_key(run_id: str) -> int | None:
     return int(run_id) if isinstance(run_id, str) and run_id.isdigit() else None
 
 
+class _Finish(NamedTuple):
+    key: int
+    run_id: str
+    finish: RunFinish
+
+
+def _start_key(
+    job_id: str, queue: str, name: str, attempt: int, mode: str, at: datetime
+) -> Hashable:
+    return (job_id, queue, name, attempt, mode, at)
+
+
+def _missing_run(run_id: str) -> ValidationError:
+    return ValidationError(
+        f"no run with id {run_id!r}", fix="pass the id record_start() returned", field="run_id"
+    )
+
+
+def _finish_args(finish: RunFinish) -> tuple[Any, ...]:
+    return (
+        finish.status,
+        finish.finished_at,
+        finish.failure_kind,
+        finish.error_class,
+        finish.error_message,
+        _json(finish.result),
+    )
+
+
+async def _no_reset(connection: asyncpg.Connection[Any]) -> None:
+    """Skip the pool's reset query on release: history statements change no session state."""
+
+
 def _failure_key(failure_id: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(failure_id)
@@ -97,7 +133,10 @@ def _failure_key(failure_id: str) -> uuid.UUID | None:
 class PostgresHistory:
     """Run history and dead-letter store on Postgres; the schema comes from ``portside migrate``.
 
-    A small connection pool is opened on first use.
+    A small connection pool is opened on first use. Concurrent ``record_start`` calls are
+    written as one multi-row INSERT, and concurrent ``record_finish`` calls as one UPDATE
+    (see ``Coalescer``): a busy worker makes a few statements per event-loop turn instead of
+    two per job, and each caller still gets its own row or its own error.
 
     Args:
         dsn: libpq-style URL, e.g. ``postgresql://app@db:5432/app``.
@@ -122,6 +161,10 @@ class PostgresHistory:
         self._pool: asyncpg.Pool[Any] | None = None
         self._lock = asyncio.Lock()
         self._closed = False
+        self._starts: Coalescer[RunStart, JobRun] = Coalescer(self._start_many, self._start_one)
+        self._finishes: Coalescer[_Finish, JobRun] = Coalescer(
+            self._finish_many, self._finish_one, key=lambda item: item.key
+        )
 
     async def _get_pool(self) -> asyncpg.Pool[Any]:
         if self._pool is not None:
@@ -130,7 +173,9 @@ class PostgresHistory:
             raise ConfigurationError("this PostgresHistory is closed", fix="create a new one")
         async with self._lock:
             if self._pool is None:
-                self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=self._max)
+                self._pool = await asyncpg.create_pool(
+                    self._dsn, min_size=1, max_size=self._max, reset=_no_reset
+                )
             return self._pool
 
     async def _fetch(self, name: str, *args: Any) -> list[asyncpg.Record]:
@@ -143,6 +188,9 @@ class PostgresHistory:
 
     async def record_start(self, run: RunStart) -> JobRun:
         """Store an attempt that began (status ``running``)."""
+        return await self._starts.submit(run)
+
+    async def _start_one(self, run: RunStart) -> JobRun:
         row = await self._fetchrow(
             "record_start",
             run.job_id,
@@ -155,28 +203,63 @@ class PostgresHistory:
         assert row is not None  # INSERT ... RETURNING always returns the row
         return _run(row)
 
+    async def _start_many(self, runs: Sequence[RunStart]) -> list[JobRun | Exception]:
+        rows = await self._fetch(
+            "record_starts",
+            [run.job_id for run in runs],
+            [run.queue for run in runs],
+            [run.name for run in runs],
+            [run.attempt for run in runs],
+            [run.run_mode for run in runs],
+            [run.started_at for run in runs],
+        )
+        # Rows are matched by content, not by the order RETURNING happens to use; runs with
+        # equal content are interchangeable.
+        stored: defaultdict[Hashable, deque[asyncpg.Record]] = defaultdict(deque)
+        for row in rows:
+            key = _start_key(
+                row["job_id"],
+                row["queue"],
+                row["job_name"],
+                row["attempt"],
+                row["run_mode"],
+                row["started_at"],
+            )
+            stored[key].append(row)
+        results: list[JobRun | Exception] = []
+        for run in runs:
+            key = _start_key(
+                run.job_id, run.queue, run.name, run.attempt, run.run_mode, run.started_at
+            )
+            matches = stored.get(key)
+            if not matches:
+                raise RuntimeError(f"record_starts returned no row for {run!r}")
+            results.append(_run(matches.popleft()))
+        return results
+
     async def record_finish(self, run_id: str, finish: RunFinish) -> JobRun:
         """Close the attempt ``run_id``."""
         key = _run_key(run_id)
-        row = None
-        if key is not None:
-            row = await self._fetchrow(
-                "record_finish",
-                key,
-                finish.status,
-                finish.finished_at,
-                finish.failure_kind,
-                finish.error_class,
-                finish.error_message,
-                _json(finish.result),
-            )
+        if key is None:
+            raise _missing_run(run_id)
+        return await self._finishes.submit(_Finish(key, run_id, finish))
+
+    async def _finish_one(self, item: _Finish) -> JobRun:
+        row = await self._fetchrow("record_finish", item.key, *_finish_args(item.finish))
         if row is None:
-            raise ValidationError(
-                f"no run with id {run_id!r}",
-                fix="pass the id record_start() returned",
-                field="run_id",
-            )
+            raise _missing_run(item.run_id)
         return _run(row)
+
+    async def _finish_many(self, items: Sequence[_Finish]) -> list[JobRun | Exception]:
+        columns = zip(*(_finish_args(item.finish) for item in items), strict=True)
+        rows = await self._fetch(
+            "record_finishes", [item.key for item in items], *(list(column) for column in columns)
+        )
+        updated = {row["id"]: row for row in rows}
+        return [
+            _run(updated[item.key]) if item.key in updated else _missing_run(item.run_id)
+            for item in items
+        ]
 
     async def get_run(self, run_id: str) -> JobRun | None:
         """One attempt by id, or None."""
@@ -254,7 +337,9 @@ class PostgresHistory:
         return int(status.split()[-1])
 
     async def close(self) -> None:
-        """Close the pool."""
+        """Finish the writes under way, then close the pool."""
+        await self._starts.idle()
+        await self._finishes.idle()
         self._closed = True
         async with self._lock:
             pool, self._pool = self._pool, None

@@ -5,12 +5,33 @@ INSERT INTO job_runs (job_id, queue, job_name, attempt, run_mode, status, starte
 VALUES ($1, $2, $3, $4, $5, 'running', $6)
 RETURNING *;
 
+-- name: record_starts
+-- Many record_start rows in one statement; the caller matches the returned rows to its inputs.
+INSERT INTO job_runs (job_id, queue, job_name, attempt, run_mode, status, started_at)
+SELECT job_id, queue, job_name, attempt, run_mode, 'running', started_at
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::timestamptz[])
+       WITH ORDINALITY AS input (job_id, queue, job_name, attempt, run_mode, started_at, position)
+ ORDER BY position
+RETURNING *;
+
 -- name: record_finish
 UPDATE job_runs
    SET status = $2, finished_at = $3, failure_kind = $4, error_class = $5,
        error_message = $6, result = $7::jsonb
  WHERE id = $1
 RETURNING *;
+
+-- name: record_finishes
+-- Many record_finish updates in one statement (distinct ids); missing ids return no row.
+UPDATE job_runs AS run
+   SET status = input.status, finished_at = input.finished_at,
+       failure_kind = input.failure_kind, error_class = input.error_class,
+       error_message = input.error_message, result = input.result::jsonb
+  FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],
+              $7::text[])
+       AS input (id, status, finished_at, failure_kind, error_class, error_message, result)
+ WHERE run.id = input.id
+RETURNING run.*;
 
 -- name: get_run
 SELECT * FROM job_runs WHERE id = $1;
