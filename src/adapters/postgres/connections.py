@@ -1,4 +1,8 @@
-"""Pooled work that survives stale connections: a pool may hold connections the server ended."""
+"""Pooled work that survives stale connections: a pool may hold connections the server ended.
+
+A connection that is lost for good surfaces as ``BackendUnavailableError`` (see
+``errors.py``); errors of the statements themselves pass through unchanged.
+"""
 
 from __future__ import annotations
 
@@ -8,66 +12,93 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import asyncpg
-import asyncpg.exceptions
 import asyncpg.pool
 
-from portside.ports import BackendUnavailableError
+from portside.adapters.postgres.errors import (
+    backend_errors,
+    connection_gone,
+    connection_lost,
+    unavailable,
+)
 
-__all__ = ["STALE_CONNECTION_ERRORS", "begin", "run"]
+__all__ = ["UNKNOWN_COMMIT_FIX", "acquire", "begin", "run"]
 
 T = TypeVar("T")
 
-STALE_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    # Raised when the server's goodbye on an idle pooled connection is still unprocessed.
-    asyncpg.exceptions.InternalClientError,
+UNKNOWN_COMMIT_FIX = (
+    "the connection died while COMMIT was under way, so the transaction may or may not have "
+    "committed: check for its writes before retrying (outbox events carry stable ids)"
 )
-"""Errors meaning "this connection is gone", as opposed to errors of the statement itself."""
 
 
-def _unavailable(exc: BaseException) -> BackendUnavailableError:
-    return BackendUnavailableError(
-        f"Postgres connections keep failing ({type(exc).__name__}: {exc})",
-        fix="check that the database at the outbox DSN is up and reachable",
-    )
+async def acquire(pool: asyncpg.Pool[Any], what: str) -> asyncpg.pool.PoolConnectionProxy[Any]:
+    """A pooled connection; opening one that fails raises ``BackendUnavailableError``."""
+    with backend_errors(what, connecting=True):
+        return await pool.acquire()
 
 
 @asynccontextmanager
-async def begin(pool: asyncpg.Pool[Any]) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy[Any]]:
+async def begin(
+    pool: asyncpg.Pool[Any], what: str = "a Postgres transaction"
+) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy[Any]]:
     """A pooled connection inside a transaction that commits on success.
 
     A connection that turns out dead at ``BEGIN`` (nothing has run on it yet) is dropped and
-    another one tried, so a database restart costs the caller nothing.
+    another one tried, so a database restart costs the caller nothing. A connection lost
+    later, in the block or at ``COMMIT``, is reported as ``BackendUnavailableError`` with the
+    asyncpg error as ``__cause__``.
+
+    Args:
+        pool: Where the connection comes from.
+        what: The operation, for error messages.
 
     Raises:
-        BackendUnavailableError: Every attempt met a dead connection.
+        BackendUnavailableError: Every attempt met a dead connection, or the connection was
+            lost during the block (nothing committed) or during ``COMMIT`` (outcome unknown,
+            says the error's fix).
     """
     attempts = pool.get_max_size() + 1
     for attempt in range(attempts):
-        async with pool.acquire() as conn:
+        conn = await acquire(pool, what)
+        try:
             transaction = conn.transaction()
             try:
                 await transaction.start()
-            except STALE_CONNECTION_ERRORS as exc:
+            except Exception as exc:
+                if not connection_lost(exc, conn):
+                    raise
                 _discard(conn)
                 if attempt + 1 == attempts:
-                    raise _unavailable(exc) from exc
+                    raise unavailable(exc, what) from exc
                 continue
             try:
                 yield conn
-            except BaseException:
+            except BaseException as exc:
                 # Keep the caller's error. A connection that died has already been detached
                 # from its proxy by the pool, and then there is nothing to roll back.
-                with contextlib.suppress(Exception):
-                    if not conn.is_closed():
+                if not connection_gone(conn):
+                    with contextlib.suppress(Exception):
                         await transaction.rollback()
+                if isinstance(exc, Exception) and connection_lost(exc, conn):
+                    raise unavailable(exc, what) from exc
                 raise
-            await transaction.commit()
+            await _commit(conn, transaction, what)
             return
+        finally:
+            await pool.release(conn)
+
+
+async def _commit(conn: Any, transaction: Any, what: str) -> None:
+    # Gone before COMMIT was sent means rolled back; gone during it means unknown.
+    gone_before = connection_gone(conn)
+    try:
+        await transaction.commit()
+    except Exception as exc:
+        if not connection_lost(exc, conn):
+            raise
+        if gone_before:
+            raise unavailable(exc, what) from exc
+        raise unavailable(exc, f"COMMIT of {what}", fix=UNKNOWN_COMMIT_FIX) from exc
 
 
 def _discard(conn: Any) -> None:
@@ -76,7 +107,9 @@ def _discard(conn: Any) -> None:
         conn.terminate()
 
 
-async def run(pool: asyncpg.Pool[Any], work: Callable[[Any], Awaitable[T]]) -> T:
+async def run(
+    pool: asyncpg.Pool[Any], work: Callable[[Any], Awaitable[T]], what: str = "a Postgres query"
+) -> T:
     """Run one read-only or idempotent ``work(conn)``, retrying it on a dead connection.
 
     Raises:
@@ -84,11 +117,15 @@ async def run(pool: asyncpg.Pool[Any], work: Callable[[Any], Awaitable[T]]) -> T
     """
     attempts = pool.get_max_size() + 1
     for attempt in range(attempts):
-        async with pool.acquire() as conn:
-            try:
-                return await work(conn)
-            except STALE_CONNECTION_ERRORS as exc:
-                _discard(conn)
-                if attempt + 1 == attempts:
-                    raise _unavailable(exc) from exc
+        conn = await acquire(pool, what)
+        try:
+            return await work(conn)
+        except Exception as exc:
+            if not connection_lost(exc, conn):
+                raise
+            _discard(conn)
+            if attempt + 1 == attempts:
+                raise unavailable(exc, what) from exc
+        finally:
+            await pool.release(conn)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -15,6 +15,7 @@ import asyncpg.pool
 from portside.adapters.postgres.backoff import Backoff
 from portside.adapters.postgres.checks import check_append, check_from_seq, check_older_than
 from portside.adapters.postgres.connections import begin, run
+from portside.adapters.postgres.errors import backend_errors
 from portside.adapters.postgres.listener import Listener
 from portside.adapters.postgres.publisher import Publisher
 from portside.adapters.postgres.queries import query
@@ -90,12 +91,17 @@ class PostgresOutbox:
 
         Your own writes on the yielded connection and the events appended to it commit or
         roll back together.
+
+        Raises:
+            BackendUnavailableError: Postgres is unreachable, or the connection was lost in
+                the block (nothing committed) or during ``COMMIT`` (outcome unknown, as the
+                error's fix says). The asyncpg error is the ``__cause__``.
         """
         return self._transaction()
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy[Any]]:
-        async with begin(await self._get_pool()) as conn:
+        async with begin(await self._get_pool(), "an outbox transaction") as conn:
             yield conn
 
     async def append(
@@ -121,10 +127,14 @@ class PostgresOutbox:
 
         Raises:
             ValidationError: Bad input, or ``tx`` is not in a transaction; nothing is written.
+            BackendUnavailableError: ``tx``'s connection was lost (the session was terminated
+                or the server restarted): its transaction is gone; retry the whole unit of
+                work. The asyncpg error is the ``__cause__``.
         """
         name, kind, data, text, event_key = check_append(stream, type, payload, key)
-        _check_transaction(tx)
-        row = await tx.fetchrow(query("append"), name, kind, text, event_key)
+        with backend_errors("outbox append", tx):
+            _check_transaction(tx)
+            row = await tx.fetchrow(query("append"), name, kind, text, event_key)
         return OutboxEvent(
             id=row["id"],
             stream=name,
@@ -233,12 +243,14 @@ class PostgresOutbox:
 
     async def pending(self) -> int:
         """How many committed events are not yet published."""
-        count: int = await run(await self._get_pool(), _fetchval(query("pending_count")))
+        count: int = await run(
+            await self._get_pool(), _fetchval(query("pending_count")), "outbox pending()"
+        )
         return count
 
     async def lag(self) -> float:
         """Seconds since the oldest unpublished event was appended (0.0 when none)."""
-        seconds: float = await run(await self._get_pool(), _fetchval(query("lag")))
+        seconds: float = await run(await self._get_pool(), _fetchval(query("lag")), "outbox lag()")
         return seconds
 
     async def purge_published(self, older_than: float) -> int:
@@ -252,7 +264,9 @@ class PostgresOutbox:
         total = 0
         while True:
             status = await run(
-                pool, _execute(query("purge_published"), seconds, self._settings.purge_batch)
+                pool,
+                _execute(query("purge_published"), seconds, self._settings.purge_batch),
+                "outbox purge_published()",
             )
             deleted = int(status.rsplit(" ", 1)[-1])
             total += deleted
@@ -278,14 +292,18 @@ class PostgresOutbox:
         self._ensure_open()
         async with self._pool_lock:
             if self._pool is None:
-                self._pool = await asyncpg.create_pool(
-                    self._dsn,
-                    min_size=self._settings.pool_min_size,
-                    max_size=self._settings.pool_max_size,
-                    timeout=self._settings.connect_timeout,
-                    statement_cache_size=self._settings.statement_cache_size,
-                )
+                with backend_errors("opening the outbox connection pool", connecting=True):
+                    self._pool = await self._create_pool()
             return self._pool
+
+    async def _create_pool(self) -> asyncpg.Pool[Any]:
+        return await asyncpg.create_pool(
+            self._dsn,
+            min_size=self._settings.pool_min_size,
+            max_size=self._settings.pool_max_size,
+            timeout=self._settings.connect_timeout,
+            statement_cache_size=self._settings.statement_cache_size,
+        )
 
     async def _connect(self) -> asyncpg.Connection:
         return await asyncpg.connect(self._dsn, timeout=self._settings.connect_timeout)

@@ -113,9 +113,20 @@ WHERE stream = $1::text AND seq >= $2::bigint
 ORDER BY seq
 LIMIT $3::int;
 
--- name: stream_heads
--- The last committed seq of each stream: the counter commits with the event it numbered.
-SELECT stream, last_seq FROM portside_outbox_streams WHERE stream = ANY($1::text[]);
+-- name: read_streams
+-- The shared read of subscriptions: up to $3 events of each stream in $1, from its own
+-- position in $2 (one statement per wake-up for every watched stream).
+SELECT e.id::text AS id, e.stream, e.seq, e.type, e.payload::text AS payload, e.key,
+       e.created_at, e.published_at
+FROM unnest($1::text[], $2::bigint[]) AS w(stream, next_seq)
+CROSS JOIN LATERAL (
+    SELECT *
+    FROM portside_outbox_events x
+    WHERE x.stream = w.stream AND x.seq >= w.next_seq
+    ORDER BY x.seq
+    LIMIT $3::int
+) e
+ORDER BY e.stream, e.seq;
 
 -- name: pending_count
 SELECT count(*) FROM portside_outbox_events WHERE published_at IS NULL;

@@ -136,7 +136,7 @@ class Publisher:
         held by another publisher (which scans again after its commit) or is backing off.
         """
         settings = self._settings
-        async with begin(await self._pool()) as conn:
+        async with begin(await self._pool(), "an outbox publish batch") as conn:
             locked = [
                 row["stream"]
                 for row in await conn.fetch(
@@ -173,7 +173,7 @@ class Publisher:
         async def find(conn: Any) -> list[Any]:
             return list(await conn.fetch(query("drain_targets"), stream))
 
-        targets = await run(await self._pool(), find)
+        targets = await run(await self._pool(), find, "outbox drain_once()")
         published = 0
         failures: list[HandlerFailure] = []
         for target in targets:
@@ -189,7 +189,7 @@ class Publisher:
         pool = await self._pool()
         published = 0
         while True:
-            async with begin(pool) as conn:
+            async with begin(pool, "outbox drain_once()") as conn:
                 await conn.execute(query("lock_stream"), STREAM_LOCK_NAMESPACE, stream)
                 rows = await conn.fetch(
                     query("claim_events"), [stream], self._settings.batch_size, upto

@@ -20,7 +20,9 @@ class OutboxSettings(BaseModel):
         pool_max_size: Upper bound of pooled connections (the LISTEN connection is extra).
         batch_size: Most events one publisher transaction claims and delivers.
         max_streams_per_batch: Most streams one publisher transaction claims.
-        subscribe_page: Rows a subscriber reads per query while catching up.
+        subscribe_page: Rows a subscription read returns per stream and query.
+        subscriber_queue: Most events queued for one subscriber that is fed by its stream's
+            shared read; one that falls further behind reads on its own until it catches up.
         purge_batch: Rows ``purge_published`` deletes per statement.
         connect_timeout: Seconds to wait for one connection attempt.
         reconnect_initial: First back-off delay (seconds) after the LISTEN connection drops.
@@ -39,6 +41,7 @@ class OutboxSettings(BaseModel):
     batch_size: int = Field(default=500, ge=1, le=100_000)
     max_streams_per_batch: int = Field(default=64, ge=1, le=10_000)
     subscribe_page: int = Field(default=500, ge=1, le=100_000)
+    subscriber_queue: int = Field(default=1_000, ge=1, le=1_000_000)
     purge_batch: int = Field(default=5_000, ge=1, le=1_000_000)
     connect_timeout: float = Field(default=10.0, gt=0)
     reconnect_initial: float = Field(default=0.05, gt=0)

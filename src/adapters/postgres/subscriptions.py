@@ -6,14 +6,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any
 
 import asyncpg
 
 from portside.adapters.postgres.backoff import Backoff
-from portside.adapters.postgres.connections import STALE_CONNECTION_ERRORS, run
+from portside.adapters.postgres.connections import run
 from portside.adapters.postgres.events import event_from_row
+from portside.adapters.postgres.fanout import Fanout, Subscriber
 from portside.adapters.postgres.listener import Listener
 from portside.adapters.postgres.queries import query
 from portside.adapters.postgres.settings import OutboxSettings
@@ -21,39 +22,32 @@ from portside.ports import BackendUnavailableError, OutboxEvent
 
 __all__ = ["StreamWatch"]
 
-_READ_ERRORS: tuple[type[BaseException], ...] = (*STALE_CONNECTION_ERRORS, BackendUnavailableError)
-
 _log = logging.getLogger("portside.outbox.subscribe")
 
 Pool = Callable[[], Awaitable["asyncpg.Pool[Any]"]]
 
 
-@dataclass(eq=False)
-class _Watcher:
-    stream: str
-    next_seq: int
-    woken: asyncio.Event = field(default_factory=asyncio.Event)
-
-
 class StreamWatch:
     """Serves every ``subscribe`` of one outbox instance with one LISTEN connection.
 
-    On each notification it reads the committed head (``last_seq``) of all watched streams
-    in one query and wakes only the subscribers that are behind, so a commit costs one
-    query per process, not one per subscriber.
+    Subscribers that are up to date share reads (see ``fanout.py``): on each notification
+    one query reads every watched stream from its shared position, and each event read is
+    handed to all of that stream's subscribers. A commit therefore costs one query per
+    process, not one per subscriber. Subscribers that are behind read on their own.
 
     Args:
         pool: Returns the connection pool used for reads.
         listener: The shared LISTEN connection.
-        settings: Page size and back-off for reads.
+        settings: Page size, queue bound and back-off for reads.
     """
 
     def __init__(self, pool: Pool, listener: Listener, settings: OutboxSettings) -> None:
         self._pool = pool
         self._listener = listener
         self._settings = settings
-        self._watchers: dict[str, set[_Watcher]] = {}
+        self._subscribers: set[Subscriber] = set()
         self._dirty = asyncio.Event()
+        self._fanout = Fanout(self._dirty.set)
         self._task: asyncio.Task[None] | None = None
         self._remove_waker: Callable[[], None] | None = None
         self._closed = False
@@ -66,28 +60,37 @@ class StreamWatch:
         LISTEN is active before the first read, so no commit can slip between the two.
         Events already deleted by retention are skipped: replay starts at the oldest one kept.
         """
-        watcher = _Watcher(stream, from_seq)
-        await self._add(watcher)
+        sub = Subscriber(stream, from_seq, self._settings.subscriber_queue)
+        await self._add(sub)
         try:
             await self._listener.wait_connected(self._settings.connect_timeout)
             while not self._closed:
-                watcher.woken.clear()
-                rows = await self._read(stream, watcher.next_seq)
-                for row in rows:
-                    # seq is gap-free, so a jump means retention deleted the events between.
-                    yield event_from_row(row)
-                    watcher.next_seq = row["seq"] + 1
-                if len(rows) < self._settings.subscribe_page and not self._closed:
-                    await watcher.woken.wait()
+                if sub.queue:
+                    yield sub.queue.popleft()
+                elif sub.group is not None:
+                    sub.woken.clear()
+                    await sub.woken.wait()
+                else:
+                    await self._catch_up(sub)
         finally:
-            await self._remove(watcher)
+            await self._remove(sub)
+
+    async def _catch_up(self, sub: Subscriber) -> None:
+        """One read of ``sub``'s own; join the shared read once it returns a short page."""
+        before = self._fanout.position(sub.stream)
+        rows = await self._read(sub.stream, sub.want)
+        if self._closed:
+            return
+        sub.add_own([event_from_row(row) for row in rows])
+        if len(rows) < self._settings.subscribe_page:
+            self._fanout.join(sub, before)
 
     async def close(self) -> None:
         """End every subscription (their iterators finish) and release the listener."""
         self._closed = True
-        for watchers in self._watchers.values():
-            for watcher in watchers:
-                watcher.woken.set()
+        self._fanout.close()
+        for sub in self._subscribers:
+            sub.woken.set()
         await self._stop()
 
     async def _read(self, stream: str, from_seq: int) -> list[Any]:
@@ -99,8 +102,8 @@ class StreamWatch:
 
         while True:
             try:
-                return await run(await self._pool(), read)
-            except _READ_ERRORS as exc:
+                return await run(await self._pool(), read, "reading an outbox stream")
+            except BackendUnavailableError as exc:
                 if self._closed:
                     return []
                 delay = backoff.next_delay()
@@ -109,8 +112,8 @@ class StreamWatch:
                 )
                 await asyncio.sleep(delay)
 
-    async def _add(self, watcher: _Watcher) -> None:
-        self._watchers.setdefault(watcher.stream, set()).add(watcher)
+    async def _add(self, sub: Subscriber) -> None:
+        self._subscribers.add(sub)
         if self._task is None:
             self._remove_waker = self._listener.add_waker(self._dirty.set)
             self._listener.acquire()
@@ -118,13 +121,10 @@ class StreamWatch:
                 self._run(), name="portside-outbox-stream-watch"
             )
 
-    async def _remove(self, watcher: _Watcher) -> None:
-        watchers = self._watchers.get(watcher.stream)
-        if watchers is not None:
-            watchers.discard(watcher)
-            if not watchers:
-                del self._watchers[watcher.stream]
-        if not self._watchers:
+    async def _remove(self, sub: Subscriber) -> None:
+        self._fanout.leave(sub)
+        self._subscribers.discard(sub)
+        if not self._subscribers:
             await self._stop()
 
     async def _stop(self) -> None:
@@ -144,27 +144,47 @@ class StreamWatch:
         while True:
             await self._dirty.wait()
             self._dirty.clear()
-            streams = list(self._watchers)
             try:
-                rows = await run(await self._pool(), heads_of(streams))
-                heads = {row["stream"]: row["last_seq"] for row in rows}
+                await self._shared_reads()
             except Exception as exc:
                 delay = backoff.next_delay()
-                _log.warning("outbox stream heads query failed (%s); retry in %.2f s", exc, delay)
+                _log.warning("outbox shared stream read failed (%s); retry in %.2f s", exc, delay)
                 asyncio.get_running_loop().call_later(delay, self._dirty.set)
                 continue
             backoff.reset()
-            for stream, watchers in list(self._watchers.items()):
-                head = heads.get(stream, 0)
-                for watcher in watchers:
-                    if head >= watcher.next_seq:
-                        watcher.woken.set()
+
+    async def _shared_reads(self) -> None:
+        """Read every group from its position, fan out, and read again the full pages."""
+        page = self._settings.subscribe_page
+        due = self._fanout.reads()
+        while due:
+            streams = [group.stream for group, _ in due]
+            starts = [start for _, start in due]
+            rows = await run(
+                await self._pool(), read_streams(streams, starts, page), "reading outbox streams"
+            )
+            by_stream = {
+                stream: [event_from_row(row) for row in group]
+                for stream, group in groupby(rows, key=lambda row: row["stream"])
+            }
+            again = []
+            for group, start in due:
+                events = by_stream.get(group.stream, [])
+                if not self._fanout.current(group, start):
+                    continue
+                self._fanout.deliver(group, events)
+                if len(events) == page and group.members:
+                    again.append((group, group.next_seq))
+            due = again
 
 
-def heads_of(streams: list[str]) -> Callable[[Any], Awaitable[list[Any]]]:
-    """The ``stream_heads`` query for ``streams``, as work for ``connections.run``."""
+def read_streams(
+    streams: list[str], starts: list[int], page: int
+) -> Callable[[Any], Awaitable[list[Any]]]:
+    """The ``read_streams`` query (``page`` events of each stream from its start), as work for
+    ``connections.run``."""
 
     async def work(conn: Any) -> list[Any]:
-        return list(await conn.fetch(query("stream_heads"), streams))
+        return list(await conn.fetch(query("read_streams"), streams, starts, page))
 
     return work

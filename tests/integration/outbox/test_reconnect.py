@@ -99,7 +99,7 @@ async def test_o5_every_backend_killed_publisher_recovers(
         try:
             await append_many(outbox, "run", 2)
             break
-        except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
+        except BackendUnavailableError:
             continue  # a pooled connection killed above; the pool replaces it
     await deliveries.wait_for(3)
     assert deliveries.seqs("run") == [1, 2, 3]

@@ -18,7 +18,7 @@ QUERIES = [
     "mark_published",
     "drain_targets",
     "read_stream",
-    "stream_heads",
+    "read_streams",
     "pending_count",
     "lag",
     "purge_published",
