@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import BaseModel
 
@@ -32,6 +32,7 @@ from portside.ports import (
     RunFinish,
     RunMode,
     RunStart,
+    ValidationError,
     default_classify,
 )
 from portside.ports.history import MAX_ERROR_MESSAGE
@@ -44,7 +45,12 @@ KIND_ATTR = "_portside_failure_kind"
 _log = logging.getLogger("portside.worker")
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _jsonable(value: Any) -> Any:
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json", by_alias=True)
     try:
@@ -94,9 +100,38 @@ class AttemptRunner:
         return default_classify(error)
 
     async def __call__(self, job: Job) -> Any:
-        data, mode = split_run_mode(job.data)
+        try:
+            stored = job.data
+        except ValidationError as error:
+            await self._unreadable(job, error)
+        data, mode = split_run_mode(stored)
         definition = self._registry.get(job.name) if job.name in self._registry else None
-        fields: dict[str, Any] = {
+        fields = self._fields(job, mode)
+        if definition is not None:
+            fields.update(definition.business_values(data))
+        run = await self._start(job, mode, fields)
+        started = time.perf_counter()
+        running = self._metrics.running(job.queue)
+        running.inc()
+        try:
+            result = await self._execute(definition, job, data, mode, fields)
+        except asyncio.CancelledError:
+            await self._interrupted(run, fields)
+            raise
+        except Exception as error:
+            kind: FailureKind = (
+                definition.classify(error) if definition is not None else "permanent"
+            )
+            seconds = time.perf_counter() - started
+            await self._failed(job, run, error, kind, seconds, fields, dict(stored))
+            raise
+        finally:
+            running.dec()
+        return await self._completed(job, run, result, time.perf_counter() - started, fields)
+
+    @staticmethod
+    def _fields(job: Job, mode: RunMode) -> dict[str, Any]:
+        return {
             "job_id": job.id,
             "queue": job.queue,
             "job": job.name,
@@ -104,22 +139,20 @@ class AttemptRunner:
             "max_attempts": job.max_attempts,
             "run_mode": mode,
         }
-        if definition is not None:
-            fields.update(definition.business_values(data))
-        run = await self._start(job, mode, fields)
-        started = time.perf_counter()
-        self._metrics.in_flight.labels(job.queue).inc()
-        try:
-            result = await self._execute(definition, job, data, mode, fields)
-        except asyncio.CancelledError:
-            await self._interrupted(run, fields)
-            raise
-        except Exception as error:
-            await self._failed(definition, job, run, error, time.perf_counter() - started, fields)
-            raise
-        finally:
-            self._metrics.in_flight.labels(job.queue).dec()
-        return await self._completed(job, run, result, time.perf_counter() - started, fields)
+
+    async def _unreadable(self, job: Job, error: ValidationError) -> NoReturn:
+        """A job whose stored data the queue could not decode: recorded, dead-lettered, failed.
+
+        No retry can fix stored bytes, so the attempt fails permanently. The run mode lives in
+        the data, so it is unknown: the run counts as ``manual`` (what jobs of other producers
+        count as). The dead letter keeps the stored text under ``raw`` for operators.
+        """
+        fields = self._fields(job, "manual")
+        run = await self._start(job, "manual", fields)
+        raw = getattr(job, "raw_data", None)
+        letter = {"raw": raw if isinstance(raw, str) else None}
+        await self._failed(job, run, error, "permanent", 0.0, fields, letter)
+        raise error
 
     async def _start(self, job: Job, mode: RunMode, fields: dict[str, Any]) -> JobRun:
         try:
@@ -195,14 +228,14 @@ class AttemptRunner:
 
     async def _failed(
         self,
-        definition: JobDefinition[Any] | None,
         job: Job,
         run: JobRun,
         error: Exception,
+        kind: FailureKind,
         seconds: float,
         fields: dict[str, Any],
+        data: dict[str, Any],
     ) -> None:
-        kind: FailureKind = definition.classify(error) if definition is not None else "permanent"
         _tag(error, kind)
         final = kind == "permanent" or job.attempt >= job.max_attempts
         now = self._clock()
@@ -239,7 +272,7 @@ class AttemptRunner:
                     queue=job.queue,
                     job_id=job.id,
                     name=job.name,
-                    data=dict(job.data),
+                    data=data,
                     error_class=type(error).__name__,
                     error_message=_message(error),
                     failure_kind=kind,

@@ -16,7 +16,9 @@ class WorkerMetrics:
     """The runtime's counters, histograms and gauges.
 
     Each instance owns a ``CollectorRegistry`` (never the global default), so two runtimes in
-    one process, or two tests, never share counts.
+    one process, or two tests, never share counts. The per-attempt children (one per queue,
+    or per queue and job) are looked up once and kept: ``labels()`` takes a lock and
+    validates its arguments on every call.
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -69,6 +71,15 @@ class WorkerMetrics:
             "Seconds from process start to every consumer fetching.",
             registry=self.registry,
         )
+        self._running: dict[str, Gauge] = {}
+        self._finished: dict[tuple[str, str], tuple[Histogram, Counter]] = {}
+
+    def running(self, queue: str) -> Gauge:
+        """The ``in_flight`` gauge of ``queue`` (``inc()`` when an attempt starts, ``dec()``)."""
+        gauge = self._running.get(queue)
+        if gauge is None:
+            gauge = self._running[queue] = self.in_flight.labels(queue)
+        return gauge
 
     def attempt_finished(
         self,
@@ -80,9 +91,14 @@ class WorkerMetrics:
         final: bool = False,
     ) -> None:
         """Count one finished attempt."""
-        self.duration.labels(queue, job).observe(seconds)
+        children = self._finished.get((queue, job))
+        if children is None:
+            children = (self.duration.labels(queue, job), self.processed.labels(queue, job))
+            self._finished[queue, job] = children
+        duration, processed = children
+        duration.observe(seconds)
         if failure is None:
-            self.processed.labels(queue, job).inc()
+            processed.inc()
         else:
             self.failed.labels(queue, job, failure, "true" if final else "false").inc()
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from portside.app.attempts import AttemptRunner
 from portside.app.errors import UnknownQueueError
-from portside.app.logs import event
+from portside.app.logs import event, flush_logs
 from portside.app.metrics import WorkerMetrics
 from portside.app.registry import Registry
 from portside.infra import Infra
@@ -173,7 +173,8 @@ class WorkerRuntime:
 
         Returns within ``grace + STOP_MARGIN`` seconds even if an adapter's close never
         finishes: what did not close in time is logged as ``worker.close_timeout`` (ERROR)
-        and the number of jobs it still held is kept in ``unreleased``.
+        and the number of jobs it still held is kept in ``unreleased``. Log lines still
+        buffered (see ``JsonLinesHandler``) are written before it returns.
         """
         if not self._handles:
             return
@@ -218,6 +219,7 @@ class WorkerRuntime:
             failed=sum(status.failed for status in statuses),
             unreleased=self.unreleased,
         )
+        flush_logs()
 
     async def _stop_background(self) -> None:
         self._halt.set()
