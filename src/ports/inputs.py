@@ -5,6 +5,7 @@ Every adapter, fakes included, goes through these functions, so they accept the 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
@@ -15,11 +16,12 @@ from pydantic import BaseModel
 from portside.ports.classification import Classifier
 from portside.ports.errors import ValidationError
 from portside.ports.model import model_error
-from portside.ports.queue_types import JobOptions, NewJob, RateLimit, Schedule
-from portside.ports.validation import check_job_name, check_text, json_payload
+from portside.ports.queue_types import JobOptions, NewJob, RateLimit, Schedule, default_options
+from portside.ports.validation import check_job_name, check_text, encode_payload
 
 __all__ = [
     "CheckedJob",
+    "EncodedJob",
     "check_callable",
     "check_classifier",
     "check_job",
@@ -32,6 +34,8 @@ __all__ = [
     "coerce_options",
     "coerce_rate_limit",
     "coerce_schedule",
+    "encode_job",
+    "encode_new_job",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -46,6 +50,14 @@ class CheckedJob(NamedTuple):
 
     name: str
     data: dict[str, Any]
+    options: JobOptions
+
+
+class EncodedJob(NamedTuple):
+    """A checked job for adapters that store JSON text: the payload is already encoded."""
+
+    name: str
+    payload: str
     options: JobOptions
 
 
@@ -71,7 +83,7 @@ def coerce_model(value: object, model: type[M], field: str) -> M:
 
 def coerce_options(options: object, field: str = "options") -> JobOptions:
     """Job options with defaults applied (``None`` means all defaults)."""
-    return JobOptions() if options is None else coerce_model(options, JobOptions, field)
+    return default_options() if options is None else coerce_model(options, JobOptions, field)
 
 
 def coerce_new_job(item: object, field: str) -> NewJob:
@@ -89,14 +101,15 @@ def coerce_schedule(value: object) -> Schedule:
     return coerce_model(value, Schedule, "schedule")
 
 
-def check_job(
+def encode_job(
     name: object,
     data: object,
     options: object,
     where: str = "",
     defaults: JobOptions | None = None,
-) -> CheckedJob:
-    """Check everything about one job before it is added.
+) -> EncodedJob:
+    """Check everything about one job before it is added: the one implementation every
+    adapter goes through (``check_job`` is this with the payload decoded again).
 
     Args:
         name: The job name.
@@ -117,18 +130,38 @@ def check_job(
         raise ValidationError(
             f"{where}: {exc.message}", fix=exc.fix, field=f"{where}.{exc.field}"
         ) from None
-    payload = json_payload(data, f"{where}.data" if where else "data")
-    if options is None and defaults is not None:
-        return CheckedJob(job_name, payload, defaults)
-    return CheckedJob(
+    payload = encode_payload(data, f"{where}.data" if where else "data")
+    if options is None:
+        return EncodedJob(job_name, payload, default_options() if defaults is None else defaults)
+    return EncodedJob(
         job_name, payload, coerce_options(options, f"{where}.options" if where else "options")
     )
 
 
-def check_new_job(item: object, where: str, defaults: JobOptions | None = None) -> CheckedJob:
-    """One bulk entry (a ``NewJob`` or a dict of its fields), fully checked; see ``check_job``."""
+def encode_new_job(item: object, where: str, defaults: JobOptions | None = None) -> EncodedJob:
+    """One bulk entry (a ``NewJob`` or a dict of its fields), fully checked; see ``encode_job``."""
     job = coerce_new_job(item, where)
-    return check_job(job.name, job.data, job.options, where, defaults)
+    return encode_job(job.name, job.data, job.options, where, defaults)
+
+
+def _decoded(job: EncodedJob) -> CheckedJob:
+    return CheckedJob(job.name, json.loads(job.payload), job.options)
+
+
+def check_job(
+    name: object,
+    data: object,
+    options: object,
+    where: str = "",
+    defaults: JobOptions | None = None,
+) -> CheckedJob:
+    """``encode_job``, with the payload as a fresh dict (for adapters that keep objects)."""
+    return _decoded(encode_job(name, data, options, where, defaults))
+
+
+def check_new_job(item: object, where: str, defaults: JobOptions | None = None) -> CheckedJob:
+    """One bulk entry (a ``NewJob`` or a dict of its fields), fully checked; see ``encode_job``."""
+    return _decoded(encode_new_job(item, where, defaults))
 
 
 def check_sequence(value: object, field: str) -> Sequence[object]:

@@ -31,6 +31,7 @@ __all__ = [
     "Schedule",
     "WorkerStatus",
     "default_attempts",
+    "default_options",
 ]
 
 ATTEMPTS_ENV = "PORTSIDE_DEFAULT_ATTEMPTS"
@@ -148,6 +149,22 @@ class JobOptions(PortModel):
         if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_KEEP:
             raise ValueError(f"keep-count must be from 0 to {MAX_KEEP}")
         return value
+
+
+_DEFAULT_OPTIONS: dict[int, JobOptions] = {}
+
+
+def default_options() -> JobOptions:
+    """``JobOptions()``: one shared (frozen) instance per default attempts value.
+
+    Reads ``$PORTSIDE_DEFAULT_ATTEMPTS`` on every call, like ``JobOptions()``, but builds the
+    model only the first time a value is seen.
+    """
+    attempts = default_attempts()
+    found = _DEFAULT_OPTIONS.get(attempts)
+    if found is None:
+        found = _DEFAULT_OPTIONS.setdefault(attempts, JobOptions(attempts=attempts))
+    return found
 
 
 class NewJob(PortModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +21,7 @@ __all__ = [
     "check_queue_name",
     "check_stream_name",
     "check_text",
+    "encode_payload",
     "json_payload",
 ]
 
@@ -27,6 +29,9 @@ MAX_NAME_LENGTH = 200
 MAX_PAYLOAD_BYTES = 1_000_000
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(?::[A-Za-z0-9][A-Za-z0-9_.\-]*)*$")
 _MAX_DEPTH = 64
+_SAFE_INT = 2**53 - 1
+_MAX_FLOAT = sys.float_info.max
+_SCALARS = frozenset({str, bool, type(None)})
 
 
 def check_text(value: object, field: str, what: str) -> str:
@@ -156,8 +161,55 @@ def _check_json(value: Any, path: str, depth: int) -> None:
     )
 
 
-def json_payload(data: object, field: str = "data") -> dict[str, Any]:
-    """Return ``data`` as a JSON object (dict), or raise a ValidationError naming the bad field.
+def _plain(value: Any, depth: int) -> bool:
+    """Whether ``value`` is plain JSON within the limits, checked quickly.
+
+    Exact built-in types only, and no error paths: ``False`` means "look closer" (it may still
+    be valid, e.g. a str subclass or a non-dict Mapping), and ``_check_json`` then decides and
+    names the bad field. ``True`` is only ever returned where ``_check_json`` would pass.
+    """
+    kind = type(value)
+    if kind is dict:
+        if any(type(key) is not str for key in value):
+            return False
+        items: Any = value.values()
+    elif kind is list or kind is tuple:
+        items = value
+    else:
+        return False
+    if depth >= _MAX_DEPTH:
+        return not value
+    for item in items:
+        kind = type(item)
+        if kind is int:
+            if not -_SAFE_INT <= item <= _SAFE_INT:
+                return False
+        elif kind is float:
+            if not -_MAX_FLOAT <= item <= _MAX_FLOAT:  # NaN fails every comparison
+                return False
+        elif kind not in _SCALARS and not _plain(item, depth + 1):
+            return False
+    return True
+
+
+def _as_dict(value: object) -> dict[Any, Any]:
+    """The encoder's hook for the one non-JSON type ``_check_json`` admits: other Mappings."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+_ENCODER = json.JSONEncoder(
+    separators=(",", ":"),
+    ensure_ascii=False,
+    allow_nan=False,
+    check_circular=False,  # _check_json refuses cycles as nesting deeper than _MAX_DEPTH
+    default=_as_dict,
+)
+
+
+def encode_payload(data: object, field: str = "data") -> str:
+    """``data`` as compact JSON text, or a ValidationError naming the bad field.
 
     Pydantic models are dumped in JSON mode. The encoded size is capped at
     ``MAX_PAYLOAD_BYTES``: large blobs belong in storage, with their key in the payload.
@@ -170,22 +222,31 @@ def json_payload(data: object, field: str = "data") -> dict[str, Any]:
             fix="wrap the value in a dict",
             field=field,
         )
-    _check_json(data, field, 0)
-    encoded = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    size = len(encoded.encode("utf-8", errors="surrogatepass"))
+    if not _plain(data, 0):
+        _check_json(data, field, 0)
+    encoded = _ENCODER.encode(data)
+    try:
+        size = len(encoded.encode("utf-8"))
+        surrogate = False
+    except UnicodeEncodeError:
+        size = len(encoded.encode("utf-8", errors="surrogatepass"))
+        surrogate = True
     if size > MAX_PAYLOAD_BYTES:
         raise ValidationError(
             f"{field} is {size} bytes encoded, over the {MAX_PAYLOAD_BYTES}-byte limit",
             fix="store large content elsewhere and pass its key",
             field=field,
         )
-    try:
-        encoded.encode("utf-8")
-    except UnicodeEncodeError as exc:
+    if surrogate:
         raise ValidationError(
             f"{field} contains a lone surrogate, which is not valid UTF-8",
             fix="decode the text properly before sending it",
             field=field,
-        ) from exc
-    result: dict[str, Any] = json.loads(encoded)
+        )
+    return encoded
+
+
+def json_payload(data: object, field: str = "data") -> dict[str, Any]:
+    """``data`` as a fresh JSON object (dict), checked as ``encode_payload`` checks it."""
+    result: dict[str, Any] = json.loads(encode_payload(data, field))
     return result

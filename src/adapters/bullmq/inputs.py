@@ -12,6 +12,8 @@ from portside.ports.inputs import (
     coerce_new_job,
     coerce_options,
     coerce_rate_limit,
+    encode_job,
+    encode_new_job,
 )
 from portside.ports.inputs import check_lookup_id as check_id
 
@@ -24,6 +26,8 @@ __all__ = [
     "coerce_new_job",
     "coerce_options",
     "coerce_rate_limit",
+    "encode_job",
+    "encode_new_job",
 ]
 
 

@@ -1,31 +1,53 @@
-"""Adding jobs with BullMQ's ``addStandardJob``/``addDelayedJob``/``addPrioritizedJob``."""
+"""Adding jobs with BullMQ's ``addStandardJob``/``addDelayedJob``/``addPrioritizedJob``.
+
+Each job is checked by the shared port function (``encode_job``), then laid out as the RESP
+bytes of its ``EVALSHA`` call: the command name, script and keys are the same for every job
+of a queue and script, so they are packed once and cached; per job only the three arguments
+(msgpack, JSON, msgpack) are added. A bulk is one ``MULTI``/``EXEC`` write and one read.
+"""
 
 from __future__ import annotations
 
 import itertools
-import json
-import secrets
+import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 import msgpack  # type: ignore[import-untyped]
 from pydantic import BaseModel
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
-from portside.adapters.bullmq.inputs import check_sequence, coerce_new_job, coerce_options
+from portside.adapters.bullmq.inputs import check_sequence, encode_job, encode_new_job
+from portside.adapters.bullmq.lane import lane
 from portside.adapters.bullmq.names import QueueName
 from portside.adapters.bullmq.options import to_bullmq_opts
-from portside.adapters.bullmq.scripts import LuaScript, execute, run_script, script
-from portside.ports import JobRef, NewJob, PortsideError, ValidationError
-from portside.ports.validation import check_job_name, json_payload
+from portside.adapters.bullmq.scripts import LuaScript, execute, script
+from portside.ports import JobOptions, JobRef, NewJob, PortsideError
+from portside.ports.queue_types import default_options
 
 __all__ = ["Prepared", "new_job_id", "prepare", "prepare_bulk", "submit_many", "submit_one"]
 
 
 _sequence = itertools.count()
+_noise: list[str] = []
+
+
+def _random_hex() -> str:
+    """16 random hex digits; ``os.urandom`` is read 256 ids at a time, not once per id."""
+    try:
+        return _noise.pop()
+    except IndexError:
+        raw = os.urandom(8 * 256).hex()
+        fresh = [raw[start : start + 16] for start in range(0, len(raw), 16)]
+        _noise.extend(fresh[1:])
+        return fresh[0]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_noise.clear)  # a child must not reuse the parent's
 
 
 def new_job_id() -> str:
@@ -37,24 +59,118 @@ def new_job_id() -> str:
     """
     stamp = f"{int(time.time() * 1000) & 0xFFFFFFFFFFFF:012x}{next(_sequence) & 0xFFFF:04x}"
     while True:
-        job_id = stamp + secrets.token_hex(8)
+        job_id = stamp + _random_hex()
         if not job_id.isdigit():
             return job_id
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A validated job, ready to send."""
+class Prepared(NamedTuple):
+    """A validated job, laid out as its script call."""
 
-    ref: JobRef
+    queue: str
+    job_id: str
+    name: str
     lua: LuaScript
-    keys: tuple[str, ...]
-    args: tuple[Any, ...]
+    command: bytes
+    """The whole ``EVALSHA`` command as RESP bytes."""
+
+    @property
+    def ref(self) -> JobRef:
+        """The job's ref if Redis keeps the id (a dedupe hit answers with another)."""
+        return JobRef(queue=self.queue, id=self.job_id, name=self.name)
 
 
-def _named(error: ValidationError, prefix: str) -> ValidationError:
-    field = f"{prefix}.{error.field}" if error.field else prefix
-    return ValidationError(f"{prefix}: {error.message}", fix=error.fix, field=field)
+_KEYS = {
+    "addStandardJob": (
+        "wait",
+        "paused",
+        "meta",
+        "id",
+        "completed",
+        "delayed",
+        "active",
+        "events",
+        "marker",
+    ),
+    "addDelayedJob": ("marker", "meta", "id", "delayed", "completed", "events"),
+    "addPrioritizedJob": (
+        "marker",
+        "meta",
+        "id",
+        "prioritized",
+        "delayed",
+        "completed",
+        "active",
+        "events",
+        "pc",
+    ),
+}
+_ARGS = 3  # packed arguments, JSON data, packed options
+_MULTI = b"*1\r\n$5\r\nMULTI\r\n"
+_EXEC = b"*1\r\n$4\r\nEXEC\r\n"
+_pack = msgpack.Packer(use_bin_type=True).pack
+
+
+def _bulk_string(value: bytes) -> bytes:
+    return b"$%d\r\n%b\r\n" % (len(value), value)
+
+
+@lru_cache(maxsize=1024)
+def _head(base: str, name: str) -> bytes:
+    """RESP of ``EVALSHA <sha> <numkeys> <keys...>`` for one queue and script; the arguments
+    follow."""
+    lua = script(name)
+    keys = _KEYS[name]
+    assert len(keys) == lua.numkeys, f"{name} takes {lua.numkeys} keys"
+    parts = [b"EVALSHA", lua.sha.encode(), str(lua.numkeys).encode()]
+    parts += [(base + kind).encode() for kind in keys]
+    return b"*%d\r\n" % (len(parts) + _ARGS) + b"".join(map(_bulk_string, parts))
+
+
+_packed_cache: dict[int, tuple[JobOptions, bytes]] = {}
+
+
+def _packed_options(options: JobOptions) -> bytes:
+    """BullMQ's msgpacked ``opts``; remembered for options objects without a job id, which
+    callers share between jobs (``None`` options are one shared object per default)."""
+    if options.job_id is not None:
+        return bytes(_pack(to_bullmq_opts(options, custom_id=True)))
+    found = _packed_cache.get(id(options))
+    if found is not None and found[0] is options:
+        return found[1]
+    packed = bytes(_pack(to_bullmq_opts(options, custom_id=False)))
+    if len(_packed_cache) >= 256:
+        _packed_cache.clear()
+    _packed_cache[id(options)] = (options, packed)  # holding the object keeps its id unique
+    return packed
+
+
+def _script_for(options: JobOptions) -> str:
+    if options.delay > 0:
+        return "addDelayedJob"
+    if options.priority:
+        return "addPrioritizedJob"
+    return "addStandardJob"
+
+
+def _lay_out(queue: QueueName, name: str, payload: str, options: JobOptions) -> Prepared:
+    job_id = options.job_id if options.job_id is not None else new_job_id()
+    dedupe = queue.dedupe_key(options.dedupe_key) if options.dedupe_key is not None else None
+    now = int(time.time() * 1000)
+    args = _pack([queue.base, job_id, name, now, None, None, None, None, dedupe])
+    data = payload.encode("utf-8")
+    opts = _packed_options(options)
+    kind = _script_for(options)
+    command = b"%b$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (
+        _head(queue.base, kind),
+        len(args),
+        args,
+        len(data),
+        data,
+        len(opts),
+        opts,
+    )
+    return Prepared(queue.portside, job_id, name, script(kind), command)
 
 
 def prepare(
@@ -62,119 +178,81 @@ def prepare(
     name: object,
     data: Mapping[str, Any] | BaseModel,
     options: object,
-    prefix: str = "",
 ) -> Prepared:
-    """Validate one job and lay out its script call (raises ``ValidationError``).
+    """Validate one job (the shared ``encode_job`` checks) and lay out its script call.
 
-    Args:
-        prefix: Where the job sits in the caller's input (``jobs[3]`` in a bulk), so errors
-            name ``jobs[3].data.x``.
+    Raises:
+        ValidationError: naming the bad field, before anything is sent.
     """
-    try:
-        job_name = check_job_name(name)
-    except ValidationError as exc:
-        raise (_named(exc, prefix) if prefix else exc) from None
-    payload = json_payload(data, f"{prefix}.data" if prefix else "data")
-    opts = coerce_options(options, f"{prefix}.options" if prefix else "options")
-    custom = opts.job_id is not None
-    job_id = opts.job_id if opts.job_id is not None else new_job_id()
-    bull_opts = to_bullmq_opts(opts, custom_id=custom)
-    dedupe = queue.dedupe_key(opts.dedupe_key) if opts.dedupe_key is not None else None
-    packed = msgpack.packb(
-        [queue.base, job_id, job_name, int(time.time() * 1000), None, None, None, None, dedupe],
-        use_bin_type=True,
-    )
-    encoded = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    args = (packed, encoded, msgpack.packb(bull_opts, use_bin_type=True))
-    k = queue.key
-    if opts.delay > 0:
-        lua = script("addDelayedJob")
-        keys = tuple(k(x) for x in ("marker", "meta", "id", "delayed", "completed", "events"))
-    elif opts.priority:
-        lua = script("addPrioritizedJob")
-        keys = tuple(
-            k(x)
-            for x in (
-                "marker",
-                "meta",
-                "id",
-                "prioritized",
-                "delayed",
-                "completed",
-                "active",
-                "events",
-                "pc",
-            )
-        )
-    else:
-        lua = script("addStandardJob")
-        keys = tuple(
-            k(x)
-            for x in (
-                "wait",
-                "paused",
-                "meta",
-                "id",
-                "completed",
-                "delayed",
-                "active",
-                "events",
-                "marker",
-            )
-        )
-    return Prepared(JobRef(queue=queue.portside, id=job_id, name=job_name), lua, keys, args)
+    job = encode_job(name, data, options)
+    return _lay_out(queue, job.name, job.payload, job.options)
+
+
+def prepare_bulk(queue: QueueName, jobs: Sequence[NewJob]) -> list[Prepared]:
+    """Validate every job of a bulk enqueue before any is sent (errors name ``jobs[i]``)."""
+    defaults = default_options()
+    prepared: list[Prepared] = []
+    for index, item in enumerate(check_sequence(jobs, "jobs")):
+        job = encode_new_job(item, f"jobs[{index}]", defaults)
+        prepared.append(_lay_out(queue, job.name, job.payload, job.options))
+    return prepared
 
 
 def _ref(prepared: Prepared, reply: Any) -> JobRef:
     if isinstance(reply, int) and reply < 0:
         raise PortsideError(
-            f"BullMQ refused job {prepared.ref.id!r} on {prepared.ref.queue!r} (code {reply})",
+            f"BullMQ refused job {prepared.job_id!r} on {prepared.queue!r} (code {reply})",
             fix="this adapter never adds flows; report this as a bug",
         )
-    job_id = str(reply)
-    if job_id == prepared.ref.id:
-        return prepared.ref
-    return JobRef(queue=prepared.ref.queue, id=job_id, name=prepared.ref.name)
+    return JobRef(queue=prepared.queue, id=str(reply), name=prepared.name)
+
+
+async def _load(client: Redis, scripts: set[LuaScript]) -> None:
+    for lua in scripts:
+        await execute(client, "SCRIPT", "LOAD", lua.source)
+
+
+def _twice() -> PortsideError:
+    return PortsideError(
+        "Redis rejected the BullMQ scripts twice", fix="check SCRIPT permissions (ACL)"
+    )
 
 
 async def submit_one(client: Redis, prepared: Prepared) -> JobRef:
     """Add one job; returns its ref (the existing job's id when deduplicated)."""
-    reply = await run_script(client, prepared.lua, prepared.keys, prepared.args)
+    for attempt in range(2):
+        (reply,) = await lane(client).exchange(prepared.command, 1)
+        if not isinstance(reply, NoScriptError):
+            break
+        if attempt == 1:
+            raise _twice()
+        await _load(client, {prepared.lua})
+    if isinstance(reply, ResponseError):
+        raise reply
     return _ref(prepared, reply)
 
 
 async def submit_many(client: Redis, prepared: Sequence[Prepared]) -> list[JobRef]:
-    """Add jobs in one MULTI/EXEC round trip (re-sent whole if scripts were not loaded:
-    job ids make that idempotent)."""
+    """Add jobs in one ``MULTI``/``EXEC`` round trip (sent again whole if scripts were not
+    loaded: job ids make that idempotent)."""
+    payload = b"".join([_MULTI, *(item.command for item in prepared), _EXEC])
     for attempt in range(2):
-        async with client.pipeline(transaction=True) as pipe:
-            for item in prepared:
-                pipe.execute_command(*item.lua.command(item.keys, item.args))
-            replies = await pipe.execute(raise_on_error=False)
-        missing = {
-            item.lua
-            for item, reply in zip(prepared, replies, strict=True)
-            if isinstance(reply, NoScriptError)
-        }
+        replies = await lane(client).exchange(payload, len(prepared) + 2)
+        queued, results = zip(prepared, replies[1:-1], strict=True), replies[-1]
+        refused = [(item, reply) for item, reply in queued if isinstance(reply, ResponseError)]
+        if refused:  # refused while queueing, so EXEC aborted and nothing was written
+            pairs = refused
+        elif isinstance(results, ResponseError):
+            raise results
+        else:
+            pairs = list(zip(prepared, results, strict=True))
+        missing = {item.lua for item, reply in pairs if isinstance(reply, NoScriptError)}
         if not missing:
             break
         if attempt == 1:
-            raise PortsideError(
-                "Redis rejected the BullMQ scripts twice", fix="check SCRIPT permissions (ACL)"
-            )
-        for lua in missing:
-            await execute(client, "SCRIPT", "LOAD", lua.source)
-    for reply in replies:
+            raise _twice()
+        await _load(client, missing)
+    for _, reply in pairs:
         if isinstance(reply, Exception):
             raise reply
-    return [_ref(item, reply) for item, reply in zip(prepared, replies, strict=True)]
-
-
-def prepare_bulk(queue: QueueName, jobs: Sequence[NewJob]) -> list[Prepared]:
-    """Validate every job of a bulk enqueue before any is sent."""
-    prepared: list[Prepared] = []
-    for index, item in enumerate(check_sequence(jobs, "jobs")):
-        field = f"jobs[{index}]"
-        job = coerce_new_job(item, field)
-        prepared.append(prepare(queue, job.name, job.data, job.options, field))
-    return prepared
+    return [_ref(item, reply) for item, reply in pairs]
