@@ -25,14 +25,6 @@ from tests.reliability.workers import Servers, WorkerSpawner
 pytestmark = pytest.mark.reliability
 
 QUEUE = "hostile:stored"
-_UTF8 = (
-    "BullMQ adapter bug: the adapter's Redis clients decode replies as UTF-8, so a job hash "
-    "holding bytes that are not UTF-8 makes hiredis raise UnicodeDecodeError: get_job raises "
-    "it, a worker's link reader task dies on the fetch reply (the worker stalls until the "
-    "15 s command_timeout watchdog reconnects, and the job is only failed after stalling), "
-    "and BullMQQueue.close() re-raises the reader's UnicodeDecodeError"
-)
-
 # The raw bytes of the job hash's `data` field, and the state the job must end in.
 CORRUPT: dict[str, tuple[bytes, str]] = {
     "invalid-json": (b"{nope", "failed"),
@@ -48,19 +40,9 @@ CORRUPT: dict[str, tuple[bytes, str]] = {
     "empty": (b"", "completed"),
     "deep-array": (b"[" * 100_000 + b"]" * 100_000, "failed"),
     "deep-object": (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "failed"),
+    "invalid-utf8": (b'{"a": "\xff\xfe"}', "failed"),
 }
-KNOWN_BUGS: dict[str, tuple[bytes, str, str, type[Exception]]] = {
-    "invalid-utf8": (b'{"a": "\xff\xfe"}', "failed", _UTF8, UnicodeDecodeError),
-}
-CASES = [
-    *(pytest.param(name, raw, end, id=name) for name, (raw, end) in CORRUPT.items()),
-    *(
-        pytest.param(
-            name, raw, end, id=name, marks=pytest.mark.xfail(strict=True, raises=error, reason=why)
-        )
-        for name, (raw, end, why, error) in KNOWN_BUGS.items()
-    ),
-]
+CASES = [pytest.param(name, raw, end, id=name) for name, (raw, end) in CORRUPT.items()]
 
 
 async def _corrupt(redis: Redis, queue: BullMQQueue, name: str, job_id: str, raw: bytes) -> None:

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from portside.adapters.bullmq.backoff import UnknownBackoffError, retry_delay_ms
 from portside.adapters.bullmq.jobs import KIND_FIELD, BullJob
+from portside.adapters.bullmq.payload import clean_text
 from portside.ports import (
     Classifier,
     FailureKind,
@@ -20,6 +21,7 @@ from portside.ports import (
     JobTimeoutError,
     PermanentError,
     TransientError,
+    ValidationError,
     describe_error,
 )
 
@@ -46,8 +48,8 @@ class Ending:
 
 def _stacktrace(job: BullJob, error: BaseException) -> str:
     try:
-        previous = json.loads(job.fields.get("stacktrace") or "[]")
-    except ValueError:
+        previous = json.loads(job.text("stacktrace") or "[]")
+    except (ValueError, RecursionError):
         previous = []
     if not isinstance(previous, list):
         previous = []
@@ -69,7 +71,7 @@ def failure(
     job: BullJob, error: BaseException, kind: FailureKind, *, final: bool = False
 ) -> Ending:
     """The ending of a failed attempt: a retry if attempts and the classification allow it."""
-    reason = describe_error(error)
+    reason = clean_text(describe_error(error))
     fields = {"failedReason": reason, "stacktrace": _stacktrace(job, error), KIND_FIELD: kind}
     if kind == "transient" and job.attempt < job.max_attempts and not final:
         try:
@@ -89,19 +91,6 @@ def _encode_result(result: Any) -> tuple[Any, str]:
     return result, json.dumps(result, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def _payload(job: BullJob) -> Exception | None:
-    try:
-        data = json.loads(job.fields.get("data") or "{}")
-    except ValueError as exc:
-        return PermanentError(f"job data is not valid JSON ({exc})")
-    except RecursionError:
-        return PermanentError("job data is nested too deeply to decode")
-    if not isinstance(data, dict):
-        return PermanentError(f"job data is a JSON {type(data).__name__}, not an object")
-    job.data = data
-    return None
-
-
 async def run_attempt(
     job: BullJob, handler: JobHandler, timeout: float | None, classify: Classifier
 ) -> Ending:
@@ -109,15 +98,28 @@ async def run_attempt(
 
     A timeout becomes ``JobTimeoutError`` (transient). Cancellation of the calling task
     propagates; a ``CancelledError`` raised by the handler itself is a transient failure.
+
+    A job whose stored data cannot be decoded still reaches the handler (so a runtime that
+    reads ``job.data`` gets the ``ValidationError`` and can record it), but its attempt
+    always ends failed for good with that error, whatever the handler did: no retry can
+    fix the stored data, and completing would hide it.
     """
-    deferred = job.fields.get("defa")
+    deferred = job.text("defa")
     if deferred:
         # BullMQ marks a job that stalled too often; it fails without a further attempt.
         return failure(job, TransientError(deferred), "transient", final=True)
-    bad_payload = _payload(job)
-    if bad_payload is not None:
-        return failure(job, bad_payload, "permanent")
-    limit = job.settings.timeout or timeout
+    ending, raised = await _run(job, handler, job.settings.timeout or timeout, classify)
+    problem = job.data_problem()
+    if problem is None:
+        return ending
+    if isinstance(raised, ValidationError) and raised.field == "data":
+        problem = raised  # the same error, with the handler's traceback
+    return failure(job, problem, "permanent")
+
+
+async def _run(
+    job: BullJob, handler: JobHandler, limit: float | None, classify: Classifier
+) -> tuple[Ending, BaseException | None]:
     scope: asyncio.Timeout | None = None
     try:
         if limit is None:
@@ -129,18 +131,18 @@ async def run_attempt(
         task = asyncio.current_task()
         if task is not None and task.cancelling():
             raise
-        return failure(job, exc, "transient")
+        return failure(job, exc, "transient"), exc
     except TimeoutError as exc:
         if scope is not None and scope.expired():
             error: Exception = JobTimeoutError(f"attempt exceeded its {limit:g}s timeout")
             error.__cause__ = exc
-            return failure(job, error, "transient")
-        return failure(job, exc, _classify(classify, exc))
+            return failure(job, error, "transient"), error
+        return failure(job, exc, _classify(classify, exc)), exc
     except Exception as exc:
-        return failure(job, exc, _classify(classify, exc))
+        return failure(job, exc, _classify(classify, exc)), exc
     try:
         result, encoded = _encode_result(result)
     except (TypeError, ValueError) as exc:
         error = PermanentError(f"handler result is not JSON serializable ({exc})")
-        return failure(job, error, "permanent")
-    return Ending(job, "completed", value=encoded, result=result)
+        return failure(job, error, "permanent"), error
+    return Ending(job, "completed", value=encoded, result=result), None

@@ -22,6 +22,7 @@ WORKER_SCRIPTS = (
     "extendLocks",
     "moveStalledJobsToWait",
     "updateProgress",
+    "lockedBy",
 )
 
 
@@ -59,6 +60,8 @@ class QueueCommands:
         self._extend = script("extendLocks")
         self._stalled = script("moveStalledJobsToWait")
         self._progress = script("updateProgress")
+        self._locked_by = script("lockedBy")
+        self.active = k("active")
         common = ("wait", "active", "prioritized", "events", "stalled", "limiter", "delayed")
         self._active_keys = tuple(k(x) for x in (*common, "paused", "meta", "pc", "marker"))
         head = tuple(k(x) for x in (*common, "paused", "meta", "pc"))
@@ -203,6 +206,10 @@ class QueueCommands:
     def release(self, job_id: str, token: str) -> tuple[Any, ...]:
         """Return an unfinished active job to the wait list without using an attempt."""
         return self._release.command(self._release_keys, (job_id, token, self.base + job_id))
+
+    def locked_by(self, tokens: Sequence[str]) -> tuple[Any, ...]:
+        """Find the active jobs locked with any of ``tokens`` (portside's ``lockedBy``)."""
+        return self._locked_by.command((self.active,), (self.base, *tokens))
 
     def extend_locks(self, job_ids: Sequence[str], tokens: Sequence[str]) -> tuple[Any, ...]:
         """Renew the locks of the given active jobs."""

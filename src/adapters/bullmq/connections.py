@@ -1,4 +1,12 @@
-"""How the adapter opens Redis connections: one pooled client, plus dedicated ones per worker."""
+"""How the adapter opens Redis connections: one pooled client, plus dedicated ones per worker.
+
+Replies are decoded as UTF-8, but never strictly: a job hash may hold bytes that are not
+UTF-8 (another producer wrote them), and a strict decoder would turn that one job into an
+error for whatever read it (``get_job``, a worker's whole connection). The pooled client
+replaces such bytes with U+FFFD; worker connections keep them as lone surrogates
+(``surrogateescape``) so the worker can tell a corrupt payload from a valid one and write
+ids back byte for byte (see ``payload.py``).
+"""
 
 from __future__ import annotations
 
@@ -33,6 +41,7 @@ class Connector:
         pool = BlockingConnectionPool.from_url(
             self.url,
             decode_responses=True,
+            encoding_errors="replace",
             socket_connect_timeout=tuning.connect_timeout,
             socket_timeout=tuning.command_timeout,
             retry=retry,
@@ -45,12 +54,18 @@ class Connector:
         client: Redis = Redis.from_pool(pool)
         return client
 
-    def pool(self, client_name: str) -> ConnectionPool:
+    def pool(self, client_name: str, *, keep_bytes: bool = False) -> ConnectionPool:
         """Settings for dedicated connections; replies are awaited without a socket timeout
-        because the owner watches them itself."""
+        because the owner watches them itself.
+
+        Args:
+            keep_bytes: Decode bytes that are not UTF-8 to lone surrogates (a worker's
+                connection) instead of U+FFFD.
+        """
         pool: ConnectionPool = ConnectionPool.from_url(
             self.url,
             decode_responses=True,
+            encoding_errors="surrogateescape" if keep_bytes else "replace",
             socket_connect_timeout=self.tuning.connect_timeout,
             socket_timeout=None,
             retry=Retry(NoBackoff(), 0),

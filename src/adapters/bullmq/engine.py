@@ -6,6 +6,13 @@ so completing a job and taking the next is one script call. Commands from all sl
 pipelined connection (``Link``), so a burst of completions costs a few writes and reads.
 Slots that find the queue empty park; a single waiter blocks on BullMQ's marker key (BZPOPMIN
 on its own connection) and wakes as many parked slots as there is work, doubling each round.
+
+A fetch whose reply is lost with its connection may still have run: the job then sits in
+BullMQ's active list locked with the slot's token, unknown to the worker. Such a slot is
+*orphaned*; before it fetches again it looks for jobs locked with its token that it does
+not hold (portside's ``lockedBy``) and puts them back to waiting, as ``close`` does with
+unfinished jobs. Only the slot itself does this, between fetches, so none of its own fetches
+is in flight and a job it is about to receive is never released under it.
 """
 
 from __future__ import annotations
@@ -92,6 +99,7 @@ class Engine:
         self._stopping = False
         self._refetch = False
         self._holding: list[str | None] = [None] * concurrency
+        self._orphaned: set[int] = set()
 
     @property
     def running(self) -> bool:
@@ -145,11 +153,15 @@ class Engine:
         if pending:
             await asyncio.wait(pending, timeout=1.0)
         await self._release_unfinished()
+        await self._release_orphans()
 
     async def _release_unfinished(self) -> None:
-        if not self.active:
+        await self._release_jobs(list(self.active.items()))
+
+    async def _release_jobs(self, jobs: list[tuple[str, str]]) -> None:
+        """Put held jobs back to waiting (best effort, one bounded try each)."""
+        if not jobs:
             return
-        jobs = list(self.active.items())
         futures = [self.link.call(self.commands.release(job_id, token)) for job_id, token in jobs]
         for (job_id, _), future in zip(jobs, futures, strict=True):
             try:
@@ -159,6 +171,22 @@ class Engine:
             except REDIS_ERRORS as exc:
                 log.warning("could not release job %s of %s: %s", job_id, self.queue, exc)
             self.active.pop(job_id, None)
+
+    async def _release_orphans(self) -> None:
+        """On stop: one bounded try to free what orphaned slots may have left locked."""
+        if not self._orphaned:
+            return
+        slots = sorted(self._orphaned)
+        try:
+            async with asyncio.timeout(self.tuning.command_timeout):
+                await self._recover(slots, retry=False)
+        except REDIS_ERRORS as exc:
+            log.warning(
+                "could not look for jobs of %s fetched with a lost reply: %s (the stalled "
+                "check requeues them once their lock expires)",
+                self.queue,
+                exc,
+            )
 
     async def run_until_idle(self) -> None:
         """Start, run every due job, and stop again once nothing more is due (drain)."""
@@ -223,18 +251,22 @@ class Engine:
         ending: Ending | None = None
         while True:
             job: BullJob | None = None
+            if slot in self._orphaned:
+                await self._recover([slot])
             if ending is not None:
                 reply, tried = await self._finish(slot, ending)
                 ending = None
                 self._holding[slot] = None
                 job = self._job(slot, reply)
                 if job is None and not tried and self.intake:
-                    job = self._job(slot, await self._call(self._fetch(slot)))
+                    job = self._job(slot, await self._call(self._fetch(slot), slot))
             elif self.intake:
-                job = self._job(slot, await self._call(self._fetch(slot)))
+                job = self._job(slot, await self._call(self._fetch(slot), slot))
             if job is None:
                 job = await self._park(slot)
                 if job is None:
+                    if slot in self._orphaned and not self._stopping:
+                        continue  # woken to release what a lost fetch left locked
                     return
             self._busy += 1
             self._holding[slot] = job.id
@@ -260,8 +292,13 @@ class Engine:
         self._signal.note(reply)
         return None
 
-    async def _call(self, command: tuple[Any, ...]) -> Any:
-        """Send one command, riding out connection loss (resend after reconnect)."""
+    async def _call(self, command: tuple[Any, ...], fetching_for: int | None = None) -> Any:
+        """Send one command, riding out connection loss (resend after reconnect).
+
+        Args:
+            fetching_for: The slot whose fetch this is: a lost reply orphans that slot, which
+                then recovers before the fetch is sent again.
+        """
         attempt = 0
         while True:
             try:
@@ -272,9 +309,41 @@ class Engine:
                 raise
             except CONNECTION_ERRORS as exc:
                 log.debug("command to %s failed (%s); retrying after reconnect", self.queue, exc)
+                if fetching_for is not None:
+                    self._orphaned.add(fetching_for)
                 await asyncio.sleep(backoff_delay(attempt, self.tuning.retry_backoff, 0.5))
                 await self.link.wait_connected()
+                if fetching_for is not None:
+                    await self._recover([fetching_for])
                 attempt += 1
+            except asyncio.CancelledError:
+                if fetching_for is not None:
+                    self._orphaned.add(fetching_for)  # the reply may still come, unheard
+                raise
+
+    async def _recover(self, slots: list[int], *, retry: bool = True) -> None:
+        """Release the jobs locked with these slots' tokens that the worker does not hold.
+
+        Only safe while none of these slots has a fetch in flight (see the module docstring).
+        """
+        tokens = {self.tokens[slot]: slot for slot in slots}
+        command = self.commands.locked_by(list(tokens))
+        found = await (self._call(command) if retry else self.link.call(command))
+        for job_id, token in zip(found[::2], found[1::2], strict=True):
+            if self.active.get(job_id) == token:
+                continue
+            release = self.commands.release(job_id, token)
+            reply = await (self._call(release) if retry else self.link.call(release))
+            if type(reply) is int and reply < 0:
+                continue  # its lock expired meanwhile: the stalled check has it
+            log.warning(
+                "job %s of %s was fetched by slot %d but the reply was lost with the Redis "
+                "connection; released it back to waiting (no attempt used)",
+                job_id,
+                self.queue,
+                tokens[token],
+            )
+        self._orphaned.difference_update(slots)
 
     async def _park(self, slot: int) -> BullJob | None:
         if self._stopping:
@@ -312,6 +381,10 @@ class Engine:
                 await self.link.reload_scripts()
             except LinkClosedError:
                 raise
+            except asyncio.CancelledError:
+                if tried:
+                    self._orphaned.add(slot)
+                raise
             except ResponseError:
                 # The job stays locked in Redis; forgetting it lets the lock expire so the
                 # stalled check hands it to a worker again.
@@ -321,6 +394,10 @@ class Engine:
             except CONNECTION_ERRORS as exc:
                 log.debug("finishing job %s failed (%s); resending after reconnect", job.id, exc)
                 await self.link.wait_connected()
+                if tried:
+                    # The job being finished is still in ``active``, so it is not released.
+                    self._orphaned.add(slot)
+                    await self._recover([slot])
                 resent = True
                 commands, tried = self._finish_commands(slot, ending)
         if type(reply) is int and reply < 0:
@@ -460,12 +537,16 @@ class Engine:
                     job = None
                 except CONNECTION_ERRORS:
                     self._refetch = True
+                    self._orphaned.add(slot)
+                    if not parked.done():
+                        # The slot wakes with no job and releases what the fetch took.
+                        parked.set_result(None)
+                        continue
                     job = None
                 if job is None:
                     requeue.append((slot, parked))
                 elif parked.done():
-                    self.active[job.id] = job.token
-                    await self._release_unfinished()
+                    await self._release_jobs([(job.id, job.token)])
                 else:
                     found += 1
                     parked.set_result(job)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from portside.adapters.bullmq.options import PORTSIDE_KEY
-from portside.ports import FailureKind, JobInfo, JobState
+from portside.adapters.bullmq.payload import clean_text, decode_data, raw_data_text
+from portside.ports import FailureKind, JobInfo, JobState, ValidationError
 
 __all__ = [
     "KIND_FIELD",
@@ -35,6 +37,9 @@ _STATES: dict[str, JobState] = {
 }
 
 
+_KEEP_KEYS = ("count", "age", "limit")
+
+
 def keep_jobs(value: Any) -> dict[str, Any]:
     """BullMQ's ``keepJobs`` for a ``removeOnComplete``/``removeOnFail`` option."""
     if isinstance(value, bool):
@@ -42,8 +47,23 @@ def keep_jobs(value: Any) -> dict[str, Any]:
     if isinstance(value, int):
         return {"count": value}
     if isinstance(value, dict):
-        return value
+        # Only the numbers BullMQ reads: a hostile opts could hold anything else.
+        kept = {
+            key: value[key]
+            for key in _KEEP_KEYS
+            if isinstance(value.get(key), int | float) and not isinstance(value[key], bool)
+        }
+        return kept or {"count": -1}
     return {"count": -1}
+
+
+def _int(raw: str | None, default: int = 0) -> int:
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        return default
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +82,14 @@ _cache: dict[str, JobSettings] = {}
 
 
 def settings_for(raw_opts: str | None) -> JobSettings:
-    """Parse (or reuse) the settings of a job's ``opts`` JSON."""
+    """Parse (or reuse) the settings of a job's ``opts`` JSON (any text: bad opts are {})."""
     key = raw_opts or "{}"
     found = _cache.get(key)
     if found is not None:
         return found
     try:
-        opts = json.loads(key)
-    except ValueError:
+        opts = json.loads(clean_text(key))
+    except (ValueError, RecursionError):
         opts = {}
     if not isinstance(opts, dict):
         opts = {}
@@ -82,7 +102,7 @@ def settings_for(raw_opts: str | None) -> JobSettings:
         backoff=opts.get("backoff"),
         keep_completed=keep_jobs(opts.get("removeOnComplete")),
         keep_failed=keep_jobs(opts.get("removeOnFail")),
-        timeout=float(timeout) / 1000 if isinstance(timeout, int | float) and timeout else None,
+        timeout=_timeout(timeout),
     )
     if len(_cache) > 512:
         _cache.clear()
@@ -90,13 +110,32 @@ def settings_for(raw_opts: str | None) -> JobSettings:
     return settings
 
 
+def _timeout(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        return None
+    try:
+        seconds = float(value) / 1000
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) else None
+
+
+_UNREAD: Any = object()
+
+
 class BullJob:
-    """A fetched job as the handler sees it (``portside.ports.Job``)."""
+    """A fetched job as the handler sees it (``portside.ports.Job``).
+
+    ``fields`` is the stored hash as read (bytes that are not UTF-8 appear as lone
+    surrogates); use ``text(field)`` for a value that is safe to log or store. ``data`` is
+    decoded on first use: when the stored text is not a JSON object, reading it raises
+    ``ValidationError`` (field ``data``) and ``raw_data`` keeps the stored text.
+    """
 
     __slots__ = (
+        "_data",
         "_progress",
         "attempt",
-        "data",
         "fields",
         "id",
         "max_attempts",
@@ -118,12 +157,45 @@ class BullJob:
         self.fields = fields
         self.queue = queue
         self.token = token
-        self.name = fields.get("name", "")
+        self.name = clean_text(fields.get("name") or "")
         self.settings = settings_for(fields.get("opts"))
-        self.attempt = int(fields.get("atm") or 0) + 1
+        self.attempt = _int(fields.get("atm")) + 1
         self.max_attempts = self.settings.attempts
-        self.data: Any = None
+        self._data: dict[str, Any] | ValidationError = _UNREAD
         self._progress = progress
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The payload, decoded once.
+
+        Raises:
+            ValidationError: the stored data is not a JSON object (field ``data``).
+        """
+        data = self._data
+        if data is _UNREAD:
+            data = self._data = decode_data(self.fields.get("data"))
+        if type(data) is dict:
+            return data
+        assert isinstance(data, ValidationError)
+        raise ValidationError(data.message, fix=data.fix, field=data.field)
+
+    @property
+    def raw_data(self) -> str | None:
+        """The stored data text (U+FFFD for bytes that are not UTF-8), at most
+        ``RAW_DATA_LIMIT`` characters; None when the job has no data field."""
+        return raw_data_text(self.fields.get("data"))
+
+    def data_problem(self) -> ValidationError | None:
+        """Why ``data`` cannot be decoded, or None when it can (decodes it if needed)."""
+        data = self._data
+        if data is _UNREAD:
+            data = self._data = decode_data(self.fields.get("data"))
+        return data if isinstance(data, ValidationError) else None
+
+    def text(self, field: str) -> str | None:
+        """A stored field as clean text (None when absent)."""
+        value = self.fields.get(field)
+        return None if value is None else clean_text(value)
 
     async def update_progress(self, progress: int | float | dict[str, Any]) -> None:
         """Store progress on the job and emit a ``progress`` event."""
@@ -147,20 +219,21 @@ def _seconds(raw: str | None) -> float | None:
         return None
     try:
         return int(raw) / 1000
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
 def job_info(
     queue: str, job_id: str, fields: dict[str, str], state: str, queue_paused: bool
 ) -> JobInfo:
-    """A ``JobInfo`` from a job hash and its BullMQ state."""
+    """A ``JobInfo`` from a job hash and its BullMQ state (any stored text is accepted)."""
     mapped = _STATES.get(state, "unknown")
     if mapped == "waiting" and queue_paused:
         mapped = "paused"
-    data = _json(fields.get("data"), {})
-    reason = fields.get("failedReason") or None
-    kind = fields.get(KIND_FIELD)
+    text = {key: clean_text(value) for key, value in fields.items()}
+    data = _json(text.get("data"), {})
+    reason = text.get("failedReason") or None
+    kind = text.get(KIND_FIELD)
     failure_kind: FailureKind | None = None
     if reason is not None and kind in ("transient", "permanent"):
         failure_kind = "permanent" if kind == "permanent" else "transient"
@@ -168,16 +241,16 @@ def job_info(
     return JobInfo(
         queue=queue,
         id=job_id,
-        name=fields.get("name", ""),
+        name=text.get("name", ""),
         data=data if isinstance(data, dict) else {"value": data},
         state=mapped,
-        attempts_made=int(fields.get("atm") or fields.get("attemptsMade") or 0),
+        attempts_made=_int(text.get("atm") or text.get("attemptsMade")),
         max_attempts=settings.attempts,
-        progress=_json(fields.get("progress"), 0),
-        result=_json(fields.get("returnvalue"), None),
+        progress=_json(text.get("progress"), 0),
+        result=_json(text.get("returnvalue"), None),
         failed_reason=reason,
         failure_kind=failure_kind,
-        priority=int(fields.get("priority") or 0),
+        priority=_int(fields.get("priority")),
         delay=(_seconds(fields.get("delay")) or 0.0),
         created_at=_seconds(fields.get("timestamp")) or 0.0,
         processed_at=_seconds(fields.get("processedOn")),

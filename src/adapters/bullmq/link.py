@@ -58,6 +58,23 @@ def backoff_delay(attempt: int, base: float, cap: float) -> float:
     return step / 2 + random.random() * step / 2
 
 
+def _as_stored(command: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``command`` with text that UTF-8 cannot encode turned back into bytes.
+
+    Replies are decoded with ``surrogateescape``, so a job id or field holding bytes that
+    are not UTF-8 reaches Redis again as exactly those bytes; any other lone surrogate
+    becomes ``?``.
+    """
+    return tuple(_stored_bytes(arg) if isinstance(arg, str) else arg for arg in command)
+
+
+def _stored_bytes(text: str) -> bytes:
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
+
+
 async def _load_scripts(conn: AbstractConnection, scripts: Sequence[LuaScript]) -> None:
     for lua in scripts:
         await conn.send_command("SCRIPT", "LOAD", lua.source, check_health=False)
@@ -153,7 +170,11 @@ class Link:
         if self._closed:
             future.set_exception(LinkClosedError("the Redis link is closed"))
             return future
-        self._out.append(self._pack(command))
+        try:
+            packed = self._pack(command)
+        except UnicodeEncodeError:
+            packed = self._pack(_as_stored(command))
+        self._out.append(packed)
         self._queued.append(future)
         if self._ready and len(self._out) >= _WRITE_AT:
             self._flush()

@@ -16,7 +16,7 @@ log = logging.getLogger("portside.adapters.bullmq")
 
 
 class Maintenance:
-    """Renews the locks of in-flight jobs and requeues jobs whose worker died.
+    """Renews the locks of in-flight jobs and requeues jobs whose lock expired.
 
     Lock renewal runs every half lock duration with one ``extendLocks`` call for all of the
     worker's jobs. The stalled check runs BullMQ's ``moveStalledJobsToWait`` at start and then
@@ -85,6 +85,10 @@ class Maintenance:
             else:
                 for job_id in stalled or ():
                     log.warning(
-                        "job %s of %s stalled (its worker died); requeued", job_id, engine.queue
+                        "job %s of %s stalled: its lock expired while it was active (its "
+                        "worker died, or could not renew the lock in time); moved back to "
+                        "waiting",
+                        job_id,
+                        engine.queue,
                     )
             await asyncio.sleep(tuning.stalled_interval)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -143,12 +142,12 @@ class Schedules:
     async def next_iteration(self, queue: QueueName, job: BullJob) -> None:
         """Materialise the next run of the scheduler that produced ``job`` (Node's worker does
         this when it takes a scheduled job)."""
-        scheduler_id = job.fields.get("rjk")
+        scheduler_id = job.text("rjk")
         if not scheduler_id:
             return
-        opts = optsFromJSON(dict(job.settings.opts))
         try:
-            data = json.loads(job.fields.get("data") or "{}")
+            opts = optsFromJSON(dict(job.settings.opts))
+            data = dict(job.data)
             await self._queue(queue).jobScheduler.upsertJobScheduler(
                 scheduler_id,
                 opts.get("repeat"),

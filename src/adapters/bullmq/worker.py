@@ -55,7 +55,7 @@ class BullMQWorker:
             queue, lock_duration_ms=round(tuning.lock_duration * 1000), worker_name=worker_name
         )
         self._link = Link(
-            connector.pool(client_name),
+            connector.pool(client_name, keep_bytes=True),
             commands.scripts,
             command_timeout=tuning.command_timeout,
             retry_backoff=tuning.retry_backoff,
