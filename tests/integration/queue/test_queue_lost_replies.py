@@ -94,7 +94,7 @@ async def _assert_clean(adapter: BullMQQueue, raw: redis.Redis, queue: str, ids:
         info = await adapter.get_job(queue, job_id)
         assert info is not None and (info.state, info.attempts_made) == ("completed", 1), info
         stalls = await raw.hget(adapter.bullmq_name(queue).job_key(job_id), "stc")
-        assert stalls in (None, "0"), f"job {job_id} was counted as stalled {stalls} time(s)"
+        assert stalls in (None, "0"), f"job {job_id} was counted as stalled {stalls!r} time(s)"
     assert (await adapter.counts(queue)).active == 0
 
 
