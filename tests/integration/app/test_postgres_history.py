@@ -1,11 +1,18 @@
-"""A3, A4: PostgresHistory passes the history contract on a real database."""
+"""A3, A4: PostgresHistory passes the history contract on a real database, and coalesces
+concurrent writes without mixing up callers (issue 9)."""
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from portside.adapters.postgres.history import PostgresHistory
-from tests.unit.app.history_contract import check_dead_letters, check_runs_round_trip
+from portside.ports import RunFinish, ValidationError
+from tests.unit.app.history_contract import T0, check_dead_letters, check_runs_round_trip, start
 
 pytestmark = pytest.mark.integration
 
@@ -26,3 +33,133 @@ async def test_a4_postgres_history_stores_retries_and_purges_dead_letters(
         await check_dead_letters(history)
     finally:
         await history.close()
+
+
+class StatementSpy:
+    """Counts the named statements a PostgresHistory runs through its pool."""
+
+    def __init__(self, history: PostgresHistory, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.names: list[str] = []
+        fetch, fetchrow = history._fetch, history._fetchrow
+
+        async def counted_fetch(name: str, *args: Any) -> Any:
+            self.names.append(name)
+            return await fetch(name, *args)
+
+        async def counted_fetchrow(name: str, *args: Any) -> Any:
+            self.names.append(name)
+            return await fetchrow(name, *args)
+
+        monkeypatch.setattr(history, "_fetch", counted_fetch)
+        monkeypatch.setattr(history, "_fetchrow", counted_fetchrow)
+
+
+@pytest.fixture
+async def history(postgres_dsn: str) -> AsyncIterator[PostgresHistory]:
+    store = PostgresHistory(postgres_dsn)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def test_a3_concurrent_starts_and_finishes_are_one_statement_each(
+    history: PostgresHistory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 9: 50 attempts starting together cost one INSERT, finishing together one UPDATE."""
+    spy = StatementSpy(history, monkeypatch)
+    starts = [
+        start(f"job-{n}", n % 3 + 1, queue=f"q{n % 2}", at=T0 + timedelta(seconds=n))
+        for n in range(50)
+    ]
+
+    runs = await asyncio.gather(*(history.record_start(run) for run in starts))
+
+    assert [(r.job_id, r.attempt, r.queue, r.started_at) for r in runs] == [
+        (s.job_id, s.attempt, s.queue, s.started_at) for s in starts
+    ]
+    assert len({run.id for run in runs}) == 50
+    finishes = [
+        RunFinish(status="completed", finished_at=T0 + timedelta(seconds=60), result={"n": n})
+        for n in range(50)
+    ]
+    closed = await asyncio.gather(
+        *(history.record_finish(run.id, finish) for run, finish in zip(runs, finishes, strict=True))
+    )
+
+    assert [(c.id, c.status, c.result) for c in closed] == [
+        (run.id, "completed", {"n": n}) for n, run in enumerate(runs)
+    ]
+    assert spy.names == ["record_starts", "record_finishes"]
+    stored = await history.list_runs(limit=100)
+    assert sorted((r.job_id, r.status) for r in stored) == sorted(
+        (f"job-{n}", "completed") for n in range(50)
+    )
+
+
+async def test_a3_identical_concurrent_starts_get_a_row_each(history: PostgresHistory) -> None:
+    runs = await asyncio.gather(*(history.record_start(start("same")) for _ in range(5)))
+
+    assert len({run.id for run in runs}) == 5
+    assert len(await history.list_runs(job_id="same")) == 5
+
+
+async def test_a3_a_row_postgres_refuses_fails_only_its_own_caller(
+    history: PostgresHistory,
+) -> None:
+    """A NUL in one message, a finish before its start, an unknown id: three errors, the
+    other callers' rows are written."""
+    runs = await asyncio.gather(*(history.record_start(start(f"j{n}")) for n in range(6)))
+    later = T0 + timedelta(seconds=1)
+    finishes = [RunFinish(status="completed", finished_at=later) for _ in range(6)]
+    finishes[1] = RunFinish(status="failed", finished_at=later, error_message="a\x00b")
+    finishes[3] = RunFinish(status="completed", finished_at=T0 - timedelta(seconds=1))
+    ids = [run.id for run in runs]
+    ids[5] = "987654321"
+
+    results = await asyncio.gather(
+        *(history.record_finish(i, f) for i, f in zip(ids, finishes, strict=True)),
+        return_exceptions=True,
+    )
+
+    failed = [n for n, result in enumerate(results) if isinstance(result, Exception)]
+    assert failed == [1, 3, 5]
+    assert isinstance(results[5], ValidationError) and "987654321" in str(results[5])
+    statuses = {run.job_id: run.status for run in await history.list_runs()}
+    assert statuses == {
+        "j0": "completed",
+        "j1": "running",
+        "j2": "completed",
+        "j3": "running",
+        "j4": "completed",
+        "j5": "running",
+    }
+
+
+async def test_a3_two_finishes_of_one_run_apply_in_order(history: PostgresHistory) -> None:
+    run = await history.record_start(start("twice"))
+    first = RunFinish(status="retrying", finished_at=T0 + timedelta(seconds=1))
+    second = RunFinish(status="failed", finished_at=T0 + timedelta(seconds=2))
+
+    await asyncio.gather(
+        history.record_finish(run.id, first), history.record_finish(run.id, second)
+    )
+
+    stored = await history.get_run(run.id)
+    assert stored is not None and stored.status == "failed"
+    assert stored.finished_at == T0 + timedelta(seconds=2)
+
+
+async def test_a3_close_finishes_the_writes_under_way(postgres_dsn: str) -> None:
+    history = PostgresHistory(postgres_dsn)
+
+    *runs, _ = await asyncio.gather(
+        *(history.record_start(start(f"c{n}")) for n in range(10)), history.close()
+    )
+
+    assert len({run.id for run in runs if run is not None}) == 10
+    reader = PostgresHistory(postgres_dsn)
+    try:
+        assert len(await reader.list_runs()) == 10
+    finally:
+        await reader.close()
