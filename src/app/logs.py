@@ -67,7 +67,8 @@ class JsonLinesHandler(logging.Handler):
     Lines logged inside a running event loop are written together once the loop's current
     turn ends. A WARNING or worse, a line logged outside an event loop (another thread, a
     plain function), a full buffer, ``flush()`` and ``close()`` (``logging.shutdown`` at exit)
-    write everything held at once, so nothing is lost and the order is kept.
+    write everything held at once, so nothing is lost and the order is kept. Lines are
+    formatted by ``JsonFormatter`` unless another formatter is set.
 
     Args:
         stream: Where to write; None means whatever ``sys.stderr`` is at write time (it may
@@ -76,6 +77,7 @@ class JsonLinesHandler(logging.Handler):
 
     def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__()
+        self.setFormatter(JsonFormatter())
         self._stream = stream
         self._lines: list[str] = []
         self._scheduled: asyncio.AbstractEventLoop | None = None
@@ -143,7 +145,6 @@ def configure_logging(level: str | int = "INFO", stream: TextIO | None = None) -
             handler.close()
     handler = JsonLinesHandler(stream)
     handler.set_name(_HANDLER_NAME)
-    handler.setFormatter(JsonFormatter())
     logger.addHandler(handler)
     logger.setLevel(level.upper() if isinstance(level, str) else level)
     logger.propagate = False
