@@ -133,7 +133,8 @@ async def run_events(
                 terminal=TERMINAL_EVENTS,
                 ping_seconds=api.settings.sse_ping_seconds,
                 closing=api.closing,
-                on_event=lambda event: api.metrics.events_sent.inc(),
+                on_sent=api.metrics.events_sent.inc,
+                encode=api.frames,
             ),
         )
     return StreamingResponse(

@@ -8,18 +8,19 @@ ends after the run's terminal event (``run.completed`` or ``run.failed``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from typing import Any
 
 from portside.app.http.problems import ApiError
+from portside.app.http.sse_reader import FrameCache, ReadAhead
 from portside.ports import OutboxEvent
 
 __all__ = [
     "MAX_SEQ",
     "RETRY_MILLISECONDS",
+    "FrameCache",
     "error_frame",
     "event_stream",
     "frame",
@@ -95,56 +96,42 @@ async def event_stream(
     terminal: Collection[str],
     ping_seconds: float,
     closing: asyncio.Event,
-    on_event: Callable[[OutboxEvent], None] = lambda event: None,
+    on_sent: Callable[[int], None] = lambda count: None,
+    encode: Callable[[OutboxEvent], bytes] = frame,
 ) -> AsyncGenerator[bytes, None]:
     """Frames for ``events`` (a ``subscribe`` iterator starting at ``first_seq``).
 
     Ends after a ``terminal`` event, when ``events`` ends, when ``closing`` is set (the
     server shuts down), or after an ``event: error`` frame when reading fails. Sends a
     keep-alive comment after ``ping_seconds`` without events. An event older than the last
-    one sent is skipped, so a redelivery is never a duplicate.
+    one sent is skipped, so a redelivery is never a duplicate. Frames read while the previous
+    chunk was being sent go out together as one chunk.
+
+    Args:
+        on_sent: Told how many events each chunk carried (metrics).
+        encode: Event -> frame; pass a shared ``FrameCache`` so that an event streamed to
+            many clients is encoded once.
     """
     yield f"retry: {RETRY_MILLISECONDS}\n\n".encode()
-    expected = first_seq
+    reader = ReadAhead(events, encode=encode, first_seq=first_seq, terminal=terminal)
     closed = asyncio.ensure_future(closing.wait())
-    pending: asyncio.Future[OutboxEvent] | None = None
+    closed.add_done_callback(lambda _: reader.wake())
+    reader.start()
     try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(anext(events))
-            watched: set[asyncio.Future[Any]] = {pending, closed}
-            done, _ = await asyncio.wait(
-                watched, timeout=ping_seconds, return_when=asyncio.FIRST_COMPLETED
-            )
-            if pending in done:
-                ready, pending = pending, None
-                try:
-                    event = ready.result()
-                except StopAsyncIteration:
-                    return
-                except Exception as error:
-                    # The status line is sent already: tell the client in-band, then end.
-                    _log.warning("run event stream failed: %s", error)
-                    yield error_frame(error)
-                    return
-                if event.seq < expected:
-                    continue
-                expected = event.seq + 1
-                on_event(event)
-                yield frame(event)
-                if event.type in terminal:
-                    return
-            elif closed in done:
+        while not closing.is_set():
+            if reader.ready:
+                chunk, count = reader.take()
+                on_sent(count)
+                yield chunk
+            elif reader.error is not None:
+                # The status line is sent already: tell the client in-band, then end.
+                _log.warning("run event stream failed: %s", reader.error)
+                yield error_frame(reader.error)
                 return
-            else:
+            elif reader.finished:
+                return
+            elif not await reader.wait(ping_seconds):
                 yield PING
     finally:
         closed.cancel()
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
-        closer = getattr(events, "aclose", None)
-        if closer is not None:
-            with contextlib.suppress(Exception):
-                await closer()
+        await reader.close()

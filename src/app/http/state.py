@@ -11,6 +11,7 @@ from portside.app.agents import AgentRuns
 from portside.app.http.health import HealthService
 from portside.app.http.metrics import HttpMetrics
 from portside.app.http.settings import HttpSettings
+from portside.app.http.sse import FrameCache, frame
 from portside.app.http.watcher import QueueWatcher
 from portside.app.registry import Registry
 from portside.infra import Infra
@@ -35,6 +36,7 @@ class ApiState:
         queue_of_job: Job name -> queue, for every job in ``known``.
         watcher: Follows queue events while the app runs (None when disabled).
         closing: Set when the server shuts down: open event streams end.
+        frames: Encoded SSE frames of recent events, shared by every open event stream.
     """
 
     infra: Infra
@@ -48,6 +50,7 @@ class ApiState:
     queue_of_job: dict[str, str]
     watcher: QueueWatcher | None = None
     closing: asyncio.Event = field(default_factory=asyncio.Event)
+    frames: FrameCache = field(default_factory=lambda: FrameCache(frame))
 
 
 async def api_state(request: Request) -> ApiState:

@@ -80,7 +80,12 @@ async def _iterate(items: list[OutboxEvent]) -> AsyncIterator[OutboxEvent]:
 
 
 async def _collect(frames: AsyncIterator[bytes]) -> list[bytes]:
-    return [chunk async for chunk in frames]
+    """Every frame sent, however the stream grouped them into chunks."""
+    return _split([chunk async for chunk in frames])
+
+
+def _split(chunks: list[bytes]) -> list[bytes]:
+    return [part + b"\n\n" for part in b"".join(chunks).split(b"\n\n") if part]
 
 
 async def test_stream_skips_redeliveries_and_ends_at_the_terminal_event() -> None:
@@ -141,7 +146,7 @@ async def test_o4_stream_follows_commits_live_after_the_replay(api: Api) -> None
     assert (await anext(frames)).startswith(b"id: 1\nevent: run.created\n")
     pending = asyncio.ensure_future(anext(frames))
     await api.drain()  # the orchestrator commits events 2..5 while the stream waits
-    rest = [await pending, *[chunk async for chunk in frames]]
+    rest = _split([await pending, *[chunk async for chunk in frames]])
     assert [chunk.split(b"\n")[:2] for chunk in rest] == [
         [b"id: 2", b"event: run.started"],
         [b"id: 3", b"event: run.step.started"],
