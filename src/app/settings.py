@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
@@ -12,6 +14,9 @@ from portside.ports import ConfigurationError
 
 __all__ = [
     "APP_ENV",
+    "BULLMQ_LOCK_DURATION_ENV",
+    "BULLMQ_MAX_STALLED_COUNT_ENV",
+    "BULLMQ_STALLED_INTERVAL_ENV",
     "LOG_LEVEL_ENV",
     "POSTGRES_DSN_ENV",
     "REDIS_PREFIX_ENV",
@@ -24,6 +29,17 @@ REDIS_PREFIX_ENV = "PORTSIDE_REDIS_PREFIX"
 POSTGRES_DSN_ENV = "PORTSIDE_POSTGRES_DSN"
 APP_ENV = "PORTSIDE_APP"
 LOG_LEVEL_ENV = "PORTSIDE_LOG_LEVEL"
+BULLMQ_LOCK_DURATION_ENV = "PORTSIDE_BULLMQ_LOCK_DURATION"
+BULLMQ_STALLED_INTERVAL_ENV = "PORTSIDE_BULLMQ_STALLED_INTERVAL"
+BULLMQ_MAX_STALLED_COUNT_ENV = "PORTSIDE_BULLMQ_MAX_STALLED_COUNT"
+_MIN_SECONDS, _MAX_SECONDS = 0.1, 86_400.0
+_MAX_STALLED = 1000
+# Settings field -> (environment variable, BullMQQueue tuning keyword, BullMQ's default).
+_TUNING: dict[str, tuple[str, str, str]] = {
+    "bullmq_lock_duration": (BULLMQ_LOCK_DURATION_ENV, "lock_duration", "30"),
+    "bullmq_stalled_interval": (BULLMQ_STALLED_INTERVAL_ENV, "stalled_interval", "30"),
+    "bullmq_max_stalled_count": (BULLMQ_MAX_STALLED_COUNT_ENV, "max_stalled_count", "1"),
+}
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
 _POSTGRES_SCHEMES = ("postgres", "postgresql")
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -38,6 +54,12 @@ class Settings(BaseModel):
         postgres_dsn: ``$PORTSIDE_POSTGRES_DSN``, e.g. ``postgresql://postgres@127.0.0.1/app``.
         app: ``$PORTSIDE_APP``, the registry as ``module:attribute``.
         log_level: ``$PORTSIDE_LOG_LEVEL`` (default ``INFO``).
+        bullmq_lock_duration: ``$PORTSIDE_BULLMQ_LOCK_DURATION``, seconds a fetched job stays
+            locked without renewal (BullMQ ``lockDuration``; default 30).
+        bullmq_stalled_interval: ``$PORTSIDE_BULLMQ_STALLED_INTERVAL``, seconds between
+            checks for jobs whose lock expired (BullMQ ``stalledInterval``; default 30).
+        bullmq_max_stalled_count: ``$PORTSIDE_BULLMQ_MAX_STALLED_COUNT``, stalls a job may
+            have before it fails (BullMQ ``maxStalledCount``; default 1).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -47,22 +69,29 @@ class Settings(BaseModel):
     postgres_dsn: str | None = None
     app: str | None = None
     log_level: str = "INFO"
+    bullmq_lock_duration: float | None = None
+    bullmq_stalled_interval: float | None = None
+    bullmq_max_stalled_count: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: str | None) -> Settings:
         """Settings from ``env`` (default ``os.environ``), then the non-None ``overrides``."""
         source = os.environ if env is None else env
-        values: dict[str, str] = {}
+        values: dict[str, Any] = {}
         for field, name in (
             ("redis_url", REDIS_URL_ENV),
             ("redis_prefix", REDIS_PREFIX_ENV),
             ("postgres_dsn", POSTGRES_DSN_ENV),
             ("app", APP_ENV),
             ("log_level", LOG_LEVEL_ENV),
+            *((field, spec[0]) for field, spec in _TUNING.items()),
         ):
             if source.get(name, "").strip():
                 values[field] = source[name].strip()
         values.update({key: value for key, value in overrides.items() if value is not None})
+        for field in _TUNING:
+            if isinstance(values.get(field), str):
+                values[field] = _parse_tuning(field, values[field])
         settings = cls(**values)
         settings._check()
         return settings
@@ -90,6 +119,15 @@ class Settings(BaseModel):
                     fix=f"use e.g. {schemes[0]}://127.0.0.1/...",
                     field=name,
                 )
+
+    def bullmq_tuning(self) -> dict[str, float | int]:
+        """The BullMQ tuning keywords that are set (``BullMQQueue(..., **tuning)``)."""
+        tuning: dict[str, float | int] = {}
+        for field, (_, keyword, _) in _TUNING.items():
+            value = getattr(self, field)
+            if value is not None:
+                tuning[keyword] = value
+        return tuning
 
     def require_redis_url(self) -> str:
         """The Redis URL, or a ConfigurationError naming the variable and option."""
@@ -121,3 +159,33 @@ class Settings(BaseModel):
                 field=APP_ENV,
             )
         return self.app
+
+
+def _parse_tuning(field: str, raw: str) -> float | int:
+    """A BullMQ tuning value from its variable's text, or a ConfigurationError naming it."""
+    name, _, default = _TUNING[field]
+    if field == "bullmq_max_stalled_count":
+        try:
+            count = int(raw)
+        except ValueError:
+            count = -1
+        if not 0 <= count <= _MAX_STALLED:
+            raise ConfigurationError(
+                f"{name} {raw[:50]!r} is not a whole number from 0 to {_MAX_STALLED}",
+                fix=f"set {name} to how many times a job may stall before it fails, e.g. "
+                f"{default} (BullMQ's default), or unset it",
+                field=name,
+            )
+        return count
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not _MIN_SECONDS <= seconds <= _MAX_SECONDS:  # also refuses nan and inf
+        raise ConfigurationError(
+            f"{name} {raw[:50]!r} is not a number of seconds from {_MIN_SECONDS:g} to "
+            f"{_MAX_SECONDS:g}",
+            fix=f"set {name} to seconds such as {default} (BullMQ's default), or unset it",
+            field=name,
+        )
+    return seconds

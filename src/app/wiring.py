@@ -10,8 +10,9 @@ __all__ = ["build_infra", "migrate"]
 
 
 def build_infra(settings: Settings, *, name: str = "portside") -> Infra:
-    """Real adapters from ``settings``: BullMQ queue and Redis cache on ``redis_url``,
-    Postgres outbox and history on ``postgres_dsn``.
+    """Real adapters from ``settings``: BullMQ queue (with the lock and stall tuning of
+    ``settings.bullmq_tuning()``) and Redis cache on ``redis_url``, Postgres outbox and
+    history on ``postgres_dsn``.
 
     Adapters connect lazily, so building is cheap; close the result (``async with``).
 
@@ -33,7 +34,7 @@ def build_infra(settings: Settings, *, name: str = "portside") -> Infra:
         ) from exc
 
     return Infra(
-        queue=BullMQQueue(redis_url, prefix=settings.redis_prefix),
+        queue=BullMQQueue(redis_url, prefix=settings.redis_prefix, **settings.bullmq_tuning()),
         outbox=PostgresOutbox(dsn),
         history=PostgresHistory(dsn),
         cache=RedisCache(redis_url, prefix=f"{settings.redis_prefix}-cache"),
