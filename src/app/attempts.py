@@ -60,7 +60,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def _message(error: BaseException) -> str:
-    return str(error)[:MAX_ERROR_MESSAGE]
+    # Postgres text cannot hold NUL: a message carrying one would lose the run's outcome.
+    return str(error).replace("\x00", "\\x00")[:MAX_ERROR_MESSAGE]
 
 
 def _tag(error: BaseException, kind: FailureKind) -> None:

@@ -31,6 +31,8 @@ async def run_task(payload: Task, ctx: JobContext) -> str:
         raise PermanentError("invalid token")
     if payload.mode == "mapped":
         raise SourceRevoked("token revoked")
+    if payload.mode == "nul":
+        raise PermanentError("bad byte \x00 in the source reply")
     if payload.mode == "flaky" and ctx.attempt < 3:
         raise ConnectionResetError("connection reset by peer")
     return f"done on attempt {ctx.attempt}"
@@ -150,3 +152,21 @@ async def test_a3_run_history_rows_carry_job_id_queue_attempt_and_run_mode(
     assert rows[2]["result"] == '"done on attempt 3"'
     assert all(r["finished_at"] >= r["started_at"] for r in rows)
     assert await db.fetchval("SELECT count(*) FROM job_failures") == 0
+
+
+async def test_a4_an_error_message_with_a_nul_is_recorded_and_dead_lettered(
+    platform_infra: Infra, db: asyncpg.Connection, drain_queue: object
+) -> None:
+    """Postgres text cannot hold NUL: the message keeps it escaped instead of losing the row."""
+    reg = registry()
+    runtime = WorkerRuntime(reg, platform_infra, sample_interval=None, retention_interval=None)
+    async with runtime:
+        ref = await dispatch(reg, platform_infra.queue, "task", {"taskId": "t-3", "mode": "nul"})
+        await run_to_the_end(platform_infra, reg, drain_queue)
+
+    run = await db.fetchrow("SELECT status, error_message FROM job_runs WHERE job_id = $1", ref.id)
+    assert run is not None and run["status"] == "failed"
+    assert run["error_message"] == "bad byte \\x00 in the source reply"
+    failure = await db.fetchrow("SELECT error FROM job_failures WHERE job_id = $1", ref.id)
+    assert failure is not None
+    assert failure["error"] == "PermanentError: bad byte \\x00 in the source reply"
