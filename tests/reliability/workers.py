@@ -14,6 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from portside.app.settings import (
+    BULLMQ_LOCK_DURATION_ENV,
+    BULLMQ_MAX_STALLED_COUNT_ENV,
+    BULLMQ_STALLED_INTERVAL_ENV,
+)
 from portside.testing import wait_for
 from tests.reliability.app_registry import (
     CONCURRENCY_ENV,
@@ -22,12 +27,24 @@ from tests.reliability.app_registry import (
     MODE_ENV,
     RECORD_STARTS_ENV,
 )
-from tests.reliability.worker_main import TUNING_ENV
 
 __all__ = ["APP", "Servers", "WorkerProcess", "WorkerSpawner"]
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.reliability.app_registry:registry"
+# BullMQ tuning keyword -> the variable `portside worker` reads it from.
+TUNING_ENV = {
+    "lock_duration": BULLMQ_LOCK_DURATION_ENV,
+    "stalled_interval": BULLMQ_STALLED_INTERVAL_ENV,
+    "max_stalled_count": BULLMQ_MAX_STALLED_COUNT_ENV,
+}
+
+
+def _tuning_env(tuning: dict[str, float] | None) -> dict[str, str]:
+    unknown = set(tuning or ()) - set(TUNING_ENV)
+    if unknown:
+        raise ValueError(f"no portside setting for BullMQ tuning {sorted(unknown)}")
+    return {TUNING_ENV[key]: repr(value) for key, value in (tuning or {}).items()}
 
 
 @dataclass(frozen=True)
@@ -152,12 +169,13 @@ class WorkerSpawner:
             mode: ``run``, ``hold`` or ``gate`` (see ``app_registry``).
             concurrency: Slots per queue.
             record_starts: Record each attempt's start too.
-            tuning: BullMQ tuning keywords (lock_duration, stalled_interval, ...).
+            tuning: BullMQ tuning (lock_duration, stalled_interval, max_stalled_count), passed
+                as the ``PORTSIDE_BULLMQ_*`` settings.
             gate: (Redis URL, key prefix) of the gate in ``gate`` mode.
         """
         label = name or f"worker-{len(self.started) + 1}"
         env = {
-            **os.environ,
+            **{key: value for key, value in os.environ.items() if key not in TUNING_ENV.values()},
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
             "PORTSIDE_APP": APP,
             "PORTSIDE_REDIS_URL": self.servers.redis_url,
@@ -167,11 +185,11 @@ class WorkerSpawner:
             MODE_ENV: mode,
             CONCURRENCY_ENV: str(concurrency),
             RECORD_STARTS_ENV: "1" if record_starts else "0",
-            TUNING_ENV: json.dumps(tuning or {}),
+            **_tuning_env(tuning),
         }
         if gate is not None:
             env[GATE_URL_ENV], env[GATE_KEY_ENV] = gate
-        argv = [sys.executable, "-m", "tests.reliability.worker_main", "worker"]
+        argv = [sys.executable, "-m", "portside.app.cli", "worker"]
         argv += ["--grace", str(grace)]
         for queue in queues:
             argv += ["--queues", queue]
