@@ -49,7 +49,10 @@ _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 def default_attempts() -> int:
     """The attempts used when a job sets none: ``$PORTSIDE_DEFAULT_ATTEMPTS`` or 3 (Q3)."""
-    raw = os.environ.get(ATTEMPTS_ENV)
+    return _attempts(os.environ.get(ATTEMPTS_ENV))
+
+
+def _attempts(raw: str | None) -> int:
     if raw is None or raw.strip() == "":
         return 3
     try:
@@ -151,19 +154,21 @@ class JobOptions(PortModel):
         return value
 
 
-_DEFAULT_OPTIONS: dict[int, JobOptions] = {}
+_DEFAULT_OPTIONS: dict[str | None, JobOptions] = {}
 
 
 def default_options() -> JobOptions:
-    """``JobOptions()``: one shared (frozen) instance per default attempts value.
+    """``JobOptions()``: one shared (frozen) instance per ``$PORTSIDE_DEFAULT_ATTEMPTS`` value.
 
-    Reads ``$PORTSIDE_DEFAULT_ATTEMPTS`` on every call, like ``JobOptions()``, but builds the
-    model only the first time a value is seen.
+    Reads the variable on every call, like ``JobOptions()``, but builds the model only the
+    first time a value is seen.
     """
-    attempts = default_attempts()
-    found = _DEFAULT_OPTIONS.get(attempts)
+    raw = os.environ.get(ATTEMPTS_ENV)
+    found = _DEFAULT_OPTIONS.get(raw)
     if found is None:
-        found = _DEFAULT_OPTIONS.setdefault(attempts, JobOptions(attempts=attempts))
+        if len(_DEFAULT_OPTIONS) >= 64:
+            _DEFAULT_OPTIONS.clear()
+        found = _DEFAULT_OPTIONS.setdefault(raw, JobOptions(attempts=_attempts(raw)))
     return found
 
 

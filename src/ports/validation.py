@@ -32,6 +32,8 @@ _MAX_DEPTH = 64
 _SAFE_INT = 2**53 - 1
 _MAX_FLOAT = sys.float_info.max
 _SCALARS = frozenset({str, bool, type(None)})
+_CONTROL = re.compile("[\r\n\t\0]")
+_STR_ONLY = frozenset({str})
 
 
 def check_text(value: object, field: str, what: str) -> str:
@@ -56,14 +58,15 @@ def check_text(value: object, field: str, what: str) -> str:
             fix=f"remove it: Postgres text (run history, events) cannot store NUL in a {what}",
             field=field,
         )
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError(
-            f"{field} contains a lone surrogate, which is not valid UTF-8",
-            fix=f"decode the {what} properly before passing it",
-            field=field,
-        ) from None
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(
+                f"{field} contains a lone surrogate, which is not valid UTF-8",
+                fix=f"decode the {what} properly before passing it",
+                field=field,
+            ) from None
     return value
 
 
@@ -83,7 +86,7 @@ def check_queue_name(queue: object) -> str:
 def check_job_name(name: object) -> str:
     """Validate a job name (the handler's stable name, e.g. ``ingest``)."""
     value = check_text(name, "name", "job name")
-    if any(ch in value for ch in "\r\n\t\0"):
+    if _CONTROL.search(value):
         raise ValidationError(
             f"job name {value!r} contains control characters",
             fix="use a single-line name without tabs or NUL",
@@ -170,7 +173,7 @@ def _plain(value: Any, depth: int) -> bool:
     """
     kind = type(value)
     if kind is dict:
-        if any(type(key) is not str for key in value):
+        if not _STR_ONLY.issuperset(map(type, value)):  # every key exactly a str
             return False
         items: Any = value.values()
     elif kind is list or kind is tuple:
@@ -214,14 +217,16 @@ def encode_payload(data: object, field: str = "data") -> str:
     Pydantic models are dumped in JSON mode. The encoded size is capped at
     ``MAX_PAYLOAD_BYTES``: large blobs belong in storage, with their key in the payload.
     """
-    if isinstance(data, BaseModel):
-        data = data.model_dump(mode="json", by_alias=True)
-    if not isinstance(data, Mapping):
-        raise ValidationError(
-            f"{field} must be a JSON object (dict or pydantic model), got {type(data).__name__}",
-            fix="wrap the value in a dict",
-            field=field,
-        )
+    if type(data) is not dict:
+        if isinstance(data, BaseModel):
+            data = data.model_dump(mode="json", by_alias=True)
+        if not isinstance(data, Mapping):
+            raise ValidationError(
+                f"{field} must be a JSON object (dict or pydantic model), "
+                f"got {type(data).__name__}",
+                fix="wrap the value in a dict",
+                field=field,
+            )
     if not _plain(data, 0):
         _check_json(data, field, 0)
     encoded = _ENCODER.encode(data)

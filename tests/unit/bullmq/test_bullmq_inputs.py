@@ -61,6 +61,8 @@ def test_q2_adapter_inputs_are_the_shared_functions() -> None:
     """Q2: the adapter's argument checks are the port's, not copies that could drift."""
     assert inputs.coerce_options is shared.coerce_options
     assert inputs.coerce_new_job is shared.coerce_new_job
+    assert inputs.encode_job is shared.encode_job
+    assert inputs.encode_new_job is shared.encode_new_job
     assert inputs.coerce_rate_limit is shared.coerce_rate_limit
     assert inputs.check_sequence is shared.check_sequence
     assert inputs.check_seconds is shared.check_seconds

@@ -18,7 +18,7 @@ from portside.ports import (
     default_attempts,
 )
 from portside.ports.inputs import coerce_options
-from portside.ports.queue_types import ATTEMPTS_ENV, MAX_PRIORITY
+from portside.ports.queue_types import ATTEMPTS_ENV, MAX_PRIORITY, default_options
 
 
 def _error(model: Any, **kwargs: Any) -> ValidationError:
@@ -99,6 +99,24 @@ def test_q3_invalid_default_attempts_is_a_configuration_error(
         "PORTSIDE_DEFAULT_ATTEMPTS to 1 or more, or unset it for the default of 3"
     )
     assert info.value.field == ATTEMPTS_ENV
+
+
+def test_q3_default_options_are_shared_and_follow_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Q3: options for a job that gives none are ``JobOptions()``, one shared instance per
+    ``PORTSIDE_DEFAULT_ATTEMPTS`` value, read again on every call."""
+    monkeypatch.delenv(ATTEMPTS_ENV, raising=False)
+    first = default_options()
+    assert first == JobOptions() and first is default_options()
+    monkeypatch.setenv(ATTEMPTS_ENV, "9")
+    assert default_options().attempts == 9
+    monkeypatch.setenv(ATTEMPTS_ENV, "0")
+    with pytest.raises(ConfigurationError) as info:
+        default_options()
+    assert info.value.field == ATTEMPTS_ENV
+    monkeypatch.delenv(ATTEMPTS_ENV)
+    assert default_options() is first
 
 
 def test_q3_backoff_delays() -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Iterator, Mapping
 from datetime import date
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -12,10 +15,13 @@ from portside.ports import ValidationError
 from portside.ports.validation import (
     MAX_NAME_LENGTH,
     MAX_PAYLOAD_BYTES,
+    _check_json,
+    _plain,
     check_job_id,
     check_job_name,
     check_queue_name,
     check_stream_name,
+    encode_payload,
     json_payload,
 )
 
@@ -159,3 +165,98 @@ def test_q2_payloads_are_normalised_json() -> None:
         == "data.x"
     )
     assert _error(json_payload, {"x": float("nan")}, "payload").field == "payload.x"
+
+
+class _Colour(enum.StrEnum):
+    RED = "red"
+
+
+class _Count(enum.IntEnum):
+    ONE = 1
+
+
+class _Frozen(Mapping[str, Any]):
+    """A read-only Mapping that is not a dict."""
+
+    def __init__(self, **items: Any) -> None:
+        self._items = items
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _nested(levels: int, leaf: Any) -> dict[str, Any]:
+    node: Any = leaf
+    for _ in range(levels):
+        node = {"x": node}
+    return {"top": node}
+
+
+TRICKY: list[Any] = [
+    {"n": 2**53 - 1, "m": -(2**53 - 1)},
+    {"n": 2**53},
+    {"n": -(2**53)},
+    {"f": 1.7976931348623157e308, "g": -1.7976931348623157e308},
+    {"f": float("inf")},
+    {"f": float("nan")},
+    {"f": -float("inf")},
+    {"ok": True, "no": False, "none": None, "t": (1, [2, (3,)])},
+    {"deep": [[{"k": {1: "x"}}]]},
+    {"k": {None: 1}},
+    {"k": {True: 1}},
+    {"s": _Colour.RED, _Colour.RED: 1},
+    {"i": _Count.ONE},
+    {"m": MappingProxyType({"a": 1})},
+    {"m": _Frozen(a=[1, 2])},
+    {"bad": [1, {2, 3}]},
+    {"b": b"x"},
+    _nested(63, {}),
+    _nested(63, {"leaf": 1}),
+    _nested(62, {"leaf": [1]}),
+    _nested(63, [1]),
+    _nested(63, []),
+    _nested(64, {}),
+    _nested(64, 1),
+    _nested(70, 1),
+]
+
+
+@pytest.mark.parametrize("data", TRICKY, ids=range(len(TRICKY)))
+def test_q2_the_quick_payload_check_never_passes_what_the_full_check_refuses(data: Any) -> None:
+    """Q2: ``_plain`` (exact types, no error paths) says yes only where the field-naming
+    ``_check_json`` accepts, so the fast path can never let a bad payload through."""
+    try:
+        _check_json(data, "data", 0)
+    except ValidationError:
+        assert not _plain(data, 0)
+        with pytest.raises(ValidationError):
+            encode_payload(data)
+    else:
+        assert json_payload(data) == _reencoded(data)
+
+
+def _reencoded(data: Any) -> Any:
+    if isinstance(data, Mapping):
+        return {str(key): _reencoded(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_reencoded(value) for value in data]
+    return data
+
+
+def test_q2_encoded_payloads_are_compact_json_text() -> None:
+    """Q1: the text sent to Redis is compact and keeps non-ASCII characters as they are."""
+    assert encode_payload({"a": [1, 2.5, None], "b": "é"}) == '{"a":[1,2.5,null],"b":"é"}'
+
+
+def test_q2_mappings_that_are_not_dicts_are_json_objects() -> None:
+    """Q2: any Mapping is a JSON object, at the top or nested (it used to crash the encoder
+    with a TypeError instead of being accepted)."""
+    payload = MappingProxyType({"inner": _Frozen(a=1), "list": [MappingProxyType({"b": 2})]})
+    assert json_payload(payload) == {"inner": {"a": 1}, "list": [{"b": 2}]}
+    assert _error(json_payload, _Frozen(x=float("nan"))).field == "data.x"

@@ -1,0 +1,97 @@
+"""The producer against a real Redis: scripts reloaded, connections lost, overlapping calls
+(Q1, Q10)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis.asyncio as redis
+
+from portside.adapters.bullmq import BullMQQueue
+from portside.ports import JobOptions, JobRef, NewJob
+from portside.servers import LocalRedis, ServerNotFoundError
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def own_redis() -> Iterator[LocalRedis]:
+    """A Redis of this test only: ``SCRIPT FLUSH`` empties the script cache of the whole
+    server, which the shared per-worker server must not see."""
+    server = LocalRedis()
+    try:
+        server.start()
+    except ServerNotFoundError as exc:
+        pytest.skip(f"needs a redis-server binary for a private server: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _mixed(count: int) -> list[NewJob]:
+    """Jobs for all three add scripts: standard, delayed and prioritized."""
+    kinds = [None, JobOptions(delay=60), JobOptions(priority=2)]
+    return [NewJob(name="mix", data={"i": i}, options=kinds[i % 3]) for i in range(count)]
+
+
+async def test_q1_jobs_are_added_once_when_redis_has_lost_the_scripts(
+    own_redis: LocalRedis,
+) -> None:
+    """Q1: a server that never saw the scripts, or flushed them, answers NOSCRIPT; the
+    producer loads them and sends the call again, and every job exists exactly once."""
+    adapter = BullMQQueue(own_redis.url, prefix="own")
+    raw = redis.Redis.from_url(own_redis.url, decode_responses=True, protocol=2)
+    try:
+        first = await adapter.enqueue_bulk("s", _mixed(30))
+        await raw.script_flush()
+        single = await adapter.enqueue("s", "one", {})
+        await raw.script_flush()
+        second = await adapter.enqueue_bulk("s", _mixed(30))
+        counts = await adapter.counts("s")
+        assert (counts.waiting, counts.delayed) == (41, 20)
+        ids = {ref.id for ref in [*first, single, *second]}
+        assert len(ids) == 61
+        assert await raw.zcard("own:s:prioritized") == 20
+    finally:
+        await adapter.close()
+        await raw.aclose()
+
+
+async def test_q10_enqueue_rides_out_a_killed_connection(
+    make_adapter: Callable[..., BullMQQueue], raw_redis: redis.Redis
+) -> None:
+    """Q10: CLIENT KILL of the producer's connections between calls: the next enqueue and
+    enqueue_bulk reconnect and succeed, and nothing is added twice."""
+    adapter = make_adapter(retry_backoff=0.01)
+    await adapter.enqueue("killed", "before", {})
+    for _ in range(2):
+        mine = [c for c in await raw_redis.client_list() if c.get("name") == "portside"]
+        assert mine, "the producer should hold a connection between calls"
+        for client in mine:
+            await raw_redis.client_kill_filter(_id=client["id"])
+        await adapter.enqueue("killed", "single", {})
+        await adapter.enqueue_bulk("killed", [NewJob(name="bulk", data={"i": i}) for i in range(5)])
+    assert (await adapter.counts("killed")).waiting == 13
+
+
+async def test_q1_overlapping_enqueues_all_land_once(
+    make_adapter: Callable[..., BullMQQueue],
+) -> None:
+    """Q1: many enqueues and bulks in flight together (more than one connection's worth)
+    each add their own jobs and return their own refs."""
+    adapter = make_adapter()
+
+    async def bulk(b: int) -> list[JobRef]:
+        return await adapter.enqueue_bulk(
+            "busy", [NewJob(name="many", data={"b": b, "i": i}) for i in range(50)]
+        )
+
+    singles = await asyncio.gather(*(adapter.enqueue("busy", "one", {"i": i}) for i in range(200)))
+    bulks = await asyncio.gather(*(bulk(b) for b in range(10)))
+    mixed = await asyncio.gather(bulk(10), *(adapter.enqueue("busy", "two", {}) for _ in range(50)))
+    refs = [*singles, *(ref for batch in bulks for ref in batch), *mixed[0], *mixed[1:]]
+    assert len({ref.id for ref in refs}) == 800
+    assert (await adapter.counts("busy")).waiting == 800
