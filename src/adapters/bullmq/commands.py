@@ -27,7 +27,15 @@ WORKER_SCRIPTS = (
 
 
 def _pack(value: Any) -> bytes:
-    packed: bytes = msgpack.packb(value, use_bin_type=True)
+    """MessagePack ``value``; text read with bytes that are not UTF-8 (job ids, fields) is
+    packed as those bytes again, any other lone surrogate as ``?``."""
+    try:
+        packed: bytes = msgpack.packb(value, use_bin_type=True)
+    except UnicodeEncodeError:
+        try:
+            packed = msgpack.packb(value, use_bin_type=True, unicode_errors="surrogateescape")
+        except UnicodeEncodeError:
+            packed = msgpack.packb(value, use_bin_type=True, unicode_errors="replace")
     return packed
 
 

@@ -52,24 +52,30 @@ class Maintenance:
         interval = engine.tuning.lock_duration / 2
         while True:
             await asyncio.sleep(interval)
-            jobs = list(engine.active.items())
-            if not jobs:
-                continue
-            command = engine.commands.extend_locks(
-                [job_id for job_id, _ in jobs], [token for _, token in jobs]
-            )
             try:
-                lost = await engine.link.call(command)
+                await self._renew_once()
             except REDIS_ERRORS as exc:
-                log.warning("renewing %d job locks on %s failed: %s", len(jobs), engine.queue, exc)
-                continue
-            for job_id in lost or ():
-                if job_id in engine.active:
-                    log.warning(
-                        "lock of job %s on %s could not be renewed; another worker may take it",
-                        job_id,
-                        engine.queue,
-                    )
+                log.warning("renewing job locks on %s failed: %s", engine.queue, exc)
+            except Exception:
+                # The loop must outlive any bug: without it every lock of the worker expires.
+                log.exception("renewing job locks on %s failed", engine.queue)
+
+    async def _renew_once(self) -> None:
+        engine = self._engine
+        jobs = list(engine.active.items())
+        if not jobs:
+            return
+        command = engine.commands.extend_locks(
+            [job_id for job_id, _ in jobs], [token for _, token in jobs]
+        )
+        lost = await engine.link.call(command)
+        for job_id in lost or ():
+            if job_id in engine.active:
+                log.warning(
+                    "lock of job %s on %s could not be renewed; another worker may take it",
+                    job_id,
+                    engine.queue,
+                )
 
     async def _check_stalled(self) -> None:
         engine = self._engine
@@ -82,6 +88,8 @@ class Maintenance:
                 stalled = await engine.link.call(command)
             except REDIS_ERRORS as exc:
                 log.debug("stalled check on %s failed: %s", engine.queue, exc)
+            except Exception:
+                log.exception("stalled check on %s failed", engine.queue)
             else:
                 for job_id in stalled or ():
                     log.warning(

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgpack  # type: ignore[import-untyped]
 import pytest
 
 from portside.adapters.bullmq.attempts import run_attempt
+from portside.adapters.bullmq.commands import QueueCommands
 from portside.adapters.bullmq.jobs import BullJob, job_info, settings_for
 from portside.adapters.bullmq.link import _as_stored
+from portside.adapters.bullmq.names import map_queue
 from portside.adapters.bullmq.payload import RAW_DATA_LIMIT, clean_text, decode_data
 from portside.ports import FailureKind, Job, ValidationError, default_classify
 
@@ -218,3 +221,13 @@ async def test_q4_failure_reasons_with_bad_text_are_stored_clean() -> None:
     ending = await run_attempt(_job("{}"), handler, None, default_classify)
     assert ending.error == "ValueError: bad \ufffd"
     assert ending.fields is not None and ending.fields["failedReason"] == ending.error
+
+
+def test_q2_lock_renewal_packs_ids_with_bad_bytes_as_those_bytes() -> None:
+    """Q2: renewing the lock of a job whose id holds bytes that are not UTF-8 sends exactly
+    those bytes (the renewal loop must not die on it)."""
+    commands = QueueCommands(map_queue(QUEUE, "bull"), lock_duration_ms=30_000, worker_name="w")
+    command = commands.extend_locks([_escaped(b"id-\xff"), "ok"], ["t:0", "t\ud800"])
+    args = command[3 + command[2] :]
+    assert msgpack.unpackb(args[2], raw=True) == [b"id-\xff", b"ok"]
+    assert msgpack.unpackb(args[1]) == ["t:0", "t?"]
