@@ -402,7 +402,9 @@ class Engine:
                 commands, tried = self._finish_commands(slot, ending)
         if type(reply) is int and reply < 0:
             self.active.pop(job.id, None)
-            if not resent or reply not in (-2, -3, -6):
+            # After a resend these codes mean the first send recorded it (and, with -1,
+            # removed it on completion).
+            if not resent or reply not in (-1, -2, -3, -6):
                 log.warning(
                     "job %s of %s could not be recorded as %s (BullMQ code %s): its lock was "
                     "lost, so another worker owns it now",

@@ -16,7 +16,7 @@ import redis.asyncio as redis
 from portside.adapters.bullmq import BullMQQueue
 from portside.adapters.bullmq.link import Link, LinkLostError
 from portside.adapters.bullmq.scripts import script
-from portside.ports import Job
+from portside.ports import Job, JobOptions
 from portside.testing.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -170,3 +170,36 @@ async def test_q10_a_lost_reply_to_a_parked_slots_fetch_releases_the_job(
     assert lost == [ref.id]
     assert runs == Counter({ref.id: 1})
     await _assert_clean(adapter, raw_redis, "lost-parked", [ref.id])
+
+
+async def test_q10_a_resent_finish_of_a_job_removed_on_completion_counts_once(
+    make_adapter: Callable[..., BullMQQueue], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Q10: with ``remove_on_complete`` the first (lost) finish already deleted the job, so
+    the resent one finds no job; that still counts as completed, once, without a warning."""
+    adapter = make_adapter(**TUNING)
+    options = JobOptions(remove_on_complete=True)
+    ids = [(await adapter.enqueue("lost-gone", f"j{n}", {}, options=options)).id for n in range(2)]
+    runs: Counter[str] = Counter()
+
+    async def handler(job: Job) -> Any:
+        runs[job.id] += 1
+        return None
+
+    worker = adapter.consume("lost-gone", handler)
+    lost = lose_reply(worker.engine.link, "moveToFinished")  # type: ignore[attr-defined]
+    with caplog.at_level(logging.WARNING, logger="portside.adapters.bullmq"):
+        await worker.start()
+        try:
+            await wait_for(
+                lambda: worker.status().processed == 2, message="both jobs to be recorded"
+            )
+        finally:
+            await worker.close(grace=5)
+    assert lost == [ids[1]]
+    assert runs == Counter(dict.fromkeys(ids, 1))
+    assert [
+        r.getMessage() for r in caplog.records if "could not be recorded" in r.getMessage()
+    ] == []
+    counts = await adapter.counts("lost-gone")
+    assert (counts.active, counts.waiting, counts.failed) == (0, 0, 0)
