@@ -152,6 +152,13 @@ def test_q3_bad_backoff(kwargs: dict[str, Any], message: str) -> None:
         (RateLimit, {"max": 1, "per": 0}, "per", "RateLimit.per is invalid"),
         (RateLimit, {"max": 1}, "per", "RateLimit.per is invalid: Field required"),
         (NewJob, {"name": "x"}, "data", "NewJob.data is invalid: Field required"),
+        (
+            NewJob,
+            {"name": "x", "data": ["a"]},
+            "data",
+            "NewJob.data is invalid: must be a dict or a pydantic model (a JSON object), got list",
+        ),
+        (NewJob, {"name": "x", "data": {1: "a"}}, "data", "has the non-string key 1"),
         (NewJob, {"name": "x", "data": {}, "delay": 1}, "delay", "not a known NewJob field"),
         (
             NewJob,
