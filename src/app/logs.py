@@ -23,9 +23,11 @@ FIELDS_ATTR = "portside"
 
 _HANDLER_NAME = "portside-json"
 
-
 _MAX_BUFFERED = 256
 """Lines a ``JsonLinesHandler`` holds at most before it writes them without waiting."""
+
+
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
 
 class JsonFormatter(logging.Formatter):
@@ -57,7 +59,7 @@ class JsonFormatter(logging.Formatter):
                 line.setdefault(key, value)
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+        return _ENCODER.encode(line)
 
 
 class JsonLinesHandler(logging.Handler):
@@ -151,8 +153,17 @@ def configure_logging(level: str | int = "INFO", stream: TextIO | None = None) -
 
 
 def event(logger: logging.Logger, name: str, level: int = logging.INFO, **fields: Any) -> None:
-    """Log the event ``name`` with structured ``fields``."""
-    logger.log(level, name, extra={FIELDS_ATTR: fields})
+    """Log the event ``name`` with structured ``fields``.
+
+    The record skips ``Logger.log``'s stack walk for the caller's file and line (it would
+    only ever find this function) and names this module instead.
+    """
+    if logger.isEnabledFor(level):
+        logger.handle(
+            logger.makeRecord(
+                logger.name, level, __file__, 0, name, (), None, "event", {FIELDS_ATTR: fields}
+            )
+        )
 
 
 def flush_logs() -> None:
