@@ -58,12 +58,15 @@ class Group:
 
     Attributes:
         stream: The stream.
-        next_seq: Where the next shared read starts: every event below was fanned out.
+        next_seq: Where the next shared read starts. No member needs an event below it.
+        seen: The last seq the shared read fanned out (0 before the first): it and every
+            event below it were committed.
         members: Subscribers fed by the shared read.
     """
 
     stream: str
     next_seq: int
+    seen: int = 0
     members: set[Subscriber] = field(default_factory=set)
 
 
@@ -71,30 +74,31 @@ class Fanout:
     """The groups of one outbox instance, by stream.
 
     Args:
-        on_new_group: Called when a group is created, so the shared reader reads it once
-            (a commit whose notification arrived before the group existed is not missed).
+        needs_read: Called when a group is created or its position moves back, so the
+            shared reader reads it (a commit notified before that is not missed).
     """
 
-    def __init__(self, on_new_group: Callable[[], None]) -> None:
+    def __init__(self, needs_read: Callable[[], None]) -> None:
         self._groups: dict[str, Group] = {}
-        self._on_new_group = on_new_group
+        self._needs_read = needs_read
 
-    def position(self, stream: str) -> int | None:
-        """The shared read position of ``stream``, or None when nobody is up to date."""
+    def committed(self, stream: str) -> int | None:
+        """The first seq of ``stream`` not yet known committed (all below were), or None."""
         group = self._groups.get(stream)
-        return None if group is None else group.next_seq
+        return None if group is None or not group.seen else group.seen + 1
 
     def join(self, sub: Subscriber, before: int | None) -> bool:
         """Make ``sub`` a group member after a read of its own that returned a short page.
 
         Args:
             sub: The subscriber, reading on its own.
-            before: ``position(sub.stream)`` when that read started: every event below it
+            before: ``committed(sub.stream)`` when that read started: every event below it
                 was committed before the read, so the ones the read did not return were
                 deleted by retention and are skipped.
 
         Returns:
-            False when the shared read has moved past ``sub`` meanwhile: it must read again.
+            False when the shared read already fanned out events ``sub`` still needs (it
+            moved on after ``sub``'s read): ``sub`` must read on its own again.
         """
         if before is not None:
             sub.want = max(sub.want, before)
@@ -102,9 +106,14 @@ class Fanout:
         if group is None:
             group = Group(sub.stream, sub.want)
             self._groups[sub.stream] = group
-            self._on_new_group()
-        elif sub.want < group.next_seq:
+            self._needs_read()
+        elif sub.want <= group.seen:
             return False
+        elif sub.want < group.next_seq:
+            # The group waits further ahead (a member asked for a seq not yet committed) and
+            # fanned out nothing at or after sub.want: read from there, for sub's sake too.
+            group.next_seq = sub.want
+            self._needs_read()
         group.members.add(sub)
         sub.group = group
         return True
@@ -134,7 +143,8 @@ class Fanout:
         """
         if not events:
             return
-        group.next_seq = events[-1].seq + 1
+        group.seen = events[-1].seq
+        group.next_seq = group.seen + 1
         seqs = [event.seq for event in events]
         for sub in list(group.members):
             first = bisect_left(seqs, sub.want)

@@ -77,7 +77,7 @@ class StreamWatch:
 
     async def _catch_up(self, sub: Subscriber) -> None:
         """One read of ``sub``'s own; join the shared read once it returns a short page."""
-        before = self._fanout.position(sub.stream)
+        before = self._fanout.committed(sub.stream)
         rows = await self._read(sub.stream, sub.want)
         if self._closed:
             return

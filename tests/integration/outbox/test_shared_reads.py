@@ -196,3 +196,22 @@ async def test_o4_a_subscriber_joining_a_busy_stream_misses_nothing(
     await asyncio.wait_for(asyncio.gather(*writers), DEADLINE)
     for task, start in zip([early, *joiners], (1, 1, 5, 30), strict=True):
         assert _seqs(await asyncio.wait_for(task, DEADLINE)) == list(range(start, last + 1))
+
+
+async def test_o4_a_subscriber_ahead_of_the_stream_does_not_hold_back_one_at_the_head(
+    outbox: PostgresOutbox, small_reads: PostgresOutbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """O4: a subscriber waiting for a seq far past the head (e.g. a stale Last-Event-ID of a
+    recreated stream) and one at the head share the stream: the one at the head gets every
+    new event, the other only those from its position, and neither reads in a busy loop."""
+    count = QueryCount(monkeypatch)
+    await _commit_each(outbox, "run", 10)
+    started: list[int] = []
+    ahead = asyncio.ensure_future(_collect(small_reads.subscribe("run", 30), 35))
+    at_head = asyncio.ensure_future(_collect(small_reads.subscribe("run", 11), 35, started=started))
+    await _commit_each(outbox, "run", 1)
+    await wait_for(lambda: started == [11], timeout=DEADLINE, message="seq 11 at the head")
+    await append_many(outbox, "run", 24)
+    assert _seqs(await asyncio.wait_for(at_head, DEADLINE)) == list(range(11, 36))
+    assert _seqs(await asyncio.wait_for(ahead, DEADLINE)) == list(range(30, 36))
+    assert count.names["read_stream"] < 20, f"own reads in a loop: {count.names}"

@@ -25,9 +25,9 @@ def _events(first: int, last: int, stream: str = "run") -> list[OutboxEvent]:
 class _Groups:
     def __init__(self) -> None:
         self.created = 0
-        self.fanout = Fanout(self.on_new_group)
+        self.fanout = Fanout(self.needs_read)
 
-    def on_new_group(self) -> None:
+    def needs_read(self) -> None:
         self.created += 1
 
 
@@ -50,7 +50,12 @@ def test_o4_up_to_date_subscribers_share_one_group_and_each_event_object() -> No
     groups.fanout.deliver(group, events)
     assert _seqs(first) == _seqs(second) == [4, 5, 6]
     assert all(a is b for a, b in zip(first.queue, second.queue, strict=True))
-    assert (first.want, second.want, groups.fanout.position("run")) == (7, 7, 7)
+    assert (first.want, second.want, group.next_seq, groups.fanout.committed("run")) == (
+        7,
+        7,
+        7,
+        7,
+    )
     assert first.woken.is_set() and second.woken.is_set()
     assert not groups.fanout.current(group, start), "a read from the old position is stale"
 
@@ -114,11 +119,12 @@ def test_o4_the_group_ends_with_its_last_member() -> None:
     only = Subscriber("run", 1, limit=1)
     groups.fanout.join(only, None)
     groups.fanout.leave(only)
-    assert groups.fanout.position("run") is None
+    assert groups.fanout.committed("run") is None
     assert groups.fanout.reads() == []
     again = Subscriber("run", 5, limit=1)
     assert groups.fanout.join(again, None)
-    assert (groups.created, groups.fanout.position("run")) == (2, 5)
+    assert groups.created == 2
+    assert [start for _, start in groups.fanout.reads()] == [5]
 
 
 def test_o4_streams_are_grouped_apart_and_close_releases_every_member() -> None:
@@ -132,3 +138,19 @@ def test_o4_streams_are_grouped_apart_and_close_releases_every_member() -> None:
     ]
     assert set(groups.fanout.close()) == {a, b}
     assert (a.group, b.group, groups.fanout.reads()) == (None, None, [])
+
+
+def test_o4_a_group_waiting_ahead_moves_back_for_a_subscriber_at_the_head() -> None:
+    """O4: a subscriber that asked for a seq not committed yet must not make one at the head
+    skip events or spin: the group, which fanned out nothing yet, reads from the earlier one."""
+    groups = _Groups()
+    ahead, head = Subscriber("run", 100, limit=10), Subscriber("run", 11, limit=10)
+    groups.fanout.join(ahead, None)
+    assert groups.fanout.committed("run") is None, "nothing below 100 is known committed"
+    assert groups.fanout.join(head, groups.fanout.committed("run"))
+    assert head.want == 11
+    assert groups.created == 2, "moving the position back asked for no read"
+    group, start = groups.fanout.reads()[0]
+    assert start == 11
+    groups.fanout.deliver(group, _events(11, 12))
+    assert (_seqs(head), _seqs(ahead)) == ([11, 12], [])
