@@ -104,22 +104,11 @@ async def run_attempt(
     always ends failed for good with that error, whatever the handler did: no retry can
     fix the stored data, and completing would hide it.
     """
-    deferred = job.text("defa")
+    deferred = job.fields.get("defa")
     if deferred:
         # BullMQ marks a job that stalled too often; it fails without a further attempt.
-        return failure(job, TransientError(deferred), "transient", final=True)
-    ending, raised = await _run(job, handler, job.settings.timeout or timeout, classify)
-    problem = job.data_problem()
-    if problem is None:
-        return ending
-    if isinstance(raised, ValidationError) and raised.field == "data":
-        problem = raised  # the same error, with the handler's traceback
-    return failure(job, problem, "permanent")
-
-
-async def _run(
-    job: BullJob, handler: JobHandler, limit: float | None, classify: Classifier
-) -> tuple[Ending, BaseException | None]:
+        return failure(job, TransientError(clean_text(deferred)), "transient", final=True)
+    limit = job.settings.timeout or timeout
     scope: asyncio.Timeout | None = None
     try:
         if limit is None:
@@ -131,18 +120,31 @@ async def _run(
         task = asyncio.current_task()
         if task is not None and task.cancelling():
             raise
-        return failure(job, exc, "transient"), exc
+        return _checked(job, failure(job, exc, "transient"), exc)
     except TimeoutError as exc:
         if scope is not None and scope.expired():
             error: Exception = JobTimeoutError(f"attempt exceeded its {limit:g}s timeout")
             error.__cause__ = exc
-            return failure(job, error, "transient"), error
-        return failure(job, exc, _classify(classify, exc)), exc
+            return _checked(job, failure(job, error, "transient"), error)
+        return _checked(job, failure(job, exc, _classify(classify, exc)), exc)
     except Exception as exc:
-        return failure(job, exc, _classify(classify, exc)), exc
+        return _checked(job, failure(job, exc, _classify(classify, exc)), exc)
     try:
         result, encoded = _encode_result(result)
     except (TypeError, ValueError) as exc:
         error = PermanentError(f"handler result is not JSON serializable ({exc})")
-        return failure(job, error, "permanent"), error
-    return Ending(job, "completed", value=encoded, result=result), None
+        return _checked(job, failure(job, error, "permanent"), error)
+    if job.data_problem() is None:
+        return Ending(job, "completed", value=encoded, result=result)
+    return _checked(job, None, None)
+
+
+def _checked(job: BullJob, ending: Ending | None, raised: BaseException | None) -> Ending:
+    """``ending``, unless the job's data cannot be decoded: then a permanent failure."""
+    problem = job.data_problem()
+    if problem is None:
+        assert ending is not None
+        return ending
+    if isinstance(raised, ValidationError) and raised.field == "data":
+        problem = raised  # the same error, with the handler's traceback
+    return failure(job, problem, "permanent")

@@ -157,9 +157,11 @@ class BullJob:
         self.fields = fields
         self.queue = queue
         self.token = token
-        self.name = clean_text(fields.get("name") or "")
+        name = fields.get("name") or ""
+        self.name = name if name.isascii() else clean_text(name)
         self.settings = settings_for(fields.get("opts"))
-        self.attempt = _int(fields.get("atm")) + 1
+        made = fields.get("atm")
+        self.attempt = (int(made) if made and made.isdecimal() else _int(made)) + 1
         self.max_attempts = self.settings.attempts
         self._data: dict[str, Any] | ValidationError = _UNREAD
         self._progress = progress
