@@ -80,26 +80,34 @@ async def _with_retry(conn: AbstractConnection, payload: bytes, replies: int) ->
 
 
 async def _exchange(conn: AbstractConnection, payload: bytes, count: int) -> list[Any]:
+    """One write, then ``count`` replies. ``socket_timeout`` bounds the wait for each next
+    reply as redis-py's own reads do, but with one timer for the whole exchange, moved on
+    as replies arrive, instead of one timer per reply."""
     stream: asyncio.StreamWriter | None = getattr(conn, "_writer", None)
+    limit: float | None = conn.socket_timeout
+    loop = asyncio.get_running_loop()
     try:
-        async with asyncio.timeout(conn.socket_timeout):
+        async with asyncio.timeout_at(None if limit is None else loop.time() + limit) as deadline:
             if conn.is_connected and stream is not None and not stream.is_closing():
                 stream.write(payload)
                 if stream.transport.get_write_buffer_size() > _DRAIN_ABOVE:
                     await stream.drain()
             else:  # (re)connects first
                 await conn.send_packed_command(payload, check_health=False)
+            renew_at = math.inf if limit is None else loop.time() + limit / 2
             found: list[Any] = []
             for _ in range(count):
                 try:
-                    # No timer per reply: the enclosing timeout covers the whole exchange.
                     found.append(await conn.read_response(timeout=math.inf))
                 except ResponseError as exc:
                     found.append(exc)
+                if limit is not None and (now := loop.time()) > renew_at:
+                    deadline.reschedule(now + limit)
+                    renew_at = now + limit / 2
             return found
     except TimeoutError:
         await conn.disconnect(nowait=True)
-        raise RedisTimeoutError("Timeout waiting for Redis to answer") from None
+        raise RedisTimeoutError(f"Redis gave no reply for {limit} s") from None
     except BaseException:
         await conn.disconnect(nowait=True)
         raise

@@ -57,9 +57,10 @@ def new_job_id() -> str:
     the same millisecond by id, so retention by count keeps the newest ones; and the id is
     never all digits (Node BullMQ reserves integer ids for its own counter).
     """
-    stamp = f"{int(time.time() * 1000) & 0xFFFFFFFFFFFF:012x}{next(_sequence) & 0xFFFF:04x}"
+    millis = time.time_ns() // 1_000_000 & 0xFFFFFFFFFFFF
+    count = next(_sequence) & 0xFFFF
     while True:
-        job_id = stamp + _random_hex()
+        job_id = f"{millis:012x}{count:04x}{_random_hex()}"
         if not job_id.isdigit():
             return job_id
 
@@ -116,15 +117,15 @@ def _bulk_string(value: bytes) -> bytes:
 
 
 @lru_cache(maxsize=1024)
-def _head(base: str, name: str) -> bytes:
-    """RESP of ``EVALSHA <sha> <numkeys> <keys...>`` for one queue and script; the arguments
-    follow."""
+def _head(base: str, name: str) -> tuple[bytes, LuaScript]:
+    """RESP of ``EVALSHA <sha> <numkeys> <keys...>`` for one queue and script (the arguments
+    follow), and the script."""
     lua = script(name)
     keys = _KEYS[name]
     assert len(keys) == lua.numkeys, f"{name} takes {lua.numkeys} keys"
     parts = [b"EVALSHA", lua.sha.encode(), str(lua.numkeys).encode()]
     parts += [(base + kind).encode() for kind in keys]
-    return b"*%d\r\n" % (len(parts) + _ARGS) + b"".join(map(_bulk_string, parts))
+    return b"*%d\r\n" % (len(parts) + _ARGS) + b"".join(map(_bulk_string, parts)), lua
 
 
 _packed_cache: dict[int, tuple[JobOptions, bytes]] = {}
@@ -160,9 +161,9 @@ def _lay_out(queue: QueueName, name: str, payload: str, options: JobOptions) -> 
     args = _pack([queue.base, job_id, name, now, None, None, None, None, dedupe])
     data = payload.encode("utf-8")
     opts = _packed_options(options)
-    kind = _script_for(options)
+    head, lua = _head(queue.base, _script_for(options))
     command = b"%b$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (
-        _head(queue.base, kind),
+        head,
         len(args),
         args,
         len(data),
@@ -170,7 +171,7 @@ def _lay_out(queue: QueueName, name: str, payload: str, options: JobOptions) -> 
         len(opts),
         opts,
     )
-    return Prepared(queue.portside, job_id, name, script(kind), command)
+    return Prepared(queue.portside, job_id, name, lua, command)
 
 
 def prepare(

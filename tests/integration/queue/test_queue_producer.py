@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as redis
 
 from portside.adapters.bullmq import BullMQQueue
-from portside.ports import JobOptions, JobRef, NewJob
+from portside.ports import BackendUnavailableError, JobOptions, JobRef, NewJob
 from portside.servers import LocalRedis, ServerNotFoundError
 
 pytestmark = pytest.mark.integration
@@ -95,3 +95,35 @@ async def test_q1_overlapping_enqueues_all_land_once(
     refs = [*singles, *(ref for batch in bulks for ref in batch), *mixed[0], *mixed[1:]]
     assert len({ref.id for ref in refs}) == 800
     assert (await adapter.counts("busy")).waiting == 800
+
+
+async def test_q10_enqueue_to_a_server_that_never_answers_times_out() -> None:
+    """Q10: a server that completes the connection handshake but never answers an add makes
+    enqueue and enqueue_bulk fail with BackendUnavailableError after ``command_timeout`` and
+    the retries, instead of hanging."""
+    received: list[bytes] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while chunk := await reader.read(65536):
+            received.append(chunk)
+            if b"EVALSHA" not in chunk:  # the handshake (CLIENT SETNAME...): one OK each
+                commands = chunk.count(b"\r\n*") + chunk.startswith(b"*")
+                writer.write(b"+OK\r\n" * commands)
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    adapter = BullMQQueue(
+        f"redis://127.0.0.1:{port}/0", command_timeout=0.2, retries=1, retry_backoff=0.01
+    )
+    try:
+        with pytest.raises(BackendUnavailableError) as info:
+            await adapter.enqueue("silent", "x", {})
+        assert "gave no reply" in str(info.value)
+        with pytest.raises(BackendUnavailableError):
+            await adapter.enqueue_bulk("silent", [NewJob(name="x", data={})])
+        assert any(b"EVALSHA" in chunk for chunk in received)
+    finally:
+        await adapter.close()
+        server.close()
+        await server.wait_closed()
