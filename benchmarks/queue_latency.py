@@ -17,8 +17,10 @@ Starts a private Redis (``portside.servers.LocalRedis``) and measures, in one ru
    system-wide on Linux), so the figure is enqueue start -> handler running.
 
 ``--only`` runs some of the three sections (all by default); ``--repeat`` runs the single and
-bulk sections N times, alternating the contenders, and reports every run, so a loaded machine
-shows as a spread rather than one lucky or unlucky figure.
+bulk sections N times, the Python contenders taking turns to go first, and reports every run,
+so a loaded machine shows as a spread rather than one lucky or unlucky figure. "client CPU" is
+the CPU time of this process per call or job (``time.process_time``): the producer's own cost,
+which other load on the machine disturbs much less than the wall-clock figures.
 
 Targets (issue 9): single enqueue p99 < 1 ms; end-to-end p99 < 5 ms at 1,000 jobs/s.
 """
@@ -91,22 +93,39 @@ QUICK = Plan(single=2_000, warmup=200, bulk=20_000, e2e_seconds=3)
 # ---------------------------------------------------------------- single and bulk enqueue
 
 
-async def _single_portside(url: str, queue: str, plan: Plan) -> list[float]:
+@dataclass(frozen=True)
+class Single:
+    """Per-call latencies (ms) and this process's CPU time per call (µs; None for Node)."""
+
+    latencies: list[float]
+    cpu_us: float | None = None
+
+
+@dataclass(frozen=True)
+class Bulk:
+    """Wall time for all jobs (s) and this process's CPU time per job (µs; None for Node)."""
+
+    seconds: float
+    cpu_us: float | None = None
+
+
+async def _single_portside(url: str, queue: str, plan: Plan) -> Single:
     adapter = BullMQQueue(url, prefix=PREFIX)
     try:
         for i in range(plan.warmup):
             await adapter.enqueue(queue, "noop", {"i": i})
         latencies = []
+        cpu = time.process_time()
         for i in range(plan.single):
             started = time.perf_counter()
             await adapter.enqueue(queue, "noop", {"i": i})
             latencies.append((time.perf_counter() - started) * 1000)
-        return latencies
+        return Single(latencies, (time.process_time() - cpu) / plan.single * 1e6)
     finally:
         await adapter.close()
 
 
-async def _single_bullmq(url: str, queue: str, plan: Plan) -> list[float]:
+async def _single_bullmq(url: str, queue: str, plan: Plan) -> Single:
     from bullmq import Queue
 
     client = Queue(queue, {"connection": url, "prefix": PREFIX})
@@ -114,41 +133,42 @@ async def _single_bullmq(url: str, queue: str, plan: Plan) -> list[float]:
         for i in range(plan.warmup):
             await client.add("noop", {"i": i})
         latencies = []
+        cpu = time.process_time()
         for i in range(plan.single):
             started = time.perf_counter()
             await client.add("noop", {"i": i})
             latencies.append((time.perf_counter() - started) * 1000)
-        return latencies
+        return Single(latencies, (time.process_time() - cpu) / plan.single * 1e6)
     finally:
         await client.close()
 
 
-async def _bulk_portside(url: str, queue: str, total: int) -> float:
+async def _bulk_portside(url: str, queue: str, total: int) -> Bulk:
     adapter = BullMQQueue(url, prefix=PREFIX)
     try:
         await adapter.enqueue_bulk(queue, [NewJob(name="noop", data={"i": -1})])
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for start in range(0, total, BATCH):
             batch = [NewJob(name="noop", data={"i": i}) for i in range(start, start + BATCH)]
             await adapter.enqueue_bulk(queue, batch)
-        return time.perf_counter() - started
+        return Bulk(time.perf_counter() - started, (time.process_time() - cpu) / total * 1e6)
     finally:
         await adapter.close()
 
 
-async def _bulk_bullmq(url: str, queue: str, total: int) -> float:
+async def _bulk_bullmq(url: str, queue: str, total: int) -> Bulk:
     from bullmq import Queue
 
     client = Queue(queue, {"connection": url, "prefix": PREFIX})
     try:
         await client.addBulk([{"name": "noop", "data": {"i": -1}}])
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for start in range(0, total, BATCH):
             batch: list[dict[str, Any]] = [
                 {"name": "noop", "data": {"i": i}} for i in range(start, start + BATCH)
             ]
             await client.addBulk(batch)
-        return time.perf_counter() - started
+        return Bulk(time.perf_counter() - started, (time.process_time() - cpu) / total * 1e6)
     finally:
         await client.close()
 
@@ -281,30 +301,34 @@ def _sections(value: str) -> tuple[str, ...]:
 
 @dataclass
 class Results:
-    single: list[dict[str, list[float]]]
-    bulk: list[dict[str, float]]
+    single: list[dict[str, Single]]
+    bulk: list[dict[str, Bulk]]
     e2e: dict[str, E2E]
 
 
 def _measure(url: str, plan: Plan, sections: tuple[str, ...], node: bool, repeat: int) -> Results:
+    """Run the sections; with ``repeat`` > 1 the two Python contenders swap turns each run."""
     results = Results([], [], {})
     for run in range(repeat):
+        order = ("bullmq", "portside") if run % 2 == 0 else ("portside", "bullmq")
         if "single" in sections:
+            singles = {"bullmq": _single_bullmq, "portside": _single_portside}
             single = {
-                "bullmq": asyncio.run(_single_bullmq(url, f"single-bullmq-{run}", plan)),
-                "portside": asyncio.run(_single_portside(url, f"single-portside-{run}", plan)),
+                name: asyncio.run(singles[name](url, f"single-{name}-{run}", plan))
+                for name in order
             }
             if node:
                 found = _node(url, f"single-node-{run}", "single", plan.single, plan.warmup)
-                single["node"] = found["latencies"]
+                single["node"] = Single(found["latencies"])
             results.single.append(single)
         if "bulk" in sections:
+            bulks = {"bullmq": _bulk_bullmq, "portside": _bulk_portside}
             bulk = {
-                "bullmq": asyncio.run(_bulk_bullmq(url, f"bulk-bullmq-{run}", plan.bulk)),
-                "portside": asyncio.run(_bulk_portside(url, f"bulk-portside-{run}", plan.bulk)),
+                name: asyncio.run(bulks[name](url, f"bulk-{name}-{run}", plan.bulk))
+                for name in order
             }
             if node:
-                bulk["node"] = _node(url, f"bulk-node-{run}", "bulk", plan.bulk, 1)["seconds"]
+                bulk["node"] = Bulk(_node(url, f"bulk-node-{run}", "bulk", plan.bulk, 1)["seconds"])
             results.bulk.append(bulk)
     if "e2e" in sections:
         results.e2e = {
@@ -359,31 +383,43 @@ def main() -> None:
         _report_e2e(plan, results.e2e)
 
 
-def _report_single(plan: Plan, single: dict[str, list[float]]) -> None:
+def _cpu(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+def _report_single(plan: Plan, single: dict[str, Single]) -> None:
     names = {"bullmq": "bullmq.Queue.add (baseline)", "portside": "portside enqueue"}
     names["node"] = "Node BullMQ queue.add"
-    base50, base99 = _ms(single["bullmq"])
+    base50, base99 = _ms(single["bullmq"].latencies)
     print(f"Single enqueue: {plan.single} sequential calls after {plan.warmup} warm-up calls")
-    print("| contender | p50 ms | p99 ms | p50 vs baseline | p99 vs baseline |")
-    print("|---|---|---|---|---|")
-    for key, values in single.items():
-        p50, p99 = _ms(values)
+    print(
+        "| contender | p50 ms | p99 ms | p50 vs baseline | p99 vs baseline | client CPU µs/call |"
+    )
+    print("|---|---|---|---|---|---|")
+    for key in ("bullmq", "portside", "node"):
+        if key not in single:
+            continue
+        p50, p99 = _ms(single[key].latencies)
         print(
-            f"| {names[key]} | {p50:.3f} | {p99:.3f} | {p50 / base50:.2f}x | {p99 / base99:.2f}x |"
+            f"| {names[key]} | {p50:.3f} | {p99:.3f} | {p50 / base50:.2f}x | {p99 / base99:.2f}x "
+            f"| {_cpu(single[key].cpu_us)} |"
         )
-    ours99 = _ms(single["portside"])[1]
+    ours99 = _ms(single["portside"].latencies)[1]
     print(f"target single enqueue p99 < 1 ms: {_verdict(ours99, 1.0)} ({ours99:.3f} ms)\n")
 
 
-def _report_bulk(plan: Plan, bulk: dict[str, float]) -> None:
+def _report_bulk(plan: Plan, bulk: dict[str, Bulk]) -> None:
     bulk_names = {"bullmq": "bullmq.Queue.addBulk (baseline)", "portside": "portside enqueue_bulk"}
     bulk_names["node"] = "Node BullMQ queue.addBulk"
+    base = plan.bulk / bulk["bullmq"].seconds
     print(f"Bulk enqueue: {plan.bulk} jobs in batches of {BATCH}")
-    print("| contender | jobs/s | vs baseline |")
-    print("|---|---|---|")
-    for key, seconds in bulk.items():
-        rate = plan.bulk / seconds
-        print(f"| {bulk_names[key]} | {rate:.0f} | {rate / (plan.bulk / bulk['bullmq']):.2f}x |")
+    print("| contender | jobs/s | vs baseline | client CPU µs/job |")
+    print("|---|---|---|---|")
+    for key in ("bullmq", "portside", "node"):
+        if key not in bulk:
+            continue
+        rate = plan.bulk / bulk[key].seconds
+        print(f"| {bulk_names[key]} | {rate:.0f} | {rate / base:.2f}x | {_cpu(bulk[key].cpu_us)} |")
     print()
 
 
