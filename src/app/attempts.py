@@ -59,9 +59,13 @@ def _jsonable(value: Any) -> Any:
         return repr(value)
 
 
+def _storable(text: str) -> str:
+    # Postgres text and jsonb cannot hold NUL: a string carrying one would fail the write.
+    return text.replace("\x00", "\\x00")
+
+
 def _message(error: BaseException) -> str:
-    # Postgres text cannot hold NUL: a message carrying one would lose the run's outcome.
-    return str(error).replace("\x00", "\\x00")[:MAX_ERROR_MESSAGE]
+    return _storable(str(error))[:MAX_ERROR_MESSAGE]
 
 
 def _tag(error: BaseException, kind: FailureKind) -> None:
@@ -151,7 +155,7 @@ class AttemptRunner:
         fields = self._fields(job, "manual")
         run = await self._start(job, "manual", fields)
         raw = getattr(job, "raw_data", None)
-        letter = {"raw": raw if isinstance(raw, str) else None}
+        letter = {"raw": _storable(raw) if isinstance(raw, str) else None}
         await self._failed(job, run, error, "permanent", 0.0, fields, letter)
         raise error
 

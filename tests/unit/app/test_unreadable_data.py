@@ -56,7 +56,13 @@ def runner(app_infra: Infra, clock: VirtualClock, metrics: WorkerMetrics) -> Att
 
 
 @pytest.mark.parametrize(
-    ("job", "raw"), [(UnreadableRawJob(), "[1,2]"), (UnreadableJob(), None)], ids=["raw", "no-raw"]
+    ("job", "raw"),
+    [
+        (UnreadableRawJob(), "[1,2]"),
+        (UnreadableJob(), None),
+        (UnreadableRawJob(raw_data='{"a":\x00'), '{"a":\\x00'),
+    ],
+    ids=["raw", "no-raw", "nul"],
 )
 async def test_a4_unreadable_job_data_is_recorded_and_dead_lettered_once(
     app_infra: Infra,
