@@ -160,8 +160,10 @@ class BullJob:
         name = fields.get("name") or ""
         self.name = name if name.isascii() else clean_text(name)
         self.settings = settings_for(fields.get("opts"))
-        made = fields.get("atm")
-        self.attempt = (int(made) if made and made.isdecimal() else _int(made)) + 1
+        try:
+            self.attempt = int(fields["atm"]) + 1
+        except (KeyError, ValueError):
+            self.attempt = 1
         self.max_attempts = self.settings.attempts
         self._data: dict[str, Any] | ValidationError = _UNREAD
         self._progress = progress
@@ -192,7 +194,10 @@ class BullJob:
         data = self._data
         if data is _UNREAD:
             data = self._data = decode_data(self.fields.get("data"))
-        return data if isinstance(data, ValidationError) else None
+        if type(data) is dict:
+            return None
+        assert isinstance(data, ValidationError)
+        return data
 
     def text(self, field: str) -> str | None:
         """A stored field as clean text (None when absent)."""
