@@ -127,3 +127,37 @@ async def test_q10_enqueue_to_a_server_that_never_answers_times_out() -> None:
         await adapter.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_q10_a_slow_but_answering_server_is_not_timed_out() -> None:
+    """Q10: ``command_timeout`` bounds the wait for each next reply, not the whole bulk: a
+    server that answers every 0.2 s keeps a bulk alive well past a 0.6 s timeout."""
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        pending = b""
+        while chunk := await reader.read(65536):
+            pending += chunk
+            if b"MULTI" not in pending:  # the handshake: one OK per command
+                writer.write(b"+OK\r\n" * (chunk.count(b"\r\n*") + chunk.startswith(b"*")))
+                pending = b""
+                continue
+            if not pending.endswith(b"$4\r\nEXEC\r\n"):
+                continue
+            jobs = pending.count(b"EVALSHA")
+            for reply in [b"+OK\r\n"] + [b"+QUEUED\r\n"] * jobs:
+                writer.write(reply)
+                await asyncio.sleep(0.2)  # the server's pace, not a wait in the test
+            writer.write(b"*%d\r\n" % jobs + b"$5\r\nslow1\r\n" * jobs)
+            pending = b""
+        writer.close()
+
+    server = await asyncio.start_server(slow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    adapter = BullMQQueue(f"redis://127.0.0.1:{port}/0", command_timeout=0.6, retries=0)
+    try:
+        refs = await adapter.enqueue_bulk("slow", [NewJob(name="x", data={}) for _ in range(6)])
+        assert [ref.id for ref in refs] == ["slow1"] * 6
+    finally:
+        await adapter.close()
+        server.close()
+        await server.wait_closed()
