@@ -225,8 +225,12 @@ class Link:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("a task of the Redis link had failed")
         self._fail_all(LinkClosedError("the Redis link was closed"))
         if self._conn is not None:
             with contextlib.suppress(*CONNECTION_ERRORS):
@@ -319,6 +323,12 @@ class Link:
             except ResponseError as exc:
                 reply = exc
             except CONNECTION_ERRORS as exc:
+                self._lost(generation, exc)
+                continue
+            except Exception as exc:
+                # A reply that cannot be parsed leaves the stream unusable; drop the
+                # connection like a network failure instead of ending the reader task.
+                log.exception("unreadable reply from Redis; replacing the connection")
                 self._lost(generation, exc)
                 continue
             if generation != self._generation or not inflight:

@@ -203,3 +203,44 @@ async def test_q10_a_resent_finish_of_a_job_removed_on_completion_counts_once(
     ] == []
     counts = await adapter.counts("lost-gone")
     assert (counts.active, counts.waiting, counts.failed) == (0, 0, 0)
+
+
+async def test_q10_an_unreadable_reply_replaces_the_connection_not_the_worker(
+    make_adapter: Callable[..., BullMQQueue], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Q10: a reply the client cannot parse drops that connection like a network failure:
+    the link reconnects, the fetch it belonged to is recovered, every job runs once, and
+    close() raises nothing."""
+    adapter = make_adapter(**TUNING)
+    await adapter.pause("unreadable")
+    ids = [(await adapter.enqueue("unreadable", f"j{n}", {})).id for n in range(3)]
+    runs: Counter[str] = Counter()
+
+    async def handler(job: Job) -> Any:
+        runs[job.id] += 1
+        return None
+
+    worker = adapter.consume("unreadable", handler)
+    link = worker.engine.link  # type: ignore[attr-defined]
+    await worker.start()
+    conn = link._conn
+    original = conn.read_response
+    broken: list[bool] = []
+
+    async def read_response(*args: Any, **kwargs: Any) -> Any:
+        reply = await original(*args, **kwargs)
+        if not broken and _carries_job(reply):
+            broken.append(True)
+            raise ValueError("unparsable reply (injected)")
+        return reply
+
+    conn.read_response = read_response
+    with caplog.at_level(logging.WARNING, logger="portside.adapters.bullmq"):
+        await adapter.resume("unreadable")
+        try:
+            await wait_for(lambda: sum(runs.values()) == 3, message="the three jobs to run")
+            await wait_for(lambda: worker.status().processed == 3, message="three recorded")
+        finally:
+            await worker.close(grace=5)
+    assert broken and runs == Counter(dict.fromkeys(ids, 1))
+    assert any("unreadable reply" in r.getMessage() for r in caplog.records)
