@@ -103,9 +103,11 @@ class StreamWatch:
         while True:
             try:
                 return await run(await self._pool(), read, "reading an outbox stream")
-            except BackendUnavailableError as exc:
+            except Exception as exc:
                 if self._closed:
-                    return []
+                    return []  # e.g. "pool is closing": the outbox closed during the read
+                if not isinstance(exc, BackendUnavailableError):
+                    raise
                 delay = backoff.next_delay()
                 _log.warning(
                     "reading outbox stream %r failed (%s); retry in %.2f s", stream, exc, delay
