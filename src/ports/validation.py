@@ -248,7 +248,29 @@ def encode_payload(data: object, field: str = "data") -> str:
             fix="decode the text properly before sending it",
             field=field,
         )
+    if "\\u0000" in encoded:  # also matches an escaped backslash before "u0000": look closer
+        _check_nul(data, field)
     return encoded
+
+
+_NUL_FIX = (
+    "remove it, or send binary content as base64: Postgres (run history, dead letters, outbox "
+    "events) cannot store NUL (U+0000) in JSON"
+)
+
+
+def _check_nul(value: Any, path: str) -> None:
+    """Refuse a NUL in any key or string of ``value``: Postgres jsonb cannot store one."""
+    if isinstance(value, str):
+        if "\0" in value:
+            raise ValidationError(f"{path} contains a NUL character", fix=_NUL_FIX, field=path)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_nul(key, f"{path} key {key!r}")
+            _check_nul(item, f"{path}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_nul(item, f"{path}[{index}]")
 
 
 def json_payload(data: object, field: str = "data") -> dict[str, Any]:

@@ -30,18 +30,6 @@ def _short_text(value: object, field: str, what: str) -> str:
     return _no_nul(check_text(value, field, what), field)
 
 
-def _walk_strings(value: Any, path: str) -> None:
-    if isinstance(value, str):
-        _no_nul(value, path)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _no_nul(key, f"{path} key {key!r}")
-            _walk_strings(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _walk_strings(item, f"{path}[{index}]")
-
-
 def check_append(stream: object, type: object, payload: object, key: object) -> AppendInput:
     """Validate the arguments of ``append``; return them normalised.
 
@@ -51,7 +39,6 @@ def check_append(stream: object, type: object, payload: object, key: object) -> 
     name = _no_nul(check_stream_name(stream), "stream")
     kind = _short_text(type, "type", "event type")
     data = json_payload(payload, field="payload")
-    _walk_strings(data, "payload")
     text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     event_key = None if key is None else _short_text(key, "key", "event key")
     return name, kind, data, text, event_key

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import asyncpg
 
 from portside.adapters.postgres.coalesce import Coalescer
+from portside.adapters.postgres.errors import backend_errors
 from portside.ports import (
     DEFAULT_FAILURE_RETENTION,
     ConfigurationError,
@@ -48,7 +49,24 @@ def _sql(name: str) -> str:
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    if value is None:
+        return None
+    text = json.dumps(value, separators=(",", ":"))
+    if "\\u0000" in text:
+        # jsonb cannot hold NUL, and a result or a foreign job's data may carry one: keep
+        # the record, with each NUL written out visibly as the four characters \x00.
+        text = json.dumps(_escape_nul(value), separators=(",", ":"))
+    return text
+
+
+def _escape_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\0", "\\x00")
+    if isinstance(value, dict):
+        return {_escape_nul(key): _escape_nul(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escape_nul(item) for item in value]
+    return value
 
 
 def _run(row: asyncpg.Record) -> JobRun:
@@ -173,18 +191,21 @@ class PostgresHistory:
             raise ConfigurationError("this PostgresHistory is closed", fix="create a new one")
         async with self._lock:
             if self._pool is None:
-                self._pool = await asyncpg.create_pool(
-                    self._dsn, min_size=1, max_size=self._max, reset=_no_reset
-                )
+                with backend_errors("opening the job history pool", connecting=True):
+                    self._pool = await asyncpg.create_pool(
+                        self._dsn, min_size=1, max_size=self._max, reset=_no_reset
+                    )
             return self._pool
 
     async def _fetch(self, name: str, *args: Any) -> list[asyncpg.Record]:
         pool = await self._get_pool()
-        return list(await pool.fetch(_sql(name), *args))
+        with backend_errors(f"job history {name}"):
+            return list(await pool.fetch(_sql(name), *args))
 
     async def _fetchrow(self, name: str, *args: Any) -> asyncpg.Record | None:
         pool = await self._get_pool()
-        return await pool.fetchrow(_sql(name), *args)
+        with backend_errors(f"job history {name}"):
+            return await pool.fetchrow(_sql(name), *args)
 
     async def record_start(self, run: RunStart) -> JobRun:
         """Store an attempt that began (status ``running``)."""
@@ -333,7 +354,8 @@ class PostgresHistory:
         """Delete dead letters that failed before ``now - older_than``."""
         cutoff = (now or datetime.now(UTC)) - older_than
         pool = await self._get_pool()
-        status = await pool.execute(_sql("purge_failures"), cutoff)
+        with backend_errors("job history purge_failures"):
+            status = await pool.execute(_sql("purge_failures"), cutoff)
         return int(status.split()[-1])
 
     async def close(self) -> None:

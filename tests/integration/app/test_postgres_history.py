@@ -8,11 +8,18 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 
 from portside.adapters.postgres.history import PostgresHistory
-from portside.ports import RunFinish, ValidationError
-from tests.unit.app.history_contract import T0, check_dead_letters, check_runs_round_trip, start
+from portside.ports import BackendUnavailableError, RunFinish, ValidationError
+from tests.unit.app.history_contract import (
+    T0,
+    check_dead_letters,
+    check_runs_round_trip,
+    dead,
+    start,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -163,3 +170,57 @@ async def test_a3_close_finishes_the_writes_under_way(postgres_dsn: str) -> None
         assert len(await reader.list_runs()) == 10
     finally:
         await reader.close()
+
+
+async def test_a3_a4_results_and_dead_letter_data_with_nul_are_kept_escaped(
+    history: PostgresHistory,
+) -> None:
+    """jsonb cannot hold NUL, yet a handler's result or a foreign producer's job data may
+    carry one: the row is still written, each NUL spelled out as the text \\x00."""
+    run = await history.record_start(start("nul-result"))
+    finished = await history.record_finish(
+        run.id,
+        RunFinish(status="completed", finished_at=T0, result={"text": "a\x00b", "k\x00": [1]}),
+    )
+    assert finished.status == "completed"
+    assert finished.result == {"text": "a\\x00b", "k\\x00": [1]}
+
+    letter = dead("nul-data", T0).model_copy(update={"data": {"raw": "x\x00y"}})
+    stored = await history.add_failure(letter)
+    assert stored.data == {"raw": "x\\x00y"}
+    assert (await history.get_failure(stored.id)) == stored
+
+
+async def test_a3_a_terminated_session_surfaces_as_backend_unavailable(
+    history: PostgresHistory, postgres_dsn: str
+) -> None:
+    """A terminated backend is a transient outage (the runtime retries the attempt), not an
+    asyncpg internal error."""
+    await history.record_start(start("before"))
+    admin = await asyncpg.connect(postgres_dsn)
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+    outcomes = await asyncio.gather(
+        *(history.list_runs(job_id="before") for _ in range(3)), return_exceptions=True
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            assert isinstance(outcome, BackendUnavailableError), repr(outcome)
+            assert outcome.fix
+
+
+async def test_a3_an_unreachable_server_surfaces_as_backend_unavailable(
+    unused_tcp_port: int,
+) -> None:
+    history = PostgresHistory(f"postgresql://nobody@127.0.0.1:{unused_tcp_port}/none")
+    try:
+        with pytest.raises(BackendUnavailableError) as info:
+            await history.record_start(start("nowhere"))
+        assert info.value.__cause__ is not None
+    finally:
+        await history.close()
