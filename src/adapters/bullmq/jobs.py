@@ -160,10 +160,8 @@ class BullJob:
         name = fields.get("name") or ""
         self.name = name if name.isascii() else clean_text(name)
         self.settings = settings_for(fields.get("opts"))
-        try:
-            self.attempt = int(fields["atm"]) + 1
-        except (KeyError, ValueError):
-            self.attempt = 1
+        made = fields.get("atm")  # absent until an attempt ended
+        self.attempt = 1 if made is None else _int(made) + 1
         self.max_attempts = self.settings.attempts
         self._data: dict[str, Any] | ValidationError = _UNREAD
         self._progress = progress
