@@ -158,9 +158,8 @@ async def test_q2_the_worker_process_survives_payloads_that_fail_validation(
         info = await queue_adapter.get_job(queue, job_id)
         assert info is not None and info.state == "failed", info
         assert (info.failure_kind, info.attempts_made) == ("permanent", 1), info
-    # Jobs whose data is not a JSON object never reach the runtime (see the xfail below).
     assert {row["job_id"]: (row["failure_kind"], row["attempts"]) for row in letters} == {
-        f"bad-{key}": ("permanent", 1) for key in payloads
+        job_id: ("permanent", 1) for job_id in bad_ids
     }
     figures.update(
         inputs_tried=len(bad_ids),
@@ -170,18 +169,11 @@ async def test_q2_the_worker_process_survives_payloads_that_fail_validation(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="gap between the BullMQ adapter and the job platform: a job whose stored data is "
-    "not a JSON object is failed by the adapter (attempts.py _payload) before the runtime's "
-    "AttemptRunner is called, so it gets no job_runs row and no job_failures dead letter "
-    "(A3, A4): `portside failed list` never shows it and it cannot be retried from there",
-)
 async def test_a4_a_job_whose_stored_data_is_not_json_gets_a_dead_letter(
     infra: Infra, redis_url: str
 ) -> None:
-    """Corrupt data fails the job permanently *and* leaves a dead letter for operators."""
+    """A3/A4: corrupt data fails the job permanently *and* leaves a run row and a dead letter
+    (keeping the stored text) for operators."""
     queue, name = QUEUES[0], JOB_NAMES[0]
     adapter: Any = infra.queue
     await adapter.pause(queue)
@@ -205,8 +197,14 @@ async def test_a4_a_job_whose_stored_data_is_not_json_gets_a_dead_letter(
         await wait_for(failed, timeout=30, message="the job with corrupt data to fail")
     finally:
         await runtime.stop(grace=5)
-    letters = await infra.require_history().list_failures()
-    assert [letter.job_id for letter in letters] == ["raw-not-json"]
+    history = infra.require_history()
+    letters = await history.list_failures()
+    assert [(letter.job_id, letter.failure_kind) for letter in letters] == [
+        ("raw-not-json", "permanent")
+    ]
+    assert letters[0].data == {"raw": "{nope"}
+    runs = await history.list_runs(job_id="raw-not-json")
+    assert [(run.status, run.failure_kind) for run in runs] == [("failed", "permanent")]
 
 
 @pytest.mark.parametrize(
