@@ -211,6 +211,15 @@ def main() -> None:
             theirs = results[("node", concurrency)]
             row += f" {theirs:.0f} | {ours / theirs:.2f}x |"
         print(row)
+    top = max(levels)
+    ours, base = results[("portside", top)], results[("bullmq", top)]
+    print()
+    verdict = "met" if ours >= 5 * base else "NOT met"
+    print(f"target c={top} portside >= 5x bullmq.Worker: {verdict} ({ours / base:.2f}x)")
+    if node:
+        theirs = results[("node", top)]
+        verdict = "met" if ours >= theirs else "NOT met"
+        print(f"target c={top} portside >= Node BullMQ: {verdict} ({ours / theirs:.2f}x)")
 
 
 if __name__ == "__main__":

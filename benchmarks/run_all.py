@@ -87,6 +87,25 @@ def run(name: str, title: str, script: list[str], extra: list[str]) -> str:
     return f"## {title}\n\nCommand: `{shown}` ({elapsed:.0f} s)\n{status}\n```text\n{output}\n```\n"
 
 
+_TARGET = re.compile(r"^\s*targets? (.+?):\s*(met|NOT met|MISSED)\b(.*)$", re.M)
+
+
+def targets_section(sections: list[str]) -> str:
+    """Every ``target ...: met/NOT met`` line the benchmarks printed, as one table."""
+    rows = []
+    for section in sections:
+        name = re.match(r"<!-- bench:(\S+) -->", section)
+        for target, verdict, detail in _TARGET.findall(section):
+            shown = "met" if verdict == "met" else "**not met**"
+            rows.append(
+                f"| {name.group(1) if name else '?'} | {target} | {shown} {detail.strip()} |"
+            )
+    if not rows:
+        return ""
+    table = "\n".join(["| benchmark | target | result |", "| --- | --- | --- |", *rows])
+    return f"## Targets\n\nCollected from the sections below.\n\n{table}\n\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="benchmark names to run")
@@ -113,7 +132,7 @@ def main() -> int:
         "`python benchmarks/run_all.py --only NAME` (names: "
         + ", ".join(b[0] for b in BENCHMARKS)
         + ").\n\n"
-        f"## Machine\n\n{machine_section()}\n\n" + "\n".join(sections)
+        f"## Machine\n\n{machine_section()}\n\n" + targets_section(sections) + "\n".join(sections)
     )
     print(f"wrote {OUTPUT.relative_to(ROOT)}")
     return 0
