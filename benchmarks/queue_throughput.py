@@ -153,7 +153,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--concurrency", default="1,10,50")
     parser.add_argument(
-        "--repeat", type=int, default=1, help="runs per contender; the best one counts"
+        "--repeat", type=int, default=2, help="runs per contender; the best one counts"
     )
     parser.add_argument("--no-node", action="store_true", help="skip the Node BullMQ contender")
     parser.add_argument("--no-install", action="store_true", help="never run npm install")
