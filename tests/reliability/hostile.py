@@ -31,19 +31,19 @@ BIG = 2**256
 """Bound of generated integers: Hypothesis replays and shrinks unbounded ones into numbers
 too long for str(); the 5,000-digit case is tested on its own."""
 
+JSON_CHARS = st.characters(codec="utf-8", exclude_characters="\x00")
+"""Characters every adapter must accept in JSON strings and keys (Postgres cannot store NUL)."""
+
 good_json = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(-SAFE_INT, SAFE_INT)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00")),
+    | st.text(alphabet=JSON_CHARS),
     lambda children: (
         st.lists(children, max_size=4)
         | st.dictionaries(
-            st.text(
-                alphabet=st.characters(codec="utf-8", exclude_characters="\x00"),
-                max_size=10,
-            ),
+            st.text(alphabet=JSON_CHARS, max_size=10),
             children,
             max_size=4,
         )
