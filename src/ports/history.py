@@ -12,6 +12,7 @@ from portside.ports.queue_types import FailureKind
 
 __all__ = [
     "DEFAULT_FAILURE_RETENTION",
+    "DEFAULT_RUN_RETENTION",
     "RUN_MODES",
     "DeadLetter",
     "HistoryPort",
@@ -28,6 +29,7 @@ RunMode = Literal["scheduled", "manual", "backfill"]
 RunStatus = Literal["running", "completed", "retrying", "failed"]
 RUN_MODES: tuple[RunMode, ...] = ("scheduled", "manual", "backfill")
 DEFAULT_FAILURE_RETENTION = timedelta(days=30)
+DEFAULT_RUN_RETENTION = timedelta(days=30)
 MAX_ERROR_MESSAGE = 4000
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
@@ -207,6 +209,19 @@ class HistoryPort(Protocol):
         now: datetime | None = None,
     ) -> int:
         """Delete dead letters that failed before ``now - older_than``; return how many."""
+        ...
+
+    async def purge_runs(
+        self,
+        older_than: timedelta = DEFAULT_RUN_RETENTION,
+        *,
+        now: datetime | None = None,
+    ) -> int:
+        """Delete finished attempts whose ``finished_at`` is before ``now - older_than``.
+
+        Attempts still ``running`` are never deleted. Returns how many were deleted; a
+        store may delete in several bounded batches rather than one statement.
+        """
         ...
 
     async def close(self) -> None:

@@ -17,6 +17,7 @@ from portside.ports import (
     RunStart,
     ValidationError,
 )
+from portside.ports.history import DEFAULT_RUN_RETENTION
 
 __all__ = ["InMemoryHistory"]
 
@@ -25,7 +26,7 @@ class InMemoryHistory:
     """A ``HistoryPort`` kept in dicts; ``runs`` and ``failures`` are in insertion order.
 
     Args:
-        now: The clock ``purge_failures`` uses when it is given no ``now``.
+        now: The clock ``purge_failures`` and ``purge_runs`` use when it is given no ``now``.
     """
 
     def __init__(self, now: Callable[[], datetime] | None = None) -> None:
@@ -148,6 +149,23 @@ class InMemoryHistory:
         doomed = [key for key, failure in self.failures.items() if failure.failed_at < cutoff]
         for key in doomed:
             del self.failures[key]
+        return len(doomed)
+
+    async def purge_runs(
+        self,
+        older_than: timedelta = DEFAULT_RUN_RETENTION,
+        *,
+        now: datetime | None = None,
+    ) -> int:
+        """Delete finished attempts that ended before ``now - older_than``."""
+        cutoff = (now or self._now()) - older_than
+        doomed = [
+            key
+            for key, run in self.runs.items()
+            if run.status != "running" and run.finished_at is not None and run.finished_at < cutoff
+        ]
+        for key in doomed:
+            del self.runs[key]
         return len(doomed)
 
     async def close(self) -> None:

@@ -29,8 +29,12 @@ from portside.ports import (
     RunStart,
     ValidationError,
 )
+from portside.ports.history import DEFAULT_RUN_RETENTION
 
 __all__ = ["PostgresHistory"]
+
+PURGE_BATCH = 5000
+"""Rows ``purge_runs`` deletes per statement, so no single delete holds a huge lock set."""
 
 _NAME = re.compile(r"^-- name: (\S+)\s*$", re.MULTILINE)
 
@@ -159,9 +163,12 @@ class PostgresHistory:
     Args:
         dsn: libpq-style URL, e.g. ``postgresql://app@db:5432/app``.
         max_connections: Pool size.
+        purge_batch: Rows ``purge_runs`` deletes per statement.
     """
 
-    def __init__(self, dsn: str, *, max_connections: int = 4) -> None:
+    def __init__(
+        self, dsn: str, *, max_connections: int = 4, purge_batch: int = PURGE_BATCH
+    ) -> None:
         if not isinstance(dsn, str) or not dsn.startswith(("postgresql://", "postgres://")):
             raise ValidationError(
                 f"dsn must be a postgresql:// URL, got {dsn!r}",
@@ -174,11 +181,16 @@ class PostgresHistory:
                 fix="use 1 or more",
                 field="max_connections",
             )
+        if purge_batch < 1:
+            raise ValidationError(
+                f"purge_batch is {purge_batch}", fix="use 1 or more", field="purge_batch"
+            )
         self._dsn = dsn
         self._max = max_connections
         self._pool: asyncpg.Pool[Any] | None = None
         self._lock = asyncio.Lock()
         self._closed = False
+        self._purge_batch = purge_batch
         self._starts: Coalescer[RunStart, JobRun] = Coalescer(self._start_many, self._start_one)
         self._finishes: Coalescer[_Finish, JobRun] = Coalescer(
             self._finish_many, self._finish_one, key=lambda item: item.key
@@ -357,6 +369,25 @@ class PostgresHistory:
         with backend_errors("job history purge_failures"):
             status = await pool.execute(_sql("purge_failures"), cutoff)
         return int(status.split()[-1])
+
+    async def purge_runs(
+        self,
+        older_than: timedelta = DEFAULT_RUN_RETENTION,
+        *,
+        now: datetime | None = None,
+    ) -> int:
+        """Delete finished attempts that ended before ``now - older_than``, in batches of
+        ``PURGE_BATCH`` rows (one short transaction each); running attempts stay."""
+        cutoff = (now or datetime.now(UTC)) - older_than
+        pool = await self._get_pool()
+        removed = 0
+        while True:
+            with backend_errors("job history purge_runs"):
+                status = await pool.execute(_sql("purge_runs"), cutoff, self._purge_batch)
+            deleted = int(status.split()[-1])
+            removed += deleted
+            if deleted < self._purge_batch:
+                return removed
 
     async def close(self) -> None:
         """Finish the writes under way, then close the pool."""

@@ -83,3 +83,15 @@ RETURNING *;
 
 -- name: purge_failures
 DELETE FROM job_failures WHERE failed_at < $1;
+
+-- name: purge_runs
+-- One bounded batch of finished attempts older than $1 (at most $2 rows), found through the
+-- partial index job_runs_finished_at; the caller repeats it until a batch comes back short.
+-- SKIP LOCKED lets two workers purge at once without waiting on each other's rows.
+DELETE FROM job_runs
+ WHERE id IN (SELECT id
+                FROM job_runs
+               WHERE finished_at < $1
+                 AND status <> 'running'
+               LIMIT $2
+                 FOR UPDATE SKIP LOCKED);

@@ -16,6 +16,7 @@ from portside.ports import BackendUnavailableError, RunFinish, ValidationError
 from tests.unit.app.history_contract import (
     T0,
     check_dead_letters,
+    check_run_retention,
     check_runs_round_trip,
     dead,
     start,
@@ -40,6 +41,54 @@ async def test_a4_postgres_history_stores_retries_and_purges_dead_letters(
         await check_dead_letters(history)
     finally:
         await history.close()
+
+
+async def test_a3_postgres_history_purges_finished_runs_past_retention(
+    postgres_dsn: str,
+) -> None:
+    history = PostgresHistory(postgres_dsn)
+    try:
+        await check_run_retention(history)
+    finally:
+        await history.close()
+
+
+async def test_a3_purge_runs_deletes_in_bounded_batches(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five old runs with a batch of two: three DELETEs, every old run gone, running kept."""
+    history = PostgresHistory(postgres_dsn, purge_batch=2)
+    try:
+        for index in range(5):
+            run = await history.record_start(start(f"old-{index}"))
+            await history.record_finish(
+                run.id, RunFinish(status="completed", finished_at=T0 + timedelta(seconds=1))
+            )
+        running = await history.record_start(start("running"))
+        pool = await history._get_pool()
+        counts: list[str] = []
+
+        class CountingPool:
+            async def execute(self, query: str, *args: Any) -> str:
+                status = await pool.execute(query, *args)
+                counts.append(status)
+                return status
+
+        async def counting_pool() -> Any:
+            return CountingPool()
+
+        monkeypatch.setattr(history, "_get_pool", counting_pool)
+        assert await history.purge_runs(now=T0 + timedelta(days=31)) == 5
+        assert counts == ["DELETE 2", "DELETE 2", "DELETE 1"]
+        monkeypatch.undo()
+        assert [run.id for run in await history.list_runs()] == [running.id]
+    finally:
+        await history.close()
+
+
+def test_a3_purge_batch_must_be_positive() -> None:
+    with pytest.raises(ValidationError, match="purge_batch"):
+        PostgresHistory("postgresql://localhost/db", purge_batch=0)
 
 
 class StatementSpy:

@@ -100,3 +100,31 @@ async def check_dead_letters(history: HistoryPort) -> None:
     assert await history.purge_failures(now=now) == 1
     assert [f.job_id for f in await history.list_failures(include_retried=True)] == ["recent"]
     assert await history.purge_failures(timedelta(hours=1), now=now) == 1
+
+
+async def check_run_retention(history: HistoryPort) -> None:
+    """A3: purge_runs deletes finished attempts past the cutoff, never running ones."""
+    now = T0 + timedelta(days=40)
+    stale_start = now - timedelta(days=35)
+
+    async def finished(job_id: str, status: str, ended: datetime) -> str:
+        run = await history.record_start(start(job_id, at=stale_start))
+        finish = RunFinish.model_validate({"status": status, "finished_at": ended})
+        return (await history.record_finish(run.id, finish)).id
+
+    old_ok = await finished("old-ok", "completed", now - timedelta(days=31))
+    old_retry = await finished("old-retry", "retrying", now - timedelta(days=30, seconds=1))
+    old_failed = await finished("old-failed", "failed", now - timedelta(days=33))
+    recent = await finished("recent", "completed", now - timedelta(days=29))
+    running = (await history.record_start(start("still-running", at=stale_start))).id
+
+    assert await history.purge_runs(now=now) == 3
+    for gone in (old_ok, old_retry, old_failed):
+        assert await history.get_run(gone) is None
+    assert {r.job_id for r in await history.list_runs()} == {"recent", "still-running"}
+    assert await history.purge_runs(now=now) == 0
+
+    assert await history.purge_runs(timedelta(0), now=now) == 1
+    assert await history.get_run(recent) is None
+    kept = await history.get_run(running)
+    assert kept is not None and kept.status == "running"
