@@ -19,6 +19,7 @@ from portside.app.metrics import WorkerMetrics
 from portside.app.registry import Registry
 from portside.infra import Infra
 from portside.ports import DEFAULT_FAILURE_RETENTION, ValidationError, WorkerHandle, WorkerStatus
+from portside.ports.history import DEFAULT_RUN_RETENTION
 
 __all__ = ["STOP_MARGIN", "TIMEOUT_MARGIN", "WorkerRuntime"]
 
@@ -69,7 +70,9 @@ class WorkerRuntime:
         metrics: Where to count; a fresh ``WorkerMetrics`` by default.
         sample_interval: Seconds between queue-depth samples; None disables the sampler.
         retention: Dead letters older than this are purged.
-        retention_interval: Seconds between purges; None disables them.
+        run_retention: Finished run-history rows older than this are purged; None keeps them
+            forever. Running attempts are never purged.
+        retention_interval: Seconds between purges; None disables them (both kinds).
         started_at: ``time.perf_counter()`` when the process started, for the start-up time.
     """
 
@@ -84,6 +87,7 @@ class WorkerRuntime:
         metrics: WorkerMetrics | None = None,
         sample_interval: float | None = 15.0,
         retention: timedelta = DEFAULT_FAILURE_RETENTION,
+        run_retention: timedelta | None = DEFAULT_RUN_RETENTION,
         retention_interval: float | None = 6 * 3600.0,
         started_at: float | None = None,
     ) -> None:
@@ -100,6 +104,12 @@ class WorkerRuntime:
             )
         if grace < 0:
             raise ValidationError(f"grace is {grace!r}", fix="give seconds >= 0", field="grace")
+        if run_retention is not None and run_retention <= timedelta(0):
+            raise ValidationError(
+                f"run_retention is {run_retention!r}",
+                fix="give a positive timedelta, or None to keep run history forever",
+                field="run_retention",
+            )
         self.registry = registry
         self.infra = infra
         self.queues = chosen
@@ -108,6 +118,7 @@ class WorkerRuntime:
         self._clock = clock
         self._sample_interval = sample_interval
         self._retention = retention
+        self._run_retention = run_retention
         self._retention_interval = retention_interval
         self._started_at = started_at
         self._handles: dict[str, WorkerHandle] = {}
@@ -167,6 +178,10 @@ class WorkerRuntime:
         if self._retention_interval is not None:
             purge = self._every(self._retention_interval, self.purge_expired)
             self._tasks.append(asyncio.create_task(purge, name="portside-purge"))
+            if self._run_retention is not None:
+                # A task of its own, so a failing dead-letter purge never stops this one.
+                runs = self._every(self._retention_interval, self.purge_runs)
+                self._tasks.append(asyncio.create_task(runs, name="portside-purge-runs"))
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop intake, wait up to ``grace`` seconds for in-flight jobs, then release them.
@@ -255,6 +270,17 @@ class WorkerRuntime:
         )
         if removed:
             event(_log, "dead_letters.purged", removed=removed)
+        return removed
+
+    async def purge_runs(self) -> int:
+        """Delete finished run-history rows past ``run_retention``; return how many."""
+        if self._run_retention is None:
+            return 0
+        removed = await self.infra.require_history().purge_runs(
+            self._run_retention, now=self._clock()
+        )
+        if removed:
+            event(_log, "job_runs.purged", removed=removed)
         return removed
 
     async def _every(self, seconds: float, action: Callable[[], Awaitable[object]]) -> None:
