@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +22,7 @@ __all__ = [
     "POSTGRES_DSN_ENV",
     "REDIS_PREFIX_ENV",
     "REDIS_URL_ENV",
+    "RUN_HISTORY_DAYS_ENV",
     "Settings",
 ]
 
@@ -32,6 +34,10 @@ LOG_LEVEL_ENV = "PORTSIDE_LOG_LEVEL"
 BULLMQ_LOCK_DURATION_ENV = "PORTSIDE_BULLMQ_LOCK_DURATION"
 BULLMQ_STALLED_INTERVAL_ENV = "PORTSIDE_BULLMQ_STALLED_INTERVAL"
 BULLMQ_MAX_STALLED_COUNT_ENV = "PORTSIDE_BULLMQ_MAX_STALLED_COUNT"
+RUN_HISTORY_DAYS_ENV = "PORTSIDE_RUN_HISTORY_DAYS"
+DEFAULT_RUN_HISTORY_DAYS = 30
+_MAX_RUN_HISTORY_DAYS = 36_500
+_OFF = "off"
 _MIN_SECONDS, _MAX_SECONDS = 0.1, 86_400.0
 _MAX_STALLED = 1000
 # Settings field -> (environment variable, BullMQQueue tuning keyword, BullMQ's default).
@@ -60,6 +66,8 @@ class Settings(BaseModel):
             checks for jobs whose lock expired (BullMQ ``stalledInterval``; default 30).
         bullmq_max_stalled_count: ``$PORTSIDE_BULLMQ_MAX_STALLED_COUNT``, stalls a job may
             have before it fails (BullMQ ``maxStalledCount``; default 1).
+        run_history_days: ``$PORTSIDE_RUN_HISTORY_DAYS``, days the worker keeps finished
+            run-history rows (default 30); ``off`` (None) keeps them forever.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -72,6 +80,7 @@ class Settings(BaseModel):
     bullmq_lock_duration: float | None = None
     bullmq_stalled_interval: float | None = None
     bullmq_max_stalled_count: int | None = None
+    run_history_days: int | None = DEFAULT_RUN_HISTORY_DAYS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: str | None) -> Settings:
@@ -84,6 +93,7 @@ class Settings(BaseModel):
             ("postgres_dsn", POSTGRES_DSN_ENV),
             ("app", APP_ENV),
             ("log_level", LOG_LEVEL_ENV),
+            ("run_history_days", RUN_HISTORY_DAYS_ENV),
             *((field, spec[0]) for field, spec in _TUNING.items()),
         ):
             if source.get(name, "").strip():
@@ -92,6 +102,8 @@ class Settings(BaseModel):
         for field in _TUNING:
             if isinstance(values.get(field), str):
                 values[field] = _parse_tuning(field, values[field])
+        if isinstance(values.get("run_history_days"), str):
+            values["run_history_days"] = _parse_run_history_days(values["run_history_days"])
         settings = cls(**values)
         settings._check()
         return settings
@@ -109,6 +121,9 @@ class Settings(BaseModel):
                 fix=f"set {REDIS_PREFIX_ENV} to a non-empty name without ':' (BullMQ's is 'bull')",
                 field=REDIS_PREFIX_ENV,
             )
+        days = self.run_history_days
+        if days is not None and not 1 <= days <= _MAX_RUN_HISTORY_DAYS:
+            raise _bad_run_history_days(str(days))
         for value, schemes, name in (
             (self.redis_url, _REDIS_SCHEMES, REDIS_URL_ENV),
             (self.postgres_dsn, _POSTGRES_SCHEMES, POSTGRES_DSN_ENV),
@@ -119,6 +134,10 @@ class Settings(BaseModel):
                     fix=f"use e.g. {schemes[0]}://127.0.0.1/...",
                     field=name,
                 )
+
+    def run_retention(self) -> timedelta | None:
+        """How long the worker keeps finished runs (``WorkerRuntime(run_retention=...)``)."""
+        return None if self.run_history_days is None else timedelta(days=self.run_history_days)
 
     def bullmq_tuning(self) -> dict[str, float | int]:
         """The BullMQ tuning keywords that are set (``BullMQQueue(..., **tuning)``)."""
@@ -189,3 +208,27 @@ def _parse_tuning(field: str, raw: str) -> float | int:
             field=name,
         )
     return seconds
+
+
+def _bad_run_history_days(raw: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"{RUN_HISTORY_DAYS_ENV} {raw[:50]!r} is not a whole number of days from 1 to "
+        f"{_MAX_RUN_HISTORY_DAYS}",
+        fix=f"set {RUN_HISTORY_DAYS_ENV} to how many days finished runs are kept, e.g. "
+        f"{DEFAULT_RUN_HISTORY_DAYS} (the default), or to '{_OFF}' to keep them forever",
+        field=RUN_HISTORY_DAYS_ENV,
+    )
+
+
+def _parse_run_history_days(raw: str) -> int | None:
+    """Days of run history from the variable's text (``off`` is None), or a ConfigurationError."""
+    text = raw.strip()
+    if text.lower() == _OFF:
+        return None
+    try:
+        days = int(text)
+    except ValueError:
+        raise _bad_run_history_days(raw) from None
+    if not 1 <= days <= _MAX_RUN_HISTORY_DAYS:
+        raise _bad_run_history_days(raw)
+    return days

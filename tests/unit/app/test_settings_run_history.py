@@ -1,0 +1,43 @@
+"""A3: ``PORTSIDE_RUN_HISTORY_DAYS`` sets how long the worker keeps finished runs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from portside.app.settings import RUN_HISTORY_DAYS_ENV, Settings
+from portside.ports import ConfigurationError
+
+
+def test_a3_run_history_is_kept_30_days_by_default() -> None:
+    settings = Settings.from_env({})
+    assert settings.run_history_days == 30
+    assert settings.run_retention() == timedelta(days=30)
+
+
+@pytest.mark.parametrize(
+    ("raw", "days"), [("7", 7), (" 90 ", 90), ("36500", 36500), ("off", None), ("OFF", None)]
+)
+def test_a3_run_history_days_come_from_the_environment(raw: str, days: int | None) -> None:
+    settings = Settings.from_env({RUN_HISTORY_DAYS_ENV: raw})
+    assert settings.run_history_days == days
+    assert settings.run_retention() == (None if days is None else timedelta(days=days))
+
+
+def test_a3_an_empty_run_history_variable_means_the_default() -> None:
+    assert Settings.from_env({RUN_HISTORY_DAYS_ENV: "  "}).run_history_days == 30
+
+
+def test_a3_an_option_overrides_the_run_history_variable() -> None:
+    settings = Settings.from_env({RUN_HISTORY_DAYS_ENV: "7"}, run_history_days="off")
+    assert settings.run_retention() is None
+
+
+@pytest.mark.parametrize("raw", ["0", "-3", "1.5", "thirty", "36501", "none"])
+def test_a3_bad_run_history_days_name_the_variable_and_the_fix(raw: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({RUN_HISTORY_DAYS_ENV: raw})
+    assert caught.value.field == RUN_HISTORY_DAYS_ENV
+    assert RUN_HISTORY_DAYS_ENV in str(caught.value)
+    assert "'off'" in str(caught.value)
