@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -12,7 +13,7 @@ from pydantic import BaseModel
 
 from portside.adapters.bullmq import control
 from portside.adapters.bullmq.config import Tuning, check_redis_url, parse_tuning
-from portside.adapters.bullmq.connections import Connector
+from portside.adapters.bullmq.connections import Connector, abort_pool
 from portside.adapters.bullmq.errors import translate_errors
 from portside.adapters.bullmq.events import BullMQEventStream, start_id
 from portside.adapters.bullmq.inputs import (
@@ -51,6 +52,11 @@ from portside.ports import (
 
 __all__ = ["BullMQQueue"]
 
+log = logging.getLogger("portside.adapters.bullmq")
+
+_CANCEL_WAIT = 1.0
+"""How long ``close()`` waits for its own tasks to end once they were cancelled."""
+
 
 def _refuse_obliterate(target: QueueName, active: int | None) -> ValidationError:
     count = f"{active} active job(s)" if active else "active jobs"
@@ -75,6 +81,14 @@ class BullMQQueue:
     Beyond the port: ``drain(queue)`` runs due jobs with the registered handlers until none is
     due, and ``advance(seconds)`` moves delayed jobs and rate-limit windows forward in time;
     both exist for tests.
+
+    ``close()`` is bounded: it closes every worker with ``close_grace`` (stop fetching, let
+    in-flight jobs finish for the grace, release the rest to waiting) and gives releasing,
+    event streams and disconnecting ``close_timeout`` more seconds. When Redis does not
+    answer in time (hung or stopped server, or handlers that ignore cancellation), it logs a
+    warning naming what did not finish, aborts the sockets and returns without raising;
+    jobs left locked are requeued by the stalled check of another worker once their lock
+    expires. A second ``close()`` does nothing.
     """
 
     def __init__(self, redis_url: str, *, prefix: str = "bull", **tuning: Any) -> None:
@@ -84,9 +98,10 @@ class BullMQQueue:
         self._schedules = Schedules(self._client)
         self._queues: dict[str, QueueName] = {}
         self._workers: dict[str, list[BullMQWorker]] = {}
-        self._streams: set[BullMQEventStream] = set()
+        self._streams: dict[BullMQEventStream, BlockingConnection] = {}
         self._positions: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._close_done = asyncio.Event()
 
     @property
     def prefix(self) -> str:
@@ -296,15 +311,16 @@ class BullMQQueue:
         target = self._queue(queue)
         tuning = self._connector.tuning
         now_ms = int(time.time() * 1000)  # fallback position only (see fix_position)
+        connection = BlockingConnection(self._connector.pool(target.client_name(":events")))
         stream = BullMQEventStream(
             target,
-            BlockingConnection(self._connector.pool(target.client_name(":events"))),
+            connection,
             start_id(now_ms),
             block=tuning.event_block,
             retry_backoff=tuning.retry_backoff,
             max_backoff=tuning.max_backoff,
         )
-        self._streams.add(stream)
+        self._streams[stream] = connection
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -390,19 +406,89 @@ class BullMQQueue:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def close(self) -> None:
-        """Close every worker, event stream and connection this adapter owns."""
+        """Close every worker, event stream and connection this adapter owns, within
+        ``close_grace + close_timeout`` seconds (see the class docstring); never raises for
+        an unreachable Redis. A call while another is closing waits for that one."""
         if self._closed:
+            await self._close_done.wait()
             return
-        grace = self._connector.tuning.close_grace
-        workers = [worker for group in self._workers.values() for worker in group]
+        self._closed = True
         try:
-            await asyncio.gather(*(worker.close(grace) for worker in workers))
-            await asyncio.gather(*(stream.aclose() for stream in self._streams))
+            await self._close_within_bound()
         finally:
-            self._closed = True
-            self._streams.clear()
-            self._workers.clear()
-            await self._client.aclose()
+            self._close_done.set()
+
+    async def _close_within_bound(self) -> None:
+        tuning = self._connector.tuning
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + tuning.close_grace + tuning.close_timeout
+        workers = [worker for group in self._workers.values() for worker in group]
+        streams = dict(self._streams)
+        self._workers.clear()
+        self._streams.clear()
+        for position in list(self._positions):
+            position.cancel()
+        parts: dict[asyncio.Task[None], str] = {}
+        for worker in workers:
+            task = asyncio.create_task(worker.close(tuning.close_grace))
+            parts[task] = f"worker of {worker.queue.portside!r}"
+        for stream in streams:
+            parts[asyncio.create_task(stream.aclose())] = "event stream"
+        pending = await self._await_parts(parts, deadline - loop.time())
+        if pending:
+            for worker in workers:
+                worker.abort()
+            for connection in streams.values():
+                connection.abort()
+            await self._cancel_parts(pending, parts)
+        client = {asyncio.create_task(self._client.aclose()): "Redis client"}
+        pending = await self._await_parts(client, max(deadline - loop.time(), _CANCEL_WAIT))
+        if pending:
+            abort_pool(self._client.connection_pool)
+            await self._cancel_parts(pending, client)
+        if self._positions:
+            await asyncio.wait(list(self._positions), timeout=_CANCEL_WAIT)
+
+    async def _await_parts(
+        self, parts: dict[asyncio.Task[None], str], timeout: float
+    ) -> set[asyncio.Task[None]]:
+        """Wait up to ``timeout`` for ``parts``; log what failed or did not finish."""
+        if not parts:
+            return set()
+        done, pending = await asyncio.wait(parts, timeout=max(timeout, 0.0))
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("closing the %s failed: %r", parts[task], task.exception())
+        if pending:
+            tuning = self._connector.tuning
+            log.warning(
+                "BullMQQueue.close(): %s did not finish within close_grace + close_timeout "
+                "(%gs + %gs) on %s; aborting their connections (jobs left locked are requeued "
+                "by the stalled check of another worker)",
+                ", ".join(sorted(parts[task] for task in pending)),
+                tuning.close_grace,
+                tuning.close_timeout,
+                self._connector.safe_url,
+            )
+        return pending
+
+    @staticmethod
+    async def _cancel_parts(
+        pending: set[asyncio.Task[None]], parts: dict[asyncio.Task[None], str]
+    ) -> None:
+        """Cancel what is left once the sockets are aborted, and wait briefly for it."""
+        for task in pending:
+            task.cancel()
+        ended, left = await asyncio.wait(pending, timeout=_CANCEL_WAIT)
+        for task in ended:
+            if not task.cancelled():
+                task.exception()  # retrieved: the sockets were aborted under it
+        if left:
+            log.warning(
+                "BullMQQueue.close(): %s still running after cancellation (a handler that "
+                "ignores cancellation?)",
+                ", ".join(sorted(parts[task] for task in left)),
+            )
 
     async def __aenter__(self) -> BullMQQueue:
         return self

@@ -43,6 +43,9 @@ class Tuning(BaseModel):
     """Longest delay between reconnect attempts of workers and event streams."""
     close_grace: float = Field(default=5.0, ge=0)
     """How long ``BullMQQueue.close()`` lets in-flight jobs finish before releasing them."""
+    close_timeout: float = Field(default=10.0, gt=0)
+    """How long ``BullMQQueue.close()`` waits, beyond ``close_grace``, for releasing jobs and
+    disconnecting before it aborts the sockets and returns (a hung Redis)."""
     event_block: float = Field(default=5.0, gt=0, le=60)
     """Longest blocking ``XREAD`` of an event stream."""
     max_events: int = Field(default=10_000, ge=100)

@@ -23,6 +23,7 @@ from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
+from portside.adapters.bullmq.connections import abort_connection
 from portside.adapters.bullmq.errors import CONNECTION_ERRORS
 from portside.adapters.bullmq.scripts import LuaScript
 
@@ -236,6 +237,19 @@ class Link:
             with contextlib.suppress(*CONNECTION_ERRORS):
                 await self._conn.disconnect()
 
+    def abort(self) -> None:
+        """Fail every command, cancel the tasks and drop the socket without waiting.
+
+        For a server that stopped answering; a later ``close()`` then returns promptly.
+        """
+        self._closed = True
+        self._ready = False
+        for task in self._tasks:
+            task.cancel()
+        self._fail_all(LinkClosedError("the Redis link was aborted"))
+        if self._conn is not None:
+            abort_connection(self._conn)
+
     def kill(self) -> None:
         """Drop the connection now, as a network failure would (used by the watchdog)."""
         self._lost(self._generation, LinkLostError("connection dropped on request"))
@@ -404,6 +418,11 @@ class BlockingConnection:
             with contextlib.suppress(*CONNECTION_ERRORS):
                 await conn.disconnect(nowait=True)
             raise
+
+    def abort(self) -> None:
+        """Drop the socket at once; a command waiting for its reply then fails."""
+        if self._conn is not None:
+            abort_connection(self._conn)
 
     async def close(self) -> None:
         """Disconnect."""

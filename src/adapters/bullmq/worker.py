@@ -123,11 +123,16 @@ class BullMQWorker:
             self._closed = True
             try:
                 await self.engine.stop(grace)
-                await self._maintenance.stop()
             finally:
+                await self._maintenance.stop()
                 await self._link.close()
                 await self._blocking.close()
                 self._on_close(self)
+
+    def abort(self) -> None:
+        """Drop both connections at once so a ``close()`` stuck on a hung Redis ends."""
+        self._link.abort()
+        self._blocking.abort()
 
     async def pause(self) -> None:
         """Stop fetching new jobs in this worker; in-flight jobs finish."""
