@@ -6,12 +6,13 @@ import asyncio
 import logging
 import signal
 from collections.abc import Sequence
+from datetime import timedelta
 
 from portside.app.logs import event
 from portside.app.registry import Registry
 from portside.app.runtime import WorkerRuntime
 from portside.infra import Infra
-from portside.ports import PortsideError
+from portside.ports import DEFAULT_RUN_RETENTION, PortsideError
 
 __all__ = ["UnreleasedJobsError", "install_stop_signals", "run_worker"]
 
@@ -55,6 +56,7 @@ async def run_worker(
     grace: float = 30.0,
     metrics_port: int | None = None,
     started_at: float | None = None,
+    run_retention: timedelta | None = DEFAULT_RUN_RETENTION,
 ) -> WorkerRuntime:
     """Start consumers, serve until ``stop`` is set, then stop gracefully within ``grace``.
 
@@ -66,6 +68,7 @@ async def run_worker(
         grace: Seconds in-flight jobs get to finish after ``stop``.
         metrics_port: Serve Prometheus metrics on this port (0.0.0.0) while running.
         started_at: ``time.perf_counter()`` at process start, for the start-up measurement.
+        run_retention: How long finished runs are kept (None: forever).
 
     Returns:
         The stopped runtime (its counters and ``startup_seconds`` stay readable).
@@ -74,7 +77,14 @@ async def run_worker(
         UnreleasedJobsError: A consumer's close did not finish within ``grace`` plus
             ``STOP_MARGIN`` while it still held jobs (``portside worker`` then exits 1).
     """
-    runtime = WorkerRuntime(registry, infra, queues=queues, grace=grace, started_at=started_at)
+    runtime = WorkerRuntime(
+        registry,
+        infra,
+        queues=queues,
+        grace=grace,
+        started_at=started_at,
+        run_retention=run_retention,
+    )
     server = None
     if metrics_port is not None:
         from prometheus_client import start_http_server

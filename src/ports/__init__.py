@@ -22,6 +22,7 @@ from portside.ports.errors import (
 )
 from portside.ports.history import (
     DEFAULT_FAILURE_RETENTION,
+    DEFAULT_RUN_RETENTION,
     RUN_MODES,
     DeadLetter,
     HistoryPort,
@@ -58,6 +59,7 @@ from portside.ports.queue_types import (
 __all__ = [
     "CRON_MACROS",
     "DEFAULT_FAILURE_RETENTION",
+    "DEFAULT_RUN_RETENTION",
     "RUN_MODES",
     "BackendUnavailableError",
     "Backoff",

@@ -64,6 +64,7 @@ async def _serve(
             grace=grace,
             metrics_port=metrics_port,
             started_at=started_at,
+            run_retention=settings.run_retention(),
         )
 
 

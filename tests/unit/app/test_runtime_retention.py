@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from portside.adapters.memory import VirtualClock
+from portside.adapters.memory import InMemoryOutbox, InMemoryQueue, VirtualClock
 from portside.adapters.memory.history import InMemoryHistory
 from portside.app import Registry, WorkerRuntime
 from portside.app.logs import JsonFormatter
@@ -142,3 +142,31 @@ async def test_a3_a_failing_dead_letter_purge_does_not_stop_the_run_purge(
 def test_a3_run_retention_must_be_positive(app_infra: Infra, age: timedelta) -> None:
     with pytest.raises(ValidationError, match="run_retention"):
         WorkerRuntime(REGISTRY, app_infra, run_retention=age)
+
+
+@pytest.mark.parametrize("run_retention", [timedelta(days=7), None])
+async def test_a3_portside_worker_passes_its_run_retention_to_the_runtime(
+    monkeypatch: pytest.MonkeyPatch, run_retention: timedelta | None
+) -> None:
+    """``run_worker`` (what ``portside worker`` calls with ``Settings.run_retention()``)
+    builds its runtime with the given retention."""
+    import asyncio
+
+    from portside.app import worker_process
+
+    seen: dict[str, object] = {}
+
+    class Spy(WorkerRuntime):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            seen.update(kwargs)
+            raise RuntimeError("built")
+
+    monkeypatch.setattr(worker_process, "WorkerRuntime", Spy)
+    with pytest.raises(RuntimeError, match="built"):
+        await worker_process.run_worker(
+            REGISTRY,
+            Infra(queue=InMemoryQueue(), outbox=InMemoryOutbox()),
+            asyncio.Event(),
+            run_retention=run_retention,
+        )
+    assert seen["run_retention"] == run_retention
