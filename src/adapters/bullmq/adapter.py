@@ -429,25 +429,38 @@ class BullMQQueue:
         for position in list(self._positions):
             position.cancel()
         parts: dict[asyncio.Task[None], str] = {}
-        for worker in workers:
-            task = asyncio.create_task(worker.close(tuning.close_grace))
-            parts[task] = f"worker of {worker.queue.portside!r}"
-        for stream in streams:
-            parts[asyncio.create_task(stream.aclose())] = "event stream"
-        pending = await self._await_parts(parts, deadline - loop.time())
-        if pending:
+        client: dict[asyncio.Task[None], str] = {}
+
+        def abort_all() -> None:
             for worker in workers:
                 worker.abort()
             for connection in streams.values():
                 connection.abort()
-            await self._cancel_parts(pending, parts)
-        client = {asyncio.create_task(self._client.aclose()): "Redis client"}
-        pending = await self._await_parts(client, max(deadline - loop.time(), _CANCEL_WAIT))
-        if pending:
+
+        try:
+            for worker in workers:
+                task = asyncio.create_task(worker.close(tuning.close_grace))
+                parts[task] = f"worker of {worker.queue.portside!r}"
+            for stream in streams:
+                parts[asyncio.create_task(stream.aclose())] = "event stream"
+            pending = await self._await_parts(parts, deadline - loop.time())
+            if pending:
+                abort_all()
+                await self._cancel_parts(pending, parts)
+            client[asyncio.create_task(self._client.aclose())] = "Redis client"
+            pending = await self._await_parts(client, max(deadline - loop.time(), _CANCEL_WAIT))
+            if pending:
+                abort_pool(self._client.connection_pool)
+                await self._cancel_parts(pending, client)
+            if self._positions:
+                await asyncio.wait(list(self._positions), timeout=_CANCEL_WAIT)
+        except BaseException:
+            # close() itself was cancelled (an outer timeout): leave nothing running.
+            abort_all()
             abort_pool(self._client.connection_pool)
-            await self._cancel_parts(pending, client)
-        if self._positions:
-            await asyncio.wait(list(self._positions), timeout=_CANCEL_WAIT)
+            for task in (*parts, *client):
+                task.cancel()
+            raise
 
     async def _await_parts(
         self, parts: dict[asyncio.Task[None], str], timeout: float

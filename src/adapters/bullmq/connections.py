@@ -94,3 +94,4 @@ def abort_pool(pool: ConnectionPool) -> None:
     busy: list[AbstractConnection] = list(getattr(pool, "_in_use_connections", ()))
     for conn in idle + busy:
         abort_connection(conn)
+        conn._close()  # type: ignore[no-untyped-call]  # marks it disconnected, no waiting

@@ -146,10 +146,12 @@ class Engine:
                 future.set_result(None)
         slots, self._slots = self._slots, []
         pending = {task for task in slots if not task.done()}
-        if pending and grace > 0:
-            _, pending = await asyncio.wait(pending, timeout=grace)
-        for task in pending:
-            task.cancel()
+        try:
+            if pending and grace > 0:
+                _, pending = await asyncio.wait(pending, timeout=grace)
+        finally:
+            for task in pending:  # all of them if stop() itself is cancelled
+                task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=1.0)
         await self._release_unfinished()
@@ -479,10 +481,12 @@ class Engine:
         if waiter is not None and not waiter.done():
             # Never cancel mid-fetch: a job moved to active whose reply we drop would sit
             # locked until the stalled checker frees it.
-            while self._fetching:
-                self._fetched.clear()
-                await self._fetched.wait()
-            waiter.cancel()
+            try:
+                while self._fetching:
+                    self._fetched.clear()
+                    await self._fetched.wait()
+            finally:
+                waiter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await waiter
 

@@ -168,3 +168,33 @@ async def test_q10_closing_twice_is_a_no_op(frozen_redis: LocalRedis) -> None:
         await asyncio.gather(adapter.close(), adapter.close())
         await adapter.close()
     assert portside_tasks() == []
+
+
+async def test_q10_cancelling_close_leaves_no_task_running(frozen_redis: LocalRedis) -> None:
+    """Q10: when the caller gives up on close() (its own timeout cancels it) while Redis
+    hangs and a handler runs, the adapter's sockets are aborted and its tasks end."""
+    adapter = BullMQQueue(frozen_redis.url, close_grace=60.0, close_timeout=60.0)
+    started = asyncio.Event()
+
+    async def stuck(job: Job) -> Any:
+        started.set()
+        await asyncio.Event().wait()
+
+    await adapter.enqueue("cancelled", "long", {})
+    worker = adapter.consume("cancelled", stuck)
+    await worker.start()
+    async with asyncio.timeout(DEADLINE):
+        await started.wait()
+    freeze(frozen_redis)
+    closing = asyncio.create_task(adapter.close())
+    await wait_for(
+        lambda: not worker.status().running, timeout=DEADLINE, message="close() never began"
+    )
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    await wait_for(
+        lambda: portside_tasks() == [],
+        timeout=DEADLINE,
+        message="the adapter's tasks to end after close() was cancelled",
+    )
