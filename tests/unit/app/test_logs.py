@@ -98,11 +98,13 @@ async def test_a2_closing_or_replacing_the_handler_writes_what_it_held() -> None
     handler = JsonLinesHandler(first)
     logger = logging.getLogger("portside.test.close")
     logger.addHandler(handler)
+    logger.setLevel(logging.INFO)  # whatever level other tests left on "portside"
     try:
         event(logger, "held")
         handler.close()
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
     assert first.events() == ["held"]
 
     configure_logging("INFO", second)
