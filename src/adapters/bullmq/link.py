@@ -194,12 +194,7 @@ class Link:
         if stream is None or stream.is_closing():
             self._wake_writer.set()  # let the writer task go through redis-py's own path
             return
-        data, self._out = self._out, []
-        if not self._inflight:
-            self._progress_at = time.monotonic()
-        self._inflight.extend(self._queued)
-        self._queued.clear()
-        self._wake_reader.set()
+        data = self._take_outgoing()
         try:
             stream.writelines(data)
         except (OSError, RuntimeError) as exc:
@@ -208,6 +203,16 @@ class Link:
         if stream.transport.get_write_buffer_size() > _DRAIN_ABOVE:
             self._drain_needed = True
             self._wake_writer.set()
+
+    def _take_outgoing(self) -> list[bytes]:
+        """The packed commands to write now; their futures move to in flight."""
+        data, self._out = self._out, []
+        if not self._inflight:
+            self._progress_at = time.monotonic()
+        self._inflight.extend(self._queued)
+        self._queued.clear()
+        self._wake_reader.set()
+        return data
 
     async def wait_connected(self) -> None:
         """Return once the connection is up (immediately if it is)."""
@@ -312,12 +317,7 @@ class Link:
             if not self._ready or not self._out or conn is None:
                 continue
             generation = self._generation
-            data, self._out = self._out, []
-            if not self._inflight:
-                self._progress_at = time.monotonic()
-            self._inflight.extend(self._queued)
-            self._queued.clear()
-            self._wake_reader.set()
+            data = self._take_outgoing()
             try:
                 await conn.send_packed_command(data, check_health=False)
             except CONNECTION_ERRORS as exc:
