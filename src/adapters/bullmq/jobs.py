@@ -173,9 +173,7 @@ class BullJob:
         Raises:
             ValidationError: the stored data is not a JSON object (field ``data``).
         """
-        data = self._data
-        if data is _UNREAD:
-            data = self._data = decode_data(self.fields.get("data"))
+        data = self._decoded()
         if type(data) is dict:
             return data
         assert isinstance(data, ValidationError)
@@ -189,12 +187,17 @@ class BullJob:
 
     def data_problem(self) -> ValidationError | None:
         """Why ``data`` cannot be decoded, or None when it can (decodes it if needed)."""
-        data = self._data
-        if data is _UNREAD:
-            data = self._data = decode_data(self.fields.get("data"))
+        data = self._decoded()
         if type(data) is dict:
             return None
         assert isinstance(data, ValidationError)
+        return data
+
+    def _decoded(self) -> dict[str, Any] | ValidationError:
+        """The stored data decoded (or why it cannot be), computed on first use."""
+        data = self._data
+        if data is _UNREAD:
+            data = self._data = decode_data(self.fields.get("data"))
         return data
 
     def text(self, field: str) -> str | None:
