@@ -23,6 +23,7 @@ __all__ = [
     "check_text",
     "encode_payload",
     "json_payload",
+    "spell_out_nul",
 ]
 
 MAX_NAME_LENGTH = 200
@@ -118,15 +119,24 @@ def check_stream_name(stream: object) -> str:
     return check_text(stream, "stream", "stream name")
 
 
-def _check_json(value: Any, path: str, depth: int) -> None:
-    if depth > _MAX_DEPTH:
-        raise ValidationError(
-            f"{path} is nested more than {_MAX_DEPTH} levels deep",
-            fix="flatten the payload",
-            field=path,
-        )
-    if value is None or isinstance(value, (str, bool)):
-        return
+_NUL_FIX = (
+    "remove it, or send binary content as base64: Postgres (run history, dead letters, outbox "
+    "events) cannot store NUL (U+0000) in JSON"
+)
+
+
+def spell_out_nul(text: str) -> str:
+    """``text`` with each NUL written as the four characters ``\\x00``: how portside stores
+    text from outside (error messages, other producers' data) that Postgres cannot hold."""
+    return text.replace("\0", "\\x00")
+
+
+def _check_string(value: str, path: str) -> None:
+    if "\0" in value:
+        raise ValidationError(f"{path} contains a NUL character", fix=_NUL_FIX, field=path)
+
+
+def _check_number(value: int | float, path: str) -> None:
     if isinstance(value, int):
         if abs(value) > 2**53 - 1:
             shown = str(value) if value.bit_length() < 1000 else f"of {value.bit_length()} bits"
@@ -135,14 +145,28 @@ def _check_json(value: Any, path: str, depth: int) -> None:
                 fix="send it as a string",
                 field=path,
             )
+    elif not math.isfinite(value):
+        raise ValidationError(
+            f"{path} is {value!r}, which JSON cannot represent",
+            fix="use null or a finite number",
+            field=path,
+        )
+
+
+def _check_json(value: Any, path: str, depth: int) -> None:
+    if depth > _MAX_DEPTH:
+        raise ValidationError(
+            f"{path} is nested more than {_MAX_DEPTH} levels deep",
+            fix="flatten the payload",
+            field=path,
+        )
+    if value is None or isinstance(value, bool):
         return
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValidationError(
-                f"{path} is {value!r}, which JSON cannot represent",
-                fix="use null or a finite number",
-                field=path,
-            )
+    if isinstance(value, str):
+        _check_string(value, path)
+        return
+    if isinstance(value, int | float):
+        _check_number(value, path)
         return
     if isinstance(value, Mapping):
         for key, item in value.items():
@@ -150,6 +174,7 @@ def _check_json(value: Any, path: str, depth: int) -> None:
                 raise ValidationError(
                     f"{path} has the non-string key {key!r}", fix="use string keys", field=path
                 )
+            _check_string(key, f"{path} key {key!r}")
             _check_json(item, f"{path}.{key}", depth + 1)
         return
     if isinstance(value, (list, tuple)):
@@ -169,7 +194,8 @@ def _plain(value: Any, depth: int) -> bool:
 
     Exact built-in types only, and no error paths: ``False`` means "look closer" (it may still
     be valid, e.g. a str subclass or a non-dict Mapping), and ``_check_json`` then decides and
-    names the bad field. ``True`` is only ever returned where ``_check_json`` would pass.
+    names the bad field. ``True`` is only ever returned where ``_check_json`` would pass, NUL
+    characters aside: ``encode_payload`` spots those in the encoded text.
     """
     kind = type(value)
     if kind is dict:
@@ -249,28 +275,8 @@ def encode_payload(data: object, field: str = "data") -> str:
             field=field,
         )
     if "\\u0000" in encoded:  # also matches an escaped backslash before "u0000": look closer
-        _check_nul(data, field)
+        _check_json(data, field, 0)
     return encoded
-
-
-_NUL_FIX = (
-    "remove it, or send binary content as base64: Postgres (run history, dead letters, outbox "
-    "events) cannot store NUL (U+0000) in JSON"
-)
-
-
-def _check_nul(value: Any, path: str) -> None:
-    """Refuse a NUL in any key or string of ``value``: Postgres jsonb cannot store one."""
-    if isinstance(value, str):
-        if "\0" in value:
-            raise ValidationError(f"{path} contains a NUL character", fix=_NUL_FIX, field=path)
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            _check_nul(key, f"{path} key {key!r}")
-            _check_nul(item, f"{path}.{key}")
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            _check_nul(item, f"{path}[{index}]")
 
 
 def json_payload(data: object, field: str = "data") -> dict[str, Any]:

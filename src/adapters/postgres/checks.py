@@ -6,28 +6,12 @@ import json
 from typing import Any
 
 from portside.ports import ValidationError
-from portside.ports.validation import check_stream_name, check_text, json_payload
+from portside.ports.validation import check_stream_name, check_text, encode_payload
 
 __all__ = ["AppendInput", "check_append", "check_from_seq", "check_older_than"]
 
 AppendInput = tuple[str, str, dict[str, Any], str, str | None]
 """(stream, type, payload, payload as JSON text, key)."""
-
-
-def _no_nul(value: str, field: str) -> str:
-    # Postgres text and jsonb cannot store U+0000; failing later would abort the caller's
-    # transaction instead of just this call.
-    if "\x00" in value:
-        raise ValidationError(
-            f"{field} contains a NUL character (U+0000), which Postgres cannot store",
-            fix="remove or escape the NUL character",
-            field=field,
-        )
-    return value
-
-
-def _short_text(value: object, field: str, what: str) -> str:
-    return _no_nul(check_text(value, field, what), field)
 
 
 def check_append(stream: object, type: object, payload: object, key: object) -> AppendInput:
@@ -36,11 +20,11 @@ def check_append(stream: object, type: object, payload: object, key: object) -> 
     Raises:
         ValidationError: Naming the bad argument (``stream``, ``type``, ``payload...``, ``key``).
     """
-    name = _no_nul(check_stream_name(stream), "stream")
-    kind = _short_text(type, "type", "event type")
-    data = json_payload(payload, field="payload")
-    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    event_key = None if key is None else _short_text(key, "key", "event key")
+    name = check_stream_name(stream)
+    kind = check_text(type, "type", "event type")
+    text = encode_payload(payload, field="payload")
+    data = json.loads(text)
+    event_key = None if key is None else check_text(key, "key", "event key")
     return name, kind, data, text, event_key
 
 
