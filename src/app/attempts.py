@@ -36,6 +36,7 @@ from portside.ports import (
     default_classify,
 )
 from portside.ports.history import MAX_ERROR_MESSAGE
+from portside.ports.validation import spell_out_nul
 
 __all__ = ["KIND_ATTR", "AttemptRunner"]
 
@@ -59,13 +60,9 @@ def _jsonable(value: Any) -> Any:
         return repr(value)
 
 
-def _storable(text: str) -> str:
-    # Postgres text and jsonb cannot hold NUL: a string carrying one would fail the write.
-    return text.replace("\x00", "\\x00")
-
-
 def _message(error: BaseException) -> str:
-    return _storable(str(error))[:MAX_ERROR_MESSAGE]
+    # Postgres text cannot hold NUL: a message carrying one would fail the write.
+    return spell_out_nul(str(error))[:MAX_ERROR_MESSAGE]
 
 
 def _tag(error: BaseException, kind: FailureKind) -> None:
@@ -155,7 +152,7 @@ class AttemptRunner:
         fields = self._fields(job, "manual")
         run = await self._start(job, "manual", fields)
         raw = getattr(job, "raw_data", None)
-        letter = {"raw": _storable(raw) if isinstance(raw, str) else None}
+        letter = {"raw": spell_out_nul(raw) if isinstance(raw, str) else None}
         await self._failed(job, run, error, "permanent", 0.0, fields, letter)
         raise error
 

@@ -30,6 +30,7 @@ from portside.ports import (
     ValidationError,
 )
 from portside.ports.history import DEFAULT_RUN_RETENTION
+from portside.ports.validation import spell_out_nul
 
 __all__ = ["PostgresHistory"]
 
@@ -65,7 +66,7 @@ def _json(value: Any) -> str | None:
 
 def _escape_nul(value: Any) -> Any:
     if isinstance(value, str):
-        return value.replace("\0", "\\x00")
+        return spell_out_nul(value)
     if isinstance(value, dict):
         return {_escape_nul(key): _escape_nul(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
