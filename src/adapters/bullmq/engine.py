@@ -32,9 +32,10 @@ from portside.adapters.bullmq.commands import QueueCommands
 from portside.adapters.bullmq.config import Tuning
 from portside.adapters.bullmq.errors import CONNECTION_ERRORS, REDIS_ERRORS
 from portside.adapters.bullmq.jobs import BullJob
-from portside.adapters.bullmq.link import BlockingConnection, Link, LinkClosedError, backoff_delay
+from portside.adapters.bullmq.link import BlockingConnection, Link, LinkClosedError
 from portside.adapters.bullmq.recording import record_commands
 from portside.adapters.bullmq.signal import WorkSignal
+from portside.adapters.reconnect import reconnect_delay
 from portside.ports import Classifier, JobHandler, JobOutcome, ValidationError
 
 __all__ = ["Engine"]
@@ -246,7 +247,7 @@ class Engine:
                 if held is not None:
                     self.active.pop(held, None)
                     self._holding[slot] = None
-                await asyncio.sleep(backoff_delay(failures, 0.1, self.tuning.max_backoff))
+                await asyncio.sleep(reconnect_delay(failures, 0.1, self.tuning.max_backoff))
                 failures += 1
 
     async def _slot_loop(self, slot: int) -> None:
@@ -313,7 +314,7 @@ class Engine:
                 log.debug("command to %s failed (%s); retrying after reconnect", self.queue, exc)
                 if fetching_for is not None:
                     self._orphaned.add(fetching_for)
-                await asyncio.sleep(backoff_delay(attempt, self.tuning.retry_backoff, 0.5))
+                await asyncio.sleep(reconnect_delay(attempt, self.tuning.retry_backoff, 0.5))
                 await self.link.wait_connected()
                 if fetching_for is not None:
                     await self._recover([fetching_for])
@@ -511,7 +512,9 @@ class Engine:
                 except CONNECTION_ERRORS as exc:
                     log.debug("blocking wait on %s failed: %s", self.queue, exc)
                     await asyncio.sleep(
-                        backoff_delay(failures, self.tuning.retry_backoff, self.tuning.max_backoff)
+                        reconnect_delay(
+                            failures, self.tuning.retry_backoff, self.tuning.max_backoff
+                        )
                     )
                     failures += 1
                     continue

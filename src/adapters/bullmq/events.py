@@ -25,9 +25,10 @@ from redis.asyncio.connection import AbstractConnection
 
 from portside.adapters.bullmq.errors import CONNECTION_ERRORS
 from portside.adapters.bullmq.jobs import KIND_FIELD
-from portside.adapters.bullmq.link import BlockingConnection, backoff_delay
+from portside.adapters.bullmq.link import BlockingConnection
 from portside.adapters.bullmq.names import QueueName
 from portside.adapters.bullmq.scripts import execute
+from portside.adapters.reconnect import reconnect_delay
 from portside.ports import FailureKind, QueueEvent, QueueEventKind
 
 __all__ = ["BullMQEventStream", "resolve_attempts", "start_id"]
@@ -205,7 +206,9 @@ class BullMQEventStream:
                 if self._closed:
                     raise StopAsyncIteration from None
                 log.debug("event stream of %s lost its connection: %s", self._queue.portside, exc)
-                await asyncio.sleep(backoff_delay(failures, self._retry_backoff, self._max_backoff))
+                await asyncio.sleep(
+                    reconnect_delay(failures, self._retry_backoff, self._max_backoff)
+                )
                 failures += 1
         return self._buffer.popleft()
 

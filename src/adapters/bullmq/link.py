@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -26,8 +25,9 @@ from redis.exceptions import ResponseError
 from portside.adapters.bullmq.connections import abort_connection
 from portside.adapters.bullmq.errors import CONNECTION_ERRORS
 from portside.adapters.bullmq.scripts import LuaScript
+from portside.adapters.reconnect import reconnect_delay
 
-__all__ = ["BlockingConnection", "Link", "LinkClosedError", "LinkLostError", "backoff_delay"]
+__all__ = ["BlockingConnection", "Link", "LinkClosedError", "LinkLostError"]
 
 log = logging.getLogger("portside.adapters.bullmq")
 
@@ -51,12 +51,6 @@ class LinkLostError(RedisConnectionError):
 
 class LinkClosedError(RedisConnectionError):
     """The link was closed; no further commands are accepted."""
-
-
-def backoff_delay(attempt: int, base: float, cap: float) -> float:
-    """Exponential backoff with full jitter above half the step (``attempt`` from 0)."""
-    step = min(cap, base * 2.0 ** min(attempt, 30))
-    return step / 2 + random.random() * step / 2
 
 
 def _as_stored(command: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -149,7 +143,7 @@ class Link:
                 last = exc
                 if attempt < connect_attempts:
                     await asyncio.sleep(
-                        backoff_delay(attempt, self._retry_backoff, self._max_backoff)
+                        reconnect_delay(attempt, self._retry_backoff, self._max_backoff)
                     )
         else:
             assert last is not None
@@ -379,7 +373,9 @@ class Link:
                 attempt = 0
             except CONNECTION_ERRORS as exc:
                 log.debug("reconnect to Redis failed: %s", exc)
-                await asyncio.sleep(backoff_delay(attempt, self._retry_backoff, self._max_backoff))
+                await asyncio.sleep(
+                    reconnect_delay(attempt, self._retry_backoff, self._max_backoff)
+                )
                 attempt += 1
                 self._need_connect.set()
 

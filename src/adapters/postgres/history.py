@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Hashable, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import cache
-from importlib.resources import files
 from typing import Any, NamedTuple
 
 import asyncpg
@@ -31,26 +28,14 @@ from portside.ports import (
 )
 from portside.ports.history import DEFAULT_RUN_RETENTION
 from portside.ports.validation import spell_out_nul
+from portside.sqlfiles import SqlFile
 
 __all__ = ["PostgresHistory"]
 
 PURGE_BATCH = 5000
 """Rows ``purge_runs`` deletes per statement, so no single delete holds a huge lock set."""
 
-_NAME = re.compile(r"^-- name: (\S+)\s*$", re.MULTILINE)
-
-
-@cache
-def _queries() -> dict[str, str]:
-    text = files(__package__ or "portside.adapters.postgres").joinpath("history.sql")
-    parts = _NAME.split(text.read_text(encoding="utf-8"))
-    return {
-        name: body.strip().rstrip(";") for name, body in zip(parts[1::2], parts[2::2], strict=True)
-    }
-
-
-def _sql(name: str) -> str:
-    return _queries()[name]
+_sql = SqlFile("portside.adapters.postgres", "history.sql")
 
 
 def _json(value: Any) -> str | None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from portside.adapters.postgres.backoff import Backoff
+from portside.adapters.reconnect import ReconnectBackoff
 from portside.ports import BackendUnavailableError
 
 __all__ = ["Listener"]
@@ -38,7 +38,9 @@ class Listener:
         report: Told about every lost connection and failed reconnect attempt.
     """
 
-    def __init__(self, connect: Connect, channel: str, backoff: Backoff, report: Report) -> None:
+    def __init__(
+        self, connect: Connect, channel: str, backoff: ReconnectBackoff, report: Report
+    ) -> None:
         self._connect = connect
         self._channel = channel
         self._backoff = backoff
@@ -150,7 +152,7 @@ class Listener:
                 delay = self._backoff.next_delay()
                 _log.warning(
                     "outbox LISTEN connection attempt %d failed (%s: %s); retrying in %.2f s",
-                    self._backoff.attempts,
+                    self._backoff.failures,
                     type(exc).__name__,
                     exc,
                     delay,

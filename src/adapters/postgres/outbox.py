@@ -12,7 +12,6 @@ from typing import Any
 import asyncpg
 import asyncpg.pool
 
-from portside.adapters.postgres.backoff import Backoff
 from portside.adapters.postgres.checks import check_append, check_from_seq, check_older_than
 from portside.adapters.postgres.connections import begin, run
 from portside.adapters.postgres.errors import backend_errors
@@ -21,6 +20,7 @@ from portside.adapters.postgres.publisher import Publisher
 from portside.adapters.postgres.queries import query
 from portside.adapters.postgres.settings import OutboxSettings
 from portside.adapters.postgres.subscriptions import StreamWatch
+from portside.adapters.reconnect import ReconnectBackoff
 from portside.ports import (
     ConfigurationError,
     OutboxErrorCallback,
@@ -69,7 +69,7 @@ class PostgresOutbox:
         self._listener = Listener(
             self._connect,
             self._settings.channel,
-            Backoff(self._settings.reconnect_initial, self._settings.reconnect_max),
+            ReconnectBackoff(self._settings.reconnect_initial, self._settings.reconnect_max),
             self._report,
         )
         self._publisher = Publisher(self._get_pool, self._handlers, self._settings, self._report)

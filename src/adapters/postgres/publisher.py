@@ -10,11 +10,11 @@ from typing import Any
 
 import asyncpg
 
-from portside.adapters.postgres.backoff import Backoff
 from portside.adapters.postgres.connections import begin, run
 from portside.adapters.postgres.delivery import Delivery, HandlerFailure, deliver_rows
 from portside.adapters.postgres.queries import query
 from portside.adapters.postgres.settings import OutboxSettings
+from portside.adapters.reconnect import ReconnectBackoff
 from portside.ports import OutboxHandler
 
 __all__ = ["STREAM_LOCK_NAMESPACE", "Publisher"]
@@ -34,7 +34,7 @@ Report = Callable[[BaseException], None]
 
 @dataclass
 class _Cooldown:
-    backoff: Backoff
+    backoff: ReconnectBackoff
     until: float
 
 
@@ -66,7 +66,7 @@ class Publisher:
         self._cursor = ""
         self._cooldowns: dict[str, _Cooldown] = {}
         self._retry_timer: asyncio.TimerHandle | None = None
-        self._db_backoff = Backoff(settings.reconnect_initial, settings.reconnect_max)
+        self._db_backoff = ReconnectBackoff(settings.reconnect_initial, settings.reconnect_max)
 
     @property
     def running(self) -> bool:
@@ -217,7 +217,7 @@ class Publisher:
             cool = self._cooldowns.get(stream)
             if cool is None:
                 settings = self._settings
-                cool = _Cooldown(Backoff(settings.retry_initial, settings.retry_max), 0.0)
+                cool = _Cooldown(ReconnectBackoff(settings.retry_initial, settings.retry_max), 0.0)
                 self._cooldowns[stream] = cool
             delay = cool.backoff.next_delay()
             cool.until = asyncio.get_running_loop().time() + delay

@@ -11,13 +11,13 @@ from typing import Any
 
 import asyncpg
 
-from portside.adapters.postgres.backoff import Backoff
 from portside.adapters.postgres.connections import run
 from portside.adapters.postgres.events import event_from_row
 from portside.adapters.postgres.fanout import Fanout, Subscriber
 from portside.adapters.postgres.listener import Listener
 from portside.adapters.postgres.queries import query
 from portside.adapters.postgres.settings import OutboxSettings
+from portside.adapters.reconnect import ReconnectBackoff
 from portside.ports import BackendUnavailableError, OutboxEvent
 
 __all__ = ["StreamWatch"]
@@ -94,7 +94,7 @@ class StreamWatch:
         await self._stop()
 
     async def _read(self, stream: str, from_seq: int) -> list[Any]:
-        backoff = Backoff(self._settings.reconnect_initial, self._settings.reconnect_max)
+        backoff = ReconnectBackoff(self._settings.reconnect_initial, self._settings.reconnect_max)
         page = self._settings.subscribe_page
 
         async def read(conn: Any) -> list[Any]:
@@ -142,7 +142,7 @@ class StreamWatch:
         await self._listener.release()
 
     async def _run(self) -> None:
-        backoff = Backoff(self._settings.reconnect_initial, self._settings.reconnect_max)
+        backoff = ReconnectBackoff(self._settings.reconnect_initial, self._settings.reconnect_max)
         while True:
             await self._dirty.wait()
             self._dirty.clear()

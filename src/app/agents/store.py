@@ -8,19 +8,15 @@ outbox), so a run row and the events appended in the same unit of work commit to
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from functools import cache
-from importlib.resources import files
 from typing import Any, Protocol
 
 from portside.app.agents.models import NewRun, RunRecord
 from portside.ports import ConfigurationError, OutboxPort, Transaction
+from portside.sqlfiles import SqlFile
 
 __all__ = ["AgentRunStore", "RunWriter", "SqlAgentRunStore"]
-
-_NAME = re.compile(r"^-- name: (\S+)\s*$", re.MULTILINE)
 
 
 class RunWriter(Protocol):
@@ -56,12 +52,7 @@ class AgentRunStore(Protocol):
         ...
 
 
-@cache
-def _queries() -> dict[str, str]:
-    text = files("portside.app.agents").joinpath("sql", "agent_runs.sql")
-    parts = _NAME.split(text.read_text(encoding="utf-8"))
-    pairs = zip(parts[1::2], parts[2::2], strict=True)
-    return {name: body.strip().rstrip(";") for name, body in pairs}
+_sql = SqlFile("portside.app.agents", "sql", "agent_runs.sql")
 
 
 def _record(row: Any) -> RunRecord:
@@ -89,7 +80,7 @@ class _SqlWriter:
         return self._tx
 
     async def _one(self, name: str, *args: Any) -> RunRecord | None:
-        row = await self._tx.fetchrow(_queries()[name], *args)
+        row = await self._tx.fetchrow(_sql(name), *args)
         return None if row is None else _record(row)
 
     async def insert(self, run: NewRun) -> RunRecord:
@@ -151,5 +142,5 @@ class SqlAgentRunStore:
         """Read the committed run."""
         async with outbox.transaction() as tx:
             _check_sql(tx)
-            row = await tx.fetchrow(_queries()["get_run"], run_id)
+            row = await tx.fetchrow(_sql("get_run"), run_id)
         return None if row is None else _record(row)

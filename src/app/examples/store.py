@@ -7,12 +7,9 @@ so a job's writes and any outbox events it appends commit together.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
-from functools import cache
-from importlib.resources import files
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -25,10 +22,9 @@ from portside.app.examples.sources import (
 )
 from portside.infra import get_infra
 from portside.ports import ConfigurationError
+from portside.sqlfiles import SqlFile
 
 __all__ = ["DailyAggregate", "ExampleStore", "SqlExampleStore"]
-
-_NAME = re.compile(r"^-- name: (\S+)\s*$", re.MULTILINE)
 
 
 class DailyAggregate(BaseModel):
@@ -67,12 +63,7 @@ class ExampleStore(Protocol):
         ...
 
 
-@cache
-def _queries() -> dict[str, str]:
-    text = files("portside.app.examples").joinpath("sql", "examples.sql")
-    parts = _NAME.split(text.read_text(encoding="utf-8"))
-    pairs = zip(parts[1::2], parts[2::2], strict=True)
-    return {name: body.strip().rstrip(";") for name, body in pairs}
+_sql = SqlFile("portside.app.examples", "sql", "examples.sql")
 
 
 class SqlExampleStore:
@@ -91,7 +82,7 @@ class SqlExampleStore:
                 fix="run them on the Postgres outbox (PORTSIDE_POSTGRES_DSN), or build the "
                 "registry with build_registry(store=MemoryExampleStore()) in unit tests",
             )
-        return list(await tx.fetch(_queries()[name], *args))
+        return list(await tx.fetch(_sql(name), *args))
 
     async def upsert_records(
         self, organization_id: str, integration_id: str, day: date, records: Sequence[SourceRecord]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from portside.adapters.postgres.backoff import Backoff
 from portside.adapters.postgres.checks import check_append, check_from_seq, check_older_than
 from portside.adapters.postgres.settings import OutboxSettings
+from portside.adapters.reconnect import ReconnectBackoff
 from portside.ports import ValidationError
 
 
@@ -74,16 +74,16 @@ def test_settings_reject_unknown_and_out_of_range_knobs() -> None:
 
 
 def test_o5_backoff_doubles_with_jitter_up_to_the_cap_and_resets() -> None:
-    backoff = Backoff(0.1, 1.0)
+    backoff = ReconnectBackoff(0.1, 1.0)
     delays = [backoff.next_delay() for _ in range(8)]
     ceilings = [0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0, 1.0]
     for delay, ceiling in zip(delays, ceilings, strict=True):
         assert ceiling / 2 <= delay <= ceiling
-    assert backoff.attempts == 8
+    assert backoff.failures == 8
     backoff.reset()
     assert backoff.next_delay() <= 0.1
 
 
 def test_o5_backoff_jitter_spreads_clients_apart() -> None:
-    delays = {Backoff(1.0, 1.0).next_delay() for _ in range(50)}
+    delays = {ReconnectBackoff(1.0, 1.0).next_delay() for _ in range(50)}
     assert len(delays) > 40
