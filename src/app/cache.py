@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from portside.ports import CachePort, ValidationError
+from portside.ports.inputs import check_ttl
 
 __all__ = ["DEFAULT_TTL", "ReadThroughCache"]
 
@@ -33,16 +34,10 @@ class ReadThroughCache:
                 fix="use a non-empty name without ':' such as 'org-settings'",
                 field="namespace",
             )
-        self._check_ttl(ttl)
         self._port = port
         self._namespace = namespace
-        self._ttl = ttl
+        self._ttl = check_ttl(ttl)
         self._loads: dict[str, asyncio.Future[Any]] = {}
-
-    @staticmethod
-    def _check_ttl(ttl: float) -> None:
-        if not ttl > 0:
-            raise ValidationError(f"ttl is {ttl!r}", fix="give seconds > 0", field="ttl")
 
     def key(self, key: str) -> str:
         """The port key of ``key``."""
@@ -58,8 +53,7 @@ class ReadThroughCache:
         await self._store(key, value, ttl)
 
     async def _store(self, key: str, value: Any, ttl: float | None) -> bytes:
-        ttl = self._ttl if ttl is None else ttl
-        self._check_ttl(ttl)
+        ttl = self._ttl if ttl is None else check_ttl(ttl)
         try:
             encoded = json.dumps(value, separators=(",", ":")).encode("utf-8")
         except (TypeError, ValueError) as exc:

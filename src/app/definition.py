@@ -6,7 +6,8 @@ import inspect
 import re
 import types
 import typing
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -19,13 +20,14 @@ from portside.app.job_ids import deterministic_job_id
 from portside.ports import (
     Backoff,
     FailureKind,
+    JobOptions,
     RateLimit,
+    Schedule,
     ValidationError,
-    check_cron_pattern,
     default_attempts,
     default_classify,
-    resolve_timezone,
 )
+from portside.ports.inputs import check_concurrency
 from portside.ports.validation import check_queue_name
 
 if TYPE_CHECKING:
@@ -37,6 +39,9 @@ PayloadT = TypeVar("PayloadT", bound=BaseModel)
 Handler = Callable[[PayloadT, "JobContext"], Awaitable[Any]]
 _JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 _KINDS = ("transient", "permanent")
+
+MAX_TIMEOUT = 86_400.0
+"""The longest timeout a job definition may give one attempt, in seconds (one day)."""
 
 
 def payload_error_detail(error: pydantic.ValidationError) -> str:
@@ -169,27 +174,30 @@ class JobDefinition(Generic[PayloadT]):
             )
 
     def _check_runtime(self) -> None:
-        attempts = self.retry.attempts
-        if not isinstance(self.retry, RetryPolicy) or (
-            attempts is not None and not (isinstance(attempts, int) and 1 <= attempts <= 1000)
-        ):
+        if not isinstance(self.retry, RetryPolicy):
             raise _fail(
-                self.name, "retry.attempts", f"retry is {self.retry!r}", "use 1-1000 attempts"
+                self.name, "retry", f"retry is {self.retry!r}", "pass RetryPolicy(attempts=...)"
             )
-        if not isinstance(self.timeout, (int, float)) or not 0 < self.timeout <= 86_400:
+        # The queue's own option model holds the limits of attempts, backoff and timeout.
+        with (
+            self._named("retry.attempts", "attempts"),
+            self._named("retry.backoff", "backoff"),
+            self._named("timeout", "timeout"),
+        ):
+            JobOptions(
+                attempts=self.retry.resolved_attempts(),
+                backoff=self.retry.backoff,
+                timeout=self.timeout,
+            )
+        if self.timeout > MAX_TIMEOUT:
             raise _fail(
                 self.name,
                 "timeout",
                 f"timeout is {self.timeout!r}",
-                "give seconds between 0 (exclusive) and 86400",
+                f"give at most {MAX_TIMEOUT:g} seconds (one day) per attempt",
             )
-        if not isinstance(self.concurrency, int) or not 1 <= self.concurrency <= 10_000:
-            raise _fail(
-                self.name,
-                "concurrency",
-                f"concurrency is {self.concurrency!r}",
-                "give an integer between 1 and 10000",
-            )
+        with self._named("concurrency", "concurrency"):
+            check_concurrency(self.concurrency)
         if self.rate_limit is not None and not isinstance(self.rate_limit, RateLimit):
             raise _fail(
                 self.name,
@@ -197,6 +205,17 @@ class JobDefinition(Generic[PayloadT]):
                 f"rate_limit is {self.rate_limit!r}",
                 "pass RateLimit(max=60, per=60.0)",
             )
+
+    @contextmanager
+    def _named(self, attr: str, field: str) -> Iterator[None]:
+        """Re-raise a port ValidationError about ``field`` as one about this job's ``attr``."""
+        try:
+            yield
+        except ValidationError as exc:
+            if exc.field != field and not (exc.field or "").startswith(f"{field}."):
+                raise
+            message = exc.message.removeprefix(f"JobOptions.{field}").removeprefix(field)
+            raise _fail(self.name, attr, f"{attr}{message}", exc.fix or "") from None
 
     def _check_classification(self) -> None:
         for error_type, kind in self.classification.items():
@@ -245,23 +264,22 @@ class JobDefinition(Generic[PayloadT]):
         schedule = self.schedule
         if schedule is None:
             return
-        if (schedule.pattern is None) == (schedule.every is None):
-            raise _fail(
-                self.name,
-                "schedule",
-                "a schedule needs exactly one of 'pattern' (cron) or 'every' (seconds)",
-                "e.g. JobSchedule(pattern='0 6 * * *') or JobSchedule(every=300)",
+        # The queue's Schedule model holds the rules of pattern, every and timezone.
+        try:
+            Schedule(
+                scheduler_id=self.name,
+                name=self.name,
+                pattern=schedule.pattern,
+                every=schedule.every,
+                timezone=schedule.timezone,
             )
-        if schedule.pattern is not None:
-            check_cron_pattern(schedule.pattern, f"{self.name}.schedule.pattern")
-        if schedule.every is not None and not (
-            isinstance(schedule.every, (int, float)) and schedule.every >= 1
-        ):
+        except ValidationError as exc:
+            where = "schedule" if exc.field == "Schedule" else f"schedule.{exc.field}"
+            raise _fail(self.name, where, exc.message, exc.fix or "") from None
+        if schedule.every is not None and schedule.every < 1:
             raise _fail(
                 self.name, "schedule.every", f"every is {schedule.every!r}", "use >= 1 second"
             )
-        if schedule.timezone is not None:
-            resolve_timezone(schedule.timezone, f"{self.name}.schedule.timezone")
         try:
             self.payload.model_validate(dict(schedule.data))
         except pydantic.ValidationError as exc:

@@ -14,21 +14,37 @@ import pydantic
 from pydantic import BaseModel
 
 from portside.ports.classification import Classifier
+from portside.ports.cron import check_cron_pattern, resolve_timezone
 from portside.ports.errors import ValidationError
 from portside.ports.model import model_error
 from portside.ports.queue_types import JobOptions, NewJob, RateLimit, Schedule, default_options
-from portside.ports.validation import check_job_name, check_text, encode_payload
+from portside.ports.validation import (
+    check_job_name,
+    check_stream_name,
+    check_text,
+    encode_payload,
+    json_payload,
+)
 
 __all__ = [
+    "MAX_CONCURRENCY",
     "CheckedJob",
     "EncodedJob",
+    "OutboxAppend",
+    "check_append",
+    "check_cache_key",
+    "check_cache_value",
     "check_callable",
     "check_classifier",
+    "check_concurrency",
+    "check_from_seq",
     "check_job",
     "check_lookup_id",
     "check_new_job",
+    "check_schedule",
     "check_seconds",
     "check_sequence",
+    "check_ttl",
     "coerce_model",
     "coerce_new_job",
     "coerce_options",
@@ -39,6 +55,15 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=BaseModel)
+
+MAX_CONCURRENCY = 10_000
+"""The most jobs one worker may run at once (``consume(concurrency=...)``)."""
+
+_SCHEDULER_CHOOSES = {
+    "job_id": "job schedulers name their jobs themselves",
+    "dedupe_key": "job schedulers keep one pending job per scheduler themselves",
+    "delay": "the pattern or 'every' decides when each job runs",
+}
 
 _CALLABLE_FIXES = {
     "classify": "pass a function taking the exception and returning 'transient' or 'permanent'",
@@ -51,6 +76,16 @@ class CheckedJob(NamedTuple):
     name: str
     data: dict[str, Any]
     options: JobOptions
+
+
+class OutboxAppend(NamedTuple):
+    """The checked arguments of an outbox ``append``."""
+
+    stream: str
+    type: str
+    payload: dict[str, Any]
+    payload_json: str
+    key: str | None
 
 
 class EncodedJob(NamedTuple):
@@ -97,8 +132,40 @@ def coerce_rate_limit(value: object) -> RateLimit | None:
 
 
 def coerce_schedule(value: object) -> Schedule:
-    """A Schedule, from an instance or a dict of its fields."""
+    """A Schedule, from an instance or a dict of its fields (its own rules only)."""
     return coerce_model(value, Schedule, "schedule")
+
+
+def check_schedule(value: object) -> Schedule:
+    """A Schedule that a job scheduler can run, for ``upsert_schedule``.
+
+    Beyond the model's own rules (run again here, for an instance built with
+    ``model_construct``): the job name and data follow the rules of an enqueued job, and the
+    options that a scheduler decides itself (``job_id``, ``dedupe_key``, ``delay``) are
+    refused.
+
+    Raises:
+        ValidationError: naming ``schedule.<field>``, e.g. ``schedule.options.job_id``.
+    """
+    schedule = coerce_schedule(value)
+    try:
+        check_job_name(schedule.name)
+    except ValidationError as exc:
+        raise ValidationError(exc.message, fix=exc.fix, field="schedule.name") from None
+    json_payload(schedule.data, "schedule.data")
+    if schedule.pattern is not None:
+        check_cron_pattern(schedule.pattern, "schedule.pattern")
+    resolve_timezone(schedule.timezone, "schedule.timezone")
+    options = schedule.options
+    if options is not None:
+        for option, reason in _SCHEDULER_CHOOSES.items():
+            if getattr(options, option):
+                raise ValidationError(
+                    f"schedule.options.{option} is set (scheduler {schedule.scheduler_id!r})",
+                    fix=f"drop it: {reason}",
+                    field=f"schedule.options.{option}",
+                )
+    return schedule
 
 
 def encode_job(
@@ -205,6 +272,72 @@ def check_callable(value: object, field: str) -> Callable[..., Any]:
 def check_classifier(value: object) -> Classifier | None:
     """A failure classifier, or None for the default one."""
     return None if value is None else check_callable(value, "classify")
+
+
+def check_concurrency(value: object) -> int:
+    """A worker's concurrency: an int from 1 to ``MAX_CONCURRENCY``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
+        raise ValidationError(
+            f"concurrency must be an integer from 1 to {MAX_CONCURRENCY}, got {value!r}",
+            fix="pass for example concurrency=5",
+            field="concurrency",
+        )
+    return value
+
+
+def check_append(stream: object, type: object, payload: object, key: object) -> OutboxAppend:
+    """The arguments of an outbox ``append``, checked before anything is written (O1).
+
+    Raises:
+        ValidationError: naming ``stream``, ``type``, ``payload...`` or ``key``.
+    """
+    name = check_stream_name(stream)
+    kind = check_text(type, "type", "event type")
+    text = encode_payload(payload, field="payload")
+    event_key = None if key is None else check_text(key, "key", "event key")
+    return OutboxAppend(name, kind, json.loads(text), text, event_key)
+
+
+def check_from_seq(from_seq: object) -> int:
+    """``subscribe``'s first seq to read: an int, at least 1 (O4)."""
+    if isinstance(from_seq, bool) or not isinstance(from_seq, int):
+        raise ValidationError(
+            f"from_seq must be an int, got {type(from_seq).__name__}",
+            fix="pass the first seq to read (1 for the whole stream)",
+            field="from_seq",
+        )
+    if from_seq < 1:
+        raise ValidationError(
+            f"from_seq is {from_seq}",
+            fix="seq starts at 1 in every stream; pass 1 or more",
+            field="from_seq",
+        )
+    return from_seq
+
+
+def check_cache_key(key: object) -> str:
+    """A cache key: a non-empty string."""
+    if not isinstance(key, str) or not key:
+        raise ValidationError(
+            f"cache key {key!r} is invalid", fix="pass a non-empty string", field="key"
+        )
+    return key
+
+
+def check_cache_value(value: object) -> bytes:
+    """A value to cache: bytes (callers encode first)."""
+    if not isinstance(value, bytes):
+        raise ValidationError(
+            f"cache values are bytes, got {type(value).__name__}",
+            fix="encode the value first (the read-through helper stores JSON)",
+            field="value",
+        )
+    return value
+
+
+def check_ttl(ttl: object) -> float:
+    """A cache entry's time to live: a finite number of seconds above 0."""
+    return check_seconds(ttl, "ttl", positive=True)
 
 
 def check_lookup_id(value: object, field: str = "job_id") -> str:

@@ -17,10 +17,8 @@ from portside.ports import (
     JobOptions,
     Schedule,
     ValidationError,
-    check_cron_pattern,
-    resolve_timezone,
 )
-from portside.ports.inputs import coerce_schedule
+from portside.ports.inputs import check_schedule
 
 __all__ = ["Schedules"]
 
@@ -29,18 +27,6 @@ log = logging.getLogger("portside.adapters.bullmq")
 
 def _template_opts(schedule: Schedule) -> dict[str, Any]:
     options = schedule.options or JobOptions()
-    for name, bad in (
-        ("job_id", options.job_id is not None),
-        ("delay", options.delay > 0),
-        ("dedupe_key", options.dedupe_key is not None),
-    ):
-        if bad:
-            raise ValidationError(
-                f"schedule {schedule.scheduler_id!r} sets options.{name}",
-                fix="job schedulers choose ids and times of their jobs themselves; drop "
-                f"options.{name}",
-                field=f"options.{name}",
-            )
     opts = to_bullmq_opts(options, custom_id=False)
     opts.pop("delay", None)
     if schedule.options is None:
@@ -97,17 +83,14 @@ class Schedules:
             ValidationError: naming the field (``pattern``, ``timezone``, ``options.job_id``
                 ...) before anything is written.
         """
-        schedule = coerce_schedule(schedule)
+        schedule = check_schedule(schedule)
         repeat: dict[str, Any] = {}
         if schedule.pattern is not None:
-            # Checked again for a Schedule built with model_construct(), which skips its
-            # validators: the bullmq package would fail on it half-way through the upsert.
-            repeat["pattern"] = check_cron_pattern(schedule.pattern, "pattern")
+            repeat["pattern"] = schedule.pattern
         else:
             assert schedule.every is not None
             repeat["every"] = max(1, ms(schedule.every))
         if schedule.timezone is not None:
-            resolve_timezone(schedule.timezone, "timezone")
             repeat["tz"] = schedule.timezone
         opts = _template_opts(schedule)
         await self._queue(queue).upsertJobScheduler(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from portside.ports import CachePort, ValidationError
+from portside.ports import CachePort
+from portside.ports.inputs import check_cache_key, check_cache_value, check_ttl
 
 __all__ = ["InMemoryCache"]
 
@@ -28,7 +29,7 @@ class InMemoryCache:
 
     async def get(self, key: str) -> bytes | None:
         """The value, or None if absent or expired."""
-        entry = self.entries.get(key)
+        entry = self.entries.get(check_cache_key(key))
         if entry is None:
             return None
         value, expires_at = entry
@@ -39,22 +40,14 @@ class InMemoryCache:
 
     async def set(self, key: str, value: bytes, *, ttl: float) -> None:
         """Store ``value`` for ``ttl`` seconds."""
-        if not ttl > 0:
-            raise ValidationError(
-                f"ttl must be > 0 seconds, got {ttl!r}", fix="pass a positive ttl", field="ttl"
-            )
-        if not isinstance(value, bytes):
-            raise ValidationError(
-                f"cache values are bytes, got {type(value).__name__}",
-                fix="encode the value first (the read-through helper stores JSON)",
-                field="value",
-            )
-        self.entries[key] = (value, self._now() + ttl)
+        key = check_cache_key(key)
+        value = check_cache_value(value)
+        self.entries[key] = (value, self._now() + check_ttl(ttl))
 
     async def delete(self, *keys: str) -> int:
         """Remove the keys; return how many existed (and had not expired)."""
         removed = 0
-        for key in keys:
+        for key in map(check_cache_key, keys):
             if await self.get(key) is not None:
                 removed += 1
             self.entries.pop(key, None)

@@ -10,7 +10,7 @@ from portside.adapters.memory.engine import QueueEngine
 from portside.adapters.memory.queue_state import QueueState
 from portside.adapters.memory.schedules import ScheduleState
 from portside.ports import ConfigurationError, Schedule, ValidationError
-from portside.ports.inputs import check_lookup_id, coerce_schedule
+from portside.ports.inputs import check_lookup_id, check_schedule
 from portside.ports.validation import check_queue_name
 
 __all__ = ["QueueControl"]
@@ -119,7 +119,7 @@ class QueueControl(QueueEngine):
     async def upsert_schedule(self, queue: str, schedule: Schedule) -> None:
         """Create or replace a job scheduler; an unchanged one is left alone (Q11)."""
         state = self._open(queue)
-        built = ScheduleState.build(coerce_schedule(schedule))
+        built = ScheduleState.build(check_schedule(schedule))
         scheduler_id = built.schedule.scheduler_id
         old = state.schedules.get(scheduler_id)
         if old is not None and old.schedule == built.schedule:

@@ -1,4 +1,4 @@
-"""Checks of the fakes' own: worker concurrency and the JSON values handlers hand back.
+"""The fakes' own JSON handling: copies of stored values and the values handlers hand back.
 
 The checks every adapter shares (options, bulk entries, ids, durations) are in
 ``portside.ports.inputs``.
@@ -13,18 +13,7 @@ from pydantic import BaseModel
 
 from portside.ports import ValidationError
 
-__all__ = ["check_positive_int", "copy_json", "json_value"]
-
-
-def check_positive_int(value: object, field: str) -> int:
-    """An int of at least 1 (bools are refused)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(
-            f"{field} must be an integer of at least 1, got {value!r}",
-            fix=f"pass {field}=1 or more",
-            field=field,
-        )
-    return value
+__all__ = ["copy_json", "json_value"]
 
 
 def copy_json(value: Any) -> Any:

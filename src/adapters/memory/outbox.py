@@ -18,23 +18,10 @@ from portside.ports import (
     OutboxPort,
     ValidationError,
 )
-from portside.ports.inputs import check_callable, check_seconds
-from portside.ports.validation import MAX_NAME_LENGTH, check_stream_name, check_text, json_payload
+from portside.ports.inputs import check_append, check_callable, check_from_seq, check_seconds
+from portside.ports.validation import check_stream_name
 
 __all__ = ["InMemoryOutbox"]
-
-
-def _check_label(value: object, field: str, *, optional: bool = False) -> str | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME_LENGTH:
-        raise ValidationError(
-            f"{field} must be a non-empty string of at most {MAX_NAME_LENGTH} characters, "
-            f"got {value!r}",
-            fix=f"pass the event {field} as a short str",
-            field=field,
-        )
-    return check_text(value, field, f"event {field}")
 
 
 class InMemoryOutbox:
@@ -121,16 +108,13 @@ class InMemoryOutbox:
         self._check_open()
         store = self._store
         transaction = store.check_open(tx)
-        name = check_stream_name(stream)
-        event_type = _check_label(type, "type")
-        body = json_payload(payload, "payload")
-        event_key = _check_label(key, "key", optional=True)
+        name, event_type, body, _, event_key = check_append(stream, type, payload, key)
         await store.lock(transaction, name)
         event = OutboxEvent(
             id=str(uuid.uuid4()),
             stream=name,
             seq=store.next_seq(transaction, name),
-            type=event_type or "",
+            type=event_type,
             payload=body,
             key=event_key,
             created_at=self.clock.datetime(),
@@ -279,18 +263,7 @@ class InMemoryOutbox:
         """
         self._check_open()
         name = check_stream_name(stream)
-        if isinstance(from_seq, bool) or not isinstance(from_seq, int):
-            raise ValidationError(
-                f"from_seq must be an int, got {type(from_seq).__name__}",
-                fix="pass the first seq to read (1 for the whole stream)",
-                field="from_seq",
-            )
-        if from_seq < 1:
-            raise ValidationError(
-                f"from_seq is {from_seq}",
-                fix="seq starts at 1 in every stream; pass 1 or more",
-                field="from_seq",
-            )
+        from_seq = check_from_seq(from_seq)
         return self._follow(name, from_seq)
 
     async def _follow(self, stream: str, seq: int) -> AsyncIterator[OutboxEvent]:

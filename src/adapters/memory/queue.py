@@ -12,7 +12,6 @@ from pydantic import BaseModel
 from portside.adapters.memory.clock import VirtualClock
 from portside.adapters.memory.control import QueueControl
 from portside.adapters.memory.events import MemoryEventStream, to_event
-from portside.adapters.memory.inputs import check_positive_int
 from portside.adapters.memory.job_record import JobRecord
 from portside.adapters.memory.queue_state import QueueState
 from portside.adapters.memory.worker import MemoryWorker
@@ -34,6 +33,7 @@ from portside.ports import (
 from portside.ports.inputs import (
     check_callable,
     check_classifier,
+    check_concurrency,
     check_job,
     check_lookup_id,
     check_new_job,
@@ -164,7 +164,7 @@ class InMemoryQueue(QueueControl):
             self,
             state,
             check_callable(handler, "handler"),
-            concurrency=check_positive_int(concurrency, "concurrency"),
+            concurrency=check_concurrency(concurrency),
             rate_limit=coerce_rate_limit(rate_limit),
             timeout=None if timeout is None else check_seconds(timeout, "timeout", positive=True),
             classify=check_classifier(classify),

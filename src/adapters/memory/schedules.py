@@ -9,12 +9,9 @@ from typing import Any
 from portside.ports import (
     JobOptions,
     Schedule,
-    ValidationError,
-    check_cron_pattern,
     next_cron_time,
-    resolve_timezone,
 )
-from portside.ports.validation import check_job_name, json_payload
+from portside.ports.validation import json_payload
 
 __all__ = ["ScheduleState", "job_id_for"]
 
@@ -40,31 +37,9 @@ class ScheduleState:
 
     @classmethod
     def build(cls, schedule: Schedule) -> ScheduleState:
-        """Check everything a job made from ``schedule`` needs, naming the bad field."""
-        try:
-            check_job_name(schedule.name)
-        except ValidationError as exc:
-            raise ValidationError(exc.message, fix=exc.fix, field="schedule.name") from None
+        """The state of a scheduler checked by ``ports.inputs.check_schedule``."""
         data = json_payload(schedule.data, "schedule.data")
-        options = schedule.options or JobOptions()
-        for option in ("job_id", "dedupe_key"):
-            if getattr(options, option) is not None:
-                raise ValidationError(
-                    f"schedule.options.{option} is set",
-                    fix="leave it out: the scheduler names and dedupes its own jobs",
-                    field=f"schedule.options.{option}",
-                )
-        if options.delay:
-            raise ValidationError(
-                "schedule.options.delay is set",
-                fix="leave it out: the pattern or 'every' decides when each job runs",
-                field="schedule.options.delay",
-            )
-        # Schedule checks both already; repeated for one built with model_construct().
-        if schedule.pattern is not None:
-            check_cron_pattern(schedule.pattern, "schedule.pattern")
-        resolve_timezone(schedule.timezone, "schedule.timezone")
-        return cls(schedule=schedule, data=data, options=options)
+        return cls(schedule=schedule, data=data, options=schedule.options or JobOptions())
 
     def first_at(self, now: float) -> float:
         """When the first iteration runs: at once for ``every``, else the next cron match."""

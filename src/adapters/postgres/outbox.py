@@ -12,7 +12,6 @@ from typing import Any
 import asyncpg
 import asyncpg.pool
 
-from portside.adapters.postgres.checks import check_append, check_from_seq, check_older_than
 from portside.adapters.postgres.connections import begin, run
 from portside.adapters.postgres.errors import backend_errors
 from portside.adapters.postgres.listener import Listener
@@ -29,6 +28,7 @@ from portside.ports import (
     OutboxPort,
     ValidationError,
 )
+from portside.ports.inputs import check_append, check_from_seq, check_seconds
 from portside.ports.validation import check_stream_name
 
 __all__ = ["PostgresOutbox"]
@@ -259,7 +259,7 @@ class PostgresOutbox:
         Returns:
             How many events were deleted.
         """
-        seconds = check_older_than(older_than)
+        seconds = check_seconds(older_than, "older_than")
         pool = await self._get_pool()
         total = 0
         while True:

@@ -9,6 +9,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from portside.ports import BackendUnavailableError, CachePort, ValidationError
+from portside.ports.inputs import check_cache_key, check_cache_value, check_ttl
 
 __all__ = ["RedisCache"]
 
@@ -43,11 +44,7 @@ class RedisCache:
         return self._client
 
     def _key(self, key: str) -> str:
-        if not isinstance(key, str) or not key:
-            raise ValidationError(
-                f"cache key {key!r} is invalid", fix="pass a non-empty string", field="key"
-            )
-        return f"{self._prefix}:{key}"
+        return f"{self._prefix}:{check_cache_key(key)}"
 
     async def _call(self, operation: str, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -65,17 +62,9 @@ class RedisCache:
 
     async def set(self, key: str, value: bytes, *, ttl: float) -> None:
         """Store ``value`` for ``ttl`` seconds (millisecond precision)."""
-        if not ttl > 0:
-            raise ValidationError(
-                f"ttl must be > 0 seconds, got {ttl!r}", fix="pass a positive ttl", field="ttl"
-            )
-        if not isinstance(value, bytes):
-            raise ValidationError(
-                f"cache values are bytes, got {type(value).__name__}",
-                fix="encode the value first (the read-through helper stores JSON)",
-                field="value",
-            )
-        await self._call("set", self._key(key), value, px=max(1, round(ttl * 1000)))
+        key = self._key(key)
+        value = check_cache_value(value)
+        await self._call("set", key, value, px=max(1, round(check_ttl(ttl) * 1000)))
 
     async def delete(self, *keys: str) -> int:
         """Remove the keys; return how many existed."""

@@ -18,7 +18,12 @@ from portside.ports import (
     TransientError,
 )
 from portside.testing.contracts.drivers import QueueDriver
-from portside.testing.contracts.support import collect_events, history, wait_for_event
+from portside.testing.contracts.support import (
+    collect_events,
+    expect_invalid,
+    history,
+    wait_for_event,
+)
 
 __all__ = ["ControlContract"]
 
@@ -241,3 +246,23 @@ class ControlContract:
         assert await queue.remove_schedule("scheduled", "sync-5m") is True
         assert await queue.remove_schedule("scheduled", "sync-5m") is False
         assert await queue.list_schedules("scheduled") == []
+
+    @pytest.mark.parametrize(
+        ("options", "field"),
+        [
+            (JobOptions(job_id="fixed"), "schedule.options.job_id"),
+            (JobOptions(dedupe_key="once"), "schedule.options.dedupe_key"),
+            (JobOptions(delay=30), "schedule.options.delay"),
+        ],
+    )
+    async def test_q11_options_a_scheduler_decides_itself_are_refused(
+        self, queue_driver: QueueDriver, options: JobOptions, field: str
+    ) -> None:
+        """Q11: a scheduler names, dedupes and times its own jobs: a schedule whose options set
+        ``job_id``, ``dedupe_key`` or ``delay`` names that option and nothing is stored."""
+        queue = queue_driver.queue
+        schedule = Schedule(scheduler_id="s", name="n", every=60, options=options)
+        with expect_invalid(field):
+            await queue.upsert_schedule("refused", schedule)
+        assert await queue.list_schedules("refused") == []
+        assert (await queue.counts("refused")).depth == 0

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from portside.ports import Job, JobInfo, JobOptions, NewJob, RateLimit, Retention
+from portside.ports.inputs import MAX_CONCURRENCY
 from portside.testing.contracts.drivers import QueueDriver
-from portside.testing.contracts.support import ConcurrencyProbe, collect_events
+from portside.testing.contracts.support import ConcurrencyProbe, collect_events, expect_invalid
 
 __all__ = ["FlowContract"]
 
@@ -36,6 +37,20 @@ class FlowContract:
         assert probe.peak == 5, f"{probe.peak} attempts ran at once with concurrency 5"
         assert len(outcomes) == jobs and {o.status for o in outcomes} == {"completed"}
         assert (await queue.counts("flood")).completed == jobs
+
+    @pytest.mark.parametrize("concurrency", [0, -1, MAX_CONCURRENCY + 1, True, 2.5, "5"])
+    async def test_q6_concurrency_out_of_bounds_is_refused(
+        self, queue_driver: QueueDriver, concurrency: object
+    ) -> None:
+        """Q6: a worker runs 1 to MAX_CONCURRENCY (10000) jobs at once; anything else names
+        ``concurrency`` and no worker is made."""
+        queue = queue_driver.queue
+        with expect_invalid("concurrency", "from 1 to 10000"):
+            queue.consume("bounded", _done, concurrency=cast(Any, concurrency))
+        await queue.enqueue("bounded", "work", {})
+        queue.consume("bounded", _done, concurrency=MAX_CONCURRENCY)
+        outcomes = await queue_driver.drain("bounded")
+        assert [o.status for o in outcomes] == ["completed"]
 
     async def test_q6_rate_limit_holds_jobs_until_the_window_passes(
         self, queue_driver: QueueDriver

@@ -13,44 +13,23 @@ import pytest
 
 from portside.adapters.postgres.history import PostgresHistory
 from portside.ports import BackendUnavailableError, RunFinish, ValidationError
-from tests.unit.app.history_contract import (
-    T0,
-    check_dead_letters,
-    check_run_retention,
-    check_runs_round_trip,
-    dead,
-    start,
-)
+from portside.testing.contracts import HistoryContract
+from portside.testing.contracts.history_contract import T0, dead, start
 
 pytestmark = pytest.mark.integration
 
 
-async def test_a3_postgres_history_records_and_lists_runs(postgres_dsn: str) -> None:
-    history = PostgresHistory(postgres_dsn)
+@pytest.fixture
+async def history(postgres_dsn: str) -> AsyncIterator[PostgresHistory]:
+    store = PostgresHistory(postgres_dsn)
     try:
-        await check_runs_round_trip(history)
+        yield store
     finally:
-        await history.close()
+        await store.close()
 
 
-async def test_a4_postgres_history_stores_retries_and_purges_dead_letters(
-    postgres_dsn: str,
-) -> None:
-    history = PostgresHistory(postgres_dsn)
-    try:
-        await check_dead_letters(history)
-    finally:
-        await history.close()
-
-
-async def test_a3_postgres_history_purges_finished_runs_past_retention(
-    postgres_dsn: str,
-) -> None:
-    history = PostgresHistory(postgres_dsn)
-    try:
-        await check_run_retention(history)
-    finally:
-        await history.close()
+class TestPostgresHistory(HistoryContract):
+    """Every HistoryPort behaviour on Postgres (job_runs, job_failures)."""
 
 
 async def test_a3_purge_runs_deletes_in_bounded_batches(
@@ -108,15 +87,6 @@ class StatementSpy:
 
         monkeypatch.setattr(history, "_fetch", counted_fetch)
         monkeypatch.setattr(history, "_fetchrow", counted_fetchrow)
-
-
-@pytest.fixture
-async def history(postgres_dsn: str) -> AsyncIterator[PostgresHistory]:
-    store = PostgresHistory(postgres_dsn)
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def test_a3_concurrent_starts_and_finishes_are_one_statement_each(

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 from redis.asyncio import Redis
 
 from portside.adapters.redis import RedisCache
 from portside.app import ReadThroughCache
 from portside.ports import BackendUnavailableError
+from portside.testing.contracts import CacheContract
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def cache(redis_url: str, redis_prefix: str) -> AsyncIterator[RedisCache]:
+    port = RedisCache(redis_url, prefix=f"{redis_prefix}:cache")
+    try:
+        yield port
+    finally:
+        await port.close()
+
+
+class TestRedisCache(CacheContract):
+    """Every CachePort behaviour on Redis."""
 
 
 async def test_a8_values_expire_after_the_default_60s_and_can_be_invalidated(

@@ -79,5 +79,5 @@ async def test_q11_bad_schedules_name_the_field(queue_adapter: QueuePort) -> Non
             "bad",
             Schedule(scheduler_id="s", name="n", every=60, options=JobOptions(job_id="fixed")),
         )
-    assert job_id.value.field == "options.job_id"
+    assert job_id.value.field == "schedule.options.job_id"
     assert await queue_adapter.list_schedules("bad") == []

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from portside.adapters.memory.history import InMemoryHistory
-from tests.unit.app.history_contract import (
-    check_dead_letters,
-    check_run_retention,
-    check_runs_round_trip,
-)
+from portside.testing.contracts import HistoryContract
 
 
-async def test_a3_memory_history_records_and_lists_runs() -> None:
-    await check_runs_round_trip(InMemoryHistory())
+@pytest.fixture
+def history() -> InMemoryHistory:
+    return InMemoryHistory()
 
 
-async def test_a4_memory_history_stores_retries_and_purges_dead_letters() -> None:
-    await check_dead_letters(InMemoryHistory())
-
-
-async def test_a3_memory_history_purges_finished_runs_past_retention() -> None:
-    await check_run_retention(InMemoryHistory())
+class TestInMemoryHistory(HistoryContract):
+    """Every HistoryPort behaviour on InMemoryHistory."""

@@ -68,6 +68,7 @@ def test_q2_adapter_inputs_are_the_shared_functions() -> None:
     assert inputs.check_seconds is shared.check_seconds
     assert inputs.check_callable is shared.check_callable
     assert inputs.check_id is shared.check_lookup_id
+    assert inputs.check_concurrency is shared.check_concurrency
 
 
 @pytest.mark.parametrize("value", [0, 10_001, True, 2.5])

@@ -69,17 +69,22 @@ async def test_q11_a_schedule_may_be_given_as_a_dict_like_the_fakes_accept(
 @pytest.mark.parametrize(
     ("fields", "field", "message"),
     [
-        ({"pattern": "0 24 * * *"}, "pattern", "pattern '0 24 * * *': hour value 24"),
-        ({"pattern": "0 0 9 * * 5-7"}, "pattern", "day of week 7"),
-        ({"pattern": "0 0 30 2 *"}, "pattern", "never matches a real date"),
-        ({"pattern": "0 3 * * *", "timezone": "Mars/Base"}, "timezone", "unknown timezone"),
+        ({"pattern": "0 24 * * *"}, "schedule.pattern", "pattern '0 24 * * *': hour value 24"),
+        ({"pattern": "0 0 9 * * 5-7"}, "schedule.pattern", "day of week 7"),
+        ({"pattern": "0 0 30 2 *"}, "schedule.pattern", "never matches a real date"),
+        (
+            {"pattern": "0 3 * * *", "timezone": "Mars/Base"},
+            "schedule.timezone",
+            "unknown timezone",
+        ),
     ],
 )
 async def test_q11_unchecked_schedules_are_refused_by_the_port_rules_before_any_write(
     monkeypatch: pytest.MonkeyPatch, fields: dict[str, Any], field: str, message: str
 ) -> None:
     """Q11: a Schedule built without validation (model_construct) still meets the port's
-    cron and time-zone checks, named ``pattern``/``timezone``, and nothing is written."""
+    cron and time-zone checks, named ``schedule.pattern``/``schedule.timezone``, and nothing
+    is written."""
     queue = _SchedulerQueue()
     schedule = Schedule.model_construct(scheduler_id="s", name="n", every=None, **fields)
     with pytest.raises(ValidationError) as info:

@@ -202,7 +202,11 @@ async def test_a_closed_queue_refuses_work() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "field", "message"),
     [
-        ({"concurrency": 0}, "concurrency", "concurrency must be an integer of at least 1, got 0"),
+        (
+            {"concurrency": 0},
+            "concurrency",
+            "concurrency must be an integer from 1 to 10000, got 0",
+        ),
         ({"concurrency": True}, "concurrency", "got True"),
         ({"timeout": -1}, "timeout", "timeout is -1"),
         ({"timeout": 0}, "timeout", "pass a finite number above 0"),

@@ -175,7 +175,7 @@ async def test_q11_changed_schedule_replaces_its_pending_job_and_purge_keeps_it(
         (
             Schedule(scheduler_id="s", name="n", every=5, options=JobOptions(job_id="fixed")),
             "schedule.options.job_id",
-            "the scheduler names",
+            "job schedulers name their jobs themselves",
         ),
         # Schedule() itself refuses these two; model_construct() skips that check, so the
         # fake's own check is what answers here.
@@ -193,7 +193,7 @@ async def test_q11_changed_schedule_replaces_its_pending_job_and_purge_keeps_it(
         (
             Schedule(scheduler_id="s", name="n", every=5, options=JobOptions(delay=3)),
             "schedule.options.delay",
-            "leave it out",
+            "the pattern or 'every' decides when each job runs",
         ),
     ],
 )

@@ -1,0 +1,143 @@
+"""The history contract suite: run history (A3) and dead letters (A4) on any HistoryPort."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from portside.ports import HistoryPort, NewDeadLetter, RunFinish, RunStart, ValidationError
+
+__all__ = ["T0", "HistoryContract", "dead", "start"]
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def start(job_id: str, attempt: int = 1, *, queue: str = "q", at: datetime = T0) -> RunStart:
+    """A backfill attempt of job ``job_id`` that started at ``at``."""
+    return RunStart(
+        job_id=job_id, queue=queue, name="job", attempt=attempt, run_mode="backfill", started_at=at
+    )
+
+
+def dead(job_id: str, failed_at: datetime, *, queue: str = "q") -> NewDeadLetter:
+    """A dead letter of a permanently failed job."""
+    return NewDeadLetter(
+        queue=queue,
+        job_id=job_id,
+        name="job",
+        data={"organizationId": "org-1", "_portside": {"mode": "manual"}},
+        error_class="SourceAuthError",
+        error_message="invalid token",
+        failure_kind="permanent",
+        attempts=1,
+        failed_at=failed_at,
+    )
+
+
+class HistoryContract:
+    """A3, A4. Needs a ``history`` fixture yielding the ``HistoryPort`` under test, empty."""
+
+    pytestmark = pytest.mark.asyncio
+
+    async def test_a3_runs_round_trip(self, history: HistoryPort) -> None:
+        """A3: record_start/record_finish/get/list with filters, newest first; queue stats."""
+        first = await history.record_start(start("j1", 1))
+        assert first.status == "running" and first.finished_at is None
+        closed = await history.record_finish(
+            first.id,
+            RunFinish(
+                status="retrying",
+                finished_at=T0 + timedelta(seconds=2),
+                failure_kind="transient",
+                error_class="SourceUnavailableError",
+                error_message="503",
+            ),
+        )
+        assert (closed.status, closed.failure_kind, closed.duration) == (
+            "retrying",
+            "transient",
+            2.0,
+        )
+        second = await history.record_start(start("j1", 2, at=T0 + timedelta(seconds=10)))
+        await history.record_finish(
+            second.id,
+            RunFinish(
+                status="completed",
+                finished_at=T0 + timedelta(seconds=11),
+                result={"rows": 3, "ok": True},
+            ),
+        )
+        await history.record_start(start("j2", queue="other", at=T0 + timedelta(seconds=20)))
+
+        runs = await history.list_runs(job_id="j1")
+        assert [(r.attempt, r.status, r.run_mode) for r in runs] == [
+            (2, "completed", "backfill"),
+            (1, "retrying", "backfill"),
+        ]
+        assert runs[0].result == {"rows": 3, "ok": True}
+        assert [r.job_id for r in await history.list_runs(queue="other")] == ["j2"]
+        assert len(await history.list_runs(limit=2)) == 2
+        assert await history.get_run(second.id) == runs[0]
+        assert await history.get_run("999999") is None
+        assert await history.get_run("not-an-id") is None
+        with pytest.raises(ValidationError, match="no run with id"):
+            await history.record_finish("424242", RunFinish(status="completed", finished_at=T0))
+
+        stats = {s.queue: s for s in await history.queue_stats(T0)}
+        assert (stats["q"].attempts, stats["q"].completed, stats["q"].retrying) == (2, 1, 1)
+        assert stats["q"].failure_rate == 0.5
+        assert stats["q"].mean_duration == pytest.approx(1.5)
+        assert "other" not in stats  # still running
+
+    async def test_a4_dead_letters_are_stored_retried_and_purged(
+        self, history: HistoryPort
+    ) -> None:
+        """A4: add/list/get/mark_retried/purge with 30-day default retention."""
+        now = T0 + timedelta(days=40)
+        old = await history.add_failure(dead("old", now - timedelta(days=31)))
+        recent = await history.add_failure(dead("recent", now - timedelta(days=1), queue="q2"))
+
+        assert [f.job_id for f in await history.list_failures()] == ["recent", "old"]
+        assert [f.job_id for f in await history.list_failures(queue="q2")] == ["recent"]
+        fetched = await history.get_failure(old.id)
+        assert fetched is not None and fetched.data["organizationId"] == "org-1"
+        assert fetched.error == "SourceAuthError: invalid token"
+        assert await history.get_failure("no-such-id") is None
+
+        marked = await history.mark_retried(recent.id, retry_job_id="recent", retried_at=now)
+        assert marked is not None and marked.retried_at == now and marked.retry_job_id == "recent"
+        assert [f.job_id for f in await history.list_failures()] == ["old"]
+        assert len(await history.list_failures(include_retried=True)) == 2
+        assert await history.mark_retried("no-such-id", retry_job_id="x", retried_at=now) is None
+
+        assert await history.purge_failures(now=now) == 1
+        assert [f.job_id for f in await history.list_failures(include_retried=True)] == ["recent"]
+        assert await history.purge_failures(timedelta(hours=1), now=now) == 1
+
+    async def test_a3_finished_runs_past_retention_are_purged(self, history: HistoryPort) -> None:
+        """A3: purge_runs deletes finished attempts past the cutoff, never running ones."""
+        now = T0 + timedelta(days=40)
+        stale_start = now - timedelta(days=35)
+
+        async def finished(job_id: str, status: str, ended: datetime) -> str:
+            run = await history.record_start(start(job_id, at=stale_start))
+            finish = RunFinish.model_validate({"status": status, "finished_at": ended})
+            return (await history.record_finish(run.id, finish)).id
+
+        old_ok = await finished("old-ok", "completed", now - timedelta(days=31))
+        old_retry = await finished("old-retry", "retrying", now - timedelta(days=30, seconds=1))
+        old_failed = await finished("old-failed", "failed", now - timedelta(days=33))
+        recent = await finished("recent", "completed", now - timedelta(days=29))
+        running = (await history.record_start(start("still-running", at=stale_start))).id
+
+        assert await history.purge_runs(now=now) == 3
+        for gone in (old_ok, old_retry, old_failed):
+            assert await history.get_run(gone) is None
+        assert {r.job_id for r in await history.list_runs()} == {"recent", "still-running"}
+        assert await history.purge_runs(now=now) == 0
+
+        assert await history.purge_runs(timedelta(0), now=now) == 1
+        assert await history.get_run(recent) is None
+        kept = await history.get_run(running)
+        assert kept is not None and kept.status == "running"
