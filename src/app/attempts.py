@@ -278,7 +278,7 @@ class AttemptRunner:
                     error_class=type(error).__name__,
                     error_message=_message(error),
                     failure_kind=kind,
-                    attempts=job.attempt,
+                    attempts_made=job.attempt,
                     failed_at=now,
                 )
             ),

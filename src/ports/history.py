@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
-from portside.ports.model import PortModel
+from portside.ports.model import PortModel, deprecated_name, renamed_fields
 from portside.ports.queue_types import FailureKind
 
 __all__ = [
@@ -103,8 +103,19 @@ class NewDeadLetter(PortModel):
     error_class: str
     error_message: str = Field(max_length=MAX_ERROR_MESSAGE)
     failure_kind: FailureKind
-    attempts: int = Field(ge=1)
+    attempts_made: int = Field(ge=1)
     failed_at: AwareDatetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, data: Any) -> Any:
+        return renamed_fields(data, cls, {"attempts": "attempts_made"})
+
+    @property
+    def attempts(self) -> int:
+        """Deprecated: ``attempts_made``."""
+        deprecated_name("NewDeadLetter", "attempts", "attempts_made")
+        return self.attempts_made
 
 
 class DeadLetter(PortModel):
@@ -120,10 +131,21 @@ class DeadLetter(PortModel):
     error_class: str
     error_message: str
     failure_kind: FailureKind
-    attempts: int
+    attempts_made: int
     failed_at: datetime
     retried_at: datetime | None = None
     retry_job_id: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, data: Any) -> Any:
+        return renamed_fields(data, cls, {"attempts": "attempts_made"})
+
+    @property
+    def attempts(self) -> int:
+        """Deprecated: ``attempts_made``."""
+        deprecated_name("DeadLetter", "attempts", "attempts_made")
+        return self.attempts_made
 
     @property
     def error(self) -> str:
@@ -139,16 +161,27 @@ class QueueRunStats(PortModel):
     model_config = ConfigDict(frozen=True)
 
     queue: str
-    attempts: int = 0
+    finished: int = 0
     completed: int = 0
     retrying: int = 0
     failed: int = 0
     mean_duration: float | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, data: Any) -> Any:
+        return renamed_fields(data, cls, {"attempts": "finished"})
+
+    @property
+    def attempts(self) -> int:
+        """Deprecated: ``finished``."""
+        deprecated_name("QueueRunStats", "attempts", "finished")
+        return self.finished
+
     @property
     def failure_rate(self) -> float:
         """Share of finished attempts that failed or will be retried (0 when none finished)."""
-        return (self.failed + self.retrying) / self.attempts if self.attempts else 0.0
+        return (self.failed + self.retrying) / self.finished if self.finished else 0.0
 
 
 @runtime_checkable

@@ -95,7 +95,7 @@ class InMemoryHistory:
             stats.append(
                 QueueRunStats(
                     queue=queue,
-                    attempts=len(runs),
+                    finished=len(runs),
                     completed=sum(run.status == "completed" for run in runs),
                     retrying=sum(run.status == "retrying" for run in runs),
                     failed=sum(run.status == "failed" for run in runs),

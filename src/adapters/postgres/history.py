@@ -87,7 +87,7 @@ def _failure(row: asyncpg.Record) -> DeadLetter:
         error_class=row["error_class"],
         error_message=row["error_message"],
         failure_kind=row["failure_kind"],
-        attempts=row["attempts"],
+        attempts_made=row["attempts"],
         failed_at=row["failed_at"],
         retried_at=row["retried_at"],
         retry_job_id=row["retry_job_id"],
@@ -314,7 +314,7 @@ class PostgresHistory:
             failure.error_class,
             failure.error_message,
             failure.failure_kind,
-            failure.attempts,
+            failure.attempts_made,
             failure.failed_at,
         )
         assert row is not None  # INSERT ... RETURNING always returns the row

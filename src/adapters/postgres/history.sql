@@ -47,7 +47,7 @@ SELECT *
 
 -- name: queue_stats
 SELECT queue,
-       count(*)                                   AS attempts,
+       count(*)                                   AS finished,
        count(*) FILTER (WHERE status = 'completed') AS completed,
        count(*) FILTER (WHERE status = 'retrying')  AS retrying,
        count(*) FILTER (WHERE status = 'failed')    AS failed,

@@ -58,7 +58,7 @@ def list_failures(
             retried = f"  retried as {row.retry_job_id}" if row.retried_at else ""
             typer.echo(
                 f"{row.id}  {row.failed_at:%Y-%m-%d %H:%M:%S}  {row.queue}  {row.name}  "
-                f"{row.job_id}  attempts={row.attempts}  {row.error[:120]}{retried}"
+                f"{row.job_id}  attempts_made={row.attempts_made}  {row.error[:120]}{retried}"
             )
         if not as_json:
             typer.echo(f"{len(rows)} dead letter(s)")

@@ -63,13 +63,13 @@ def _alerts(
             )
         )
     rate = stats.failure_rate if stats else 0.0
-    if stats and stats.attempts and rate > thresholds.max_failure_rate:
+    if stats and stats.finished and rate > thresholds.max_failure_rate:
         alerts.append(
             HealthAlert(
                 rule="failure_rate",
                 value=round(rate, 6),
                 threshold=thresholds.max_failure_rate,
-                message=f"{stats.failed + stats.retrying} of {stats.attempts} recent attempts "
+                message=f"{stats.failed + stats.retrying} of {stats.finished} recent attempts "
                 f"failed ({rate:.1%}), over {thresholds.max_failure_rate:.1%}",
             )
         )
@@ -113,7 +113,7 @@ def evaluate(
         latency_seconds=latency,
         baseline_latency_seconds=chosen,
         failure_rate=round(recent.failure_rate, 6) if recent else 0.0,
-        recent_attempts=recent.attempts if recent else 0,
+        recent_attempts=recent.finished if recent else 0,
         workers=workers,
         alerts=alerts,
     )

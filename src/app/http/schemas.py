@@ -193,7 +193,7 @@ class FailedJob(_Api):
     error_class: str
     error_message: str
     failure_kind: FailureKind
-    attempts: int
+    attempts_made: int
     failed_at: datetime
     retried_at: datetime | None = None
     retry_job_id: str | None = None

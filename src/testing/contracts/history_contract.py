@@ -30,7 +30,7 @@ def dead(job_id: str, failed_at: datetime, *, queue: str = "q") -> NewDeadLetter
         error_class="SourceAuthError",
         error_message="invalid token",
         failure_kind="permanent",
-        attempts=1,
+        attempts_made=1,
         failed_at=failed_at,
     )
 
@@ -85,7 +85,7 @@ class HistoryContract:
             await history.record_finish("424242", RunFinish(status="completed", finished_at=T0))
 
         stats = {s.queue: s for s in await history.queue_stats(T0)}
-        assert (stats["q"].attempts, stats["q"].completed, stats["q"].retrying) == (2, 1, 1)
+        assert (stats["q"].finished, stats["q"].completed, stats["q"].retrying) == (2, 1, 1)
         assert stats["q"].failure_rate == 0.5
         assert stats["q"].mean_duration == pytest.approx(1.5)
         assert "other" not in stats  # still running

@@ -213,7 +213,7 @@ def test_a4_failed_list_retry_purge(runner: CliRunner, cli_infra: Infra) -> None
                 error_class="SourceAuthError",
                 error_message="invalid token",
                 failure_kind="permanent",
-                attempts=1,
+                attempts_made=1,
                 failed_at=clock.datetime(),
             )
         )

@@ -122,7 +122,7 @@ async def test_q4_source_failures_are_classified_by_the_registry(
     else:
         (failure,) = failures
         assert failure.failure_kind == kind
-        assert failure.attempts == len(statuses)
+        assert failure.attempts_made == len(statuses)
 
 
 async def test_a7_sql_store_refuses_an_outbox_without_sql(

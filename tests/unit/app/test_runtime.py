@@ -87,7 +87,7 @@ async def test_q4_transient_errors_retry_with_backoff_then_dead_letter(
     assert runs[2].error_class == "TransientError"
     assert runs[2].error_message == "upstream 503 on attempt 3"
     (failure,) = await history.list_failures()
-    assert (failure.job_id, failure.queue, failure.name, failure.attempts) == (
+    assert (failure.job_id, failure.queue, failure.name, failure.attempts_made) == (
         ref.id,
         "items",
         "item",
@@ -124,7 +124,7 @@ async def test_q4_permanent_error_fails_once_and_is_dead_lettered(
         "TokenRevoked",
     )
     (failure,) = await history.list_failures()
-    assert (failure.attempts, failure.failure_kind) == (1, "permanent")
+    assert (failure.attempts_made, failure.failure_kind) == (1, "permanent")
     info = await app_infra.queue.get_job("items", ref.id)
     assert info is not None and info.state == "failed" and info.attempts_made == 1
 

@@ -97,7 +97,7 @@ async def test_a3_run_retention_none_keeps_run_history(
             error_class="Boom",
             error_message="",
             failure_kind="permanent",
-            attempts=1,
+            attempts_made=1,
             failed_at=clock.datetime() - timedelta(days=31),
         )
     )

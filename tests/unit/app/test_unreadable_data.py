@@ -89,7 +89,7 @@ async def test_a4_unreadable_job_data_is_recorded_and_dead_lettered_once(
     )
     assert run.error_message is not None and "not a JSON object" in run.error_message
     (letter,) = await history.list_failures()
-    assert (letter.job_id, letter.queue, letter.name, letter.attempts) == (
+    assert (letter.job_id, letter.queue, letter.name, letter.attempts_made) == (
         "corrupt-1",
         "items",
         "item",
@@ -116,4 +116,4 @@ async def test_a4_unreadable_data_of_a_job_not_on_its_first_attempt_is_final_too
         await attempt(UnreadableRawJob(attempt=2, max_attempts=5))
 
     assert [run.status for run in await history.list_runs()] == ["failed"]
-    assert [letter.attempts for letter in await history.list_failures()] == [2]
+    assert [letter.attempts_made for letter in await history.list_failures()] == [2]

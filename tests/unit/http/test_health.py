@@ -48,15 +48,15 @@ def test_a6_depth_alert_fires_above_100() -> None:
 
 
 def test_a6_latency_alert_fires_above_twice_the_baseline() -> None:
-    at_limit = QueueRunStats(queue="q", attempts=10, completed=10, mean_duration=2.0)
+    at_limit = QueueRunStats(queue="q", finished=10, completed=10, mean_duration=2.0)
     assert _health(recent=at_limit, baseline=1.0).status == "ok"
-    slow = QueueRunStats(queue="q", attempts=10, completed=10, mean_duration=2.1)
+    slow = QueueRunStats(queue="q", finished=10, completed=10, mean_duration=2.1)
     assert _rules(_health(recent=slow, baseline=1.0)) == {"latency"}
     assert _health(recent=slow, baseline=None).status == "ok"  # no baseline yet: no verdict
 
 
 def test_a6_a_configured_baseline_wins_over_the_measured_one() -> None:
-    slow = QueueRunStats(queue="q", attempts=1, completed=1, mean_duration=0.5)
+    slow = QueueRunStats(queue="q", finished=1, completed=1, mean_duration=0.5)
     fixed = HealthThresholds(baseline_latency={"q": 0.2})
     health = _health(recent=slow, baseline=0.5, thresholds=fixed)
     assert health.baseline_latency_seconds == 0.2
@@ -64,9 +64,9 @@ def test_a6_a_configured_baseline_wins_over_the_measured_one() -> None:
 
 
 def test_a6_failure_rate_alert_fires_above_5_percent() -> None:
-    five = QueueRunStats(queue="q", attempts=100, completed=95, failed=5)
+    five = QueueRunStats(queue="q", finished=100, completed=95, failed=5)
     assert _health(recent=five).status == "ok"
-    six = QueueRunStats(queue="q", attempts=100, completed=94, failed=3, retrying=3)
+    six = QueueRunStats(queue="q", finished=100, completed=94, failed=3, retrying=3)
     health = _health(recent=six)
     assert _rules(health) == {"failure_rate"}
     assert health.failure_rate == pytest.approx(0.06)

@@ -72,7 +72,7 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
                 "error_class": "E",
                 "error_message": "m",
                 "failure_kind": "fatal",
-                "attempts": 1,
+                "attempts_made": 1,
                 "failed_at": NOW,
             },
             "failure_kind",
