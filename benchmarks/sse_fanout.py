@@ -194,6 +194,7 @@ async def _serve_and_measure(redis_url: str, dsn: str, plan: Plan, fanout: int) 
     from portside.app import Registry
     from portside.app.http import HttpSettings, create_app
     from portside.app.http.server import ApiServer
+    from portside.examples.agents import AgentRuns
     from portside.infra import Infra
 
     infra = Infra(
@@ -204,7 +205,7 @@ async def _serve_and_measure(redis_url: str, dsn: str, plan: Plan, fanout: int) 
     )
     outcomes = []
     async with infra:
-        app = create_app(infra, Registry(), HttpSettings(), publish_outbox=True)
+        app = create_app(infra, Registry(), HttpSettings(), runs=AgentRuns(), publish_outbox=True)
         async with ApiServer(app) as server:
             for subscribers in (1, fanout):
                 for load, events, rate in (
@@ -253,7 +254,7 @@ def main() -> None:
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
 
-    from portside.adapters.postgres.migrations import migrate
+    from portside.examples.migrations import migrate
     from portside.servers import LocalPostgres
 
     print(header(f"SSE fan-out: one run's events to {args.subscribers} subscribers vs 1"))

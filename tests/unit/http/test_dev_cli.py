@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from portside.app.cli import app
-from portside.app.cli.dev import _worker_registry
+from portside.app.cli.dev import _application
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def test_bad_input_exits_2_with_one_line(runner: CliRunner, args: list[str], mes
 
 
 def test_the_worker_runs_the_internal_jobs_the_api_only_the_public_ones() -> None:
-    worker, public = _worker_registry("portside.app.examples:registry")
+    _, worker, public = _application("portside.examples.dev:application")
     assert {"agent-run", "webhook-deliver"} <= set(worker.names())
     assert "agent-run" not in public and "webhook-deliver" not in public
     assert set(public.names()) == set(worker.names()) - {"agent-run", "webhook-deliver"}

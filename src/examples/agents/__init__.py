@@ -8,24 +8,25 @@ with ``run.completed`` or ``run.failed``.
 
 from __future__ import annotations
 
-from portside.app.agents.jobs import (
+from portside.examples.agents.jobs import (
     ORCHESTRATOR_JOB,
     ORCHESTRATOR_QUEUE,
     build_registry,
     orchestrator_definition,
 )
-from portside.app.agents.memory_store import MemoryAgentRunStore
-from portside.app.agents.models import (
+from portside.examples.agents.memory_store import InMemoryAgentRunStore
+from portside.examples.agents.models import (
     TERMINAL_EVENTS,
     TERMINAL_STATUSES,
     NewRun,
     RunRecord,
     RunRequest,
     RunStatus,
+    StartedRun,
 )
-from portside.app.agents.orchestrator import OrchestratePayload, Orchestrator
-from portside.app.agents.service import AgentRuns, StartedRun, new_run_id
-from portside.app.agents.store import AgentRunStore, RunWriter, SqlAgentRunStore
+from portside.examples.agents.orchestrator import OrchestratePayload, Orchestrator
+from portside.examples.agents.service import AgentRuns, new_run_id
+from portside.examples.agents.store import AgentRunStore, RunWriter, SqlAgentRunStore
 
 __all__ = [
     "ORCHESTRATOR_JOB",
@@ -34,7 +35,7 @@ __all__ = [
     "TERMINAL_STATUSES",
     "AgentRunStore",
     "AgentRuns",
-    "MemoryAgentRunStore",
+    "InMemoryAgentRunStore",
     "NewRun",
     "OrchestratePayload",
     "Orchestrator",
