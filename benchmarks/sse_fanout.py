@@ -2,9 +2,10 @@
 
 Usage: python benchmarks/sse_fanout.py [--quick] [--subscribers 100]
 
-Starts a private Redis and Postgres (``portside.servers``), applies the migrations and serves
-``create_app`` with ``ApiServer`` (outbox publisher on, as in the integration tests) in this
-process. For 1 subscriber (baseline) and then ``--subscribers``, in the same run:
+Starts a private Redis and Postgres (``portside.servers``), applies portside's and the examples'
+migrations and serves ``create_app`` with the examples' agent runs and ``ApiServer`` (outbox
+publisher on, as in the integration tests) in this process. For 1 subscriber (baseline) and
+then ``--subscribers``, in the same run:
 
 - ``POST /runs`` creates a run (no worker runs it, so it stays open);
 - a client process opens the subscribers on ``GET /runs/{id}/events?from_seq=2`` (raw sockets,

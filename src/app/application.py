@@ -16,6 +16,7 @@ from portside.app.definition import JobDefinition
 from portside.app.http.runs import RunService
 from portside.app.http.webhook_job import WebhookDelivery, webhook_definition
 from portside.app.registry import Registry
+from portside.ports import ValidationError
 
 __all__ = ["Application", "MainJob", "Migrate", "internal_jobs"]
 
@@ -64,6 +65,22 @@ class Application:
     migrate: Migrate | None = None
     main_job: MainJob | None = None
     sample_run: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.registry, Registry):
+            raise ValidationError(
+                f"Application(registry=...) got a {type(self.registry).__name__}",
+                fix="pass a portside.app.Registry of the application's jobs",
+                field="registry",
+            )
+        main = self.main_job
+        if main is not None and main.name not in self.registry:
+            jobs = ", ".join(self.registry.names()) or "none"
+            raise ValidationError(
+                f"the main job {main.name!r} is not in the application's registry",
+                fix=f"name one of its jobs ({jobs})",
+                field="main_job",
+            )
 
     def worker_registry(self, delivery: WebhookDelivery | None = None) -> Registry:
         """Every job its workers run: ``registry`` plus ``internal_jobs`` (a job of

@@ -4,6 +4,10 @@
 outbox unit of work and queues the ``agent-run`` job on ``agents-run:orchestrator``; the job
 (``Orchestrator``) writes every step as an event on the run's stream (the run id) and ends it
 with ``run.completed`` or ``run.failed``.
+
+``AgentRuns`` is a run service for ``create_app(..., runs=AgentRuns())``: it brings
+``POST /runs`` and ``GET /runs/{run_id}`` (``routes.py``), and the core streams the run's
+events at ``GET /runs/{run_id}/events``. Its tables come from ``portside.examples.migrations``.
 """
 
 from __future__ import annotations

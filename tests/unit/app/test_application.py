@@ -9,7 +9,7 @@ from portside.app import Application, JobContext, JobDefinition, MainJob, Regist
 from portside.app.loader import load_application, load_registry
 from portside.app.runtime import WorkerRuntime
 from portside.examples.dev import application as examples_app
-from portside.ports import ConfigurationError
+from portside.ports import ConfigurationError, ValidationError
 
 DEV_APP = "portside.examples.dev:application"
 
@@ -74,6 +74,14 @@ def test_something_else_is_refused_with_what_to_pass() -> None:
     message = str(caught.value)
     assert "is a str, not a portside Registry or Application" in message
     assert "point --app at a portside.app.Registry or Application" in message
+
+
+def test_an_application_is_checked_when_it_is_made() -> None:
+    with pytest.raises(ValidationError, match="main job 'pong' is not in") as caught:
+        Application(_registry("ping"), main_job=MainJob("pong", dict))
+    assert caught.value.fix == "name one of its jobs (ping)"
+    with pytest.raises(ValidationError, match="got a list"):
+        Application([])  # type: ignore[arg-type]
 
 
 def test_a_main_job_makes_its_payload_when_asked() -> None:
