@@ -2,9 +2,10 @@
 
 Usage: python benchmarks/sse_fanout.py [--quick] [--subscribers 100]
 
-Starts a private Redis and Postgres (``portside.servers``), applies the migrations and serves
-``create_app`` with ``ApiServer`` (outbox publisher on, as in the integration tests) in this
-process. For 1 subscriber (baseline) and then ``--subscribers``, in the same run:
+Starts a private Redis and Postgres (``portside.servers``), applies portside's and the examples'
+migrations and serves ``create_app`` with the examples' agent runs and ``ApiServer`` (outbox
+publisher on, as in the integration tests) in this process. For 1 subscriber (baseline) and
+then ``--subscribers``, in the same run:
 
 - ``POST /runs`` creates a run (no worker runs it, so it stays open);
 - a client process opens the subscribers on ``GET /runs/{id}/events?from_seq=2`` (raw sockets,
@@ -194,6 +195,7 @@ async def _serve_and_measure(redis_url: str, dsn: str, plan: Plan, fanout: int) 
     from portside.app import Registry
     from portside.app.http import HttpSettings, create_app
     from portside.app.http.server import ApiServer
+    from portside.examples.agents import AgentRuns
     from portside.infra import Infra
 
     infra = Infra(
@@ -204,7 +206,7 @@ async def _serve_and_measure(redis_url: str, dsn: str, plan: Plan, fanout: int) 
     )
     outcomes = []
     async with infra:
-        app = create_app(infra, Registry(), HttpSettings(), publish_outbox=True)
+        app = create_app(infra, Registry(), HttpSettings(), runs=AgentRuns(), publish_outbox=True)
         async with ApiServer(app) as server:
             for subscribers in (1, fanout):
                 for load, events, rate in (
@@ -253,7 +255,7 @@ def main() -> None:
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
 
-    from portside.adapters.postgres.migrations import migrate
+    from portside.examples.migrations import migrate
     from portside.servers import LocalPostgres
 
     print(header(f"SSE fan-out: one run's events to {args.subscribers} subscribers vs 1"))

@@ -1,4 +1,5 @@
-"""The job platform on ports: registry, worker runtime, scheduler, dispatch, backfill, cache.
+"""The job platform on ports: registry, worker runtime, scheduler, dispatch, backfill, cache,
+and the ``Application`` that bundles an application's jobs, schema and runs for the CLI.
 
 Names are imported on first use, so ``portside --help`` and a worker's start-up load only
 the modules they need.
@@ -10,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from portside.app.application import Application, MainJob
     from portside.app.backfill import BackfillPlan, BackfillReport, plan_backfill
     from portside.app.cache import DEFAULT_TTL, ReadThroughCache
     from portside.app.context import JobContext
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
     from portside.app.scheduler import ScheduleReport, sync_schedules
 
 _HOMES = {
+    "Application": "application",
+    "MainJob": "application",
     "BackfillPlan": "backfill",
     "BackfillReport": "backfill",
     "plan_backfill": "backfill",
@@ -50,12 +54,14 @@ _HOMES = {
 __all__ = [
     "DEFAULT_TTL",
     "META_KEY",
+    "Application",
     "BackfillPlan",
     "BackfillReport",
     "InvalidPayloadError",
     "JobContext",
     "JobDefinition",
     "JobSchedule",
+    "MainJob",
     "QueueSettings",
     "ReadThroughCache",
     "Registry",

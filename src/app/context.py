@@ -6,15 +6,60 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from portside.ports import Job, RunMode
+from pydantic import BaseModel
 
-if TYPE_CHECKING:
-    from portside.app.definition import JobDefinition
-    from portside.infra import Infra
+from portside.infra import Infra
+from portside.ports import FailureKind, Job, RunMode
 
-__all__ = ["JobContext"]
+__all__ = ["DefinitionView", "JobContext"]
+
+
+class DefinitionView(Protocol):
+    """What a handler reads of its job's ``JobDefinition`` (which satisfies this).
+
+    A protocol rather than ``JobDefinition`` itself: the definition names ``JobContext`` in its
+    handler type, so this module stays below ``portside.app.definition``.
+    """
+
+    @property
+    def name(self) -> str:
+        """The job's stable name."""
+        ...
+
+    @property
+    def queue(self) -> str:
+        """The queue it runs on."""
+        ...
+
+    @property
+    def payload(self) -> type[BaseModel]:
+        """The pydantic model of its data."""
+        ...
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one attempt may run."""
+        ...
+
+    @property
+    def business_keys(self) -> tuple[str, ...]:
+        """Payload fields copied into every log line."""
+        ...
+
+    @property
+    def description(self) -> str:
+        """One line for ``--help`` and docs."""
+        ...
+
+    def classify(self, error: BaseException) -> FailureKind:
+        """Transient or permanent, as the worker will classify ``error``."""
+        ...
+
+    def job_id_for(self, payload: BaseModel) -> str:
+        """The deterministic job id of ``payload``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -31,7 +76,7 @@ class JobContext:
     """
 
     job: Job
-    definition: JobDefinition[Any]
+    definition: DefinitionView
     run_mode: RunMode
     infra: Infra
     log_fields: Mapping[str, Any]

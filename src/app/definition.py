@@ -10,11 +10,12 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pydantic
 from pydantic import BaseModel
 
+from portside.app.context import JobContext
 from portside.app.errors import InvalidPayloadError
 from portside.app.job_ids import deterministic_job_id
 from portside.ports import (
@@ -30,13 +31,10 @@ from portside.ports import (
 from portside.ports.inputs import check_concurrency
 from portside.ports.validation import check_queue_name
 
-if TYPE_CHECKING:
-    from portside.app.context import JobContext
-
 __all__ = ["Handler", "JobDefinition", "JobSchedule", "RetryPolicy", "payload_error_detail"]
 
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
-Handler = Callable[[PayloadT, "JobContext"], Awaitable[Any]]
+Handler = Callable[[PayloadT, JobContext], Awaitable[Any]]
 _JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 _KINDS = ("transient", "permanent")
 

@@ -173,8 +173,8 @@ class Settings(BaseModel):
         if self.app is None:
             raise ConfigurationError(
                 "no job registry is configured",
-                fix=f"pass --app module:registry (e.g. portside.app.examples:registry) or set "
-                f"{APP_ENV}",
+                fix="pass --app module:registry (e.g. portside.examples.ingestion:registry) or "
+                f"set {APP_ENV}",
                 field=APP_ENV,
             )
         return self.app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from portside.app.application import Application
 from portside.app.settings import Settings
 from portside.infra import Infra
 from portside.ports import ConfigurationError
@@ -42,8 +43,9 @@ def build_infra(settings: Settings, *, name: str = "portside") -> Infra:
     )
 
 
-async def migrate(settings: Settings) -> list[str]:
-    """Apply pending Postgres migrations (outbox, run history, example tables); return versions."""
+async def migrate(settings: Settings, application: Application | None = None) -> list[str]:
+    """Apply pending Postgres migrations: portside's (outbox, run history, dead letters), then
+    the application's own (``Application.migrate``); return what was applied."""
     try:
         from portside.adapters.postgres.migrations import migrate as apply
     except ImportError as exc:
@@ -52,4 +54,8 @@ async def migrate(settings: Settings) -> list[str]:
             fix="install portside with its postgres extra: pip install 'portside[postgres]'",
         ) from exc
 
-    return await apply(settings.require_postgres_dsn())
+    dsn = settings.require_postgres_dsn()
+    applied = await apply(dsn)
+    if application is not None and application.migrate is not None:
+        applied.extend(await application.migrate(dsn))
+    return applied

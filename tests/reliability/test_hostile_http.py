@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 from portside.adapters.bullmq import BullMQQueue
 from portside.adapters.postgres import PostgresOutbox
 from portside.adapters.postgres.history import PostgresHistory
-from portside.app.examples import build_registry
 from portside.app.http import HttpSettings, create_app
 from portside.app.http.server import ApiServer
+from portside.examples.agents import AgentRuns
+from portside.examples.ingestion import build_registry
 from portside.infra import Infra, use_infra
 from tests.reliability.conftest import Figures
 from tests.reliability.hostile import BAD_JSON_TOKENS, raw_json_documents
@@ -63,7 +64,11 @@ def api(redis_url: str, redis_prefix: str, postgres_dsn: str) -> Iterator[Api]:
         )
         with use_infra(infra):
             app = create_app(
-                infra, build_registry(), HttpSettings(admin_token=TOKEN), publish_outbox=True
+                infra,
+                build_registry(),
+                HttpSettings(admin_token=TOKEN),
+                runs=AgentRuns(),
+                publish_outbox=True,
             )
             server = ApiServer(app)
             runner.run(server.start())

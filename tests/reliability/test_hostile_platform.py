@@ -21,7 +21,7 @@ from portside.adapters.bullmq import BullMQQueue
 from portside.app import dispatch, plan_backfill
 from portside.app.backfill import MAX_BACKFILL_DAYS
 from portside.app.cli import app as cli
-from portside.app.examples import registry
+from portside.examples.ingestion import registry
 from portside.ports import ValidationError
 from tests.reliability.conftest import Figures
 from tests.reliability.hostile import bad_json_values, hostile_text, mostly
@@ -175,7 +175,7 @@ def test_a5_backfill_ranges_anywhere_in_the_calendar(
 @pytest.fixture
 def cli_env(redis_url: str, redis_prefix: str, postgres_dsn: str) -> dict[str, str]:
     return {
-        "PORTSIDE_APP": "portside.app.examples:registry",
+        "PORTSIDE_APP": "portside.examples.ingestion:registry",
         "PORTSIDE_REDIS_URL": redis_url,
         "PORTSIDE_REDIS_PREFIX": redis_prefix,
         "PORTSIDE_POSTGRES_DSN": postgres_dsn,

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from portside.adapters.postgres.migrations import migrate, migrate_connection
+from portside.adapters.postgres.migrations import MigrationSource, migrate, migrate_connection
 from portside.adapters.postgres.outbox import PostgresOutbox
 from portside.adapters.postgres.settings import OutboxSettings
 
-__all__ = ["OutboxSettings", "PostgresOutbox", "migrate", "migrate_connection"]
+__all__ = [
+    "MigrationSource",
+    "OutboxSettings",
+    "PostgresOutbox",
+    "migrate",
+    "migrate_connection",
+]

@@ -84,8 +84,8 @@ AppOption = Annotated[
     typer.Option(
         "--app",
         metavar="MODULE:ATTR",
-        help="The job registry as module:attribute, e.g. portside.app.examples:registry "
-        "[env: PORTSIDE_APP].",
+        help="The application as module:attribute, an Application or a job Registry, e.g. "
+        "portside.examples.dev:application [env: PORTSIDE_APP].",
         show_default=False,
     ),
 ]

@@ -10,11 +10,11 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from portside.app.application import Application
 from portside.app.cli._common import (
     AppOption,
     PostgresOption,
@@ -25,6 +25,7 @@ from portside.app.cli._common import (
 )
 from portside.app.registry import Registry
 from portside.app.settings import Settings
+from portside.ports import ValidationError
 
 if TYPE_CHECKING:
     from portside.infra import Infra
@@ -32,21 +33,22 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_APP", "dev"]
 
-DEFAULT_APP = "portside.app.http.registry:registry"
+DEFAULT_APP = "portside.examples.dev:application"
+"""The examples' application, loaded at run time (the core never imports the examples)."""
 DEFAULT_PORT = 8000
-MAIN_JOB = "ingest"
 ONCE_TIMEOUT = 60.0
 _FINISHED = ("completed", "failed")
 
 
 @dataclass
 class _Options:
+    application: Application
     worker: Registry
     public: Registry
     once: bool
     host: str
     port: int
-    job: str
+    job: str | None
     data: dict[str, Any]
     grace: float
 
@@ -83,38 +85,31 @@ async def _servers(settings: Settings) -> AsyncIterator[Settings]:
                 await asyncio.to_thread(server.stop)
 
 
-def _worker_registry(spec: str) -> tuple[Registry, Registry]:
-    """The worker's registry (the app plus the API's internal jobs) and the public one."""
-    from portside.app.agents import build_registry as agent_registry
-    from portside.app.http.webhook_job import webhook_definition
-    from portside.app.loader import load_registry
-    from portside.app.registry import Registry
+def _application(spec: str) -> tuple[Application, Registry, Registry]:
+    """The application, its worker's registry (its jobs plus the API's internal ones) and
+    the public one (what clients may enqueue)."""
+    from portside.app.loader import load_application
 
-    app = load_registry(spec)
-    internal = [*agent_registry(), webhook_definition()]
-    internal_names = {definition.name for definition in internal}
-    worker = Registry(app)
-    for definition in internal:
-        if definition.name not in worker:
-            worker.register(definition)
-    public = Registry(definition for definition in app if definition.name not in internal_names)
-    return worker, public
+    application = load_application(spec)
+    return application, application.worker_registry(), application.public_registry()
 
 
-def _banner(url: str, token: str, generated: bool, queues: list[str]) -> None:
+def _banner(options: _Options, url: str, token: str, generated: bool, queues: list[str]) -> None:
     _say(f"  Worker    {len(queues)} queues: {', '.join(queues)}")
     _say(f"  API       {url}  (OpenAPI docs: {url}/docs)")
     origin = "generated; set PORTSIDE_ADMIN_TOKEN to choose it" if generated else "configured"
     _say(f"  Admin     bearer token {token}  ({origin})")
-    today = datetime.now(UTC).date().isoformat()
-    job = json.dumps({"organizationId": "org-1", "integrationId": "int-1", "date": today})
-    run_body = json.dumps({"input": "Summarise the energy market", "steps": 5, "stepDelayMs": 500})
+    post = f"curl -s -X POST {url}/{{path}} -H 'Content-Type: application/json' -d '{{body}}'"
+    application = options.application
     _say()
     _say("Try:")
-    _say(f"  curl -s -X POST {url}/jobs/ingest -H 'Content-Type: application/json' -d '{job}'")
-    _say(f"  curl -s {url}/jobs/<jobId>")
-    _say(f"  curl -s -X POST {url}/runs -H 'Content-Type: application/json' -d '{run_body}'")
-    _say(f"  curl -sN '{url}/runs/<runId>/events?from_seq=1'")
+    if options.job is not None:
+        _say("  " + post.format(path=f"jobs/{options.job}", body=json.dumps(options.data)))
+        _say(f"  curl -s {url}/jobs/<jobId>")
+    if application.runs is not None:
+        body = json.dumps(dict(application.sample_run or {}))
+        _say("  " + post.format(path="runs", body=body))
+        _say(f"  curl -sN '{url}/runs/<runId>/events?from_seq=1'")
     _say(f"  curl -s {url}/health/queues")
     _say(f"  curl -s -H 'Authorization: Bearer {token}' {url}/admin/failed-jobs")
     _say()
@@ -187,7 +182,7 @@ async def _serve(settings: Settings, options: _Options) -> int:
     stop = asyncio.Event()
     install_stop_signals(stop)
     async with _servers(settings) as resolved:
-        await migrate(resolved)
+        await migrate(resolved, options.application)
         async with build_infra(resolved, name="dev") as infra:
             report = await sync_schedules(options.worker, infra.queue)
             _say(f"  Schedules {report.summary()}")
@@ -198,6 +193,7 @@ async def _serve(settings: Settings, options: _Options) -> int:
                     infra,
                     options.public,
                     http_settings,
+                    runs=options.application.runs,
                     publish_outbox=True,
                     local_workers=runtime.status,
                     extra_metrics=[runtime.metrics.registry],
@@ -205,35 +201,21 @@ async def _serve(settings: Settings, options: _Options) -> int:
                 async with ApiServer(app, host=options.host, port=options.port) as server:
                     secret = http_settings.admin_token
                     assert secret is not None
-                    _banner(server.url, secret.get_secret_value(), generated, runtime.queues)
+                    _banner(
+                        options, server.url, secret.get_secret_value(), generated, runtime.queues
+                    )
                     return await _main_job(infra, options, server.url, stop)
             finally:
                 await runtime.stop()
 
 
 async def _main_job(infra: Infra, options: _Options, url: str, stop: asyncio.Event) -> int:
-    from portside.app.dispatching import dispatch
-
-    registry = options.public
-    definition = registry.get(options.job)
-    events = infra.queue.events(definition.queue)
-    try:
-        job_id = f"{options.job}.dev-{uuid.uuid4().hex[:16]}"
-        ref = await dispatch(registry, infra.queue, options.job, options.data, job_id=job_id)
-        _say(f"Enqueued the main example job {options.job!r} as {ref.id}")
-        info = await _wait_finished(infra, ref, events, stop)
-    except TimeoutError as error:
-        _say(f"{error}; follow it with: curl -s {url}/jobs/{job_id}")
-        if options.once:
-            return 1
-        info = None
-    finally:
-        await events.aclose()
-    if info is not None:
-        _say(f"Job {ref.id} {info.state}")
-        await _show_job(url, ref.id)
-        if options.once:
+    if options.job is not None:
+        info = await _run_main_job(infra, options, options.job, url, stop)
+        if info is not None and options.once:
             return 0 if info.state == "completed" else 1
+        if info is None and options.once and not stop.is_set():
+            return 1
     if stop.is_set():
         return 0
     _say("Serving; press Ctrl-C to stop.")
@@ -241,11 +223,43 @@ async def _main_job(infra: Infra, options: _Options, url: str, stop: asyncio.Eve
     return 0
 
 
-def _default_data(job: str) -> dict[str, Any]:
-    if job != MAIN_JOB:
-        return {}
-    today = datetime.now(UTC).date().isoformat()
-    return {"organizationId": "org-demo", "integrationId": "int-demo", "date": today}
+async def _run_main_job(
+    infra: Infra, options: _Options, job: str, url: str, stop: asyncio.Event
+) -> JobInfo | None:
+    """Enqueue ``job`` and show it once finished; None if it timed out or ``stop`` came first."""
+    from portside.app.dispatching import dispatch
+
+    registry = options.public
+    definition = registry.get(job)
+    events = infra.queue.events(definition.queue)
+    try:
+        job_id = f"{job}.dev-{uuid.uuid4().hex[:16]}"
+        ref = await dispatch(registry, infra.queue, job, options.data, job_id=job_id)
+        _say(f"Enqueued the main job {job!r} as {ref.id}")
+        info = await _wait_finished(infra, ref, events, stop)
+    except TimeoutError as error:
+        _say(f"{error}; follow it with: curl -s {url}/jobs/{job_id}")
+        return None
+    finally:
+        await events.aclose()
+    if info is not None:
+        _say(f"Job {ref.id} {info.state}")
+        await _show_job(url, ref.id)
+    return info
+
+
+def _main_job_of(
+    application: Application, job: str | None, data: str | None
+) -> tuple[str | None, dict[str, Any]]:
+    """The job to enqueue at start-up and its payload: ``--job``/``--data``, else the
+    application's main job."""
+    main = application.main_job
+    name = job if job is not None else (main.name if main is not None else None)
+    if data is not None:
+        return name, parse_json_object(data)
+    if main is not None and name == main.name:
+        return name, dict(main.data())
+    return name, {}
 
 
 def dev(
@@ -266,13 +280,17 @@ def dev(
         ),
     ] = None,
     job: Annotated[
-        str, typer.Option(help="The main example job, enqueued once at start-up.")
-    ] = MAIN_JOB,
+        str | None,
+        typer.Option(
+            help="The main job, enqueued once at start-up.",
+            show_default="the application's main job (the examples: ingest)",
+        ),
+    ] = None,
     data: Annotated[
         str | None,
         typer.Option(
             help="Its payload as a JSON object.",
-            show_default="a demo ingest payload for today",
+            show_default="the application's payload for its main job (a demo ingest for today)",
         ),
     ] = None,
     grace: Annotated[
@@ -293,10 +311,11 @@ def dev(
 
     Starts embedded valkey and PostgreSQL (bundled with the dev extra) unless
     PORTSIDE_REDIS_URL / PORTSIDE_POSTGRES_DSN (or the options) point at servers, applies the
-    migrations, bootstraps the job schedules, starts the worker (the example jobs, the agent
-    orchestrator and webhook deliveries) and the API, enqueues the main example job once and
-    prints the URLs and curl commands to try. Ctrl-C (or SIGTERM) shuts everything down and
-    removes the embedded servers' data.
+    migrations (portside's and the application's), bootstraps the job schedules, starts the
+    worker (the application's jobs, its run service's and webhook deliveries) and the API,
+    enqueues the main job once and prints the URLs and curl commands to try. Ctrl-C (or
+    SIGTERM) shuts everything down and removes the embedded servers' data. The application is
+    --app (default: the examples, portside.examples.dev:application).
 
     Example: portside dev --once
     """
@@ -307,10 +326,18 @@ def dev(
             postgres_dsn=postgres_dsn,
             log_level=log_level or ("WARNING" if once else None),
         )
-        payload = parse_json_object(data) if data is not None else _default_data(job)
-        worker, public = _worker_registry(settings.app or DEFAULT_APP)
-        public.get(job).validate(payload)
+        application, worker, public = _application(settings.app or DEFAULT_APP)
+        job, payload = _main_job_of(application, job, data)
+        if job is not None:
+            public.get(job).validate(payload)
+        elif once:
+            raise ValidationError(
+                "--once runs the main job, and the application has none",
+                fix="pass --job NAME (and --data JSON), or give the Application a main_job",
+                field="--job",
+            )
     options = _Options(
+        application=application,
         worker=worker,
         public=public,
         once=once,

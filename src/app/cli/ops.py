@@ -59,16 +59,19 @@ def schedule(
     run(go())
 
 
-def migrate(postgres_dsn: PostgresOption = None) -> None:
-    """Apply pending Postgres migrations (outbox, run history, dead letters, example tables)."""
+def migrate(app: AppOption = None, postgres_dsn: PostgresOption = None) -> None:
+    """Apply pending Postgres migrations (outbox, run history, dead letters), then those of
+    the application (--app), if it has any."""
     with user_errors():
+        from portside.app.loader import load_application
         from portside.app.wiring import migrate as apply
 
-        settings = Settings.from_env(postgres_dsn=postgres_dsn)
+        settings = Settings.from_env(app=app, postgres_dsn=postgres_dsn)
         settings.require_postgres_dsn()
+        application = load_application(settings.app) if settings.app is not None else None
 
     async def go() -> None:
-        applied = await apply(settings)
+        applied = await apply(settings, application)
         typer.echo(
             f"applied migrations {', '.join(applied)}" if applied else "schema is up to date"
         )

@@ -121,7 +121,7 @@ def worker(
     On a signal the worker stops fetching, waits up to --grace seconds for in-flight jobs,
     closes its connections and exits 0. Logs are JSON lines on stderr.
 
-    Example: portside worker --app portside.app.examples:registry --queues sync:energy
+    Example: portside worker --app portside.examples.ingestion:registry --queues sync:energy
     """
     started_at = time.perf_counter() - process_age()
     with user_errors():

@@ -1,8 +1,9 @@
-"""The HTTP API: jobs, agent runs with SSE replay, health, metrics, admin and webhooks (A6).
+"""The HTTP API: jobs, runs with SSE replay, health, metrics, admin and webhooks (A6).
 
-``create_app(infra, registry, settings)`` builds the FastAPI application. Imports are lazy so
-that workers, which only need the webhook delivery job (``portside.app.http.webhook_job``),
-never load the web framework.
+``create_app(infra, registry, settings, runs=...)`` builds the FastAPI application; the run
+routes come with a ``RunService`` (``portside.app.http.runs``). Imports are lazy so that
+workers, which only need the webhook delivery job (``portside.app.http.webhook_job``), never
+load the web framework.
 """
 
 from __future__ import annotations
@@ -11,15 +12,25 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from portside.app.http.app import close_streams, create_app
+    from portside.app.http.runs import RunPosition, RunService
     from portside.app.http.settings import HealthThresholds, HttpSettings
 
-__all__ = ["HealthThresholds", "HttpSettings", "close_streams", "create_app"]
+__all__ = [
+    "HealthThresholds",
+    "HttpSettings",
+    "RunPosition",
+    "RunService",
+    "close_streams",
+    "create_app",
+]
 
 _EXPORTS = {
     "create_app": "portside.app.http.app",
     "close_streams": "portside.app.http.app",
     "HttpSettings": "portside.app.http.settings",
     "HealthThresholds": "portside.app.http.settings",
+    "RunPosition": "portside.app.http.runs",
+    "RunService": "portside.app.http.runs",
 }
 
 

@@ -1,4 +1,5 @@
-"""``create_app``: the FastAPI application on an ``Infra`` and a job ``Registry`` (A6)."""
+"""``create_app``: the FastAPI application on an ``Infra``, a job ``Registry`` and, when
+given, a ``RunService`` (A6)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from portside import version
-from portside.app.agents import AgentRuns
-from portside.app.definition import JobDefinition
+from portside.app.application import internal_jobs
 from portside.app.http import routes_admin, routes_jobs, routes_ops, routes_runs
 from portside.app.http.health import HealthService
 from portside.app.http.limits import BodyLimitMiddleware
@@ -22,10 +22,10 @@ from portside.app.http.metrics import HttpMetrics, MetricsMiddleware
 from portside.app.http.notifier import WebhookNotifier
 from portside.app.http.openapi import install_openapi
 from portside.app.http.problems import install_error_handlers
+from portside.app.http.runs import RunService
 from portside.app.http.settings import HttpSettings
 from portside.app.http.state import ApiState
 from portside.app.http.watcher import QueueWatcher
-from portside.app.http.webhook_job import webhook_definition
 from portside.app.registry import Registry
 from portside.infra import Infra
 from portside.ports import WorkerStatus
@@ -35,18 +35,24 @@ __all__ = ["api_state_of", "close_streams", "create_app"]
 _log = logging.getLogger("portside.http")
 
 DESCRIPTION = """\
-Enqueue registered jobs and follow them; start agent runs and stream their events as
-Server-Sent Events (replayable from any sequence number); queue health and Prometheus
-metrics; dead-letter administration behind a bearer token.
+Enqueue registered jobs and follow them; queue health and Prometheus metrics; dead-letter
+administration behind a bearer token.{runs}
 
-Every error answers with a JSON body `{"error": code, "detail": sentence, "fields": [...]}`.
+Every error answers with a JSON body `{{"error": code, "detail": sentence, "fields": [...]}}`.
 """
+RUNS_DESCRIPTION = """ Start runs and stream their events as Server-Sent Events (replayable
+from any sequence number)."""
+TAGS: list[dict[str, Any]] = [
+    {"name": "jobs", "description": "Enqueue registered jobs and read their status."},
+    {"name": "runs", "description": "Runs and their event streams."},
+    {"name": "operations", "description": "Queue health and Prometheus metrics."},
+    {"name": "admin", "description": "Dead letters (bearer token)."},
+]
 
 
-def _known_jobs(registry: Registry, runs: AgentRuns) -> Registry:
+def _known_jobs(registry: Registry, runs: RunService | None) -> Registry:
     known = Registry(registry)
-    extra: list[JobDefinition[Any]] = [*runs.registry, webhook_definition()]
-    for definition in extra:
+    for definition in internal_jobs(runs):
         if definition.name not in known:
             known.register(definition)
     return known
@@ -61,24 +67,27 @@ def create_app(
     registry: Registry,
     settings: HttpSettings | None = None,
     *,
-    runs: AgentRuns | None = None,
+    runs: RunService | None = None,
     publish_outbox: bool = False,
     local_workers: Callable[[], Sequence[WorkerStatus]] | None = None,
     extra_metrics: Sequence[CollectorRegistry] = (),
     clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
-    """The HTTP API on ``infra``.
+    """The HTTP API on ``infra``: what it serves is what it is given.
 
     Args:
         infra: Adapters (the caller owns and closes them). ``history`` enables latency and
             failure rates in health and the admin endpoints.
-        registry: Jobs clients may enqueue with ``POST /jobs/{name}`` (e.g. the examples).
-            The agent orchestrator and webhook deliveries are added internally: they are
-            looked up and reported, but not enqueued by clients.
+        registry: Jobs clients may enqueue with ``POST /jobs/{name}``. The run service's jobs
+            and webhook deliveries are added internally: they are looked up and reported,
+            but not enqueued by clients.
         settings: Admin token, webhooks, limits, thresholds (default: none configured).
-        runs: Agent runs (default: ``AgentRuns()`` on Postgres through the outbox).
+        runs: The run service (e.g. ``portside.examples.agents.AgentRuns()``): mounts its
+            ``POST /runs`` and ``GET /runs/{run_id}`` and the core's event stream
+            ``GET /runs/{run_id}/events``. None (the default): the app has no run routes.
         publish_outbox: Run the outbox publisher while the app runs (safe next to other
-            publishers); it also re-queues runs whose enqueue failed after their commit.
+            publishers), with the run service's outbox handler (which, for agent runs,
+            re-queues runs whose enqueue failed after their commit).
         local_workers: Statuses of workers in this process, for health's worker counts.
         extra_metrics: More registries to export on ``/metrics``.
         clock: Now as an aware datetime, for health windows (default: the system clock; tests
@@ -89,7 +98,6 @@ def create_app(
             queue.
     """
     settings = settings or HttpSettings()
-    runs = runs or AgentRuns()
     known = _known_jobs(registry, runs)
     queues = tuple(known.queues())
     metrics = HttpMetrics(extra_metrics)
@@ -121,7 +129,8 @@ def create_app(
         state.closing = asyncio.Event()
         remove_handler: Callable[[], None] | None = None
         if publish_outbox:
-            remove_handler = infra.outbox.add_handler(runs.outbox_handler(infra.queue))
+            if runs is not None:
+                remove_handler = infra.outbox.add_handler(runs.outbox_handler(infra.queue))
             await infra.outbox.start(on_error=_report_outbox_error)
         if watcher is not None:
             await watcher.start()
@@ -131,29 +140,29 @@ def create_app(
             state.closing.set()
             if watcher is not None:
                 await watcher.stop()
-            if remove_handler is not None:
+            if publish_outbox:
                 await infra.outbox.stop()
+            if remove_handler is not None:
                 remove_handler()
 
     app = FastAPI(
         title="portside",
         version=version(),
-        description=DESCRIPTION,
+        description=DESCRIPTION.format(runs=RUNS_DESCRIPTION if runs is not None else ""),
         lifespan=lifespan,
         # An API answers a trailing slash with 404, not a redirect clients may not follow.
         redirect_slashes=False,
-        openapi_tags=[
-            {"name": "jobs", "description": "Enqueue registered jobs and read their status."},
-            {"name": "runs", "description": "Agent runs and their event streams."},
-            {"name": "operations", "description": "Queue health and Prometheus metrics."},
-            {"name": "admin", "description": "Dead letters (bearer token)."},
-        ],
+        openapi_tags=[tag for tag in TAGS if runs is not None or tag["name"] != "runs"],
     )
     app.state.portside = state
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for module in (routes_jobs, routes_runs, routes_ops, routes_admin):
+    app.include_router(routes_jobs.router)
+    if runs is not None:
+        app.include_router(runs.routes())
+        app.include_router(routes_runs.router)
+    for module in (routes_ops, routes_admin):
         app.include_router(module.router)
     install_openapi(app, registry)
     return app

@@ -50,7 +50,7 @@ class HttpMetrics:
             "portside_sse_events_sent_total", "Run events sent on streams.", registry=self.registry
         )
         self.runs_started = Counter(
-            "portside_runs_started_total", "Agent runs started.", registry=self.registry
+            "portside_runs_started_total", "Runs started (POST /runs).", registry=self.registry
         )
         self.webhooks = Counter(
             "portside_webhooks_enqueued_total",

@@ -1,35 +1,32 @@
-"""``POST /runs``, ``GET /runs/{run_id}`` and the run's event stream as Server-Sent Events."""
+"""``GET /runs/{run_id}/events``: a run's event stream as Server-Sent Events, for any run
+service (the service itself brings ``POST /runs`` and ``GET /runs/{run_id}``)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import StreamingResponse
 
-from portside.app.agents import TERMINAL_EVENTS, RunRecord, RunRequest
-from portside.app.agents.models import RUN_ID_PATTERN
 from portside.app.http.problems import ApiError, responses
-from portside.app.http.schemas import RunStarted, RunView
+from portside.app.http.runs import RunPosition, RunService
 from portside.app.http.sse import MAX_SEQ, event_stream, parse_last_event_id, resume_from
 from portside.app.http.state import ApiState, api_state
 from portside.ports import OutboxEvent
 
-__all__ = ["router"]
+__all__ = ["RunId", "router"]
 
 router = APIRouter(tags=["runs"])
 State = Annotated[ApiState, Depends(api_state)]
-RunId = Annotated[str, Path(min_length=1, max_length=200, description="The run id (run-...).")]
-_RUN_ID = re.compile(RUN_ID_PATTERN)
+RunId = Annotated[str, Path(min_length=1, max_length=200, description="The run id.")]
 
 _STREAM_DOC = {
     200: {
         "description": "The run's events as Server-Sent Events: one frame per event with "
         "`id: <seq>`, `event: <type>` and `data: <JSON>` ({id, stream, seq, type, payload, "
         "createdAt}); comment lines (`: ping`) keep idle connections open. The stream ends "
-        "after `run.completed` or `run.failed`.",
+        "after the run's terminal event (`run.completed` or `run.failed` for agent runs).",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     },
     **responses(400, 404, 422, 503),
@@ -52,42 +49,11 @@ async def _counted(api: ApiState, frames: AsyncGenerator[bytes, None]) -> AsyncI
         await frames.aclose()
 
 
-async def _run(api: ApiState, run_id: str) -> RunRecord:
-    # Ids that cannot be run ids never reach the store (e.g. a NUL byte Postgres rejects).
-    run = await api.runs.get(api.infra, run_id) if _RUN_ID.match(run_id) else None
-    if run is None:
+async def _position(api: ApiState, runs: RunService, run_id: str) -> RunPosition:
+    position = await runs.position(api.infra, run_id)
+    if position is None:
         raise ApiError(404, f"no run with id {run_id!r}", error="unknown_run")
-    return run
-
-
-@router.post(
-    "/runs",
-    status_code=202,
-    summary="Start an agent run",
-    responses=responses(400, 413, 422, 503),
-)
-async def start_run(body: RunRequest, api: State) -> RunStarted:
-    """Write the run and its first event (`run.created`, seq 1) in one transaction, then queue
-    the orchestrator job on `agents-run:orchestrator` (A7). Follow it at `eventsUrl`."""
-    started = await api.runs.start(api.infra, body)
-    api.metrics.runs_started.inc()
-    run_id = started.run.id
-    return RunStarted(
-        run_id=run_id,
-        job_id=started.job.id,
-        status=started.run.status,
-        status_url=f"/runs/{run_id}",
-        events_url=f"/runs/{run_id}/events?from_seq=1",
-    )
-
-
-@router.get(
-    "/runs/{run_id}", summary="A run's progress and outcome", responses=responses(404, 422, 503)
-)
-async def get_run(run_id: RunId, api: State) -> RunView:
-    """Status (queued, running, completed, failed), steps done, the newest event's seq, and
-    the result or error."""
-    return RunView.of(await _run(api, run_id))
+    return position
 
 
 @router.get(
@@ -114,13 +80,14 @@ async def run_events(
     """Replays the stored events from `from_seq` (or after `Last-Event-ID`), then follows new
     ones live, with no gap and no duplicate (O4); ends after the terminal event."""
     first = resume_from(from_seq, parse_last_event_id(last_event_id))
-    run = await _run(api, run_id)
+    runs = api.require_runs()
+    run = await _position(api, runs, run_id)
     if run.finished and first > run.last_seq:
         # Nothing left to send and nothing will come: end the stream right away.
         frames: AsyncIterator[bytes] = event_stream(
             _no_events(),
             first_seq=first,
-            terminal=TERMINAL_EVENTS,
+            terminal=runs.terminal_events,
             ping_seconds=api.settings.sse_ping_seconds,
             closing=api.closing,
         )
@@ -128,9 +95,9 @@ async def run_events(
         frames = _counted(
             api,
             event_stream(
-                api.infra.outbox.subscribe(run.id, first),
+                api.infra.outbox.subscribe(run.stream, first),
                 first_seq=first,
-                terminal=TERMINAL_EVENTS,
+                terminal=runs.terminal_events,
                 ping_seconds=api.settings.sse_ping_seconds,
                 closing=api.closing,
                 on_sent=api.metrics.events_sent.inc,

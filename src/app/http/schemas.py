@@ -8,13 +8,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from portside.app.agents import RunRecord, RunStatus
 from portside.app.failures import RetryOutcome
 from portside.app.runmode import split_run_mode
 from portside.ports import DeadLetter, FailureKind, JobInfo, JobRef, JobState
 
 __all__ = [
     "AlertRule",
+    "ApiModel",
     "EnqueuedJob",
     "FailedJob",
     "FailedJobList",
@@ -23,14 +23,14 @@ __all__ = [
     "JobStatus",
     "QueueHealth",
     "RetriedJob",
-    "RunStarted",
-    "RunView",
 ]
 
 AlertRule = Literal["depth", "latency", "failure_rate", "no_workers"]
 
 
-class _Api(BaseModel):
+class ApiModel(BaseModel):
+    """Base of every response body: camelCase in JSON, snake_case in Python, frozen."""
+
     model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
 
 
@@ -38,7 +38,7 @@ def _moment(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
 
 
-class EnqueuedJob(_Api):
+class EnqueuedJob(ApiModel):
     """``POST /jobs/{name}``: the job was accepted; poll ``statusUrl``."""
 
     job_id: str
@@ -51,7 +51,7 @@ class EnqueuedJob(_Api):
         return cls(job_id=ref.id, queue=ref.queue, name=ref.name, status_url=f"/jobs/{ref.id}")
 
 
-class JobStatus(_Api):
+class JobStatus(ApiModel):
     """``GET /jobs/{id}``: a job's state, progress, attempts and outcome (A6, Q7)."""
 
     job_id: str
@@ -90,55 +90,7 @@ class JobStatus(_Api):
         )
 
 
-class RunStarted(_Api):
-    """``POST /runs``: the run was written and its orchestrator job queued."""
-
-    run_id: str
-    job_id: str
-    status: RunStatus
-    status_url: str
-    events_url: str
-
-
-class RunView(_Api):
-    """``GET /runs/{id}``: a run's progress and outcome."""
-
-    run_id: str
-    agent: str
-    input: str
-    steps: int
-    status: RunStatus
-    completed_steps: int
-    last_seq: int = Field(description="seq of the run's newest event.")
-    attempts: int
-    job_id: str
-    result: dict[str, Any] | None = None
-    error: str | None = None
-    created_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None = None
-
-    @classmethod
-    def of(cls, run: RunRecord) -> RunView:
-        return cls(
-            run_id=run.id,
-            agent=run.agent,
-            input=run.input,
-            steps=run.steps,
-            status=run.status,
-            completed_steps=run.completed_steps,
-            last_seq=run.last_seq,
-            attempts=run.attempts,
-            job_id=run.job_id,
-            result=run.result,
-            error=run.error,
-            created_at=run.created_at,
-            updated_at=run.updated_at,
-            finished_at=run.finished_at,
-        )
-
-
-class HealthAlert(_Api):
+class HealthAlert(ApiModel):
     """A rule that fires for a queue."""
 
     rule: AlertRule
@@ -147,7 +99,7 @@ class HealthAlert(_Api):
     message: str
 
 
-class QueueHealth(_Api):
+class QueueHealth(ApiModel):
     """One queue's health (A6): depth, waiting age, latency, failure rate, workers, alerts."""
 
     queue: str
@@ -173,7 +125,7 @@ class QueueHealth(_Api):
     alerts: list[HealthAlert]
 
 
-class HealthReport(_Api):
+class HealthReport(ApiModel):
     """``GET /health/queues``."""
 
     status: Literal["ok", "alert"]
@@ -182,7 +134,7 @@ class HealthReport(_Api):
     queues: list[QueueHealth]
 
 
-class FailedJob(_Api):
+class FailedJob(ApiModel):
     """A dead letter: a job that failed for good (A4)."""
 
     id: str
@@ -203,13 +155,13 @@ class FailedJob(_Api):
         return cls.model_validate(letter.model_dump())
 
 
-class FailedJobList(_Api):
+class FailedJobList(ApiModel):
     """``GET /admin/failed-jobs``: newest first."""
 
     items: list[FailedJob]
 
 
-class RetriedJob(_Api):
+class RetriedJob(ApiModel):
     """``POST /admin/failed-jobs/{id}/retry``: where the job went.
 
     ``requeued``: the failed job itself went back to waiting; ``re-enqueued``: the queue no

@@ -2,7 +2,8 @@
 
 Each event is one frame whose ``id`` is the event's ``seq``; a client that reconnects sends
 the last id it saw as ``Last-Event-ID`` and the stream resumes right after it. The stream
-ends after the run's terminal event (``run.completed`` or ``run.failed``).
+ends after the run's terminal event (its run service's ``terminal_events``; ``run.completed``
+or ``run.failed`` for the examples' agent runs).
 """
 
 from __future__ import annotations

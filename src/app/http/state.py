@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
-from portside.app.agents import AgentRuns
 from portside.app.http.health import HealthService
 from portside.app.http.metrics import HttpMetrics
+from portside.app.http.runs import RunService
 from portside.app.http.settings import HttpSettings
 from portside.app.http.sse import FrameCache, frame
 from portside.app.http.watcher import QueueWatcher
@@ -26,9 +26,9 @@ class ApiState:
     Attributes:
         infra: The adapters.
         registry: Jobs clients may enqueue with ``POST /jobs/{name}``.
-        known: Every job the API knows: ``registry`` plus the internal ones (the agent
-            orchestrator, webhook deliveries).
-        runs: Agent runs (``POST /runs``).
+        known: Every job the API knows: ``registry`` plus the internal ones (the run
+            service's jobs, webhook deliveries).
+        runs: The run service behind the run routes (None: the app has no run routes).
         settings: Configuration.
         metrics: The app's Prometheus registry.
         health: ``GET /health/queues``.
@@ -42,7 +42,7 @@ class ApiState:
     infra: Infra
     registry: Registry
     known: Registry
-    runs: AgentRuns
+    runs: RunService | None
     settings: HttpSettings
     metrics: HttpMetrics
     health: HealthService
@@ -51,6 +51,12 @@ class ApiState:
     watcher: QueueWatcher | None = None
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     frames: FrameCache = field(default_factory=lambda: FrameCache(frame))
+
+    def require_runs(self) -> RunService:
+        """The run service; only run routes call this, and they are mounted only with one."""
+        if self.runs is None:
+            raise RuntimeError("a run route was mounted on an app that has no run service")
+        return self.runs
 
 
 async def api_state(request: Request) -> ApiState:

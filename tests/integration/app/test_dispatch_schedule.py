@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from portside.app import plan_backfill, sync_schedules
-from portside.app.examples import build_registry
+from portside.examples.ingestion import build_registry
 from portside.infra import Infra
 
 pytestmark = pytest.mark.integration
@@ -79,7 +79,7 @@ async def test_a5_cli_backfill_rerun_enqueues_none_and_migrate_is_idempotent(
         "PORTSIDE_REDIS_URL": redis_url,
         "PORTSIDE_REDIS_PREFIX": redis_prefix,
         "PORTSIDE_POSTGRES_DSN": postgres_dsn,
-        "PORTSIDE_APP": "portside.app.examples:registry",
+        "PORTSIDE_APP": "portside.examples.ingestion:registry",
     }
     args = ["backfill", "ingest", "--from", "2024-05-01", "--to", "2024-05-30"]
     args += ["--data", '{"organizationId": "org-2", "integrationId": "xero-2"}']

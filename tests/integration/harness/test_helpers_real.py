@@ -39,14 +39,15 @@ async def test_h2_infra_is_real_and_installed_for_the_test(infra: Infra) -> None
 async def test_h1_each_test_database_has_every_migration(postgres_dsn: str) -> None:
     conn = await asyncpg.connect(postgres_dsn)
     try:
-        versions = [
-            r["version"] for r in await conn.fetch("SELECT version FROM portside_schema_version")
-        ]
+        rows = await conn.fetch("SELECT source, version FROM portside_schema_version")
         name = await conn.fetchval("SELECT current_database()")
     finally:
         await conn.close()
+    versions = [r["version"] for r in rows if r["source"] == "portside"]
     assert "0001" in versions
     assert versions == sorted(versions)
+    # and the examples' own, from pyproject's portside_migrations
+    assert [r["version"] for r in rows if r["source"] == "portside.examples"] == ["0001", "0002"]
     assert name == urlsplit(postgres_dsn).path.lstrip("/")
     assert name.startswith("pt_")
 

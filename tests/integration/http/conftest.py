@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from portside.app.examples import build_registry
 from portside.app.http import HttpSettings, create_app
 from portside.app.http.server import ApiServer
+from portside.examples.agents import AgentRuns
+from portside.examples.ingestion import build_registry
 from portside.infra import Infra
 from tests.integration.http.support import TOKEN, RunningApi, WorkerProcess, start_worker
 
@@ -16,7 +17,8 @@ from tests.integration.http.support import TOKEN, RunningApi, WorkerProcess, sta
 @pytest.fixture
 async def api_server(infra: Infra) -> AsyncIterator[RunningApi]:
     """The API on the test's Redis prefix and database, with the outbox publisher running."""
-    app = create_app(infra, build_registry(), HttpSettings(admin_token=TOKEN), publish_outbox=True)
+    settings = HttpSettings(admin_token=TOKEN)
+    app = create_app(infra, build_registry(), settings, runs=AgentRuns(), publish_outbox=True)
     async with ApiServer(app) as server:
         yield RunningApi(server.url, app)
 

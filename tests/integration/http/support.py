@@ -23,7 +23,7 @@ from portside.testing import wait_for
 
 TOKEN = "integration-admin-token-0123456789"
 WEBHOOK_SECRET = "integration-webhook-secret-0123"
-WORKER_APP = "portside.app.http.registry:registry"
+WORKER_APP = "portside.examples.dev:application"
 
 
 @dataclass
@@ -84,7 +84,7 @@ class WorkerProcess:
 async def start_worker(
     redis_url: str, redis_prefix: str, postgres_dsn: str, **extra_env: str
 ) -> WorkerProcess:
-    """``portside worker --app portside.app.http.registry:registry`` on the test's servers."""
+    """``portside worker --app portside.examples.dev:application`` on the test's servers."""
     env = {
         **os.environ,
         "PORTSIDE_REDIS_URL": redis_url,

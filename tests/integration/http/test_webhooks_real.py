@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, Request
 
-from portside.app.examples import build_registry
 from portside.app.http import HttpSettings, create_app
 from portside.app.http.server import ApiServer
 from portside.app.http.signing import verify
+from portside.examples.ingestion import build_registry
 from portside.infra import Infra
 from portside.testing import wait_for
 from tests.integration.http.support import TOKEN, WEBHOOK_SECRET, RunningApi, WorkerProcess

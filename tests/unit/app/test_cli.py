@@ -15,7 +15,7 @@ from portside.app.cli import app
 from portside.infra import Infra, use_infra
 from portside.ports import NewDeadLetter
 
-EXAMPLES = "portside.app.examples:registry"
+EXAMPLES = "portside.examples.ingestion:registry"
 INGEST_BASE = '{"organizationId": "org-1", "integrationId": "xero-1"}'
 
 
@@ -113,12 +113,12 @@ BAD_INPUT = [
     ),
     (["backfill", "ingest", "--app", EXAMPLES, "--to", "2024-05-02"], "Missing option '--from'"),
     (["worker", "--app", "no.such.module:registry"], "cannot be imported"),
-    (["worker", "--app", "portside.app.examples"], "is not in the form module:attribute"),
-    (["worker", "--app", "portside.app.examples:nothing"], "has no attribute 'nothing'"),
-    (["worker", "--app", "portside.app.examples:build_registry"], None),
+    (["worker", "--app", "portside.examples.ingestion"], "is not in the form module:attribute"),
+    (["worker", "--app", "portside.examples.ingestion:nothing"], "has no attribute 'nothing'"),
+    (["worker", "--app", "portside.examples.ingestion:build_registry"], None),
     (["worker", "--app", EXAMPLES, "--queues", "nope"], "no registered job uses queue 'nope'"),
     (["worker", "--app", EXAMPLES, "--grace", "-1"], "Invalid value for '--grace'"),
-    (["worker", "--app", "portside.app.examples:SyncPayload"], "not a portside Registry"),
+    (["worker", "--app", "portside.examples.ingestion:SyncPayload"], "not a portside Registry"),
     (["schedule"], "no job registry is configured"),
     (["migrate"], "no Postgres DSN is configured"),
     (["migrate", "--postgres-dsn", "mysql://x"], "is not a postgres/postgresql URL"),

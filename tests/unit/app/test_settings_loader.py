@@ -60,8 +60,8 @@ def test_missing_settings_say_which_variable_or_option_to_set() -> None:
 
 
 def test_load_registry_accepts_objects_and_factories() -> None:
-    direct = load_registry("portside.app.examples:registry")
-    built = load_registry("portside.app.examples:build_registry")
+    direct = load_registry("portside.examples.ingestion:registry")
+    built = load_registry("portside.examples.ingestion:build_registry")
 
     assert direct.names() == built.names()
     assert direct is not built

@@ -8,13 +8,13 @@ import httpx
 from fastapi import FastAPI
 
 from portside.adapters.memory import InMemoryOutbox, InMemoryQueue, VirtualClock
-from portside.app.agents import AgentRuns, MemoryAgentRunStore
 from portside.app.attempts import AttemptRunner
-from portside.app.examples import MemoryExampleStore, build_registry
 from portside.app.http import HttpSettings, create_app
-from portside.app.http.registry import build_worker_registry
 from portside.app.metrics import WorkerMetrics
 from portside.app.registry import Registry
+from portside.examples.agents import InMemoryAgentRunStore
+from portside.examples.dev import build_application
+from portside.examples.ingestion import InMemoryExampleStore
 from portside.infra import Infra
 from portside.ports import JobOutcome
 
@@ -31,7 +31,7 @@ class Api:
     queue: InMemoryQueue
     outbox: InMemoryOutbox
     clock: VirtualClock
-    runs: MemoryAgentRunStore
+    runs: InMemoryAgentRunStore
     worker: Registry
 
     async def drain(self) -> list[JobOutcome]:
@@ -56,18 +56,18 @@ def attach_worker(infra: Infra, registry: Registry, clock: VirtualClock) -> None
 
 def build_api(
     infra: Infra, settings: HttpSettings | None = None, **options: object
-) -> tuple[FastAPI, MemoryAgentRunStore, Registry]:
+) -> tuple[FastAPI, InMemoryAgentRunStore, Registry]:
     """The app on ``infra`` with in-memory stores, and the matching worker registry."""
     queue = infra.queue
     assert isinstance(queue, InMemoryQueue)
-    runs = MemoryAgentRunStore(queue.clock.datetime)
-    examples = MemoryExampleStore()
+    runs = InMemoryAgentRunStore(queue.clock.datetime)
+    application = build_application(runs=runs, examples=InMemoryExampleStore())
     app = create_app(
         infra,
-        build_registry(store=examples),
+        application.registry,
         settings or HttpSettings(admin_token=TOKEN, watch_queue_events=False),
-        runs=AgentRuns(runs),
+        runs=application.runs,
         clock=queue.clock.datetime,
         **options,  # type: ignore[arg-type]
     )
-    return app, runs, build_worker_registry(runs=runs, examples=examples)
+    return app, runs, application.worker_registry()

@@ -7,7 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from portside.app.cli import app
-from portside.app.cli.dev import _worker_registry
+from portside.app.cli.dev import _application, _main_job_of
+from portside.app.loader import load_application
 
 
 @pytest.fixture
@@ -41,6 +42,8 @@ def test_dev_is_listed_and_documents_its_options(runner: CliRunner) -> None:
         (["--job", "agent-run"], "unknown job 'agent-run'"),
         (["--data", '{"organizationId": "o"}'], "invalid payload for job 'ingest'"),
         (["--app", "nowhere:registry"], "cannot be imported"),
+        (["--once", "--app", "portside.examples.ingestion:registry"], "the application has none"),
+        (["--app", "portside.examples.ingestion:registry", "--job", "agent-run"], "unknown job"),
         (["--port", "70000"], "Invalid value for '--port'"),
         (["--log-level", "LOUD"], "log level 'LOUD' is unknown"),
     ],
@@ -54,7 +57,18 @@ def test_bad_input_exits_2_with_one_line(runner: CliRunner, args: list[str], mes
 
 
 def test_the_worker_runs_the_internal_jobs_the_api_only_the_public_ones() -> None:
-    worker, public = _worker_registry("portside.app.examples:registry")
+    _, worker, public = _application("portside.examples.dev:application")
     assert {"agent-run", "webhook-deliver"} <= set(worker.names())
     assert "agent-run" not in public and "webhook-deliver" not in public
     assert set(public.names()) == set(worker.names()) - {"agent-run", "webhook-deliver"}
+
+
+def test_the_main_job_and_its_payload_come_from_the_application_unless_given() -> None:
+    examples = load_application("portside.examples.dev:application")
+    name, data = _main_job_of(examples, None, None)
+    assert name == "ingest" and data["organizationId"] == "org-demo"
+    given = _main_job_of(examples, None, '{"organizationId": "o"}')
+    assert given == ("ingest", {"organizationId": "o"})
+    assert _main_job_of(examples, "sync-housing-abs-daily", None) == ("sync-housing-abs-daily", {})
+    bare = load_application("portside.examples.ingestion:registry")
+    assert _main_job_of(bare, None, None) == (None, {})

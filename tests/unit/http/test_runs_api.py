@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from portside.app.agents import (
+from portside.examples.agents import (
     ORCHESTRATOR_QUEUE,
     AgentRuns,
-    MemoryAgentRunStore,
+    InMemoryAgentRunStore,
     NewRun,
     RunRecord,
     RunRequest,
@@ -154,7 +154,7 @@ async def test_a7_an_orchestrator_job_for_an_unknown_run_fails_permanently(api: 
 class _FailingInsert:
     """A store whose row insert fails after the event was appended in the same unit of work."""
 
-    def __init__(self, inner: MemoryAgentRunStore) -> None:
+    def __init__(self, inner: InMemoryAgentRunStore) -> None:
         self.inner = inner
 
     def write(self, outbox: OutboxPort) -> AbstractAsyncContextManager[RunWriter]:
@@ -189,7 +189,7 @@ class _Broken:
 
 async def test_o1_no_event_without_the_run_row(api: Api) -> None:
     """The run row and run.created commit together or not at all."""
-    store = MemoryAgentRunStore()
+    store = InMemoryAgentRunStore()
     runs = AgentRuns(_FailingInsert(store))
     with pytest.raises(RuntimeError, match="disk full"):
         await runs.start(api.infra, RunRequest(input="x"))

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from httpx_sse import ServerSentEvent, aconnect_sse
 
-from portside.app.agents import TERMINAL_EVENTS
 from portside.app.http.problems import ApiError
 from portside.app.http.sse import (
     MAX_SEQ,
@@ -21,6 +20,7 @@ from portside.app.http.sse import (
     parse_last_event_id,
     resume_from,
 )
+from portside.examples.agents import TERMINAL_EVENTS
 from portside.ports import OutboxEvent
 from tests.unit.http.support import Api
 

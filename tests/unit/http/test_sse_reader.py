@@ -7,9 +7,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-from portside.app.agents import TERMINAL_EVENTS
 from portside.app.http.sse import FrameCache, event_stream, frame
 from portside.app.http.sse_reader import ReadAhead
+from portside.examples.agents import TERMINAL_EVENTS
 from portside.ports import OutboxEvent
 from portside.testing import wait_for
 

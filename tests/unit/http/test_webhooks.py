@@ -147,10 +147,11 @@ async def test_q8_completed_jobs_reach_webhooks_through_the_queue(fake_infra: In
     assert isinstance(queue, InMemoryQueue)
     recorder = _Recorder()
     delivery = WebhookDelivery(lambda: SECRET, transport=httpx.MockTransport(recorder))
-    from portside.app.examples import MemoryExampleStore
-    from portside.app.http.registry import build_worker_registry
+    from portside.examples.dev import build_application
+    from portside.examples.ingestion import InMemoryExampleStore
 
-    registry = build_worker_registry(examples=MemoryExampleStore(), delivery=delivery)
+    application = build_application(examples=InMemoryExampleStore())
+    registry = application.worker_registry(delivery)
     attach_worker(fake_infra, registry, queue.clock)
     watcher = QueueWatcher(queue, ["sync:housing"])
     watcher.add_listener(WebhookNotifier(queue, ["http://hooks.test/x"], HttpMetrics()))

@@ -3,7 +3,7 @@
 Renaming a job orphans its queued jobs and schedules; changing its id keys changes every
 deterministic job id. When a change is intended, regenerate the snapshot:
 
-    PORTSIDE_UPDATE_SNAPSHOTS=1 pytest tests/unit/app/test_registry_snapshot.py
+    PORTSIDE_UPDATE_SNAPSHOTS=1 pytest tests/unit/examples/test_registry_snapshot.py
 
 and commit ``snapshots/example_registry.json`` with the change.
 """
@@ -14,14 +14,14 @@ import json
 import os
 from pathlib import Path
 
-from portside.app.examples import build_registry
-from portside.app.examples.memory_store import MemoryExampleStore
+from portside.examples.ingestion import build_registry
+from portside.examples.ingestion.memory_store import InMemoryExampleStore
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "example_registry.json"
 
 
 def test_a1_example_registry_matches_its_snapshot() -> None:
-    current = build_registry(store=MemoryExampleStore()).snapshot()
+    current = build_registry(store=InMemoryExampleStore()).snapshot()
     if os.environ.get("PORTSIDE_UPDATE_SNAPSHOTS") == "1":
         SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
     expected = json.loads(SNAPSHOT.read_text())
@@ -29,7 +29,7 @@ def test_a1_example_registry_matches_its_snapshot() -> None:
     assert current == expected, (
         "the example registry's names, queues, id keys or schedules changed; if that is "
         "intended, run PORTSIDE_UPDATE_SNAPSHOTS=1 pytest "
-        "tests/unit/app/test_registry_snapshot.py and commit the snapshot"
+        "tests/unit/examples/test_registry_snapshot.py and commit the snapshot"
     )
 
 

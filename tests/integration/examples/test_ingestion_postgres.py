@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from portside.app import WorkerRuntime, dispatch
-from portside.app.examples import build_registry
+from portside.examples.ingestion import build_registry
 from portside.infra import Infra
 
 pytestmark = pytest.mark.integration

@@ -8,15 +8,15 @@ from typing import Any
 from portside.app.context import JobContext
 from portside.app.definition import JobDefinition, JobSchedule, RetryPolicy
 from portside.app.dispatching import dispatch
-from portside.app.examples.payloads import AggregatePayload, IngestPayload, SyncPayload
-from portside.app.examples.sources import (
+from portside.app.registry import Registry
+from portside.examples.ingestion.payloads import AggregatePayload, IngestPayload, SyncPayload
+from portside.examples.ingestion.sources import (
     FakeSourceClient,
     SourceAuthError,
     SourceClient,
     SourceUnavailableError,
 )
-from portside.app.examples.store import ExampleStore, SqlExampleStore
-from portside.app.registry import Registry
+from portside.examples.ingestion.store import ExampleStore, SqlExampleStore
 from portside.ports import Backoff, FailureKind, RateLimit
 
 __all__ = ["ExampleJobs", "build_registry"]

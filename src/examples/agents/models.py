@@ -8,6 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from portside.ports import JobRef
+
 __all__ = [
     "EVENT_ATTEMPT_FAILED",
     "EVENT_COMPLETED",
@@ -26,6 +28,7 @@ __all__ = [
     "RunRecord",
     "RunRequest",
     "RunStatus",
+    "StartedRun",
 ]
 
 RunStatus = Literal["queued", "running", "completed", "failed"]
@@ -169,3 +172,12 @@ class RunRecord(BaseModel):
             created_at=now,
             updated_at=now,
         )
+
+
+class StartedRun(BaseModel):
+    """A run that was written and queued."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run: RunRecord
+    job: JobRef

@@ -1,34 +1,45 @@
-"""``AgentRuns``: start a run (row + first event in one unit of work, then the job) and read it."""
+"""``AgentRuns``: start a run (row + first event in one unit of work, then the job) and read it.
+
+It is the run service the HTTP API serves agent runs with (``create_app(..., runs=AgentRuns())``,
+``portside.app.http.runs.RunService``): its own ``POST /runs`` and ``GET /runs/{run_id}``, and
+the core's event stream of the run.
+"""
 
 from __future__ import annotations
 
+import re
 import uuid
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict
-
-from portside.app.agents.jobs import ORCHESTRATOR_JOB, build_registry
-from portside.app.agents.models import EVENT_CREATED, NewRun, RunRecord, RunRequest
-from portside.app.agents.orchestrator import OrchestratePayload
-from portside.app.agents.store import AgentRunStore, SqlAgentRunStore
 from portside.app.dispatching import dispatch
+from portside.app.http.runs import RunPosition
+from portside.examples.agents.jobs import ORCHESTRATOR_JOB, build_registry
+from portside.examples.agents.models import (
+    EVENT_CREATED,
+    RUN_ID_PATTERN,
+    TERMINAL_EVENTS,
+    NewRun,
+    RunRecord,
+    RunRequest,
+    StartedRun,
+)
+from portside.examples.agents.orchestrator import OrchestratePayload
+from portside.examples.agents.store import AgentRunStore, SqlAgentRunStore
 from portside.infra import Infra
 from portside.ports import JobRef, OutboxEvent, OutboxHandler, QueuePort
 
-__all__ = ["AgentRuns", "StartedRun", "new_run_id"]
+if TYPE_CHECKING:
+    # Workers build AgentRuns too, and never load the web framework.
+    from fastapi import APIRouter
+
+__all__ = ["AgentRuns", "new_run_id"]
+
+_RUN_ID = re.compile(RUN_ID_PATTERN)
 
 
 def new_run_id() -> str:
     """A fresh run id, ``run-<32 hex digits>``; it is also the run's outbox stream."""
     return f"run-{uuid.uuid4().hex}"
-
-
-class StartedRun(BaseModel):
-    """A run that was written and queued."""
-
-    model_config = ConfigDict(frozen=True)
-
-    run: RunRecord
-    job: JobRef
 
 
 class AgentRuns:
@@ -39,9 +50,13 @@ class AgentRuns:
             Workers must drive the same store (``build_registry(store=...)``).
     """
 
+    terminal_events = TERMINAL_EVENTS
+    """Event types that end a run's stream: ``run.completed`` and ``run.failed``."""
+
     def __init__(self, store: AgentRunStore | None = None) -> None:
         self.store: AgentRunStore = store or SqlAgentRunStore()
         self.registry = build_registry(store=self.store)
+        """The orchestrator job that drives the runs (workers must run it)."""
 
     async def start(self, infra: Infra, request: RunRequest) -> StartedRun:
         """Write the run row and its ``run.created`` event in one unit of work, then queue
@@ -78,8 +93,24 @@ class AgentRuns:
         )
 
     async def get(self, infra: Infra, run_id: str) -> RunRecord | None:
-        """The run as last committed, or None."""
+        """The run as last committed, or None (also for ids that cannot be run ids)."""
+        # Such ids never reach the store (e.g. a NUL byte Postgres rejects).
+        if not _RUN_ID.match(run_id):
+            return None
         return await self.store.get(infra.outbox, run_id)
+
+    async def position(self, infra: Infra, run_id: str) -> RunPosition | None:
+        """Where the run's event stream (the run id) stands, or None for an unknown run."""
+        run = await self.get(infra, run_id)
+        if run is None:
+            return None
+        return RunPosition(stream=run.id, last_seq=run.last_seq, finished=run.finished)
+
+    def routes(self) -> APIRouter:
+        """``POST /runs`` and ``GET /runs/{run_id}`` on these runs."""
+        from portside.examples.agents.routes import run_routes
+
+        return run_routes(self)
 
     def outbox_handler(self, queue: QueuePort) -> OutboxHandler:
         """An outbox handler that queues the orchestrator for every published ``run.created``.

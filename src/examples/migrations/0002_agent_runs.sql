@@ -1,7 +1,9 @@
 -- Agent runs (A7): one row per run, written in the same transaction as the run's outbox
 -- events (stream = run id), so the row's progress and the event stream never disagree.
+-- IF NOT EXISTS: databases migrated before the examples left the core already have this
+-- table (from portside's own 0020_agent_runs, the same statements).
 
-CREATE TABLE agent_runs (
+CREATE TABLE IF NOT EXISTS agent_runs (
     id              text        PRIMARY KEY,
     agent           text        NOT NULL,
     input           text        NOT NULL,
@@ -28,4 +30,4 @@ CREATE TABLE agent_runs (
 );
 
 -- "Recent runs" listings and retention sweeps.
-CREATE INDEX agent_runs_created_at ON agent_runs (created_at DESC);
+CREATE INDEX IF NOT EXISTS agent_runs_created_at ON agent_runs (created_at DESC);

@@ -1,7 +1,9 @@
--- Tables of the example jobs in portside.app.examples (A7). Every write is an idempotent
+-- Tables of the example jobs in portside.examples.ingestion (A7). Every write is an idempotent
 -- upsert that touches a row only when its values change, so replaying a job changes nothing.
+-- IF NOT EXISTS: databases migrated before the examples left the core already have these
+-- tables (from portside's own 0011_example_datasets, the same statements).
 
-CREATE TABLE example_ingested_records (
+CREATE TABLE IF NOT EXISTS example_ingested_records (
     organization_id text          NOT NULL,
     integration_id  text          NOT NULL,
     day             date          NOT NULL,
@@ -11,7 +13,7 @@ CREATE TABLE example_ingested_records (
     PRIMARY KEY (organization_id, integration_id, day, record_id)
 );
 
-CREATE TABLE example_daily_aggregates (
+CREATE TABLE IF NOT EXISTS example_daily_aggregates (
     organization_id text          NOT NULL,
     day             date          NOT NULL,
     records         integer       NOT NULL,
@@ -19,7 +21,7 @@ CREATE TABLE example_daily_aggregates (
     PRIMARY KEY (organization_id, day)
 );
 
-CREATE TABLE example_energy_wholesale_prices (
+CREATE TABLE IF NOT EXISTS example_energy_wholesale_prices (
     region         text          NOT NULL,
     interval_start timestamptz   NOT NULL,
     price_mwh      numeric(12,2) NOT NULL,
@@ -27,7 +29,7 @@ CREATE TABLE example_energy_wholesale_prices (
     PRIMARY KEY (region, interval_start)
 );
 
-CREATE TABLE example_energy_retail_plans (
+CREATE TABLE IF NOT EXISTS example_energy_retail_plans (
     plan_id            text          PRIMARY KEY,
     brand              text          NOT NULL,
     fuel_type          text          NOT NULL,
@@ -36,7 +38,7 @@ CREATE TABLE example_energy_retail_plans (
     usage_cents_kwh    numeric(10,2) NOT NULL
 );
 
-CREATE TABLE example_housing_abs (
+CREATE TABLE IF NOT EXISTS example_housing_abs (
     series_id text          NOT NULL,
     period    date          NOT NULL,
     value     numeric(14,1) NOT NULL,

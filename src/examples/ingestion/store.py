@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from portside.app.examples.sources import (
+from portside.examples.ingestion.sources import (
     HousingObservation,
     RetailPlan,
     SourceRecord,
@@ -63,7 +63,7 @@ class ExampleStore(Protocol):
         ...
 
 
-_sql = SqlFile("portside.app.examples", "sql", "examples.sql")
+_sql = SqlFile("portside.examples.ingestion", "sql", "ingestion.sql")
 
 
 class SqlExampleStore:
@@ -80,7 +80,7 @@ class SqlExampleStore:
                 f"the example jobs need SQL, but the outbox's transaction() yields a "
                 f"{type(tx).__name__}",
                 fix="run them on the Postgres outbox (PORTSIDE_POSTGRES_DSN), or build the "
-                "registry with build_registry(store=MemoryExampleStore()) in unit tests",
+                "registry with build_registry(store=InMemoryExampleStore()) in unit tests",
             )
         return list(await tx.fetch(_sql(name), *args))
 

@@ -1,4 +1,4 @@
--- Named queries of SqlExampleStore. Tables: migration 0011_example_datasets.sql.
+-- Named queries of SqlExampleStore. Tables: the examples' migration 0001_example_datasets.sql.
 -- Upserts change a row only when a value differs and return one row per change.
 
 -- name: upsert_records

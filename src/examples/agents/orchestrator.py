@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from portside.app.agents.models import (
+from portside.app.context import JobContext
+from portside.examples.agents.models import (
     EVENT_ATTEMPT_FAILED,
     EVENT_COMPLETED,
     EVENT_FAILED,
@@ -26,9 +27,8 @@ from portside.app.agents.models import (
     RUN_ID_PATTERN,
     RunRecord,
 )
-from portside.app.agents.store import AgentRunStore
-from portside.app.agents.thinking import final_answer, step_output
-from portside.app.context import JobContext
+from portside.examples.agents.store import AgentRunStore
+from portside.examples.agents.thinking import final_answer, step_output
 from portside.ports import (
     JobTimeoutError,
     OutboxPort,

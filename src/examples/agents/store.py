@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
-from portside.app.agents.models import NewRun, RunRecord
+from portside.examples.agents.models import NewRun, RunRecord
 from portside.ports import ConfigurationError, OutboxPort, Transaction
 from portside.sqlfiles import SqlFile
 
@@ -52,7 +52,7 @@ class AgentRunStore(Protocol):
         ...
 
 
-_sql = SqlFile("portside.app.agents", "sql", "agent_runs.sql")
+_sql = SqlFile("portside.examples.agents", "sql", "agent_runs.sql")
 
 
 def _record(row: Any) -> RunRecord:
@@ -67,7 +67,7 @@ def _check_sql(tx: object) -> None:
         raise ConfigurationError(
             f"agent runs need SQL, but the outbox's transaction() yields a {type(tx).__name__}",
             fix="run them on the Postgres outbox (PORTSIDE_POSTGRES_DSN), or give the API and "
-            "the registry a MemoryAgentRunStore in unit tests",
+            "the registry a InMemoryAgentRunStore in unit tests",
         )
 
 

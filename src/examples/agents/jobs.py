@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from portside.app.agents.orchestrator import OrchestratePayload, Orchestrator
-from portside.app.agents.store import AgentRunStore, SqlAgentRunStore
 from portside.app.definition import JobDefinition, RetryPolicy
 from portside.app.registry import Registry
+from portside.examples.agents.orchestrator import OrchestratePayload, Orchestrator
+from portside.examples.agents.store import AgentRunStore, SqlAgentRunStore
 from portside.ports import Backoff
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""``MemoryExampleStore``: the example jobs' store in dicts, for unit tests and demos."""
+"""``InMemoryExampleStore``: the example jobs' store in dicts, for unit tests and demos."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from portside.app.examples.sources import (
+from portside.examples.ingestion.sources import (
     HousingObservation,
     RetailPlan,
     SourceRecord,
     WholesalePrice,
 )
-from portside.app.examples.store import DailyAggregate
+from portside.examples.ingestion.store import DailyAggregate
 
-__all__ = ["MemoryExampleStore"]
+__all__ = ["InMemoryExampleStore"]
 
 
 def _upsert(table: dict[Any, Any], key: Hashable, value: Any) -> int:
@@ -25,7 +25,7 @@ def _upsert(table: dict[Any, Any], key: Hashable, value: Any) -> int:
     return 1
 
 
-class MemoryExampleStore:
+class InMemoryExampleStore:
     """Same semantics as ``SqlExampleStore``: counts only rows that really changed."""
 
     def __init__(self) -> None:

@@ -1,4 +1,4 @@
--- Named queries of SqlAgentRunStore. Table: migration 0020_agent_runs.sql.
+-- Named queries of SqlAgentRunStore. Table: the examples' migration 0002_agent_runs.sql.
 -- Every query runs on the connection of an outbox unit of work, so run rows and the run's
 -- events commit together.
 

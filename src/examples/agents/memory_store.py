@@ -1,4 +1,4 @@
-"""``MemoryAgentRunStore``: run rows in a dict, for unit tests and demos on the fakes."""
+"""``InMemoryAgentRunStore``: run rows in a dict, for unit tests and demos on the fakes."""
 
 from __future__ import annotations
 
@@ -7,18 +7,18 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 
-from portside.app.agents.models import NewRun, RunRecord
-from portside.app.agents.store import RunWriter
+from portside.examples.agents.models import NewRun, RunRecord
+from portside.examples.agents.store import RunWriter
 from portside.ports import OutboxPort, Transaction, ValidationError
 
-__all__ = ["MemoryAgentRunStore"]
+__all__ = ["InMemoryAgentRunStore"]
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class _MemoryWriter:
+class _InMemoryWriter:
     def __init__(self, tx: Transaction, rows: dict[str, RunRecord], now: datetime) -> None:
         self._tx = tx
         self._rows = rows
@@ -48,7 +48,7 @@ class _MemoryWriter:
         return stored
 
 
-class MemoryAgentRunStore:
+class InMemoryAgentRunStore:
     """Same semantics as ``SqlAgentRunStore``: rows change only when the unit of work commits.
 
     Units of work run one at a time (as if every one locked its run row), and their writes
@@ -73,7 +73,7 @@ class MemoryAgentRunStore:
         async with self._lock:
             staged = dict(self.rows)
             async with outbox.transaction() as tx:
-                yield _MemoryWriter(tx, staged, self._clock())
+                yield _InMemoryWriter(tx, staged, self._clock())
             self.rows = staged
 
     async def get(self, outbox: OutboxPort, run_id: str) -> RunRecord | None:

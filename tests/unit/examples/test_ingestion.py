@@ -10,26 +10,26 @@ import pytest
 from portside.adapters.memory import InMemoryQueue
 from portside.adapters.memory.history import InMemoryHistory
 from portside.app import Registry, WorkerRuntime, dispatch
-from portside.app.examples import FakeSourceClient, MemoryExampleStore, build_registry
+from portside.examples.ingestion import FakeSourceClient, InMemoryExampleStore, build_registry
 from portside.infra import Infra
 
 INGEST = {"organizationId": "org-1", "integrationId": "xero-1", "date": "2024-05-01"}
 
 
 @pytest.fixture
-def store() -> MemoryExampleStore:
-    return MemoryExampleStore()
+def store() -> InMemoryExampleStore:
+    return InMemoryExampleStore()
 
 
 @pytest.fixture
-def registry(store: MemoryExampleStore) -> Registry:
+def registry(store: InMemoryExampleStore) -> Registry:
     return build_registry(source=FakeSourceClient(), store=store)
 
 
 async def test_a7_ingest_stores_records_and_queues_the_aggregate(
     app_infra: Infra,
     fake_queue: InMemoryQueue,
-    store: MemoryExampleStore,
+    store: InMemoryExampleStore,
     registry: Registry,
     make_runtime: Callable[..., WorkerRuntime],
 ) -> None:
@@ -55,7 +55,7 @@ async def test_a7_ingest_stores_records_and_queues_the_aggregate(
 async def test_a7_replaying_ingest_and_syncs_changes_nothing(
     app_infra: Infra,
     fake_queue: InMemoryQueue,
-    store: MemoryExampleStore,
+    store: InMemoryExampleStore,
     registry: Registry,
     make_runtime: Callable[..., WorkerRuntime],
 ) -> None:
@@ -138,7 +138,7 @@ async def test_a7_sql_store_refuses_an_outbox_without_sql(
 
     (run,) = await history.list_runs()
     assert run.error_class == "ConfigurationError"
-    assert "MemoryExampleStore" in (run.error_message or "")
+    assert "InMemoryExampleStore" in (run.error_message or "")
 
 
 async def test_a7_fake_source_is_deterministic() -> None:
