@@ -75,7 +75,7 @@ def test_h4_integration_tests_never_use_the_fakes() -> None:
         "from portside.adapters.memory.outbox import InMemoryOutbox\n",
         "from portside.adapters import memory\n",
         "import importlib\nq = importlib.import_module('portside.adapters.memory')\n",
-        "from portside.testing.contracts.memory import MemoryQueueDriver\n",
+        "from portside.testing.contracts.memory import InMemoryQueueDriver\n",
         "async def test_x(fake_infra):\n    pass\n",
         "# swap in an InMemoryQueue here\n",
     ],

@@ -7,20 +7,40 @@ Run them on any adapter: subclass ``QueueContract``/``OutboxContract``/``History
 
 from __future__ import annotations
 
+import warnings
+
 from portside.testing.contracts.cache_contract import CacheContract
 from portside.testing.contracts.drivers import OutboxDriver, QueueDriver
 from portside.testing.contracts.history_contract import HistoryContract
-from portside.testing.contracts.memory import MemoryOutboxDriver, MemoryQueueDriver
+from portside.testing.contracts.memory import InMemoryOutboxDriver, InMemoryQueueDriver
 from portside.testing.contracts.outbox_contract import OutboxContract
 from portside.testing.contracts.queue_contract import QueueContract
 
 __all__ = [
     "CacheContract",
     "HistoryContract",
-    "MemoryOutboxDriver",
-    "MemoryQueueDriver",
+    "InMemoryOutboxDriver",
+    "InMemoryQueueDriver",
     "OutboxContract",
     "OutboxDriver",
     "QueueContract",
     "QueueDriver",
 ]
+
+_RENAMED = {
+    "MemoryOutboxDriver": "InMemoryOutboxDriver",
+    "MemoryQueueDriver": "InMemoryQueueDriver",
+}
+
+
+def __getattr__(name: str) -> object:
+    """The renamed drivers under their old names, for one release, with a DeprecationWarning."""
+    new = _RENAMED.get(name)
+    if new is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"{name} is deprecated, use {new}; the alias goes in portside 0.3",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return globals()[new]

@@ -6,10 +6,10 @@ from portside.adapters.memory import InMemoryOutbox, InMemoryQueue
 from portside.ports import JobOutcome
 from portside.testing.contracts.drivers import OutboxDriver, QueueDriver
 
-__all__ = ["MemoryOutboxDriver", "MemoryQueueDriver"]
+__all__ = ["InMemoryOutboxDriver", "InMemoryQueueDriver"]
 
 
-class MemoryQueueDriver:
+class InMemoryQueueDriver:
     """Drives an :class:`InMemoryQueue`: ``drain`` and ``advance`` are the fake's own.
 
     Args:
@@ -37,7 +37,7 @@ class MemoryQueueDriver:
         await self._queue.close()
 
 
-class MemoryOutboxDriver:
+class InMemoryOutboxDriver:
     """Drives an :class:`InMemoryOutbox`; ``another_outbox`` shares its storage.
 
     Args:
@@ -66,6 +66,6 @@ class MemoryOutboxDriver:
 
 
 def _conforms(
-    queue: MemoryQueueDriver, outbox: MemoryOutboxDriver
+    queue: InMemoryQueueDriver, outbox: InMemoryOutboxDriver
 ) -> tuple[QueueDriver, OutboxDriver]:
     return queue, outbox

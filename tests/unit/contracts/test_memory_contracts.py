@@ -7,23 +7,23 @@ from collections.abc import AsyncIterator
 import pytest
 
 from portside.testing.contracts import (
-    MemoryOutboxDriver,
-    MemoryQueueDriver,
+    InMemoryOutboxDriver,
+    InMemoryQueueDriver,
     OutboxContract,
     QueueContract,
 )
 
 
 @pytest.fixture
-async def queue_driver() -> AsyncIterator[MemoryQueueDriver]:
-    driver = MemoryQueueDriver()
+async def queue_driver() -> AsyncIterator[InMemoryQueueDriver]:
+    driver = InMemoryQueueDriver()
     yield driver
     await driver.aclose()
 
 
 @pytest.fixture
-async def outbox_driver() -> AsyncIterator[MemoryOutboxDriver]:
-    driver = MemoryOutboxDriver()
+async def outbox_driver() -> AsyncIterator[InMemoryOutboxDriver]:
+    driver = InMemoryOutboxDriver()
     yield driver
     await driver.aclose()
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from portside.adapters.memory import InMemoryOutbox, MemoryTransaction, VirtualClock
+from portside.adapters.memory import InMemoryOutbox, InMemoryTransaction, VirtualClock
 from portside.ports import (
     ConfigurationError,
     OutboxEvent,
@@ -26,7 +26,7 @@ async def test_o1_events_are_staged_on_the_unit_of_work_until_commit() -> None:
     clock = VirtualClock()
     outbox = InMemoryOutbox(clock)
     async with outbox.transaction() as tx:
-        assert isinstance(tx, MemoryTransaction)
+        assert isinstance(tx, InMemoryTransaction)
         event = await outbox.append(tx, "run-1", "started", {"a": 1})
         assert tx.events == [event]
         assert outbox.events() == []

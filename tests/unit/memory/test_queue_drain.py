@@ -127,3 +127,25 @@ async def test_cancelling_drain_puts_the_running_job_back() -> None:
     info = await queue.get_job("c", ref.id)
     assert info is not None and (info.state, info.attempts_made) == ("waiting", 0)
     assert [e.kind for e in queue.events_log] == ["enqueued", "active", "stalled"]
+
+
+async def test_a_cancelled_drain_leaves_its_outcomes_to_a_drain_running_beside_it() -> None:
+    """Two drains of one queue collect the same outcomes; cancelling one keeps the other's."""
+    queue = InMemoryQueue()
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def held(job: Job) -> str:
+        started.set()
+        await release.wait()
+        return "done"
+
+    queue.consume("held", held)
+    await queue.enqueue("held", "n", {})
+    first = asyncio.create_task(queue.drain("held"))
+    second = asyncio.create_task(queue.drain("held"))
+    await started.wait()
+    second.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    release.set()
+    assert [(o.status, o.result) for o in await first] == [("completed", "done")]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from portside.adapters.memory import InMemoryQueue
-from portside.adapters.memory.engine import trusted_outcome
+from portside.adapters.memory.queue.outcomes import trusted_outcome
 from portside.ports import (
     ConfigurationError,
     Job,

@@ -1,4 +1,4 @@
-"""InMemoryOutbox: a deterministic OutboxPort with units of work, ordered streams and replay."""
+"""The outbox fake: InMemoryOutbox, a deterministic OutboxPort with ordered streams and replay."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from portside.adapters.memory.clock import VirtualClock
-from portside.adapters.memory.outbox_store import MemoryTransaction, OutboxStore
+from portside.adapters.memory.outbox.store import InMemoryOutboxStore, InMemoryTransaction
 from portside.ports import (
     ConfigurationError,
     OutboxErrorCallback,
@@ -27,7 +27,7 @@ __all__ = ["InMemoryOutbox"]
 class InMemoryOutbox:
     """A :class:`~portside.ports.OutboxPort` in memory, for unit tests.
 
-    ``transaction()`` yields a :class:`MemoryTransaction`; its events become visible (to
+    ``transaction()`` yields an :class:`InMemoryTransaction`; its events become visible (to
     ``subscribe``, ``pending`` and the publisher) only when the ``async with`` block exits
     without an exception. Publishing is explicit: ``drain_once()`` delivers synchronously;
     after ``start()`` a background task also delivers soon after each commit, the way NOTIFY
@@ -41,10 +41,10 @@ class InMemoryOutbox:
     """
 
     def __init__(
-        self, clock: VirtualClock | None = None, *, store: OutboxStore | None = None
+        self, clock: VirtualClock | None = None, *, store: InMemoryOutboxStore | None = None
     ) -> None:
         if store is None:
-            store = OutboxStore(clock if clock is not None else VirtualClock())
+            store = InMemoryOutboxStore(clock if clock is not None else VirtualClock())
         elif clock is not None and clock is not store.clock:
             raise ValidationError(
                 "clock differs from the shared store's clock",
@@ -62,7 +62,7 @@ class InMemoryOutbox:
         """Every handler error the publisher met, oldest first (inspectable)."""
 
     @property
-    def store(self) -> OutboxStore:
+    def store(self) -> InMemoryOutboxStore:
         """The storage this outbox (and every ``share()`` of it) works on."""
         return self._store
 
@@ -80,10 +80,10 @@ class InMemoryOutbox:
     # -- appending ---------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[MemoryTransaction]:
+    async def transaction(self) -> AsyncIterator[InMemoryTransaction]:
         """A unit of work: commits when the block exits normally, rolls back on an exception."""
         self._check_open()
-        tx = MemoryTransaction(self._store)
+        tx = InMemoryTransaction(self._store)
         try:
             yield tx
         except BaseException:
@@ -93,7 +93,7 @@ class InMemoryOutbox:
 
     async def append(
         self,
-        tx: MemoryTransaction,
+        tx: InMemoryTransaction,
         stream: str,
         type: str,
         payload: Mapping[str, Any],

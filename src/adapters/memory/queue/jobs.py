@@ -1,4 +1,4 @@
-"""One job as the in-memory queue stores it, and the view a handler receives."""
+"""Jobs of the queue fake: the stored record and the view a handler receives."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from portside.adapters.memory.inputs import copy_json
+from portside.adapters.memory.queue.json_values import copy_json
 from portside.ports import Backoff, FailureKind, Job, JobInfo, JobOptions, JobRef, Retention
 
-__all__ = ["JobRecord", "MemoryJob"]
+__all__ = ["InMemoryJob", "JobRecord"]
 
 Keep = bool | int | Retention
 
@@ -41,13 +41,13 @@ class JobRecord:
         "queue",
         "removed",
         "result",
-        "runner",
         "scheduler_id",
         "stalls",
         "state",
         "task",
         "timeout",
         "timer",
+        "worker",
     )
 
     def __init__(
@@ -89,9 +89,9 @@ class JobRecord:
         self.due_at = now
         self.deadline = 0.0
         self.task: asyncio.Task[Any] | None = None
-        self.runner: object = None
         self.timer: asyncio.Timeout | None = None
         self.removed = False
+        self.worker: object = None  # whose close() cancels the attempt holding this job
 
     def ref(self) -> JobRef:
         """The reference enqueue returns."""
@@ -123,7 +123,7 @@ class JobRecord:
 ProgressSink = Callable[[JobRecord, int, object], None]
 
 
-class MemoryJob:
+class InMemoryJob:
     """The :class:`~portside.ports.Job` a handler receives for one attempt."""
 
     __slots__ = ("_attempt", "_data", "_record", "_sink")
@@ -171,8 +171,8 @@ class MemoryJob:
         self._sink(self._record, self._attempt, progress)
 
     def __repr__(self) -> str:
-        return f"MemoryJob(queue={self.queue!r}, id={self.id!r}, attempt={self._attempt})"
+        return f"InMemoryJob(queue={self.queue!r}, id={self.id!r}, attempt={self._attempt})"
 
 
-def _conforms(job: MemoryJob) -> Job:
+def _conforms(job: InMemoryJob) -> Job:
     return job

@@ -1,8 +1,4 @@
-"""The fakes' own JSON handling: copies of stored values and the values handlers hand back.
-
-The checks every adapter shares (options, bulk entries, ids, durations) are in
-``portside.ports.inputs``.
-"""
+"""JSON values of the queue fake: copies of stored values, and values handlers hand back."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""InMemoryQueue: a deterministic QueuePort with a virtual clock and ``drain()``."""
+"""The queue fake: InMemoryQueue, a deterministic QueuePort with a virtual clock and drain()."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from portside.adapters.memory.clock import VirtualClock
-from portside.adapters.memory.control import QueueControl
-from portside.adapters.memory.events import MemoryEventStream, to_event
-from portside.adapters.memory.job_record import JobRecord
-from portside.adapters.memory.queue_state import QueueState
-from portside.adapters.memory.worker import MemoryWorker
+from portside.adapters.memory.queue import control
+from portside.adapters.memory.queue.events import InMemoryEventStream, to_event
+from portside.adapters.memory.queue.jobs import JobRecord
+from portside.adapters.memory.queue.runner import JobRunner
+from portside.adapters.memory.queue.state import QueueState
+from portside.adapters.memory.queue.worker import InMemoryWorker
 from portside.ports import (
     Classifier,
     ConfigurationError,
@@ -29,13 +30,13 @@ from portside.ports import (
     QueueEvent,
     QueuePort,
     RateLimit,
+    Schedule,
 )
 from portside.ports.inputs import (
     check_callable,
     check_classifier,
     check_concurrency,
     check_job,
-    check_lookup_id,
     check_new_job,
     check_seconds,
     check_sequence,
@@ -46,7 +47,7 @@ from portside.ports.validation import check_queue_name
 __all__ = ["InMemoryQueue"]
 
 
-class InMemoryQueue(QueueControl):
+class InMemoryQueue:
     """A :class:`~portside.ports.QueuePort` in memory, for unit tests.
 
     Nothing happens on its own: delays, backoff, rate-limit windows and schedules follow the
@@ -62,7 +63,21 @@ class InMemoryQueue(QueueControl):
     def __init__(
         self, clock: VirtualClock | None = None, *, events_log_limit: int | None = 100_000
     ) -> None:
-        super().__init__(clock, events_log_limit)
+        self._runner = JobRunner(clock, events_log_limit)
+        self.clock = self._runner.clock
+        self._workers: dict[str, list[InMemoryWorker]] = {}
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ConfigurationError(
+                "this InMemoryQueue is closed",
+                fix="create a new InMemoryQueue (or a new Infra) instead of reusing a closed one",
+            )
+
+    def _open(self, queue: object) -> QueueState:
+        self._check_open()
+        return self._runner.state(check_queue_name(queue))
 
     # -- enqueue -----------------------------------------------------------------------------
 
@@ -120,7 +135,7 @@ class InMemoryQueue(QueueControl):
         if key is not None:
             ttl = options.dedupe_ttl
             state.dedupe[key] = (custom, now + ttl if ttl is not None else math.inf)
-        self._emit(state, "enqueued", record, 0)
+        self._runner.emit(state, "enqueued", record, 0)
         return JobRef(queue=state.name, id=custom, name=name)
 
     @staticmethod
@@ -154,42 +169,89 @@ class InMemoryQueue(QueueControl):
         rate_limit: RateLimit | None = None,
         timeout: float | None = None,
         classify: Classifier | None = None,
-    ) -> MemoryWorker:
+    ) -> InMemoryWorker:
         """A worker for ``queue`` (not started: ``drain()`` uses it; ``start()`` runs it live).
 
         A job's ``options.timeout`` wins over the worker's ``timeout``.
         """
         state = self._open(queue)
-        worker = MemoryWorker(
-            self,
+        workers = self._workers.setdefault(state.name, [])
+        worker = InMemoryWorker(
             state,
             check_callable(handler, "handler"),
             concurrency=check_concurrency(concurrency),
             rate_limit=coerce_rate_limit(rate_limit),
             timeout=None if timeout is None else check_seconds(timeout, "timeout", positive=True),
             classify=check_classifier(classify),
+            run_slot=self._runner.run_slot,
+            detach=lambda w: workers.remove(w) if w in workers else None,
         )
-        state.workers.append(worker)
+        workers.append(worker)
         return worker
 
     # -- reading -----------------------------------------------------------------------------
 
     async def get_job(self, queue: str, job_id: str) -> JobInfo | None:
         """The job's snapshot, or None if unknown (or removed by retention)."""
-        state = self._open(queue)
-        record = state.jobs.get(check_lookup_id(job_id))
-        return None if record is None else record.info(paused=state.paused)
+        return control.get_job(self._open(queue), job_id)
 
     async def counts(self, queue: str) -> QueueCounts:
         """Jobs per state; waiting jobs of a paused queue count as ``paused``."""
-        return QueueCounts(**self._open(queue).snapshot_counts())
+        return control.counts(self._open(queue))
+
+    # -- control -----------------------------------------------------------------------------
+
+    async def pause(self, queue: str) -> None:
+        """Pause the queue for every worker."""
+        control.set_paused(self._open(queue), True)
+
+    async def resume(self, queue: str) -> None:
+        """Resume a paused queue."""
+        control.set_paused(self._open(queue), False)
+
+    async def is_paused(self, queue: str) -> bool:
+        """Whether the queue is paused."""
+        return self._open(queue).paused
+
+    async def purge(self, queue: str, *, delayed: bool = True) -> int:
+        """Remove waiting (and delayed) jobs, except schedulers' next jobs (as BullMQ does)."""
+        return control.purge(self._open(queue), delayed=delayed)
+
+    async def obliterate(self, queue: str, *, force: bool = False) -> None:
+        """Remove every job, schedule and setting of the queue.
+
+        Raises:
+            ValidationError: jobs are active and ``force`` is False.
+        """
+        control.obliterate(self._open(queue), force=force)
+
+    async def retry_failed(self, queue: str, *, job_id: str | None = None) -> int:
+        """Move failed jobs (or the one ``job_id``) back to waiting with fresh attempts."""
+        return control.retry_failed(self._open(queue), job_id=job_id)
+
+    # -- schedules ---------------------------------------------------------------------------
+
+    async def upsert_schedule(self, queue: str, schedule: Schedule) -> None:
+        """Create or replace a job scheduler; an unchanged one is left alone (Q11)."""
+        state = self._open(queue)
+        stored = control.upsert_schedule(state, schedule)
+        if stored is not None:
+            self._runner.add_iteration(state, stored, stored.first_at(self.clock.now()))
+
+    async def remove_schedule(self, queue: str, scheduler_id: str) -> bool:
+        """Remove a scheduler and its upcoming job; False if there was none."""
+        return control.remove_schedule(self._open(queue), scheduler_id)
+
+    async def list_schedules(self, queue: str) -> list[Schedule]:
+        """The queue's schedulers, soonest first."""
+        return control.list_schedules(self._open(queue))
 
     # -- events ------------------------------------------------------------------------------
 
-    def events(self, queue: str) -> MemoryEventStream:
+    def events(self, queue: str) -> InMemoryEventStream:
         """Events of ``queue`` emitted from now on (Q8)."""
         state = self._open(queue)
-        stream = MemoryEventStream(
+        stream = InMemoryEventStream(
             lambda s: state.streams.remove(s) if s in state.streams else None
         )
         state.streams.append(stream)
@@ -212,29 +274,27 @@ class InMemoryQueue(QueueControl):
         """
         if queue is None:
             self._check_open()
-            targets = list(self._queues.values())
+            targets = list(self._runner.queues.values())
         else:
             targets = [self._open(queue)]
-        outcomes: list[JobOutcome] = []
-        collector = (None if queue is None else targets[0].name, outcomes)
-        self._collectors.append(collector)
-        try:
+        with self._runner.outcomes.collecting(
+            None if queue is None else targets[0].name
+        ) as outcomes:
             await self._drain_until_idle(targets, named=queue is not None)
-        finally:
-            self._collectors.remove(collector)
         return outcomes
 
     async def _drain_until_idle(self, targets: list[QueueState], *, named: bool) -> None:
+        runner, workers = self._runner, self._workers
         while True:
-            lanes = [
-                self._drain_lane(worker)
+            slots = [
+                runner.drain_slot(worker)
                 for state in targets
-                for worker in list(state.workers)
-                if self._can_take(worker)
+                for worker in list(workers.get(state.name, ()))
+                if runner.can_take(worker)
                 for _ in range(worker.concurrency - worker.active)
             ]
-            if lanes:
-                results = await asyncio.gather(*lanes, return_exceptions=True)
+            if slots:
+                results = await asyncio.gather(*slots, return_exceptions=True)
                 for result in results:
                     if isinstance(result, Exception):
                         raise result
@@ -245,15 +305,11 @@ class InMemoryQueue(QueueControl):
                     state.waiters.append(waiter)
                 await waiter
                 continue
-            if (
-                named
-                and targets[0].has_ready()
-                and not targets[0].paused
-                and not targets[0].workers
-            ):
+            first = targets[0]
+            if named and first.has_ready() and not first.paused and not workers.get(first.name):
                 raise ConfigurationError(
-                    f"queue {targets[0].name!r} has waiting jobs but no worker",
-                    fix=f"call queue.consume({targets[0].name!r}, handler) before drain()",
+                    f"queue {first.name!r} has waiting jobs but no worker",
+                    fix=f"call queue.consume({first.name!r}, handler) before drain()",
                 )
             return
 
@@ -266,12 +322,14 @@ class InMemoryQueue(QueueControl):
     @property
     def queues(self) -> list[str]:
         """Names of the queues this fake has seen, sorted."""
-        return sorted(self._queues)
+        return sorted(self._runner.queues)
 
     def jobs(self, queue: str | None = None, *, state: JobState | None = None) -> list[JobInfo]:
         """Snapshots of every stored job (of ``queue``, in ``state``), oldest first."""
         states = (
-            [self._state(check_queue_name(queue))] if queue is not None else self._queues.values()
+            [self._runner.state(check_queue_name(queue))]
+            if queue is not None
+            else self._runner.queues.values()
         )
         found = [r.info(paused=s.paused) for s in states for r in s.jobs.values()]
         return [info for info in found if state is None or info.state == state]
@@ -279,28 +337,28 @@ class InMemoryQueue(QueueControl):
     @property
     def events_log(self) -> list[QueueEvent]:
         """Every recent event of every queue, oldest first (see ``events_log_limit``)."""
-        return [to_event(row) for row in self._log]
+        return [to_event(row) for row in self._runner.log]
 
     def reset(self) -> None:
         """Forget every job, schedule, pause and logged event; workers and streams stay."""
-        for state in self._queues.values():
+        for state in self._runner.queues.values():
             for record in state.jobs.values():
                 record.removed = True
             state.clear()
             state.wake()
-        self._log.clear()
+        self._runner.log.clear()
 
     async def close(self) -> None:
         """Close every worker (30 s grace each) and end every event stream."""
         if self._closed:
             return
         self._closed = True
-        for state in self._queues.values():
-            for worker in list(state.workers):
+        for state in self._runner.queues.values():
+            for worker in list(self._workers.get(state.name, ())):
                 await worker.close()
             for stream in list(state.streams):
                 stream.end()
-        self._unsubscribe()
+        self._runner.close()
 
 
 def _conforms() -> QueuePort:

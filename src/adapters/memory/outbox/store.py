@@ -1,4 +1,4 @@
-"""The storage behind one or more in-memory outboxes: committed events, seq counters, locks."""
+"""The outbox fake's storage: committed events, seq counters, stream locks, transactions."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from portside.adapters.memory.clock import VirtualClock
 from portside.ports import OutboxEvent, TransientError, ValidationError
 
-__all__ = ["MemoryTransaction", "OutboxStore"]
+__all__ = ["InMemoryOutboxStore", "InMemoryTransaction"]
 
 
-class MemoryTransaction:
+class InMemoryTransaction:
     """The unit of work ``InMemoryOutbox.transaction()`` yields.
 
     Events appended to it are visible to nobody until it commits; a rollback drops them and
@@ -21,7 +21,7 @@ class MemoryTransaction:
 
     __slots__ = ("held", "staged", "state", "store", "waiting_for")
 
-    def __init__(self, store: OutboxStore) -> None:
+    def __init__(self, store: InMemoryOutboxStore) -> None:
         self.store = store
         self.staged: list[OutboxEvent] = []
         self.held: dict[str, int] = {}
@@ -34,16 +34,16 @@ class MemoryTransaction:
         return list(self.staged)
 
     def __repr__(self) -> str:
-        return f"MemoryTransaction({self.state}, {len(self.staged)} event(s))"
+        return f"InMemoryTransaction({self.state}, {len(self.staged)} event(s))"
 
 
 @dataclass
 class _StreamLock:
-    owner: MemoryTransaction | None = None
-    queue: deque[tuple[MemoryTransaction, asyncio.Future[None]]] = field(default_factory=deque)
+    owner: InMemoryTransaction | None = None
+    queue: deque[tuple[InMemoryTransaction, asyncio.Future[None]]] = field(default_factory=deque)
 
 
-class OutboxStore:
+class InMemoryOutboxStore:
     """Events and counters shared by every outbox made with ``share()`` (one "database")."""
 
     def __init__(self, clock: VirtualClock) -> None:
@@ -66,7 +66,7 @@ class OutboxStore:
 
     # -- append locks: one open transaction per stream, like the row lock on its counter -----
 
-    async def lock(self, tx: MemoryTransaction, stream: str) -> None:
+    async def lock(self, tx: InMemoryTransaction, stream: str) -> None:
         """Let ``tx`` number events of ``stream``; waits while another transaction holds it."""
         if stream in tx.held:
             return
@@ -90,10 +90,10 @@ class OutboxStore:
         tx.held[stream] = self.allocated.get(stream, 0)
 
     def _refuse_deadlock(
-        self, tx: MemoryTransaction, holder: MemoryTransaction, stream: str
+        self, tx: InMemoryTransaction, holder: InMemoryTransaction, stream: str
     ) -> None:
         seen: set[int] = set()
-        current: MemoryTransaction | None = holder
+        current: InMemoryTransaction | None = holder
         while current is not None and id(current) not in seen:
             if current is tx:
                 raise TransientError(
@@ -105,7 +105,7 @@ class OutboxStore:
             waits = current.waiting_for
             current = self.locks[waits].owner if waits is not None else None
 
-    def _release(self, stream: str, tx: MemoryTransaction) -> None:
+    def _release(self, stream: str, tx: InMemoryTransaction) -> None:
         lock = self.locks[stream]
         if lock.owner is not tx:
             return
@@ -118,7 +118,7 @@ class OutboxStore:
                 return
         del self.locks[stream]
 
-    def next_seq(self, tx: MemoryTransaction, stream: str) -> int:
+    def next_seq(self, tx: InMemoryTransaction, stream: str) -> int:
         """Hand ``tx`` (which holds ``stream``) the stream's next seq."""
         assert tx.held.get(stream) is not None and self.locks[stream].owner is tx
         seq = self.allocated.get(stream, 0) + 1
@@ -127,7 +127,7 @@ class OutboxStore:
 
     # -- ending a transaction ----------------------------------------------------------------
 
-    def commit(self, tx: MemoryTransaction) -> None:
+    def commit(self, tx: InMemoryTransaction) -> None:
         """Make ``tx``'s events visible, in seq order, and wake publishers and subscribers."""
         tx.state = "committed"
         for event in tx.staged:
@@ -139,20 +139,20 @@ class OutboxStore:
         if tx.staged:
             self.wake()
 
-    def rollback(self, tx: MemoryTransaction) -> None:
+    def rollback(self, tx: InMemoryTransaction) -> None:
         """Drop ``tx``'s events and give their seq numbers back."""
         tx.state = "rolled back"
         for stream, before in tx.held.items():
             self.allocated[stream] = before
         self._end(tx)
 
-    def _end(self, tx: MemoryTransaction) -> None:
+    def _end(self, tx: InMemoryTransaction) -> None:
         for stream in tx.held:
             self._release(stream, tx)
 
-    def check_open(self, tx: object) -> MemoryTransaction:
+    def check_open(self, tx: object) -> InMemoryTransaction:
         """``tx`` if it is an open transaction of this store, else a ValidationError."""
-        if not isinstance(tx, MemoryTransaction) or tx.store is not self:
+        if not isinstance(tx, InMemoryTransaction) or tx.store is not self:
             raise ValidationError(
                 f"tx is a {type(tx).__name__}, not a transaction of this outbox",
                 fix="append inside `async with outbox.transaction() as tx:` and pass that tx",

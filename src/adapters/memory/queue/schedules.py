@@ -1,4 +1,4 @@
-"""Repeatable jobs of the in-memory fake, modelled on BullMQ job schedulers (Q11)."""
+"""Job schedulers of the queue fake, modelled on BullMQ's: one pending job each (Q11)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,14 @@
-"""The in-memory worker handle: a consumer of one queue, run by the queue's engine."""
+"""The queue fake's worker handle: a consumer of one queue, whose slots the job runner runs."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import Any
 
+from portside.adapters.memory.queue.state import QueueState
 from portside.ports import (
     Classifier,
     ConfigurationError,
@@ -17,24 +19,32 @@ from portside.ports import (
 )
 from portside.ports.inputs import check_seconds
 
-if TYPE_CHECKING:
-    from portside.adapters.memory.engine import QueueEngine
-    from portside.adapters.memory.queue_state import QueueState
+__all__ = ["InMemoryWorker", "SlotRunner"]
 
-__all__ = ["MemoryWorker"]
+SlotRunner = Callable[["InMemoryWorker"], Coroutine[Any, Any, None]]
+"""Runs one of a started worker's slots until the worker closes (``JobRunner.run_slot``)."""
 
 
-class MemoryWorker:
+class InMemoryWorker:
     """Runs ``handler`` for jobs of one queue, at most ``concurrency`` at once.
 
     Not started, it only serves ``drain()``; started, it also runs jobs in the background
     on the event loop, like a real worker. ``processed`` counts finished attempts and
-    ``failed`` the attempts that raised.
+    ``failed`` the attempts that raised. Made by ``InMemoryQueue.consume()``.
+
+    Args:
+        state: The state of the queue it consumes.
+        handler: The coroutine function that runs one attempt.
+        concurrency: Attempts at once at most.
+        rate_limit: Jobs per window the queue's workers may start, if limited.
+        timeout: Seconds an attempt may run when its job sets no timeout.
+        classify: Decides transient or permanent for a handler's error.
+        run_slot: Runs one of the worker's slots once started.
+        detach: Called once when the worker has closed.
     """
 
     def __init__(
         self,
-        engine: QueueEngine,
         state: QueueState,
         handler: JobHandler,
         *,
@@ -42,8 +52,9 @@ class MemoryWorker:
         rate_limit: RateLimit | None,
         timeout: float | None,
         classify: Classifier | None,
+        run_slot: SlotRunner,
+        detach: Callable[[InMemoryWorker], None],
     ) -> None:
-        self.engine = engine
         self.state = state
         self.handler = handler
         self.concurrency = concurrency
@@ -58,7 +69,9 @@ class MemoryWorker:
         self.closing = False
         self.closed = False
         self.last_fetch_at: float | None = None
-        self._lanes: set[asyncio.Task[None]] = set()
+        self._run_slot = run_slot
+        self._detach = detach
+        self._slots: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Begin running jobs in the background (idempotent)."""
@@ -71,9 +84,9 @@ class MemoryWorker:
             return
         self.started = True
         for _ in range(self.concurrency):
-            lane = asyncio.create_task(self.engine.background_lane(self))
-            self._lanes.add(lane)
-            lane.add_done_callback(self._lanes.discard)
+            slot = asyncio.create_task(self._run_slot(self))
+            self._slots.add(slot)
+            slot.add_done_callback(self._slots.discard)
 
     async def close(self, grace: float = 30.0) -> None:
         """Stop taking jobs; wait up to ``grace`` seconds (real time) for running ones.
@@ -94,19 +107,18 @@ class MemoryWorker:
         stuck = [
             record.task
             for record in list(self.state.active)
-            if record.runner is self and record.task not in (None, current)
+            if record.worker is self and record.task not in (None, current)
         ]
-        victims = [task for task in (*stuck, *self._lanes) if task is not None]
+        victims = [task for task in (*stuck, *self._slots) if task is not None]
         for task in victims:
             task.cancel()
-        await asyncio.gather(*self._lanes, return_exceptions=True)
+        await asyncio.gather(*self._slots, return_exceptions=True)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(1.0):
                 while self.active:
                     await self.state.changed()
         self.closed = True
-        if self in self.state.workers:
-            self.state.workers.remove(self)
+        self._detach(self)
         self.state.wake()
 
     async def pause(self) -> None:
@@ -131,7 +143,7 @@ class MemoryWorker:
             last_fetch_at=self.last_fetch_at,
         )
 
-    async def __aenter__(self) -> MemoryWorker:
+    async def __aenter__(self) -> InMemoryWorker:
         await self.start()
         return self
 
@@ -144,8 +156,8 @@ class MemoryWorker:
         await self.close()
 
     def __repr__(self) -> str:
-        return f"MemoryWorker(queue={self.state.name!r}, concurrency={self.concurrency})"
+        return f"InMemoryWorker(queue={self.state.name!r}, concurrency={self.concurrency})"
 
 
-def _conforms(worker: MemoryWorker) -> WorkerHandle:
+def _conforms(worker: InMemoryWorker) -> WorkerHandle:
     return worker

@@ -1,72 +1,87 @@
-"""How the in-memory queue runs jobs: taking, attempts, timeouts, retries, events, outcomes."""
+"""The queue fake's job runner: takes due jobs of every queue, runs attempts, applies retries."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
 from portside.adapters.memory.clock import VirtualClock
-from portside.adapters.memory.events import EventRow, to_event
-from portside.adapters.memory.inputs import json_value
-from portside.adapters.memory.job_record import JobRecord, MemoryJob
-from portside.adapters.memory.queue_state import QueueState
-from portside.adapters.memory.schedules import ScheduleState, job_id_for
-from portside.adapters.memory.worker import MemoryWorker
+from portside.adapters.memory.queue.events import EventRow, to_event
+from portside.adapters.memory.queue.jobs import InMemoryJob, JobRecord
+from portside.adapters.memory.queue.json_values import json_value
+from portside.adapters.memory.queue.outcomes import OutcomeCollectors
+from portside.adapters.memory.queue.schedules import ScheduleState, job_id_for
+from portside.adapters.memory.queue.state import QueueState
 from portside.ports import (
+    Classifier,
     FailureKind,
-    JobOutcome,
+    JobHandler,
     JobTimeoutError,
     QueueEventKind,
+    RateLimit,
     ValidationError,
     default_classify,
     describe_error,
 )
 
-__all__ = ["MAX_STALLS", "QueueEngine", "trusted_outcome"]
+__all__ = ["MAX_STALLS", "Consumer", "JobRunner"]
 
 MAX_STALLS = 1
 """BullMQ's default ``maxStalledCount``: a job that stalls a second time fails."""
 
-_Collector = tuple[str | None, list[JobOutcome]]
-_OUTCOME_FIELDS = frozenset(JobOutcome.model_fields)
+
+class Consumer(Protocol):
+    """What the runner reads and updates on a worker: its queue, handler, limits, counters."""
+
+    state: QueueState
+    handler: JobHandler
+    concurrency: int
+    rate_limit: RateLimit | None
+    timeout: float | None
+    classify: Classifier | None
+    paused: bool
+    closing: bool
+    active: int
+    processed: int
+    failed: int
+    last_fetch_at: float | None
 
 
-def trusted_outcome(values: dict[str, Any]) -> JobOutcome:
-    """A JobOutcome from values the engine built itself, without validating them again.
+class JobRunner:
+    """The queue fake's stand-in for Redis and workers: every queue's state, and the runs.
 
-    ``drain()`` makes one per attempt; skipping validation keeps it above 100,000 jobs/s
-    (what ``JobOutcome.model_construct`` does, without its per-field loop). A unit test pins
-    that the result equals the validated model.
+    It keeps each named queue's :class:`QueueState`, emits events (into the log and live
+    streams) and outcomes (into ``drain()``'s lists), and runs attempts for consumers:
+    taking due jobs within their limits, timeouts, retries with backoff, stalls and the
+    next iteration of job schedulers. It follows the clock: when time moves, due jobs become
+    ready and attempts past their virtual deadline time out.
+
+    Args:
+        clock: The clock to read; a fresh :class:`VirtualClock` by default.
+        events_log_limit: How many recent events :attr:`log` keeps (None: all).
     """
-    outcome = object.__new__(JobOutcome)
-    object.__setattr__(outcome, "__dict__", values)
-    object.__setattr__(outcome, "__pydantic_fields_set__", _OUTCOME_FIELDS)
-    object.__setattr__(outcome, "__pydantic_extra__", None)
-    object.__setattr__(outcome, "__pydantic_private__", None)
-    return outcome
-
-
-class QueueEngine:
-    """Job execution shared by the in-memory queue's port methods, ``drain()`` and workers."""
 
     def __init__(self, clock: VirtualClock | None, events_log_limit: int | None) -> None:
         self.clock = clock if clock is not None else VirtualClock()
-        self._queues: dict[str, QueueState] = {}
-        self._log: deque[EventRow] = deque(maxlen=events_log_limit)
-        self._collectors: list[_Collector] = []
+        self.queues: dict[str, QueueState] = {}
+        self.log: deque[EventRow] = deque(maxlen=events_log_limit)
+        self.outcomes = OutcomeCollectors()
         self._unsubscribe = self.clock.on_advance(self._on_time)
 
-    # -- bookkeeping -------------------------------------------------------------------------
-
-    def _state(self, name: str) -> QueueState:
-        state = self._queues.get(name)
+    def state(self, name: str) -> QueueState:
+        """The state of queue ``name`` (created empty on first use)."""
+        state = self.queues.get(name)
         if state is None:
-            state = self._queues[name] = QueueState(name)
+            state = self.queues[name] = QueueState(name)
         return state
 
-    def _emit(
+    def close(self) -> None:
+        """Stop following the clock."""
+        self._unsubscribe()
+
+    def emit(
         self,
         state: QueueState,
         kind: QueueEventKind,
@@ -78,6 +93,7 @@ class QueueEngine:
         error: str | None = None,
         failure: FailureKind | None = None,
     ) -> None:
+        """Log an event of ``record`` and push it to the queue's live streams."""
         row: EventRow = (
             kind,
             state.name,
@@ -90,43 +106,15 @@ class QueueEngine:
             error,
             failure,
         )
-        self._log.append(row)
+        self.log.append(row)
         if state.streams:
             event = to_event(row)
             for stream in state.streams:
                 stream.push(event)
 
-    def _outcome(
-        self,
-        record: JobRecord,
-        attempt: int,
-        status: str,
-        *,
-        result: Any = None,
-        error: str | None = None,
-        failure: FailureKind | None = None,
-    ) -> None:
-        if not self._collectors:
-            return
-        outcome = trusted_outcome(
-            {
-                "queue": record.queue,
-                "job_id": record.id,
-                "name": record.name,
-                "attempt": attempt,
-                "status": status,
-                "result": result,
-                "error": error,
-                "failure_kind": failure,
-            }
-        )
-        for queue, outcomes in self._collectors:
-            if queue is None or queue == record.queue:
-                outcomes.append(outcome)
-
     def _on_time(self, now: float) -> None:
         """The clock moved: promote due jobs, expire virtual timeouts, wake waiting workers."""
-        for state in self._queues.values():
+        for state in self.queues.values():
             state.promote(now)
             for record in list(state.timed):
                 if record.deadline <= now and record.timer is not None:
@@ -137,7 +125,8 @@ class QueueEngine:
 
     # -- scheduled iterations ----------------------------------------------------------------
 
-    def _add_iteration(self, state: QueueState, schedule: ScheduleState, at: float) -> None:
+    def add_iteration(self, state: QueueState, schedule: ScheduleState, at: float) -> None:
+        """Add the scheduler's job due at ``at`` (once: its id is made from the time)."""
         job_id = job_id_for(schedule.schedule.scheduler_id, at)
         schedule.next_at, schedule.job_id = at, job_id
         if job_id in state.jobs:
@@ -161,18 +150,18 @@ class QueueEngine:
         else:
             state.add(record)
             state.push_ready(record)
-        self._emit(state, "enqueued", record, 0)
+        self.emit(state, "enqueued", record, 0)
         state.wake()
 
     def _next_iteration(self, state: QueueState, record: JobRecord) -> None:
         schedule = state.schedules.get(record.scheduler_id or "")
         if schedule is not None and schedule.job_id == record.id:
             upcoming = schedule.following(schedule.next_at, self.clock.now())
-            self._add_iteration(state, schedule, upcoming)
+            self.add_iteration(state, schedule, upcoming)
 
     # -- taking and running ------------------------------------------------------------------
 
-    def _can_take(self, worker: MemoryWorker) -> bool:
+    def can_take(self, worker: Consumer) -> bool:
         """Whether ``worker`` could start a job now (without consuming the rate limit)."""
         state = worker.state
         if state.paused or worker.paused or worker.closing or worker.active >= worker.concurrency:
@@ -186,7 +175,7 @@ class QueueEngine:
             or state.window_count < limit.max
         )
 
-    def _take(self, worker: MemoryWorker, task: asyncio.Task[Any] | None) -> JobRecord | None:
+    def _take(self, worker: Consumer, task: asyncio.Task[Any] | None) -> JobRecord | None:
         state = worker.state
         if state.paused or worker.paused or worker.closing or worker.active >= worker.concurrency:
             return None
@@ -206,17 +195,17 @@ class QueueEngine:
         state.active.add(record)
         record.processed_at = now
         record.task = task
-        record.runner = worker
+        record.worker = worker
         worker.active += 1
         worker.last_fetch_at = now
-        self._emit(state, "active", record, record.attempts_made + 1)
+        self.emit(state, "active", record, record.attempts_made + 1)
         if record.scheduler_id is not None:
             self._next_iteration(state, record)
         return record
 
-    async def _run(self, worker: MemoryWorker, record: JobRecord) -> None:
+    async def _run(self, worker: Consumer, record: JobRecord) -> None:
         attempt = record.attempts_made + 1
-        job = MemoryJob(record, attempt, self._progress)
+        job = InMemoryJob(record, attempt, self._progress)
         timeout = record.timeout if record.timeout is not None else worker.timeout
         try:
             if timeout is None:
@@ -235,12 +224,12 @@ class QueueEngine:
             state = worker.state
             state.active.discard(record)
             record.task = None
-            record.runner = None
+            record.worker = None
             if state.waiters:
                 state.wake()
 
     async def _run_timed(
-        self, worker: MemoryWorker, record: JobRecord, job: MemoryJob, timeout: float
+        self, worker: Consumer, record: JobRecord, job: InMemoryJob, timeout: float
     ) -> Any:
         state = worker.state
         limit = asyncio.timeout(timeout)
@@ -263,9 +252,7 @@ class QueueEngine:
             state.timed.discard(record)
             record.timer = None
 
-    def _completed(
-        self, worker: MemoryWorker, record: JobRecord, attempt: int, result: Any
-    ) -> None:
+    def _completed(self, worker: Consumer, record: JobRecord, attempt: int, result: Any) -> None:
         if record.removed:
             return
         if result is not None:
@@ -284,12 +271,12 @@ class QueueEngine:
         if record.dedupe_key is not None:
             state.release_dedupe(record)
         worker.processed += 1
-        self._emit(state, "completed", record, attempt, result=result)
-        self._outcome(record, attempt, "completed", result=result)
+        self.emit(state, "completed", record, attempt, result=result)
+        self.outcomes.add(record, attempt, "completed", result=result)
         if record.keep_complete is not False:
             state.trim("completed", record.keep_complete, now)
 
-    def _classify(self, worker: MemoryWorker, error: BaseException) -> tuple[FailureKind, str]:
+    def _classify(self, worker: Consumer, error: BaseException) -> tuple[FailureKind, str]:
         reason = describe_error(error)
         if type(error) is JobTimeoutError:
             return "transient", reason
@@ -302,7 +289,7 @@ class QueueEngine:
 
     def _failed(
         self,
-        worker: MemoryWorker,
+        worker: Consumer,
         record: JobRecord,
         attempt: int,
         error: BaseException,
@@ -322,8 +309,8 @@ class QueueEngine:
         if kind == "permanent" or attempt >= record.max_attempts:
             self._finish_failed(state, record, attempt, reason, kind, now)
             return
-        self._emit(state, "retrying", record, attempt, error=reason, failure=kind)
-        self._outcome(record, attempt, "retrying", error=reason, failure=kind)
+        self.emit(state, "retrying", record, attempt, error=reason, failure=kind)
+        self.outcomes.add(record, attempt, "retrying", error=reason, failure=kind)
         delay = record.backoff.delay_for(attempt) if record.backoff is not None else 0.0
         if delay > 0:
             state.push_delayed(record, now + delay)
@@ -343,8 +330,8 @@ class QueueEngine:
         state.move(record, "failed")
         state.finished["failed"].append(record)
         state.release_dedupe(record)
-        self._emit(state, "failed", record, attempt, error=reason, failure=kind)
-        self._outcome(record, attempt, "failed", error=reason, failure=kind)
+        self.emit(state, "failed", record, attempt, error=reason, failure=kind)
+        self.outcomes.add(record, attempt, "failed", error=reason, failure=kind)
         if record.keep_fail is not False:
             state.trim("failed", record.keep_fail, now)
 
@@ -352,9 +339,9 @@ class QueueEngine:
         """An attempt was interrupted (worker closed or cancelled): like a real stalled job."""
         if record.removed or record.state != "active":
             return
-        state = self._state(record.queue)
+        state = self.state(record.queue)
         record.stalls += 1
-        self._emit(state, "stalled", record, attempt)
+        self.emit(state, "stalled", record, attempt)
         if record.stalls > MAX_STALLS:
             reason = f"job stalled more than allowable limit ({MAX_STALLS})"
             record.failed_reason, record.failure_kind = reason, "transient"
@@ -373,12 +360,12 @@ class QueueEngine:
         if record.removed or record.state != "active" or record.attempts_made + 1 != attempt:
             return  # the attempt already ended (timed out or cancelled); a late report is dropped
         record.progress = value
-        self._emit(self._state(record.queue), "progress", record, attempt, progress=value)
+        self.emit(self.state(record.queue), "progress", record, attempt, progress=value)
 
-    # -- lanes -------------------------------------------------------------------------------
+    # -- slots -------------------------------------------------------------------------------
 
-    async def background_lane(self, worker: MemoryWorker) -> None:
-        """One of a started worker's ``concurrency`` loops: take, run, repeat; wait when idle."""
+    async def run_slot(self, worker: Consumer) -> None:
+        """One of a started worker's ``concurrency`` slots: take, run, repeat; wait when idle."""
         state = worker.state
         task = asyncio.current_task()
         while not worker.closing:
@@ -389,7 +376,8 @@ class QueueEngine:
             await self._run(worker, record)
             await asyncio.sleep(0)  # yield between jobs, as a real worker's I/O would
 
-    async def _drain_lane(self, worker: MemoryWorker) -> None:
+    async def drain_slot(self, worker: Consumer) -> None:
+        """One of ``worker``'s free slots during ``drain()``: take and run until none is due."""
         task = asyncio.current_task()
         while True:
             record = self._take(worker, task)

@@ -1,4 +1,4 @@
-"""Queue lifecycle events of the in-memory fake: live streams and an inspectable log."""
+"""Queue lifecycle events of the queue fake: logged rows and live event streams."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from portside.ports import EventStream, FailureKind, QueueEvent, QueueEventKind
 
-__all__ = ["EventRow", "MemoryEventStream", "to_event"]
+__all__ = ["EventRow", "InMemoryEventStream", "to_event"]
 
 EventRow = tuple[
     QueueEventKind, str, str, str | None, int, float, Any, Any, str | None, FailureKind | None
@@ -34,14 +34,14 @@ def to_event(row: EventRow) -> QueueEvent:
     )
 
 
-class MemoryEventStream:
+class InMemoryEventStream:
     """Events of one queue from the moment it was created; buffered without limit until read.
 
     Iteration ends after ``aclose()`` or when the queue adapter closes (buffered events are
     still delivered in the second case).
     """
 
-    def __init__(self, detach: Callable[[MemoryEventStream], None]) -> None:
+    def __init__(self, detach: Callable[[InMemoryEventStream], None]) -> None:
         self._detach = detach
         self._buffer: deque[QueueEvent] = deque()
         self._waiter: asyncio.Future[None] | None = None
@@ -63,7 +63,7 @@ class MemoryEventStream:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    def __aiter__(self) -> MemoryEventStream:
+    def __aiter__(self) -> InMemoryEventStream:
         return self
 
     async def __anext__(self) -> QueueEvent:
@@ -84,5 +84,5 @@ class MemoryEventStream:
         self._detach(self)
 
 
-def _conforms(stream: MemoryEventStream) -> EventStream:
+def _conforms(stream: InMemoryEventStream) -> EventStream:
     return stream

@@ -1,4 +1,4 @@
-"""The data of one named queue in the in-memory fake: ready lists, delayed heap, counters."""
+"""The state of one named queue in the queue fake: its jobs, ready lists, delayed heap, counters."""
 
 from __future__ import annotations
 
@@ -6,15 +6,12 @@ import asyncio
 import heapq
 import math
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from portside.adapters.memory.job_record import JobRecord
+from portside.adapters.memory.queue.events import InMemoryEventStream
+from portside.adapters.memory.queue.jobs import JobRecord
+from portside.adapters.memory.queue.schedules import ScheduleState
 from portside.ports import Retention
-
-if TYPE_CHECKING:
-    from portside.adapters.memory.events import MemoryEventStream
-    from portside.adapters.memory.schedules import ScheduleState
-    from portside.adapters.memory.worker import MemoryWorker
 
 __all__ = ["QueueState"]
 
@@ -28,13 +25,12 @@ class QueueState:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.workers: list[MemoryWorker] = []
-        self.streams: list[MemoryEventStream] = []
+        self.streams: list[InMemoryEventStream] = []
         self.waiters: list[asyncio.Future[None]] = []
         self.clear()
 
     def clear(self) -> None:
-        """Forget every job, schedule and setting; workers and event streams stay attached."""
+        """Forget every job, schedule and setting; event streams stay attached."""
         self.jobs: dict[str, JobRecord] = {}
         self.waiting: deque[JobRecord] = deque()
         self.prioritized: list[tuple[int, int, JobRecord]] = []
