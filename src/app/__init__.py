@@ -79,13 +79,16 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'portside.app' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"portside.app.{home}"), name)
-    globals()[name] = value
-    return value
+if not TYPE_CHECKING:
+    # Hidden from type checkers, so a misspelt import still fails type-checking.
+
+    def __getattr__(name: str) -> Any:
+        home = _HOMES.get(name)
+        if home is None:
+            raise AttributeError(f"module 'portside.app' has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"portside.app.{home}"), name)
+        globals()[name] = value
+        return value
 
 
 def __dir__() -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 from portside.adapters.memory.cache import InMemoryCache
 from portside.adapters.memory.clock import DEFAULT_START, VirtualClock
@@ -37,14 +38,17 @@ _RENAMED = {
 }
 
 
-def __getattr__(name: str) -> object:
-    """The renamed classes under their old names, for one release, with a DeprecationWarning."""
-    new = _RENAMED.get(name)
-    if new is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    warnings.warn(
-        f"{name} is deprecated, use {new}; the alias goes in portside 0.3",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return globals()[new]
+if not TYPE_CHECKING:
+    # Hidden from type checkers, so a misspelt import still fails type-checking.
+
+    def __getattr__(name: str) -> object:
+        """The renamed classes under their old names, for one release, with a DeprecationWarning."""
+        new = _RENAMED.get(name)
+        if new is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        warnings.warn(
+            f"{name} is deprecated, use {new}; the alias goes in portside 0.3",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return globals()[new]

@@ -8,6 +8,7 @@ Run them on any adapter: subclass ``QueueContract``/``OutboxContract``/``History
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 from portside.testing.contracts.cache_contract import CacheContract
 from portside.testing.contracts.drivers import OutboxDriver, QueueDriver
@@ -33,14 +34,17 @@ _RENAMED = {
 }
 
 
-def __getattr__(name: str) -> object:
-    """The renamed drivers under their old names, for one release, with a DeprecationWarning."""
-    new = _RENAMED.get(name)
-    if new is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    warnings.warn(
-        f"{name} is deprecated, use {new}; the alias goes in portside 0.3",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return globals()[new]
+if not TYPE_CHECKING:
+    # Hidden from type checkers, so a misspelt import still fails type-checking.
+
+    def __getattr__(name: str) -> object:
+        """The renamed drivers under their old names, for one release, with a DeprecationWarning."""
+        new = _RENAMED.get(name)
+        if new is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        warnings.warn(
+            f"{name} is deprecated, use {new}; the alias goes in portside 0.3",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return globals()[new]
