@@ -120,9 +120,6 @@ class SlotLoop:
         self.intake = False
         await self._stop_waiter()
 
-    def _taking_jobs(self) -> bool:
-        return self.intake
-
     async def stop(self, grace: float) -> None:
         """Stop fetching, let in-flight jobs finish for ``grace`` seconds, release the rest."""
         self.intake = False
@@ -212,7 +209,7 @@ class SlotLoop:
             if slot in steps.orphaned:
                 await steps.recover([slot])
             if ending is not None:
-                reply, tried = await steps.finish(slot, ending, self._taking_jobs)
+                reply, tried = await steps.finish(slot, ending, self)
                 ending = None
                 self._holding[slot] = None
                 job = steps.job(slot, reply)

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from redis.exceptions import NoScriptError, ResponseError
 
@@ -35,11 +35,18 @@ from portside.adapters.bullmq.worker.signal import WorkSignal
 from portside.adapters.reconnect import reconnect_delay
 from portside.ports import JobOutcome, ValidationError
 
-__all__ = ["OutcomeSink", "SlotSteps"]
+__all__ = ["Intake", "OutcomeSink", "SlotSteps"]
 
 log = logging.getLogger("portside.adapters.bullmq")
 
 OutcomeSink = Callable[[JobOutcome], None]
+
+
+class Intake(Protocol):
+    """Whether the worker takes jobs now (the slot loop opens and closes its intake)."""
+
+    @property
+    def intake(self) -> bool: ...
 
 
 def _now_ms() -> int:
@@ -170,17 +177,15 @@ class SlotSteps:
             max_events=self.settings.max_events,
         )
 
-    async def finish(
-        self, slot: int, ending: Ending, intake: Callable[[], bool]
-    ) -> tuple[Any, bool]:
+    async def finish(self, slot: int, ending: Ending, gate: Intake) -> tuple[Any, bool]:
         """Record the attempt; returns (next-job reply or None, whether fetching was tried).
 
         Args:
-            intake: Whether the worker takes jobs now (asked again for a resend): the finish
-                then also fetches the slot's next job.
+            gate: While its intake is open the finish also fetches the slot's next job
+                (asked again for a resend).
         """
         job = ending.job
-        commands, tried = self._finish_commands(slot, ending, intake())
+        commands, tried = self._finish_commands(slot, ending, gate.intake)
         resent = False
         while True:
             futures = [self.connection.call(command) for command in commands]
@@ -212,7 +217,7 @@ class SlotSteps:
                     self.orphaned.add(slot)
                     await self.recover([slot])
                 resent = True
-                commands, tried = self._finish_commands(slot, ending, intake())
+                commands, tried = self._finish_commands(slot, ending, gate.intake)
         if type(reply) is int and reply < 0:
             self.active.pop(job.id, None)
             # After a resend these codes mean the first send recorded it (and, with -1,
