@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from portside.adapters.bullmq.adapter import BullMQQueue
 from portside.adapters.bullmq.names import QueueName, map_queue
+from portside.adapters.bullmq.queue import BullMQQueue
+from portside.adapters.bullmq.settings import BullMQSettings
 
-__all__ = ["BullMQQueue", "QueueName", "map_queue"]
+__all__ = ["BullMQQueue", "BullMQSettings", "QueueName", "map_queue"]

@@ -1,8 +1,9 @@
-"""Queue control and inspection on BullMQ's scripts: counts, state, pause, purge, retry."""
+"""Queue control on BullMQ's scripts: counts, state, pause, purge, obliterate, retry, advance."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -10,10 +11,19 @@ from redis.exceptions import NoScriptError
 
 from portside.adapters.bullmq.jobs import KIND_FIELD, job_info
 from portside.adapters.bullmq.names import QueueName
-from portside.adapters.bullmq.scripts import ensure_scripts, run_script, script
-from portside.ports import JobInfo, QueueCounts
+from portside.adapters.bullmq.transport.scripts import ensure_scripts, run_script, script
+from portside.ports import JobInfo, QueueCounts, ValidationError
 
-__all__ = ["counts", "get_job", "is_paused", "purge", "retry_failed", "set_paused"]
+__all__ = [
+    "advance",
+    "counts",
+    "get_job",
+    "is_paused",
+    "obliterate",
+    "purge",
+    "retry_failed",
+    "set_paused",
+]
 
 _COUNT_TYPES = ("wait", "paused", "active", "delayed", "completed", "failed", "prioritized")
 _STATE_KEYS = (
@@ -157,3 +167,49 @@ async def _reprocess(client: Redis, queue: QueueName, ids: list[str]) -> int:
 
     replies = await _pipeline(client, fill, ("reprocessJob",), transaction=False)
     return sum(1 for reply in replies[::2] if reply == 1)
+
+
+def _refuse_obliterate(queue: QueueName, active: int | None) -> ValidationError:
+    count = f"{active} active job(s)" if active else "active jobs"
+    return ValidationError(
+        f"queue {queue.portside!r} has {count}",
+        fix="wait for them to finish (drain the queue or close its workers) or pass force=True",
+        field="force",
+    )
+
+
+async def obliterate(client: Redis, queue: QueueName, *, force: bool) -> None:
+    """Remove the queue and all its data (BullMQ ``Queue.obliterate``).
+
+    Raises:
+        ValidationError: the queue has active jobs and ``force`` is False.
+    """
+    lua = script("obliterate")
+    active = await client.llen(queue.key("active"))
+    if active and not force:
+        raise _refuse_obliterate(queue, active)
+    await set_paused(client, queue, True)
+    while True:
+        cursor = await run_script(
+            client, lua, (queue.key("meta"), queue.base), (1000, "force" if force else "")
+        )
+        if cursor == -2:
+            raise _refuse_obliterate(queue, None)
+        if cursor in (0, None):
+            break
+    await client.delete(queue.key("limiter"))
+
+
+_ADVANCE_KEYS = ("delayed", "wait", "prioritized", "pc", "marker", "meta", "events", "limiter")
+
+
+async def advance(
+    client: Redis, queues: Iterable[QueueName], shift_ms: int, max_events: int
+) -> None:
+    """Shift the timestamps of delayed jobs, rate-limit windows and dedupe TTLs of ``queues``
+    back by ``shift_ms``, as if that time had passed (portside's ``advance`` script)."""
+    lua = script("advance")
+    for queue in queues:
+        keys = tuple(queue.key(kind) for kind in _ADVANCE_KEYS)
+        now = int(time.time() * 1000)
+        await run_script(client, lua, keys, (queue.base, shift_ms, now, max_events))

@@ -23,11 +23,11 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 
-from portside.adapters.bullmq.errors import CONNECTION_ERRORS
 from portside.adapters.bullmq.jobs import KIND_FIELD
-from portside.adapters.bullmq.link import BlockingConnection
 from portside.adapters.bullmq.names import QueueName
-from portside.adapters.bullmq.scripts import execute
+from portside.adapters.bullmq.transport.blocking import BlockingConnection
+from portside.adapters.bullmq.transport.errors import CONNECTION_ERRORS
+from portside.adapters.bullmq.transport.scripts import execute
 from portside.adapters.reconnect import reconnect_delay
 from portside.ports import FailureKind, QueueEvent, QueueEventKind
 

@@ -1,4 +1,11 @@
-"""Jobs read from BullMQ hashes: the handler's ``Job`` and ``get_job``'s ``JobInfo``."""
+"""BullMQ jobs as stored in Redis hashes: the handler's ``Job``, ``get_job``'s ``JobInfo``.
+
+Stored text: the worker's connection decodes replies as UTF-8 with ``surrogateescape``, so
+bytes that are not UTF-8 (written by some other producer) arrive as lone surrogates instead
+of breaking the reply. ``clean_text`` turns such text into valid Unicode (U+FFFD for each bad
+byte) before it goes anywhere that must encode it; ``decode_data`` refuses it in a job's
+payload.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +16,102 @@ from dataclasses import dataclass
 from typing import Any
 
 from portside.adapters.bullmq.options import PORTSIDE_KEY
-from portside.adapters.bullmq.payload import clean_text, decode_data, raw_data_text
 from portside.ports import FailureKind, JobInfo, JobState, ValidationError
 
 __all__ = [
     "KIND_FIELD",
-    "BullJob",
+    "RAW_DATA_LIMIT",
+    "BullMQJob",
     "JobSettings",
+    "clean_text",
+    "decode_data",
     "job_info",
     "keep_jobs",
+    "raw_data_text",
     "settings_for",
 ]
 
 KIND_FIELD = "pskind"
 """Job hash field where portside records the failure classification (Node ignores it)."""
+
+RAW_DATA_LIMIT = 2000
+"""Characters of a job's stored data kept in ``raw_data`` (for dead letters and logs)."""
+
+_JSON_KINDS = {
+    list: "list",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+_FIX = (
+    "enqueue the job again with a JSON object as its data (portside and Node BullMQ "
+    "producers always store one); the stored text is in the job's raw_data"
+)
+
+
+def clean_text(value: str) -> str:
+    """``value`` as valid Unicode: escaped undecodable bytes and lone surrogates become U+FFFD."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def raw_data_text(raw: str | None) -> str | None:
+    """The stored data as clean text, cut to ``RAW_DATA_LIMIT`` characters."""
+    if raw is None:
+        return None
+    return clean_text(raw[:RAW_DATA_LIMIT])
+
+
+def _invalid_utf8(raw: str) -> str | None:
+    """Where ``raw`` (decoded with ``surrogateescape``) held bytes that are not UTF-8."""
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        stored = raw.encode("utf-8", "surrogateescape")
+        try:
+            stored.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return f"byte 0x{stored[exc.start]:02x} at offset {exc.start}"
+        return "a lone surrogate"  # pragma: no cover - hiredis only escapes bad bytes
+    return None
+
+
+def decode_data(raw: str | None) -> dict[str, Any] | ValidationError:
+    """A job's payload from its stored ``data`` text, or the error explaining why not.
+
+    A missing or empty field is an empty payload, as in BullMQ.
+    """
+    if not raw:
+        return {}
+    if not raw.isascii():
+        where = _invalid_utf8(raw)
+        if where is not None:
+            return _problem(f"job data is not valid UTF-8 ({where})")
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        return _problem("job data is nested too deeply to decode")
+    except ValueError as exc:
+        return _problem(f"job data is not valid JSON ({exc})")
+    if type(data) is dict:
+        return data
+    kind = _JSON_KINDS.get(type(data), type(data).__name__)
+    return _problem(f"job data is a JSON {kind}, not an object")
+
+
+def _problem(message: str) -> ValidationError:
+    return ValidationError(message, fix=_FIX, field="data")
+
 
 _STATES: dict[str, JobState] = {
     "waiting": "waiting",
@@ -123,7 +212,7 @@ def _timeout(value: Any) -> float | None:
 _UNREAD: Any = object()
 
 
-class BullJob:
+class BullMQJob:
     """A fetched job as the handler sees it (``portside.ports.Job``).
 
     ``fields`` is the stored hash as read (bytes that are not UTF-8 appear as lone
@@ -210,7 +299,7 @@ class BullJob:
         await self._progress(self.id, progress)
 
     def __repr__(self) -> str:
-        return f"BullJob(queue={self.queue!r}, id={self.id!r}, name={self.name!r})"
+        return f"BullMQJob(queue={self.queue!r}, id={self.id!r}, name={self.name!r})"
 
 
 def _json(raw: str | None, default: Any) -> Any:

@@ -20,12 +20,12 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
 
-from portside.adapters.bullmq.inputs import check_sequence, encode_job, encode_new_job
-from portside.adapters.bullmq.lane import lane
 from portside.adapters.bullmq.names import QueueName
 from portside.adapters.bullmq.options import to_bullmq_opts
-from portside.adapters.bullmq.scripts import LuaScript, execute, script
+from portside.adapters.bullmq.transport.producer_pipeline import producer_pipeline
+from portside.adapters.bullmq.transport.scripts import LuaScript, execute, script
 from portside.ports import JobOptions, JobRef, NewJob, PortsideError
+from portside.ports.inputs import check_sequence, encode_job, encode_new_job
 from portside.ports.queue_types import default_options
 
 __all__ = ["Prepared", "new_job_id", "prepare", "prepare_bulk", "submit_many", "submit_one"]
@@ -222,7 +222,7 @@ def _twice() -> PortsideError:
 async def submit_one(client: Redis, prepared: Prepared) -> JobRef:
     """Add one job; returns its ref (the existing job's id when deduplicated)."""
     for attempt in range(2):
-        (reply,) = await lane(client).exchange(prepared.command, 1)
+        (reply,) = await producer_pipeline(client).exchange(prepared.command, 1)
         if not isinstance(reply, NoScriptError):
             break
         if attempt == 1:
@@ -238,7 +238,7 @@ async def submit_many(client: Redis, prepared: Sequence[Prepared]) -> list[JobRe
     loaded: job ids make that idempotent)."""
     payload = b"".join([_MULTI, *(item.command for item in prepared), _EXEC])
     for attempt in range(2):
-        replies = await lane(client).exchange(payload, len(prepared) + 2)
+        replies = await producer_pipeline(client).exchange(payload, len(prepared) + 2)
         queued, results = zip(prepared, replies[1:-1], strict=True), replies[-1]
         refused = [(item, reply) for item, reply in queued if isinstance(reply, ResponseError)]
         if refused:  # refused while queueing, so EXEC aborted and nothing was written

@@ -10,7 +10,7 @@ from bullmq import Queue as BullQueue
 from bullmq.job import optsFromJSON
 from redis.asyncio import Redis
 
-from portside.adapters.bullmq.jobs import BullJob
+from portside.adapters.bullmq.jobs import BullMQJob
 from portside.adapters.bullmq.names import QueueName
 from portside.adapters.bullmq.options import PORTSIDE_KEY, from_bullmq_opts, ms, to_bullmq_opts
 from portside.ports import (
@@ -122,7 +122,7 @@ class Schedules:
                 )
         return schedules
 
-    async def next_iteration(self, queue: QueueName, job: BullJob) -> None:
+    async def next_iteration(self, queue: QueueName, job: BullMQJob) -> None:
         """Materialise the next run of the scheduler that produced ``job`` (Node's worker does
         this when it takes a scheduled job)."""
         scheduler_id = job.text("rjk")

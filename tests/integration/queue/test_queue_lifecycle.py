@@ -326,7 +326,7 @@ async def test_q10_a_failing_slot_restarts_and_the_job_is_recovered(
 ) -> None:
     """Q10: an unexpected error inside the worker loop does not stop the worker: the slot
     starts over, and the job it held is requeued by the stalled check once its lock ends."""
-    from portside.adapters.bullmq.commands import QueueCommands
+    from portside.adapters.bullmq.worker.commands import QueueCommands
 
     original = QueueCommands.move_to_finished
     failures = {"left": 1}

@@ -14,8 +14,11 @@ import pytest
 import redis.asyncio as redis
 
 from portside.adapters.bullmq import BullMQQueue
-from portside.adapters.bullmq.link import Link, LinkLostError
-from portside.adapters.bullmq.scripts import script
+from portside.adapters.bullmq.transport.pipelined import (
+    ConnectionLostError,
+    PipelinedConnection,
+)
+from portside.adapters.bullmq.transport.scripts import script
 from portside.ports import Job, JobOptions
 from portside.testing.waiting import wait_for
 
@@ -30,14 +33,14 @@ def _carries_job(reply: Any) -> bool:
     return type(reply) is list and bool(reply) and type(reply[0]) is list and bool(reply[0])
 
 
-def lose_reply(link: Link, script_name: str) -> list[str]:
+def lose_reply(connection: PipelinedConnection, script_name: str) -> list[str]:
     """Make the first ``script_name`` reply that carries a job get lost with its connection.
 
     Returns a list that receives the id of the job whose reply was lost.
     """
     sha = script(script_name).sha
     lost: list[str] = []
-    original = link.call
+    original = connection.call
 
     def call(command: tuple[Any, ...]) -> asyncio.Future[Any]:
         future = original(command)
@@ -52,15 +55,15 @@ def lose_reply(link: Link, script_name: str) -> list[str]:
                 relayed.set_exception(done.exception())  # type: ignore[arg-type]
             elif not lost and _carries_job(done.result()):
                 lost.append(str(done.result()[1]))
-                link.kill()  # the script ran; the worker never sees its reply
-                relayed.set_exception(LinkLostError("reply lost on purpose"))
+                connection.kill()  # the script ran; the worker never sees its reply
+                relayed.set_exception(ConnectionLostError("reply lost on purpose"))
             else:
                 relayed.set_result(done.result())
 
         future.add_done_callback(relay)
         return relayed
 
-    link.call = call  # type: ignore[method-assign]
+    connection.call = call  # type: ignore[method-assign]
     return lost
 
 
@@ -74,7 +77,7 @@ async def _run_until_done(
         return await handler(job)
 
     worker = adapter.consume(queue, counting, **kw)
-    lost = lose_reply(worker.engine.link, script_name)  # type: ignore[attr-defined]
+    lost = lose_reply(worker.slots.steps.connection, script_name)  # type: ignore[attr-defined]
     await worker.start()
     try:
 
@@ -153,11 +156,11 @@ async def test_q10_a_lost_reply_to_a_parked_slots_fetch_releases_the_job(
     worker = adapter.consume("lost-parked", handler, concurrency=2)
     await worker.start()
     try:
-        engine = worker.engine  # type: ignore[attr-defined]
+        slots = worker.slots  # type: ignore[attr-defined]
         await wait_for(
-            lambda: len(engine._parked) == 2, message="both slots to park on the empty queue"
+            lambda: len(slots._parked) == 2, message="both slots to park on the empty queue"
         )
-        lost = lose_reply(engine.link, "moveToActive")
+        lost = lose_reply(slots.steps.connection, "moveToActive")
         ref = await adapter.enqueue("lost-parked", "late", {})
 
         async def done() -> bool:
@@ -187,7 +190,7 @@ async def test_q10_a_resent_finish_of_a_job_removed_on_completion_counts_once(
         return None
 
     worker = adapter.consume("lost-gone", handler)
-    lost = lose_reply(worker.engine.link, "moveToFinished")  # type: ignore[attr-defined]
+    lost = lose_reply(worker.slots.steps.connection, "moveToFinished")  # type: ignore[attr-defined]
     with caplog.at_level(logging.WARNING, logger="portside.adapters.bullmq"):
         await worker.start()
         try:
@@ -209,7 +212,7 @@ async def test_q10_an_unreadable_reply_replaces_the_connection_not_the_worker(
     make_adapter: Callable[..., BullMQQueue], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Q10: a reply the client cannot parse drops that connection like a network failure:
-    the link reconnects, the fetch it belonged to is recovered, every job runs once, and
+    the connection reconnects, the fetch it belonged to is recovered, every job runs once, and
     close() raises nothing."""
     adapter = make_adapter(**TUNING)
     await adapter.pause("unreadable")
@@ -221,9 +224,9 @@ async def test_q10_an_unreadable_reply_replaces_the_connection_not_the_worker(
         return None
 
     worker = adapter.consume("unreadable", handler)
-    link = worker.engine.link  # type: ignore[attr-defined]
+    connection = worker.slots.steps.connection  # type: ignore[attr-defined]
     await worker.start()
-    conn = link._conn
+    conn = connection._conn
     original = conn.read_response
     broken: list[bool] = []
 

@@ -32,7 +32,7 @@ def test_q10_tuning_variables_reach_the_bullmq_adapter() -> None:
         "max_stalled_count": 0,
     }
     infra = build_infra(settings)
-    tuning = infra.queue.tuning  # type: ignore[attr-defined]
+    tuning = infra.queue.settings  # type: ignore[attr-defined]
     assert (tuning.lock_duration, tuning.stalled_interval, tuning.max_stalled_count) == (3.5, 1, 0)
 
 

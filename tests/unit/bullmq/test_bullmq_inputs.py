@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
 import pytest
 
-from portside.adapters.bullmq import inputs
+import portside.adapters.bullmq as bullmq_adapter
+from portside.adapters.bullmq import BullMQQueue
 from portside.adapters.bullmq.names import map_queue
 from portside.adapters.bullmq.producer import prepare, prepare_bulk
-from portside.ports import JobOptions, NewJob, ValidationError
+from portside.ports import Job, JobOptions, NewJob, ValidationError
 from portside.ports import inputs as shared
 from portside.ports.inputs import check_job, check_new_job
 
@@ -57,23 +60,45 @@ def test_q1_accepted_jobs_carry_the_checked_name_and_options() -> None:
     assert checked.options == JobOptions(job_id="order-42", priority=3)
 
 
+SHARED_CHECKS = (
+    "coerce_options",
+    "coerce_new_job",
+    "encode_job",
+    "encode_new_job",
+    "coerce_rate_limit",
+    "check_sequence",
+    "check_seconds",
+    "check_callable",
+    "check_lookup_id",
+    "check_concurrency",
+)
+
+
+def _adapter_modules() -> list[Any]:
+    found = pkgutil.walk_packages(bullmq_adapter.__path__, f"{bullmq_adapter.__name__}.")
+    return [bullmq_adapter, *(importlib.import_module(info.name) for info in found)]
+
+
 def test_q2_adapter_inputs_are_the_shared_functions() -> None:
     """Q2: the adapter's argument checks are the port's, not copies that could drift."""
-    assert inputs.coerce_options is shared.coerce_options
-    assert inputs.coerce_new_job is shared.coerce_new_job
-    assert inputs.encode_job is shared.encode_job
-    assert inputs.encode_new_job is shared.encode_new_job
-    assert inputs.coerce_rate_limit is shared.coerce_rate_limit
-    assert inputs.check_sequence is shared.check_sequence
-    assert inputs.check_seconds is shared.check_seconds
-    assert inputs.check_callable is shared.check_callable
-    assert inputs.check_id is shared.check_lookup_id
-    assert inputs.check_concurrency is shared.check_concurrency
+    used: set[str] = set()
+    for module in _adapter_modules():
+        for name in SHARED_CHECKS:
+            if hasattr(module, name):
+                assert getattr(module, name) is getattr(shared, name), (module.__name__, name)
+                used.add(name)
+    # coerce_options and coerce_new_job run inside encode_job / encode_new_job.
+    assert used == set(SHARED_CHECKS) - {"coerce_options", "coerce_new_job"}
 
 
 @pytest.mark.parametrize("value", [0, 10_001, True, 2.5])
 def test_q6_concurrency_is_bounded(value: object) -> None:
     """Q6: a BullMQ worker takes 1 to 10000 jobs at once."""
-    field, message = _error(inputs.check_concurrency, value)
+    adapter = BullMQQueue("redis://127.0.0.1:1")
+
+    async def handler(job: Job) -> None:
+        return None
+
+    field, message = _error(lambda: adapter.consume("q", handler, concurrency=value))
     assert field == "concurrency"
     assert "concurrency must be an integer from 1 to 10000" in message

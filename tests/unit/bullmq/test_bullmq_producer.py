@@ -16,7 +16,7 @@ from portside.adapters.bullmq.producer import (
     prepare,
     prepare_bulk,
 )
-from portside.adapters.bullmq.scripts import script
+from portside.adapters.bullmq.transport.scripts import script
 from portside.ports import Backoff, JobOptions, NewJob, Retention
 
 QUEUE = map_queue("agents-run:orchestrator", "bull")

@@ -6,12 +6,11 @@ from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
 
-from portside.adapters.bullmq.attempts import Ending
-from portside.adapters.bullmq.commands import QueueCommands
-from portside.adapters.bullmq.jobs import BullJob
+from portside.adapters.bullmq.jobs import BullMQJob
 from portside.adapters.bullmq.names import map_queue
-from portside.adapters.bullmq.recording import record_commands
-from portside.adapters.bullmq.scripts import script
+from portside.adapters.bullmq.transport.scripts import script
+from portside.adapters.bullmq.worker.attempts import Ending, record_commands
+from portside.adapters.bullmq.worker.commands import QueueCommands
 
 QUEUE = map_queue("agents-run:orchestrator", "bull")
 COMMANDS = QueueCommands(QUEUE, lock_duration_ms=30_000, worker_name="w1")
@@ -22,9 +21,9 @@ async def _progress(job_id: str, progress: Any) -> None:
     return None
 
 
-def _job(attempt: int = 1) -> BullJob:
+def _job(attempt: int = 1) -> BullMQJob:
     fields = {"name": "run", "data": "{}", "opts": '{"attempts":3}', "atm": str(attempt - 1)}
-    return BullJob("j1", fields, QUEUE.portside, "tok:0", _progress)
+    return BullMQJob("j1", fields, QUEUE.portside, "tok:0", _progress)
 
 
 def _script(command: tuple[Any, ...]) -> str:

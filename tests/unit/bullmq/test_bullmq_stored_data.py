@@ -7,12 +7,18 @@ from typing import Any
 import msgpack  # type: ignore[import-untyped]
 import pytest
 
-from portside.adapters.bullmq.attempts import run_attempt
-from portside.adapters.bullmq.commands import QueueCommands
-from portside.adapters.bullmq.jobs import BullJob, job_info, settings_for
-from portside.adapters.bullmq.link import _as_stored
+from portside.adapters.bullmq.jobs import (
+    RAW_DATA_LIMIT,
+    BullMQJob,
+    clean_text,
+    decode_data,
+    job_info,
+    settings_for,
+)
 from portside.adapters.bullmq.names import map_queue
-from portside.adapters.bullmq.payload import RAW_DATA_LIMIT, clean_text, decode_data
+from portside.adapters.bullmq.transport.pipelined import _as_stored
+from portside.adapters.bullmq.worker.attempts import run_attempt
+from portside.adapters.bullmq.worker.commands import QueueCommands
 from portside.ports import FailureKind, Job, ValidationError, default_classify
 
 QUEUE = "stored"
@@ -27,11 +33,11 @@ async def _progress(job_id: str, progress: Any) -> None:
     return None
 
 
-def _job(data: str | None, **fields: str) -> BullJob:
+def _job(data: str | None, **fields: str) -> BullMQJob:
     stored = {"name": "run", "opts": '{"attempts":3}', "atm": "0", **fields}
     if data is not None:
         stored["data"] = data
-    return BullJob("j1", stored, QUEUE, "tok:0", _progress)
+    return BullMQJob("j1", stored, QUEUE, "tok:0", _progress)
 
 
 BAD: dict[str, tuple[str, str]] = {

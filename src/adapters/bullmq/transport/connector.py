@@ -1,11 +1,11 @@
-"""How the adapter opens Redis connections: one pooled client, plus dedicated ones per worker.
+"""Opening the adapter's Redis connections: one pooled client, plus dedicated ones per worker.
 
 Replies are decoded as UTF-8, but never strictly: a job hash may hold bytes that are not
 UTF-8 (another producer wrote them), and a strict decoder would turn that one job into an
 error for whatever read it (``get_job``, a worker's whole connection). The pooled client
 replaces such bytes with U+FFFD; worker connections keep them as lone surrogates
 (``surrogateescape``) so the worker can tell a corrupt payload from a valid one and write
-ids back byte for byte (see ``payload.py``).
+ids back byte for byte (see ``jobs.py``).
 """
 
 from __future__ import annotations
@@ -18,24 +18,25 @@ from redis.exceptions import BusyLoadingError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from portside.adapters.bullmq.config import Tuning, redacted_url
+from portside.adapters.bullmq.settings import BullMQSettings, redacted_url
 
-__all__ = ["Connector", "abort_connection", "abort_pool"]
+__all__ = ["RedisConnector", "abort_connection", "abort_pool"]
 
 
-class Connector:
-    """Creates the adapter's Redis clients from one URL and the tuning."""
+class RedisConnector:
+    """Creates the adapter's Redis clients from one URL and the settings."""
 
-    def __init__(self, url: str, tuning: Tuning) -> None:
+    def __init__(self, url: str, settings: BullMQSettings) -> None:
         self.url = url
         self.safe_url = redacted_url(url)
-        self.tuning = tuning
+        self.settings = settings
 
     def client(self) -> Redis:
         """The pooled client for producers and control commands (bounded retries)."""
-        tuning = self.tuning
+        settings = self.settings
         retry = Retry(
-            ExponentialBackoff(cap=tuning.max_backoff, base=tuning.retry_backoff), tuning.retries
+            ExponentialBackoff(cap=settings.max_backoff, base=settings.retry_backoff),
+            settings.retries,
         )
         # A blocking pool: when every connection is busy (a backfill checking 100 days at
         # once), callers wait for one instead of failing with MaxConnectionsError.
@@ -43,12 +44,12 @@ class Connector:
             self.url,
             decode_responses=True,
             encoding_errors="replace",
-            socket_connect_timeout=tuning.connect_timeout,
-            socket_timeout=tuning.command_timeout,
+            socket_connect_timeout=settings.connect_timeout,
+            socket_timeout=settings.command_timeout,
             retry=retry,
             retry_on_error=[RedisConnectionError, RedisTimeoutError, BusyLoadingError],
             max_connections=64,
-            timeout=tuning.command_timeout,
+            timeout=settings.command_timeout,
             client_name="portside",
             protocol=2,
         )
@@ -67,7 +68,7 @@ class Connector:
             self.url,
             decode_responses=True,
             encoding_errors="surrogateescape" if keep_bytes else "replace",
-            socket_connect_timeout=self.tuning.connect_timeout,
+            socket_connect_timeout=self.settings.connect_timeout,
             socket_timeout=None,
             retry=Retry(NoBackoff(), 0),
             health_check_interval=0,

@@ -1,19 +1,20 @@
-"""Run one attempt of a job and decide how BullMQ should record its end."""
+"""One attempt of a job: run the handler, decide how it ended, and the commands recording it."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import time
 import traceback
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from portside.adapters.bullmq.backoff import UnknownBackoffError, retry_delay_ms
-from portside.adapters.bullmq.jobs import KIND_FIELD, BullJob
-from portside.adapters.bullmq.payload import clean_text
+from portside.adapters.bullmq.jobs import KIND_FIELD, BullMQJob, clean_text
+from portside.adapters.bullmq.retry_delays import UnknownBackoffError, retry_delay
+from portside.adapters.bullmq.worker.commands import QueueCommands
 from portside.ports import (
     Classifier,
     FailureKind,
@@ -25,18 +26,20 @@ from portside.ports import (
     describe_error,
 )
 
-__all__ = ["Ending", "run_attempt"]
+__all__ = ["Ending", "failure", "record_commands", "run_attempt"]
 
 log = logging.getLogger("portside.adapters.bullmq")
 
 _STACK_LIMIT = 10
+
+Command = tuple[Any, ...]
 
 
 @dataclass(slots=True)
 class Ending:
     """How an attempt ended: ``completed``, ``retrying`` (with a delay) or ``failed``."""
 
-    job: BullJob
+    job: BullMQJob
     status: Literal["completed", "retrying", "failed"]
     value: str = "null"
     result: Any = None
@@ -46,7 +49,7 @@ class Ending:
     fields: dict[str, str] | None = None
 
 
-def _stacktrace(job: BullJob, error: BaseException) -> str:
+def _stacktrace(job: BullMQJob, error: BaseException) -> str:
     try:
         previous = json.loads(job.text("stacktrace") or "[]")
     except (ValueError, RecursionError):
@@ -68,14 +71,14 @@ def _classify(classify: Classifier, error: BaseException) -> FailureKind:
 
 
 def failure(
-    job: BullJob, error: BaseException, kind: FailureKind, *, final: bool = False
+    job: BullMQJob, error: BaseException, kind: FailureKind, *, final: bool = False
 ) -> Ending:
     """The ending of a failed attempt: a retry if attempts and the classification allow it."""
     reason = clean_text(describe_error(error))
     fields = {"failedReason": reason, "stacktrace": _stacktrace(job, error), KIND_FIELD: kind}
     if kind == "transient" and job.attempt < job.max_attempts and not final:
         try:
-            delay = retry_delay_ms(job.settings.backoff, job.attempt)
+            delay = retry_delay(job.settings.backoff, job.attempt)
         except UnknownBackoffError as exc:
             log.warning("job %s of %s: %s; retrying at once", job.id, job.queue, exc)
             delay = 0
@@ -92,7 +95,7 @@ def _encode_result(result: Any) -> tuple[Any, str]:
 
 
 async def run_attempt(
-    job: BullJob, handler: JobHandler, timeout: float | None, classify: Classifier
+    job: BullMQJob, handler: JobHandler, timeout: float | None, classify: Classifier
 ) -> Ending:
     """Run ``handler`` once for ``job`` and return how the attempt ended.
 
@@ -139,7 +142,7 @@ async def run_attempt(
     return _checked(job, None, None)
 
 
-def _checked(job: BullJob, ending: Ending | None, raised: BaseException | None) -> Ending:
+def _checked(job: BullMQJob, ending: Ending | None, raised: BaseException | None) -> Ending:
     """``ending``, unless the job's data cannot be decoded: then a permanent failure."""
     problem = job.data_problem()
     if problem is None:
@@ -148,3 +151,77 @@ def _checked(job: BullJob, ending: Ending | None, raised: BaseException | None) 
     if isinstance(raised, ValidationError) and raised.field == "data":
         problem = raised  # the same error, with the handler's traceback
     return failure(job, problem, "permanent")
+
+
+# -- recording the end of an attempt --------------------------------------------------------
+
+
+def _finish_opts(
+    commands: QueueCommands, ending: Ending, limiter: dict[str, int] | None
+) -> dict[str, Any]:
+    job = ending.job
+    settings = job.settings
+    return {
+        "token": job.token,
+        "keepJobs": settings.keep_completed
+        if ending.status == "completed"
+        else settings.keep_failed,
+        "lockDuration": commands.lock_duration_ms,
+        "attempts": job.max_attempts,
+        "name": commands.worker_name,
+        "limiter": limiter,
+        "maxMetricsSize": "",
+    }
+
+
+def record_commands(
+    commands: QueueCommands,
+    ending: Ending,
+    *,
+    fetch_opts: bytes | None,
+    limiter: dict[str, int] | None,
+    max_events: int,
+) -> tuple[list[Command], bool]:
+    """The commands to send for ``ending``, and whether the last one also fetches a job.
+
+    - completed / failed for good: ``moveToFinished`` (fetch next when ``fetch_opts``);
+    - retry with backoff: portside's ``retrying`` event, then ``moveToDelayed`` (fetch next);
+    - retry at once: the event, then ``retryJob`` (which cannot fetch).
+
+    Args:
+        fetch_opts: The slot's packed fetch options, or None when the worker takes no jobs.
+    """
+    job = ending.job
+    now = int(time.time() * 1000)
+    fetch = fetch_opts is not None
+    if ending.status in ("completed", "failed"):
+        completed = ending.status == "completed"
+        main = commands.move_to_finished(
+            job.id,
+            now,
+            completed=completed,
+            value=ending.value,
+            fetch_next=fetch,
+            opts=_finish_opts(commands, ending, limiter),
+            fields=None if completed else ending.fields,
+        )
+        return [main], fetch
+    assert ending.fields is not None
+    event = commands.emit(
+        max_events,
+        "retrying",
+        {
+            "jobId": job.id,
+            "name": job.name,
+            "attemptsMade": str(job.attempt),
+            "failedReason": ending.error or "",
+            "kind": ending.failure_kind or "transient",
+            "delay": str(ending.delay_ms),
+        },
+    )
+    if ending.delay_ms > 0:
+        delayed = commands.move_to_delayed(
+            job.id, now, ending.delay_ms, job.token, fields=ending.fields, fetch_opts=fetch_opts
+        )
+        return [event, delayed], fetch
+    return [event, commands.retry_job(job.id, now, job.token, ending.fields)], False

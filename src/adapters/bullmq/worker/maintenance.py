@@ -7,8 +7,8 @@ import contextlib
 import logging
 import time
 
-from portside.adapters.bullmq.engine import Engine
-from portside.adapters.bullmq.errors import REDIS_ERRORS
+from portside.adapters.bullmq.transport.errors import REDIS_ERRORS
+from portside.adapters.bullmq.worker.steps import SlotSteps
 
 __all__ = ["Maintenance"]
 
@@ -24,15 +24,15 @@ class Maintenance:
     does the work, so running it in every worker is safe (Node BullMQ does the same).
     """
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, steps: SlotSteps) -> None:
+        self._steps = steps
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self, *, stalled_check: bool) -> None:
         """Start renewal (and the stalled check unless ``stalled_check`` is False)."""
         if self._tasks:
             return
-        name = self._engine.queue
+        name = self._steps.queue
         self._tasks.append(asyncio.create_task(self._renew(), name=f"portside-locks-{name}"))
         if stalled_check:
             task = asyncio.create_task(self._check_stalled(), name=f"portside-stalled-{name}")
@@ -48,48 +48,48 @@ class Maintenance:
                 await task
 
     async def _renew(self) -> None:
-        engine = self._engine
-        interval = engine.tuning.lock_duration / 2
+        steps = self._steps
+        interval = steps.settings.lock_duration / 2
         while True:
             await asyncio.sleep(interval)
             try:
                 await self._renew_once()
             except REDIS_ERRORS as exc:
-                log.warning("renewing job locks on %s failed: %s", engine.queue, exc)
+                log.warning("renewing job locks on %s failed: %s", steps.queue, exc)
             except Exception:
                 # The loop must outlive any bug: without it every lock of the worker expires.
-                log.exception("renewing job locks on %s failed", engine.queue)
+                log.exception("renewing job locks on %s failed", steps.queue)
 
     async def _renew_once(self) -> None:
-        engine = self._engine
-        jobs = list(engine.active.items())
+        steps = self._steps
+        jobs = list(steps.active.items())
         if not jobs:
             return
-        command = engine.commands.extend_locks(
+        command = steps.commands.extend_locks(
             [job_id for job_id, _ in jobs], [token for _, token in jobs]
         )
-        lost = await engine.link.call(command)
+        lost = await steps.connection.call(command)
         for job_id in lost or ():
-            if job_id in engine.active:
+            if job_id in steps.active:
                 log.warning(
                     "lock of job %s on %s could not be renewed; another worker may take it",
                     job_id,
-                    engine.queue,
+                    steps.queue,
                 )
 
     async def _check_stalled(self) -> None:
-        engine = self._engine
-        tuning = engine.tuning
-        interval_ms = round(tuning.stalled_interval * 1000)
+        steps = self._steps
+        settings = steps.settings
+        interval_ms = round(settings.stalled_interval * 1000)
         while True:
             now = int(time.time() * 1000)
-            command = engine.commands.move_stalled(tuning.max_stalled_count, now, interval_ms)
+            command = steps.commands.move_stalled(settings.max_stalled_count, now, interval_ms)
             try:
-                stalled = await engine.link.call(command)
+                stalled = await steps.connection.call(command)
             except REDIS_ERRORS as exc:
-                log.debug("stalled check on %s failed: %s", engine.queue, exc)
+                log.debug("stalled check on %s failed: %s", steps.queue, exc)
             except Exception:
-                log.exception("stalled check on %s failed", engine.queue)
+                log.exception("stalled check on %s failed", steps.queue)
             else:
                 for job_id in stalled or ():
                     log.warning(
@@ -97,6 +97,6 @@ class Maintenance:
                         "worker died, or could not renew the lock in time); moved back to "
                         "waiting",
                         job_id,
-                        engine.queue,
+                        steps.queue,
                     )
-            await asyncio.sleep(tuning.stalled_interval)
+            await asyncio.sleep(settings.stalled_interval)

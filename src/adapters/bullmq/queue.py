@@ -3,34 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
 
 from portside.adapters.bullmq import control
-from portside.adapters.bullmq.config import Tuning, check_redis_url, parse_tuning
-from portside.adapters.bullmq.connections import Connector, abort_pool
-from portside.adapters.bullmq.errors import translate_errors
+from portside.adapters.bullmq.closing import close_within_bound
 from portside.adapters.bullmq.events import BullMQEventStream, start_id
-from portside.adapters.bullmq.inputs import (
-    check_callable,
-    check_concurrency,
-    check_id,
-    check_seconds,
-    coerce_rate_limit,
-)
-from portside.adapters.bullmq.jobs import BullJob
-from portside.adapters.bullmq.link import BlockingConnection
+from portside.adapters.bullmq.jobs import BullMQJob
 from portside.adapters.bullmq.names import QueueName, check_prefix, map_queue
 from portside.adapters.bullmq.options import ms
 from portside.adapters.bullmq.producer import prepare, prepare_bulk, submit_many, submit_one
 from portside.adapters.bullmq.schedules import Schedules
-from portside.adapters.bullmq.scripts import run_script, script
-from portside.adapters.bullmq.worker import BullMQWorker
+from portside.adapters.bullmq.settings import BullMQSettings, check_redis_url, parse_settings
+from portside.adapters.bullmq.transport.blocking import BlockingConnection
+from portside.adapters.bullmq.transport.connector import RedisConnector
+from portside.adapters.bullmq.transport.errors import translate_errors
+from portside.adapters.bullmq.worker.handle import BullMQWorker
 from portside.ports import (
     Classifier,
     ConfigurationError,
@@ -49,22 +42,15 @@ from portside.ports import (
     WorkerHandle,
     default_classify,
 )
+from portside.ports.inputs import (
+    check_callable,
+    check_concurrency,
+    check_lookup_id,
+    check_seconds,
+    coerce_rate_limit,
+)
 
 __all__ = ["BullMQQueue"]
-
-log = logging.getLogger("portside.adapters.bullmq")
-
-_CANCEL_WAIT = 1.0
-"""How long ``close()`` waits for its own tasks to end once they were cancelled."""
-
-
-def _refuse_obliterate(target: QueueName, active: int | None) -> ValidationError:
-    count = f"{active} active job(s)" if active else "active jobs"
-    return ValidationError(
-        f"queue {target.portside!r} has {count}",
-        fix="wait for them to finish (drain the queue or close its workers) or pass force=True",
-        field="force",
-    )
 
 
 class BullMQQueue:
@@ -75,8 +61,12 @@ class BullMQQueue:
         prefix: BullMQ key prefix (``bull`` like BullMQ). Namespaced queue names extend it:
             queue ``agents-run:orchestrator`` is BullMQ queue ``orchestrator`` under prefix
             ``<prefix>:agents-run``.
-        **tuning: See ``portside.adapters.bullmq.config.Tuning`` (lock_duration,
+        **tuning: Knobs validated into ``BullMQSettings`` (lock_duration,
             stalled_interval, block_timeout, retries, close_grace, ...).
+
+    Raises:
+        ConfigurationError: ``redis_url`` or ``prefix`` is invalid, or a tuning keyword is
+            unknown or out of range (the error names it).
 
     Beyond the port: ``drain(queue)`` runs due jobs with the registered handlers until none is
     due, and ``advance(seconds)`` moves delayed jobs and rate-limit windows forward in time;
@@ -92,7 +82,7 @@ class BullMQQueue:
     """
 
     def __init__(self, redis_url: str, *, prefix: str = "bull", **tuning: Any) -> None:
-        self._connector = Connector(check_redis_url(redis_url), parse_tuning(tuning))
+        self._connector = RedisConnector(check_redis_url(redis_url), parse_settings(tuning))
         self._prefix = check_prefix(prefix)
         self._client = self._connector.client()
         self._schedules = Schedules(self._client)
@@ -109,9 +99,19 @@ class BullMQQueue:
         return self._prefix
 
     @property
-    def tuning(self) -> Tuning:
-        """The effective tuning."""
-        return self._connector.tuning
+    def settings(self) -> BullMQSettings:
+        """The effective settings (from the ``**tuning`` keywords and the defaults)."""
+        return self._connector.settings
+
+    @property
+    def tuning(self) -> BullMQSettings:
+        """Deprecated alias of ``settings``; the alias goes in 0.3."""
+        warnings.warn(
+            "BullMQQueue.tuning is deprecated, use BullMQQueue.settings; the alias goes in 0.3",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self._connector.settings
 
     def bullmq_name(self, queue: str) -> QueueName:
         """Where ``queue`` lives in BullMQ terms (prefix, name, keys)."""
@@ -184,7 +184,7 @@ class BullMQQueue:
         if rate_limit is not None:
             limiter = {"max": rate_limit.max, "duration": max(1, ms(rate_limit.per))}
 
-        async def on_repeat(job: BullJob) -> None:
+        async def on_repeat(job: BullMQJob) -> None:
             await self._schedules.next_iteration(target, job)
 
         worker = BullMQWorker(
@@ -212,7 +212,7 @@ class BullMQQueue:
     async def get_job(self, queue: str, job_id: str) -> JobInfo | None:
         """The job's state, progress, result and failure, or None if unknown."""
         target = self._queue(queue)
-        job_id = check_id(job_id, "job_id")
+        job_id = check_lookup_id(job_id, "job_id")
         async with translate_errors(self._connector.safe_url, "get_job"):
             return await control.get_job(self._client, target, job_id)
 
@@ -252,31 +252,15 @@ class BullMQQueue:
     async def obliterate(self, queue: str, *, force: bool = False) -> None:
         """Remove the queue and all its data; refuses with active jobs unless ``force``."""
         target = self._queue(queue)
-        lua = script("obliterate")
         await self._settle()
         async with translate_errors(self._connector.safe_url, "obliterate"):
-            active = await self._client.llen(target.key("active"))
-            if active and not force:
-                raise _refuse_obliterate(target, active)
-            await control.set_paused(self._client, target, True)
-            while True:
-                cursor = await run_script(
-                    self._client,
-                    lua,
-                    (target.key("meta"), target.base),
-                    (1000, "force" if force else ""),
-                )
-                if cursor == -2:
-                    raise _refuse_obliterate(target, None)
-                if cursor in (0, None):
-                    break
-            await self._client.delete(target.key("limiter"))
+            await control.obliterate(self._client, target, force=force)
 
     async def retry_failed(self, queue: str, *, job_id: str | None = None) -> int:
         """Move failed jobs (or one) back to waiting with fresh attempts; returns how many."""
         target = self._queue(queue)
         if job_id is not None:
-            job_id = check_id(job_id, "job_id")
+            job_id = check_lookup_id(job_id, "job_id")
         await self._settle()
         async with translate_errors(self._connector.safe_url, "retry_failed"):
             return await control.retry_failed(self._client, target, job_id)
@@ -293,7 +277,7 @@ class BullMQQueue:
     async def remove_schedule(self, queue: str, scheduler_id: str) -> bool:
         """Remove a job scheduler; False if it did not exist."""
         target = self._queue(queue)
-        scheduler_id = check_id(scheduler_id, "scheduler_id")
+        scheduler_id = check_lookup_id(scheduler_id, "scheduler_id")
         await self._settle()
         async with translate_errors(self._connector.safe_url, "remove_schedule"):
             return await self._schedules.remove(target, scheduler_id)
@@ -309,16 +293,16 @@ class BullMQQueue:
     def events(self, queue: str) -> EventStream:
         """Lifecycle events of ``queue`` emitted after this call returns (Q8)."""
         target = self._queue(queue)
-        tuning = self._connector.tuning
+        settings = self._connector.settings
         now_ms = int(time.time() * 1000)  # fallback position only (see fix_position)
         connection = BlockingConnection(self._connector.pool(target.client_name(":events")))
         stream = BullMQEventStream(
             target,
             connection,
             start_id(now_ms),
-            block=tuning.event_block,
-            retry_backoff=tuning.retry_backoff,
-            max_backoff=tuning.max_backoff,
+            block=settings.event_block,
+            retry_backoff=settings.retry_backoff,
+            max_backoff=settings.max_backoff,
         )
         self._streams[stream] = connection
         try:
@@ -376,32 +360,15 @@ class BullMQQueue:
                 fix="pass for example advance(5.0)",
                 field="seconds",
             )
-        lua = script("advance")
         shift = ms(seconds)
         await self._settle()
         async with translate_errors(self._connector.safe_url, "advance"):
-            for target in list(self._queues.values()):
-                k = target.key
-                keys = tuple(
-                    k(x)
-                    for x in (
-                        "delayed",
-                        "wait",
-                        "prioritized",
-                        "pc",
-                        "marker",
-                        "meta",
-                        "events",
-                        "limiter",
-                    )
-                )
-                now = int(time.time() * 1000)
-                args = (target.base, shift, now, self._connector.tuning.max_events)
-                await run_script(self._client, lua, keys, args)
+            targets = list(self._queues.values())
+            await control.advance(self._client, targets, shift, self._connector.settings.max_events)
         for workers in list(self._workers.values()):
             for worker in list(workers):
                 if worker.started:
-                    await worker.engine.clock_moved()
+                    await worker.slots.clock_moved()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -419,89 +386,20 @@ class BullMQQueue:
             self._close_done.set()
 
     async def _close_within_bound(self) -> None:
-        tuning = self._connector.tuning
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + tuning.close_grace + tuning.close_timeout
         workers = [worker for group in self._workers.values() for worker in group]
         streams = dict(self._streams)
         self._workers.clear()
         self._streams.clear()
         for position in list(self._positions):
             position.cancel()
-        parts: dict[asyncio.Task[None], str] = {}
-        client: dict[asyncio.Task[None], str] = {}
-
-        def abort_all() -> None:
-            for worker in workers:
-                worker.abort()
-            for connection in streams.values():
-                connection.abort()
-
-        try:
-            for worker in workers:
-                task = asyncio.create_task(worker.close(tuning.close_grace))
-                parts[task] = f"worker of {worker.queue.portside!r}"
-            for stream in streams:
-                parts[asyncio.create_task(stream.aclose())] = "event stream"
-            pending = await self._await_parts(parts, deadline - loop.time())
-            if pending:
-                abort_all()
-                await self._cancel_parts(pending, parts)
-            client[asyncio.create_task(self._client.aclose())] = "Redis client"
-            pending = await self._await_parts(client, max(deadline - loop.time(), _CANCEL_WAIT))
-            if pending:
-                abort_pool(self._client.connection_pool)
-                await self._cancel_parts(pending, client)
-            if self._positions:
-                await asyncio.wait(list(self._positions), timeout=_CANCEL_WAIT)
-        except BaseException:
-            # close() itself was cancelled (an outer timeout): leave nothing running.
-            abort_all()
-            abort_pool(self._client.connection_pool)
-            for task in (*parts, *client):
-                task.cancel()
-            raise
-
-    async def _await_parts(
-        self, parts: dict[asyncio.Task[None], str], timeout: float
-    ) -> set[asyncio.Task[None]]:
-        """Wait up to ``timeout`` for ``parts``; log what failed or did not finish."""
-        if not parts:
-            return set()
-        done, pending = await asyncio.wait(parts, timeout=max(timeout, 0.0))
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                log.warning("closing the %s failed: %r", parts[task], task.exception())
-        if pending:
-            tuning = self._connector.tuning
-            log.warning(
-                "BullMQQueue.close(): %s did not finish within close_grace + close_timeout "
-                "(%gs + %gs) on %s; aborting their connections (jobs left locked are requeued "
-                "by the stalled check of another worker)",
-                ", ".join(sorted(parts[task] for task in pending)),
-                tuning.close_grace,
-                tuning.close_timeout,
-                self._connector.safe_url,
-            )
-        return pending
-
-    @staticmethod
-    async def _cancel_parts(
-        pending: set[asyncio.Task[None]], parts: dict[asyncio.Task[None], str]
-    ) -> None:
-        """Cancel what is left once the sockets are aborted, and wait briefly for it."""
-        for task in pending:
-            task.cancel()
-        ended, left = await asyncio.wait(pending, timeout=_CANCEL_WAIT)
-        for task in ended:
-            if not task.cancelled():
-                task.exception()  # retrieved: the sockets were aborted under it
-        if left:
-            log.warning(
-                "BullMQQueue.close(): %s still running after cancellation (a handler that "
-                "ignores cancellation?)",
-                ", ".join(sorted(parts[task] for task in left)),
-            )
+        await close_within_bound(
+            workers=workers,
+            streams=streams,
+            positions=self._positions,
+            client=self._client,
+            settings=self._connector.settings,
+            safe_url=self._connector.safe_url,
+        )
 
     async def __aenter__(self) -> BullMQQueue:
         return self

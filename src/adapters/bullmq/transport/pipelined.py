@@ -1,10 +1,11 @@
-"""Redis connections owned by workers and event streams: pipelined, self-healing, watched.
+"""A pipelined Redis connection: many concurrent callers, replies matched in order, self-healing.
 
-``Link`` multiplexes many concurrent callers over one connection: commands go out in small
-batched writes (see ``_WRITE_AT``), replies are matched in order by a reader task, and
-a lost connection is replaced with exponential backoff (forever, until closed). Commands
-whose reply was lost fail with ``LinkLostError``; commands not yet written wait for the new
-connection. ``BlockingConnection`` runs one blocking command at a time (BZPOPMIN, XREAD).
+``PipelinedConnection`` multiplexes many concurrent callers over one connection: commands go
+out in small batched writes (see ``_WRITE_AT``), replies are matched in order by a reader
+task, and a lost connection is replaced with exponential backoff (forever, until closed).
+Commands whose reply was lost fail with ``ConnectionLostError``; commands not yet written
+wait for the new connection. Workers use it for every command but their blocking wait
+(``blocking.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import hiredis
@@ -22,12 +23,12 @@ from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from portside.adapters.bullmq.connections import abort_connection
-from portside.adapters.bullmq.errors import CONNECTION_ERRORS
-from portside.adapters.bullmq.scripts import LuaScript
+from portside.adapters.bullmq.transport.connector import abort_connection
+from portside.adapters.bullmq.transport.errors import CONNECTION_ERRORS
+from portside.adapters.bullmq.transport.scripts import LuaScript
 from portside.adapters.reconnect import reconnect_delay
 
-__all__ = ["BlockingConnection", "Link", "LinkClosedError", "LinkLostError"]
+__all__ = ["ConnectionClosedError", "ConnectionLostError", "PipelinedConnection"]
 
 log = logging.getLogger("portside.adapters.bullmq")
 
@@ -36,7 +37,7 @@ _DRAIN_ABOVE = 4 * 1024 * 1024
 """Bytes buffered for the socket beyond which the writer waits for them to drain."""
 
 _WRITE_AT = 4
-"""Commands queued at which the link writes at once instead of at the end of the loop turn.
+"""Commands queued at which the connection writes at once instead of at the end of the loop turn.
 
 Holding a whole turn's commands for one write makes Redis and Python take turns: Redis
 idles while the loop produces fifty commands, then the loop idles while Redis runs them.
@@ -45,12 +46,12 @@ concurrency 50, 12k -> 24k at concurrency 10; docs/benchmarks.md).
 """
 
 
-class LinkLostError(RedisConnectionError):
+class ConnectionLostError(RedisConnectionError):
     """The connection broke before the reply arrived: the command may or may not have run."""
 
 
-class LinkClosedError(RedisConnectionError):
-    """The link was closed; no further commands are accepted."""
+class ConnectionClosedError(RedisConnectionError):
+    """The pipelined connection was closed; no further commands are accepted."""
 
 
 def _as_stored(command: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -77,7 +78,7 @@ async def _load_scripts(conn: AbstractConnection, scripts: Sequence[LuaScript]) 
         await conn.read_response()
 
 
-class Link:
+class PipelinedConnection:
     """One pipelined connection for many concurrent commands, reconnecting on failure.
 
     Args:
@@ -149,9 +150,9 @@ class Link:
             assert last is not None
             raise last
         self._tasks = [
-            asyncio.create_task(self._reader(), name="portside-link-reader"),
-            asyncio.create_task(self._writer(), name="portside-link-writer"),
-            asyncio.create_task(self._supervisor(), name="portside-link-supervisor"),
+            asyncio.create_task(self._reader(), name="portside-pipelined-reader"),
+            asyncio.create_task(self._writer(), name="portside-pipelined-writer"),
+            asyncio.create_task(self._supervisor(), name="portside-pipelined-supervisor"),
         ]
 
     def call(self, command: tuple[Any, ...]) -> asyncio.Future[Any]:
@@ -163,7 +164,7 @@ class Link:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if self._closed:
-            future.set_exception(LinkClosedError("the Redis link is closed"))
+            future.set_exception(ConnectionClosedError("the pipelined Redis connection is closed"))
             return future
         try:
             packed = self._pack(command)
@@ -230,8 +231,8 @@ class Link:
             except asyncio.CancelledError:
                 pass
             except Exception:
-                log.exception("a task of the Redis link had failed")
-        self._fail_all(LinkClosedError("the Redis link was closed"))
+                log.exception("a task of the pipelined Redis connection had failed")
+        self._fail_all(ConnectionClosedError("the pipelined Redis connection was closed"))
         if self._conn is not None:
             with contextlib.suppress(*CONNECTION_ERRORS):
                 await self._conn.disconnect()
@@ -245,13 +246,13 @@ class Link:
         self._ready = False
         for task in self._tasks:
             task.cancel()
-        self._fail_all(LinkClosedError("the Redis link was aborted"))
+        self._fail_all(ConnectionClosedError("the pipelined Redis connection was aborted"))
         if self._conn is not None:
             abort_connection(self._conn)
 
     def kill(self) -> None:
         """Drop the connection now, as a network failure would (used by the watchdog)."""
-        self._lost(self._generation, LinkLostError("connection dropped on request"))
+        self._lost(self._generation, ConnectionLostError("connection dropped on request"))
 
     async def _connect(self) -> None:
         conn = self._conn or self._pool.make_connection()  # type: ignore[no-untyped-call]
@@ -284,7 +285,7 @@ class Link:
             return
         self._ready = False
         self._connected.clear()
-        lost = LinkLostError(f"Redis connection lost: {error}")
+        lost = ConnectionLostError(f"Redis connection lost: {error}")
         inflight = list(self._inflight)
         self._inflight.clear()
         for future in inflight:
@@ -378,50 +379,3 @@ class Link:
                 )
                 attempt += 1
                 self._need_connect.set()
-
-
-class BlockingConnection:
-    """A dedicated connection for one blocking command at a time, reconnected on demand."""
-
-    def __init__(self, pool: ConnectionPool) -> None:
-        self._pool = pool
-        self._conn: AbstractConnection | None = None
-
-    async def call(self, *args: Any, timeout: float) -> Any:
-        """Run one command, waiting at most ``timeout`` seconds for its reply.
-
-        A timeout or a failure drops the connection; the next call reconnects.
-        """
-        conn = self._conn or self._pool.make_connection()  # type: ignore[no-untyped-call]
-        self._conn = conn
-        try:
-            await conn.send_command(*args, check_health=False)
-            async with asyncio.timeout(timeout):
-                return await conn.read_response()
-        except BaseException:
-            with contextlib.suppress(*CONNECTION_ERRORS):
-                await conn.disconnect(nowait=True)
-            raise
-
-    async def run(self, step: Callable[[AbstractConnection], Awaitable[Any]]) -> Any:
-        """Run ``step`` with the connected connection (for short pipelined exchanges)."""
-        conn = self._conn or self._pool.make_connection()  # type: ignore[no-untyped-call]
-        self._conn = conn
-        try:
-            await conn.connect()
-            return await step(conn)
-        except BaseException:
-            with contextlib.suppress(*CONNECTION_ERRORS):
-                await conn.disconnect(nowait=True)
-            raise
-
-    def abort(self) -> None:
-        """Drop the socket at once; a command waiting for its reply then fails."""
-        if self._conn is not None:
-            abort_connection(self._conn)
-
-    async def close(self) -> None:
-        """Disconnect."""
-        if self._conn is not None:
-            with contextlib.suppress(*CONNECTION_ERRORS):
-                await self._conn.disconnect(nowait=True)

@@ -1,4 +1,4 @@
-"""``WorkerHandle`` of the BullMQ adapter: lifecycle around the consume engine."""
+"""``BullMQWorker``: the BullMQ adapter's ``WorkerHandle``, the lifecycle around a slot loop."""
 
 from __future__ import annotations
 
@@ -7,15 +7,18 @@ import uuid
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 
-from portside.adapters.bullmq.commands import QueueCommands
-from portside.adapters.bullmq.config import Tuning
-from portside.adapters.bullmq.connections import Connector
-from portside.adapters.bullmq.engine import Engine, OutcomeSink
-from portside.adapters.bullmq.errors import CONNECTION_ERRORS, unavailable
-from portside.adapters.bullmq.jobs import BullJob
-from portside.adapters.bullmq.link import BlockingConnection, Link
-from portside.adapters.bullmq.maintenance import Maintenance
+from portside.adapters.bullmq.jobs import BullMQJob
 from portside.adapters.bullmq.names import QueueName
+from portside.adapters.bullmq.settings import BullMQSettings
+from portside.adapters.bullmq.transport.blocking import BlockingConnection
+from portside.adapters.bullmq.transport.connector import RedisConnector
+from portside.adapters.bullmq.transport.errors import CONNECTION_ERRORS, unavailable
+from portside.adapters.bullmq.transport.pipelined import PipelinedConnection
+from portside.adapters.bullmq.worker.commands import QueueCommands
+from portside.adapters.bullmq.worker.maintenance import Maintenance
+from portside.adapters.bullmq.worker.signal import WorkSignal
+from portside.adapters.bullmq.worker.slots import SlotLoop
+from portside.adapters.bullmq.worker.steps import OutcomeSink, SlotSteps
 from portside.ports import Classifier, JobHandler, WorkerStatus
 
 __all__ = ["BullMQWorker"]
@@ -33,49 +36,56 @@ class BullMQWorker:
         self,
         *,
         queue: QueueName,
-        connector: Connector,
+        connector: RedisConnector,
         handler: JobHandler,
         concurrency: int,
         limiter: dict[str, int] | None,
         timeout: float | None,
         classify: Classifier,
-        on_repeat: Callable[[BullJob], Awaitable[None]],
+        on_repeat: Callable[[BullMQJob], Awaitable[None]],
         on_close: Callable[[BullMQWorker], None],
         settle: Callable[[], Awaitable[None]],
     ) -> None:
-        tuning: Tuning = connector.tuning
+        settings: BullMQSettings = connector.settings
         self.queue = queue
         self.id = uuid.uuid4().hex
-        worker_name = tuning.worker_name or f"portside-{self.id[:8]}"
+        worker_name = settings.worker_name or f"portside-{self.id[:8]}"
         client_name = queue.client_name(f":w:{worker_name}")
         self._connector = connector
         self._on_close = on_close
         self._settle = settle
         commands = QueueCommands(
-            queue, lock_duration_ms=round(tuning.lock_duration * 1000), worker_name=worker_name
+            queue, lock_duration_ms=round(settings.lock_duration * 1000), worker_name=worker_name
         )
-        self._link = Link(
+        self._connection = PipelinedConnection(
             connector.pool(client_name, keep_bytes=True),
             commands.scripts,
-            command_timeout=tuning.command_timeout,
-            retry_backoff=tuning.retry_backoff,
-            max_backoff=tuning.max_backoff,
+            command_timeout=settings.command_timeout,
+            retry_backoff=settings.retry_backoff,
+            max_backoff=settings.max_backoff,
         )
         self._blocking = BlockingConnection(connector.pool(client_name))
-        self.engine = Engine(
+        signal = WorkSignal(self._blocking, commands.marker, settings.block_timeout)
+        self._steps = SlotSteps(
             commands=commands,
-            link=self._link,
-            blocking=self._blocking,
-            handler=handler,
+            connection=self._connection,
+            signal=signal,
             concurrency=concurrency,
             limiter=limiter,
+            settings=settings,
+            worker_id=self.id,
+        )
+        self.slots = SlotLoop(
+            steps=self._steps,
+            signal=signal,
+            handler=handler,
+            concurrency=concurrency,
             timeout=timeout,
             classify=classify,
-            tuning=tuning,
-            worker_id=self.id,
+            settings=settings,
             on_repeat=on_repeat,
         )
-        self._maintenance = Maintenance(self.engine)
+        self._maintenance = Maintenance(self._steps)
         self._connected = False
         self._started = False
         self._closed = False
@@ -91,7 +101,7 @@ class BullMQWorker:
         if self._connected:
             return
         try:
-            await self._link.start(self._connector.tuning.retries)
+            await self._connection.start(self._connector.settings.retries)
         except CONNECTION_ERRORS as exc:
             raise unavailable(exc, self._connector.safe_url, "starting a worker") from exc
         self._connected = True
@@ -110,9 +120,9 @@ class BullMQWorker:
             await self._settle()
             await self._connect()
             self._started = True
-            self.engine.start()
+            self.slots.start()
             if self._paused:
-                await self.engine.close_intake()
+                await self.slots.close_intake()
             self._maintenance.start(stalled_check=True)
 
     async def close(self, grace: float = 30.0) -> None:
@@ -122,62 +132,62 @@ class BullMQWorker:
                 return
             self._closed = True
             try:
-                await self.engine.stop(grace)
+                await self.slots.stop(grace)
             finally:
                 await self._maintenance.stop()
-                await self._link.close()
+                await self._connection.close()
                 await self._blocking.close()
                 self._on_close(self)
 
     def abort(self) -> None:
         """Drop both connections at once so a ``close()`` stuck on a hung Redis ends."""
-        self._link.abort()
+        self._connection.abort()
         self._blocking.abort()
 
     async def pause(self) -> None:
         """Stop fetching new jobs in this worker; in-flight jobs finish."""
         self._paused = True
         if self._started:
-            await self.engine.close_intake()
+            await self.slots.close_intake()
 
     async def resume(self) -> None:
         """Fetch again after ``pause``."""
         self._paused = False
         if self._started and not self._closed:
-            self.engine.open_intake()
+            self.slots.open_intake()
 
     def status(self) -> WorkerStatus:
         """Liveness and counters; ``last_fetch_at`` advances at least every block timeout."""
-        engine = self.engine
+        steps = self._steps
         return WorkerStatus(
             queue=self.queue.portside,
-            running=self.started and engine.running,
+            running=self.started and self.slots.running,
             paused=self._paused,
-            concurrency=engine.concurrency,
-            active=len(engine.active),
-            processed=engine.processed,
-            failed=engine.failed,
-            last_fetch_at=engine.last_fetch_at,
+            concurrency=self.slots.concurrency,
+            active=len(steps.active),
+            processed=steps.processed,
+            failed=steps.failed,
+            last_fetch_at=steps.last_fetch_at,
         )
 
     async def drain(self, sink: OutcomeSink) -> None:
         """Run every due job with this worker's handler until nothing more is due."""
         if self._closed or self._paused:
             return
-        self.engine.sinks.append(sink)
+        self._steps.sinks.append(sink)
         try:
             if self._started:
-                await self.engine.quiesce()
+                await self.slots.quiesce()
                 return
             async with self._lock:
                 await self._connect()
                 self._maintenance.start(stalled_check=False)
                 try:
-                    await self.engine.run_until_idle()
+                    await self.slots.run_until_idle()
                 finally:
                     await self._maintenance.stop()
         finally:
-            self.engine.sinks.remove(sink)
+            self._steps.sinks.remove(sink)
 
     async def __aenter__(self) -> BullMQWorker:
         await self.start()

@@ -1,4 +1,4 @@
-"""The producer's path to Redis: pre-packed commands out, their replies back, in one exchange.
+"""The producer pipeline: pre-packed RESP command batches out, their replies back, in one go.
 
 redis-py's pipeline packs every argument in Python and reads each reply under its own timer,
 and its blocking pool takes a lock and a timer per checkout. The producer lays its commands
@@ -8,7 +8,7 @@ checkout; calls that overlap one in flight take a connection from the pool as be
 connection is closed with the client (the pool disconnects in-use connections too).
 
 Timeouts: ``command_timeout`` (the pool's ``socket_timeout``) bounds the wait for each next
-reply, as redis-py's own reads do. One watchdog timer per lane checks the deadlines of the
+reply, as redis-py's own reads do. One watchdog timer per pipeline checks the deadlines of the
 exchanges in flight instead of a timer per exchange (a timer costs about as much as the rest
 of a single enqueue's Python work); an exchange past its deadline has its socket aborted, so
 its read fails at once, and it is reported and retried as a timeout.
@@ -26,7 +26,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["Lane", "lane"]
+__all__ = ["ProducerPipeline", "producer_pipeline"]
 
 _DRAIN_ABOVE = 4 * 1024 * 1024
 """Bytes buffered for the socket beyond which a write waits for them to drain."""
@@ -84,8 +84,8 @@ class _Watchdog:
             self._timer = loop.call_at(min(self._deadlines.values()), self._check)
 
 
-class Lane:
-    """Exchanges of pre-packed commands over one client's connections."""
+class ProducerPipeline:
+    """Exchanges of pre-packed commands over one client's connections (one kept for itself)."""
 
     def __init__(self, client: Redis) -> None:
         self._pool = client.connection_pool
@@ -173,12 +173,12 @@ async def _read(
     return found
 
 
-_lanes: WeakKeyDictionary[Redis, Lane] = WeakKeyDictionary()
+_pipelines: WeakKeyDictionary[Redis, ProducerPipeline] = WeakKeyDictionary()
 
 
-def lane(client: Redis) -> Lane:
-    """The lane of ``client`` (one per client, made on first use)."""
-    found = _lanes.get(client)
+def producer_pipeline(client: Redis) -> ProducerPipeline:
+    """The producer pipeline of ``client`` (one per client, made on first use)."""
+    found = _pipelines.get(client)
     if found is None:
-        found = _lanes.setdefault(client, Lane(client))
+        found = _pipelines.setdefault(client, ProducerPipeline(client))
     return found

@@ -1,4 +1,4 @@
-"""Tuning knobs of the BullMQ adapter and validation of its Redis URL."""
+"""The BullMQ adapter's settings (tuning knobs validated once) and its Redis URL."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pydantic import ValidationError as PydanticValidationError
 
 from portside.ports import ConfigurationError
 
-__all__ = ["Tuning", "check_redis_url", "parse_tuning", "redacted_url"]
+__all__ = ["BullMQSettings", "check_redis_url", "parse_settings", "redacted_url"]
 
 _SCHEMES = ("redis", "rediss", "unix")
 
 
-class Tuning(BaseModel):
-    """Optional keyword arguments of ``BullMQQueue`` (durations in seconds).
+class BullMQSettings(BaseModel):
+    """The ``**tuning`` keyword arguments of ``BullMQQueue``, validated (durations in seconds).
 
     Defaults match Node BullMQ's worker defaults where BullMQ has one.
     """
@@ -54,14 +54,18 @@ class Tuning(BaseModel):
     """Name shown in Redis ``CLIENT LIST`` and Node's ``queue.getWorkers()``."""
 
 
-def parse_tuning(values: dict[str, Any]) -> Tuning:
-    """Build a ``Tuning`` or raise a ConfigurationError naming the bad keyword."""
+def parse_settings(tuning: dict[str, Any]) -> BullMQSettings:
+    """Build ``BullMQSettings`` from ``BullMQQueue``'s tuning keywords.
+
+    Raises:
+        ConfigurationError: naming the unknown or invalid keyword.
+    """
     try:
-        return Tuning(**values)
+        return BullMQSettings(**tuning)
     except PydanticValidationError as exc:
         first = exc.errors()[0]
         name = ".".join(str(part) for part in first["loc"]) or "tuning"
-        known = ", ".join(Tuning.model_fields)
+        known = ", ".join(BullMQSettings.model_fields)
         raise ConfigurationError(
             f"BullMQQueue tuning {name!r} is invalid: {first['msg']}",
             fix=f"pass only known tuning keywords ({known}) with valid values",

@@ -7,7 +7,7 @@ from typing import Any
 
 from portside.adapters.bullmq.options import SCHEDULE_BACKOFF
 
-__all__ = ["UnknownBackoffError", "retry_delay_ms"]
+__all__ = ["UnknownBackoffError", "retry_delay"]
 
 
 class UnknownBackoffError(ValueError):
@@ -27,8 +27,8 @@ def _jittered(delay: float, jitter: float) -> int:
     return int(random.random() * delay * min(jitter, 1.0) + low)
 
 
-def retry_delay_ms(backoff: Any, failures: int) -> int:
-    """Milliseconds to wait before the retry that follows failure number ``failures``.
+def retry_delay(backoff: Any, failures: int) -> int:
+    """The delay in milliseconds before the retry that follows failure number ``failures``.
 
     Mirrors Node BullMQ: a number means a fixed delay; ``fixed`` waits ``delay``;
     ``exponential`` waits ``delay * 2**(failures-1)``; both honour ``jitter``. The custom type

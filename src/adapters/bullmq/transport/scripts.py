@@ -1,4 +1,4 @@
-"""BullMQ's Lua commands (from the ``bullmq`` package) plus portside's own, addressed by name."""
+"""BullMQ's Lua commands (from the ``bullmq`` package) and portside's own, by name."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def _scan(package: str, subdir: str | None) -> dict[str, LuaScript]:
 @cache
 def _all() -> dict[str, LuaScript]:
     scripts = _scan("bullmq", "commands")
-    scripts.update(_scan("portside.adapters.bullmq", None))
+    scripts.update(_scan("portside.adapters.bullmq.transport", None))
     return scripts
 
 

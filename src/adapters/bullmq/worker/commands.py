@@ -9,7 +9,7 @@ from typing import Any
 import msgpack  # type: ignore[import-untyped]
 
 from portside.adapters.bullmq.names import QueueName
-from portside.adapters.bullmq.scripts import LuaScript, script
+from portside.adapters.bullmq.transport.scripts import LuaScript, script
 
 __all__ = ["WORKER_SCRIPTS", "QueueCommands"]
 

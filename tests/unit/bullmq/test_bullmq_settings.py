@@ -1,12 +1,12 @@
-"""Adapter construction: URL, prefix and tuning checks; generated ids."""
+"""Adapter construction: URL, prefix and tuning checks, the settings they make; generated ids."""
 
 from __future__ import annotations
 
 import pytest
 
-from portside.adapters.bullmq import BullMQQueue
-from portside.adapters.bullmq.config import redacted_url
+from portside.adapters.bullmq import BullMQQueue, BullMQSettings
 from portside.adapters.bullmq.producer import new_job_id
+from portside.adapters.bullmq.settings import redacted_url
 from portside.ports import ConfigurationError
 from portside.ports.validation import check_job_id
 
@@ -43,3 +43,19 @@ def test_q1_generated_ids_are_valid_bullmq_custom_ids_in_creation_order() -> Non
     for job_id in ids:
         assert check_job_id(job_id) == job_id
         assert ":" not in job_id and not job_id.isdigit()
+
+
+def test_settings_hold_the_tuning_keywords() -> None:
+    """``settings`` is the validated ``**tuning`` with BullMQ's defaults for the rest."""
+    adapter = BullMQQueue("redis://localhost", lock_duration=5, max_stalled_count=0)
+    assert isinstance(adapter.settings, BullMQSettings)
+    assert (adapter.settings.lock_duration, adapter.settings.max_stalled_count) == (5.0, 0)
+    assert adapter.settings.stalled_interval == BullMQSettings().stalled_interval == 30.0
+
+
+def test_the_old_tuning_property_still_resolves() -> None:
+    """``BullMQQueue.tuning`` is a deprecated alias of ``settings`` for one release."""
+    adapter = BullMQQueue("redis://localhost", lock_duration=5)
+    with pytest.deprecated_call(match="use BullMQQueue.settings"):
+        tuning = adapter.tuning
+    assert tuning is adapter.settings

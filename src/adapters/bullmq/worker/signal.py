@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from portside.adapters.bullmq.link import BlockingConnection
+from portside.adapters.bullmq.transport.blocking import BlockingConnection
 
 __all__ = ["WorkSignal"]
 

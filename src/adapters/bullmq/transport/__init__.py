@@ -1,0 +1,1 @@
+"""How the BullMQ adapter talks to Redis: connections, pipelines, Lua scripts, error translation."""

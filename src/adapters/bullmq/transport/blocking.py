@@ -1,0 +1,62 @@
+"""A dedicated Redis connection for one blocking command at a time (BZPOPMIN, XREAD)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.asyncio.connection import AbstractConnection, ConnectionPool
+
+from portside.adapters.bullmq.transport.connector import abort_connection
+from portside.adapters.bullmq.transport.errors import CONNECTION_ERRORS
+
+__all__ = ["BlockingConnection"]
+
+
+class BlockingConnection:
+    """A dedicated connection for one blocking command at a time, reconnected on demand."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+        self._conn: AbstractConnection | None = None
+
+    async def call(self, *args: Any, timeout: float) -> Any:
+        """Run one command, waiting at most ``timeout`` seconds for its reply.
+
+        A timeout or a failure drops the connection; the next call reconnects.
+        """
+        conn = self._conn or self._pool.make_connection()  # type: ignore[no-untyped-call]
+        self._conn = conn
+        try:
+            await conn.send_command(*args, check_health=False)
+            async with asyncio.timeout(timeout):
+                return await conn.read_response()
+        except BaseException:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await conn.disconnect(nowait=True)
+            raise
+
+    async def run(self, step: Callable[[AbstractConnection], Awaitable[Any]]) -> Any:
+        """Run ``step`` with the connected connection (for short pipelined exchanges)."""
+        conn = self._conn or self._pool.make_connection()  # type: ignore[no-untyped-call]
+        self._conn = conn
+        try:
+            await conn.connect()
+            return await step(conn)
+        except BaseException:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await conn.disconnect(nowait=True)
+            raise
+
+    def abort(self) -> None:
+        """Drop the socket at once; a command waiting for its reply then fails."""
+        if self._conn is not None:
+            abort_connection(self._conn)
+
+    async def close(self) -> None:
+        """Disconnect."""
+        if self._conn is not None:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await self._conn.disconnect(nowait=True)

@@ -1,0 +1,1 @@
+"""A BullMQ worker: its handle, slot loop, commands, attempts, wait for work and maintenance."""
