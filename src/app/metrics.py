@@ -1,4 +1,4 @@
-"""Prometheus metrics of a worker runtime, on a registry of its own (A2)."""
+"""Prometheus metrics of a worker runtime, on a registry of its own (OBS2)."""
 
 from __future__ import annotations
 

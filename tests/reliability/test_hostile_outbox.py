@@ -124,7 +124,7 @@ def test_o1_hostile_appends_are_refused_and_leave_the_transaction_usable(
     figures.update(inputs_tried=sum(tried.values()), refused=dict(tried), written=0)
 
 
-def test_o4_any_valid_names_and_payloads_round_trip(
+def test_o1_any_valid_names_and_payloads_round_trip(
     env: OutboxEnv, scale: Scale, figures: Figures
 ) -> None:
     """Any non-blank stream, type and key up to 200 characters (any script, emoji,

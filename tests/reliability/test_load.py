@@ -25,7 +25,7 @@ pytestmark = pytest.mark.reliability
 WRITERS = 8
 
 
-async def test_q6_jobs_over_4_queues_with_2_worker_processes_reconcile_exactly(
+async def test_q10_jobs_over_4_queues_with_2_worker_processes_reconcile_exactly(
     servers: Servers,
     spawn_workers: Callable[[Servers], WorkerSpawner],
     queue_adapter: QueuePort,

@@ -100,8 +100,8 @@ class FlowContract:
         assert done.created_at <= done.processed_at <= done.finished_at
         assert await queue.get_job("reports", "no-such-job") is None
 
-    async def test_q7_retention_removes_finished_jobs(self, queue_driver: QueueDriver) -> None:
-        """Q7: ``remove_on_complete``/``remove_on_fail`` (True, a count, or a Retention)."""
+    async def test_q15_retention_removes_finished_jobs(self, queue_driver: QueueDriver) -> None:
+        """Q15: ``remove_on_complete``/``remove_on_fail`` (True, a count, or a Retention)."""
         queue = queue_driver.queue
         gone = await queue.enqueue("kept", "a", {}, options=JobOptions(remove_on_complete=True))
         keep_two = JobOptions(remove_on_complete=Retention(count=2))

@@ -222,8 +222,8 @@ async def test_o3_events_committed_while_stopped_are_delivered_after_restart(
     assert deliveries.seqs("run") == [1, 2, 3]
 
 
-async def test_o2_a_hot_stream_does_not_starve_the_others(postgres_dsn: str) -> None:
-    """O2: streams are claimed round-robin, so a long backlog in one stream does not hold
+async def test_o6_a_hot_stream_does_not_starve_the_others(postgres_dsn: str) -> None:
+    """O6: streams are claimed round-robin, so a long backlog in one stream does not hold
     back a single event of another."""
     outbox = PostgresOutbox(postgres_dsn, batch_size=10, max_streams_per_batch=1)
     try:

@@ -122,8 +122,8 @@ def test_q1_bulk_jobs_get_their_own_ids_and_share_the_default_options() -> None:
     assert [json.loads(_call(p.command)[-2]) for p in prepared] == [{"i": 1}, {"i": 2}]
 
 
-def test_q1_options_are_packed_per_object_never_by_equality() -> None:
-    """Q1: ``remove_on_complete=True`` (remove at once) equals ``1`` (keep one) as a pydantic
+def test_q15_options_are_packed_per_object_never_by_equality() -> None:
+    """Q15: ``remove_on_complete=True`` (remove at once) equals ``1`` (keep one) as a pydantic
     value, so a cache keyed by value would send the wrong one; the cache is by identity."""
     remove = JobOptions(remove_on_complete=True)
     keep_one = JobOptions(remove_on_complete=1)

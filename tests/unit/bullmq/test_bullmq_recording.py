@@ -35,8 +35,8 @@ def _script(command: tuple[Any, ...]) -> str:
     )
 
 
-def test_q3_completion_fetches_the_next_job_in_the_same_script() -> None:
-    """Q3: completing is one ``moveToFinished`` with fetch-next set while intake is open."""
+def test_q7_completion_fetches_the_next_job_in_the_same_script() -> None:
+    """Q7: completing is one ``moveToFinished`` with fetch-next set while intake is open."""
     ending = Ending(_job(), "completed", value='{"ok":true}', result={"ok": True})
     commands, fetches = record_commands(
         COMMANDS, ending, fetch_opts=FETCH, limiter={"max": 2, "duration": 1000}, max_events=100

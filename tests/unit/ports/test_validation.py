@@ -249,7 +249,7 @@ def _reencoded(data: Any) -> Any:
     return data
 
 
-def test_q2_encoded_payloads_are_compact_json_text() -> None:
+def test_q1_encoded_payloads_are_compact_json_text() -> None:
     """Q1: the text sent to Redis is compact and keeps non-ASCII characters as they are."""
     assert encode_payload({"a": [1, 2.5, None], "b": "é"}) == '{"a":[1,2.5,null],"b":"é"}'
 
