@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
-from portside.ports.model import PortModel, deprecated_name, renamed_fields
+from portside.ports.deprecation import deprecated_name, renamed_fields
+from portside.ports.model import PortModel
 from portside.ports.queue_types import FailureKind
 
 __all__ = [
@@ -91,7 +92,25 @@ class JobRun(PortModel):
         return (self.finished_at - self.started_at).total_seconds()
 
 
-class NewDeadLetter(PortModel):
+class _AttemptsMadeWasAttempts(PortModel):
+    """Dead letters called ``attempts_made`` ``attempts`` before 0.2; the old name still works."""
+
+    if TYPE_CHECKING:
+        attempts_made: int  # declared by each subclass, in its own field order
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, data: Any) -> Any:
+        return renamed_fields(data, cls, {"attempts": "attempts_made"})
+
+    @property
+    def attempts(self) -> int:
+        """Deprecated: ``attempts_made``."""
+        deprecated_name(type(self).__name__, "attempts", "attempts_made")
+        return self.attempts_made
+
+
+class NewDeadLetter(_AttemptsMadeWasAttempts):
     """A job that failed for good: out of attempts or failed permanently (A4)."""
 
     model_config = _STRICT
@@ -106,19 +125,8 @@ class NewDeadLetter(PortModel):
     attempts_made: int = Field(ge=1)
     failed_at: AwareDatetime
 
-    @model_validator(mode="before")
-    @classmethod
-    def _old_names(cls, data: Any) -> Any:
-        return renamed_fields(data, cls, {"attempts": "attempts_made"})
 
-    @property
-    def attempts(self) -> int:
-        """Deprecated: ``attempts_made``."""
-        deprecated_name("NewDeadLetter", "attempts", "attempts_made")
-        return self.attempts_made
-
-
-class DeadLetter(PortModel):
+class DeadLetter(_AttemptsMadeWasAttempts):
     """A stored dead letter; ``retried_at``/``retry_job_id`` are set once it was retried."""
 
     model_config = ConfigDict(frozen=True)
@@ -135,17 +143,6 @@ class DeadLetter(PortModel):
     failed_at: datetime
     retried_at: datetime | None = None
     retry_job_id: str | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _old_names(cls, data: Any) -> Any:
-        return renamed_fields(data, cls, {"attempts": "attempts_made"})
-
-    @property
-    def attempts(self) -> int:
-        """Deprecated: ``attempts_made``."""
-        deprecated_name("DeadLetter", "attempts", "attempts_made")
-        return self.attempts_made
 
     @property
     def error(self) -> str:

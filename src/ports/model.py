@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +9,7 @@ import pydantic
 
 from portside.ports.errors import PortsideError, ValidationError
 
-__all__ = ["PortModel", "deprecated_name", "model_error", "renamed_fields"]
+__all__ = ["PortModel", "model_error"]
 
 
 @dataclass(frozen=True)
@@ -79,33 +78,6 @@ def model_error(
     # error then finds the inner location here instead of a generic "value error".
     converted._port_problem = problem  # type: ignore[attr-defined]
     return converted
-
-
-def renamed_fields(data: Any, model: type[pydantic.BaseModel], renames: dict[str, str]) -> Any:
-    """``data`` with each old field name of ``renames`` moved to its new name, warning once
-    per use that the old name goes away (for a ``model_validator(mode="before")``)."""
-    if not isinstance(data, dict) or not renames.keys() & data.keys():
-        return data
-    moved = dict(data)
-    for old, new in renames.items():
-        if old in moved and new not in moved:
-            warnings.warn(
-                f"{model.__name__}({old}=...) is deprecated, use {new}=...; "
-                "the old name goes in portside 0.3",
-                DeprecationWarning,
-                stacklevel=6,
-            )
-            moved[new] = moved.pop(old)
-    return moved
-
-
-def deprecated_name(model: str, old: str, new: str) -> None:
-    """Warn that attribute ``old`` of ``model`` is now ``new``."""
-    warnings.warn(
-        f"{model}.{old} is deprecated, use {model}.{new}; the old name goes in portside 0.3",
-        DeprecationWarning,
-        stacklevel=3,
-    )
 
 
 class PortModel(pydantic.BaseModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING
 
 from portside.adapters.memory.cache import InMemoryCache
@@ -15,6 +14,7 @@ from portside.adapters.memory.queue import (
     InMemoryQueue,
     InMemoryWorker,
 )
+from portside.ports.deprecation import renamed_module_names
 
 __all__ = [
     "DEFAULT_START",
@@ -40,15 +40,4 @@ _RENAMED = {
 
 if not TYPE_CHECKING:
     # Hidden from type checkers, so a misspelt import still fails type-checking.
-
-    def __getattr__(name: str) -> object:
-        """The renamed classes under their old names, for one release, with a DeprecationWarning."""
-        new = _RENAMED.get(name)
-        if new is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        warnings.warn(
-            f"{name} is deprecated, use {new}; the alias goes in portside 0.3",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return globals()[new]
+    __getattr__ = renamed_module_names(__name__, globals(), _RENAMED)

@@ -7,9 +7,9 @@ Run them on any adapter: subclass ``QueueContract``/``OutboxContract``/``History
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING
 
+from portside.ports.deprecation import renamed_module_names
 from portside.testing.contracts.cache_contract import CacheContract
 from portside.testing.contracts.drivers import OutboxDriver, QueueDriver
 from portside.testing.contracts.history_contract import HistoryContract
@@ -36,15 +36,4 @@ _RENAMED = {
 
 if not TYPE_CHECKING:
     # Hidden from type checkers, so a misspelt import still fails type-checking.
-
-    def __getattr__(name: str) -> object:
-        """The renamed drivers under their old names, for one release, with a DeprecationWarning."""
-        new = _RENAMED.get(name)
-        if new is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        warnings.warn(
-            f"{name} is deprecated, use {new}; the alias goes in portside 0.3",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return globals()[new]
+    __getattr__ = renamed_module_names(__name__, globals(), _RENAMED)
