@@ -22,13 +22,13 @@ __all__ = [
     "KIND_FIELD",
     "RAW_DATA_LIMIT",
     "BullMQJob",
-    "JobSettings",
+    "StoredOptions",
     "clean_text",
     "decode_data",
     "job_info",
     "keep_jobs",
     "raw_data_text",
-    "settings_for",
+    "stored_options",
 ]
 
 KIND_FIELD = "pskind"
@@ -156,7 +156,7 @@ def _int(raw: str | None, default: int = 0) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class JobSettings:
+class StoredOptions:
     """What a worker needs from a job's stored ``opts``; shared by jobs with equal opts."""
 
     opts: dict[str, Any]
@@ -167,11 +167,11 @@ class JobSettings:
     timeout: float | None
 
 
-_cache: dict[str, JobSettings] = {}
+_cache: dict[str, StoredOptions] = {}
 
 
-def settings_for(raw_opts: str | None) -> JobSettings:
-    """Parse (or reuse) the settings of a job's ``opts`` JSON (any text: bad opts are {})."""
+def stored_options(raw_opts: str | None) -> StoredOptions:
+    """Parse (or reuse) what a worker needs from a job's ``opts`` (any text: bad opts are {})."""
     key = raw_opts or "{}"
     found = _cache.get(key)
     if found is not None:
@@ -185,7 +185,7 @@ def settings_for(raw_opts: str | None) -> JobSettings:
     own = opts.get(PORTSIDE_KEY)
     timeout = own.get("timeout") if isinstance(own, dict) else None
     attempts = opts.get("attempts")
-    settings = JobSettings(
+    stored = StoredOptions(
         opts=opts,
         attempts=attempts if isinstance(attempts, int) and attempts > 0 else 1,
         backoff=opts.get("backoff"),
@@ -195,8 +195,8 @@ def settings_for(raw_opts: str | None) -> JobSettings:
     )
     if len(_cache) > 512:
         _cache.clear()
-    _cache[key] = settings
-    return settings
+    _cache[key] = stored
+    return stored
 
 
 def _timeout(value: Any) -> float | None:
@@ -230,7 +230,7 @@ class BullMQJob:
         "max_attempts",
         "name",
         "queue",
-        "settings",
+        "stored",
         "token",
     )
 
@@ -248,10 +248,10 @@ class BullMQJob:
         self.token = token
         name = fields.get("name") or ""
         self.name = name if name.isascii() else clean_text(name)
-        self.settings = settings_for(fields.get("opts"))
+        self.stored = stored_options(fields.get("opts"))
         made = fields.get("atm")  # absent until an attempt ended
         self.attempt = 1 if made is None else _int(made) + 1
-        self.max_attempts = self.settings.attempts
+        self.max_attempts = self.stored.attempts
         self._data: dict[str, Any] | ValidationError = _UNREAD
         self._progress = progress
 
@@ -334,7 +334,7 @@ def job_info(
     failure_kind: FailureKind | None = None
     if reason is not None and kind in ("transient", "permanent"):
         failure_kind = "permanent" if kind == "permanent" else "transient"
-    settings = settings_for(fields.get("opts"))
+    stored = stored_options(fields.get("opts"))
     return JobInfo(
         queue=queue,
         id=job_id,
@@ -342,7 +342,7 @@ def job_info(
         data=data if isinstance(data, dict) else {"value": data},
         state=mapped,
         attempts_made=_int(text.get("atm") or text.get("attemptsMade")),
-        max_attempts=settings.attempts,
+        max_attempts=stored.attempts,
         progress=_json(text.get("progress"), 0),
         result=_json(text.get("returnvalue"), None),
         failed_reason=reason,

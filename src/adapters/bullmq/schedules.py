@@ -129,7 +129,7 @@ class Schedules:
         if not scheduler_id:
             return
         try:
-            opts = optsFromJSON(dict(job.settings.opts))
+            opts = optsFromJSON(dict(job.stored.opts))
             data = dict(job.data)
             await self._queue(queue).jobScheduler.upsertJobScheduler(
                 scheduler_id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portside.adapters.bullmq.jobs import keep_jobs, settings_for
+from portside.adapters.bullmq.jobs import keep_jobs, stored_options
 from portside.adapters.bullmq.options import from_bullmq_opts, to_bullmq_opts
 from portside.ports import Backoff, JobOptions, Retention
 
@@ -72,12 +72,12 @@ def test_q3_q5_worker_settings_from_stored_opts() -> None:
     stored = (
         '{"attempts":3,"delay":0,"backoff":{"type":"fixed","delay":10},"portside":{"timeout":2500}}'
     )
-    settings = settings_for(stored)
+    settings = stored_options(stored)
     assert settings.attempts == 3
     assert settings.backoff == {"type": "fixed", "delay": 10}
     assert settings.timeout == 2.5
     assert settings.keep_completed == {"count": -1}
-    assert settings_for(stored) is settings
-    node_default = settings_for('{"attempts":0}')
+    assert stored_options(stored) is settings
+    node_default = stored_options('{"attempts":0}')
     assert (node_default.attempts, node_default.timeout) == (1, None)
-    assert settings_for("not json").attempts == 1
+    assert stored_options("not json").attempts == 1

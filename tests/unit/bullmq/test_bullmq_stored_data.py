@@ -13,7 +13,7 @@ from portside.adapters.bullmq.jobs import (
     clean_text,
     decode_data,
     job_info,
-    settings_for,
+    stored_options,
 )
 from portside.adapters.bullmq.names import map_queue
 from portside.adapters.bullmq.transport.pipelined import _as_stored
@@ -111,15 +111,15 @@ def test_q2_other_fields_with_bad_bytes_never_crash_the_job_object() -> None:
 
 def test_q2_hostile_opts_give_default_settings() -> None:
     """Q2: opts that are no JSON object, or carry odd retention and timeouts, are ignored."""
-    assert settings_for("[1]").attempts == 1
-    assert settings_for("{" * 100_000).attempts == 1
-    odd = settings_for(
+    assert stored_options("[1]").attempts == 1
+    assert stored_options("{" * 100_000).attempts == 1
+    odd = stored_options(
         '{"removeOnComplete": {"count": 3, "\\ud800": 1, "age": "x"},'
         ' "portside": {"timeout": 1e400}}'
     )
     assert odd.keep_completed == {"count": 3}
     assert odd.timeout is None
-    assert settings_for('{"portside": {"timeout": ' + "9" * 400 + "}}").timeout is None
+    assert stored_options('{"portside": {"timeout": ' + "9" * 400 + "}}").timeout is None
 
 
 def test_q7_job_info_reads_any_stored_text() -> None:

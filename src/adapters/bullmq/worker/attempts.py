@@ -78,7 +78,7 @@ def failure(
     fields = {"failedReason": reason, "stacktrace": _stacktrace(job, error), KIND_FIELD: kind}
     if kind == "transient" and job.attempt < job.max_attempts and not final:
         try:
-            delay = retry_delay(job.settings.backoff, job.attempt)
+            delay = retry_delay(job.stored.backoff, job.attempt)
         except UnknownBackoffError as exc:
             log.warning("job %s of %s: %s; retrying at once", job.id, job.queue, exc)
             delay = 0
@@ -111,7 +111,7 @@ async def run_attempt(
     if deferred:
         # BullMQ marks a job that stalled too often; it fails without a further attempt.
         return failure(job, TransientError(clean_text(deferred)), "transient", final=True)
-    limit = job.settings.timeout or timeout
+    limit = job.stored.timeout or timeout
     scope: asyncio.Timeout | None = None
     try:
         if limit is None:
@@ -160,12 +160,10 @@ def _finish_opts(
     commands: QueueCommands, ending: Ending, limiter: dict[str, int] | None
 ) -> dict[str, Any]:
     job = ending.job
-    settings = job.settings
+    stored = job.stored
     return {
         "token": job.token,
-        "keepJobs": settings.keep_completed
-        if ending.status == "completed"
-        else settings.keep_failed,
+        "keepJobs": stored.keep_completed if ending.status == "completed" else stored.keep_failed,
         "lockDuration": commands.lock_duration_ms,
         "attempts": job.max_attempts,
         "name": commands.worker_name,
