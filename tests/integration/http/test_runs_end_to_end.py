@@ -38,7 +38,8 @@ async def test_a7_o4_a_late_sse_client_gets_every_event_exactly_once_in_order(
         assert [int(sse.id) for sse in received] == list(range(1, 16))
         assert [sse.event for sse in received] == _expected(6)
         final = await run_status(client, run_id)
-        assert final["status"] == "completed" and final["lastSeq"] == 15
+        assert final["status"] == "completed"
+        assert final["lastSeq"] == 15
 
     async def published() -> bool:
         return await infra.outbox.pending() == 0

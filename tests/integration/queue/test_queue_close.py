@@ -153,7 +153,8 @@ async def test_q10_close_releases_a_running_job_when_redis_answers(
         await adapter.close()
     async with BullMQQueue(frozen_redis.url) as reader:
         info = await reader.get_job("released", ref.id)
-    assert info is not None and info.state == "waiting"
+    assert info is not None
+    assert info.state == "waiting"
     assert portside_tasks() == []
 
 

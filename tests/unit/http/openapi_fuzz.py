@@ -273,7 +273,8 @@ def check_response(
     if status >= 400:
         problem = json.loads(body)
         assert set(problem) == {"error", "detail", "fields"}, problem
-        assert problem["error"] and problem["detail"], problem
+        assert problem["error"], problem
+        assert problem["detail"], problem
         return
     if not content_type.startswith("application/json"):
         return

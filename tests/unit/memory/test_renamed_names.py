@@ -20,7 +20,8 @@ def test_old_name_resolves_to_the_new_class_with_a_deprecation_warning(old: str,
     with pytest.deprecated_call(match=message):
         value = getattr(memory, old)
     assert value is getattr(memory, new)
-    assert old not in memory.__all__ and new in memory.__all__
+    assert old not in memory.__all__
+    assert new in memory.__all__
 
 
 def test_from_import_of_an_old_name_warns_too() -> None:

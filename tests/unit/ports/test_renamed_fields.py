@@ -38,6 +38,7 @@ def test_dead_letter_attempts_is_now_attempts_made() -> None:
 def test_queue_run_stats_attempts_is_now_finished() -> None:
     with pytest.deprecated_call(match="use finished"):
         stats = QueueRunStats(queue="q", attempts=4, failed=1)  # type: ignore[call-arg]
-    assert stats.finished == 4 and stats.failure_rate == 0.25
+    assert stats.finished == 4
+    assert stats.failure_rate == 0.25
     with pytest.deprecated_call(match="QueueRunStats.attempts is deprecated"):
         assert stats.attempts == 4
