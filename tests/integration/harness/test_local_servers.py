@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import shutil
@@ -170,7 +171,9 @@ async def test_h1_servers_die_with_their_owner(sig: signal.Signals) -> None:
         owner.send_signal(sig)
         owner.wait(30)
     for pid in (int(redis_pid), int(pg_pid)):
-        await wait_for(lambda pid=pid: process_gone(pid), timeout=15, message=f"server {pid} gone")
+        await wait_for(
+            functools.partial(process_gone, pid), timeout=15, message=f"server {pid} gone"
+        )
     if sig != signal.SIGKILL:
         assert not Path(redis_dir).exists()
         assert not Path(pg_dir).exists()

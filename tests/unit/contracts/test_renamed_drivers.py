@@ -26,4 +26,4 @@ def test_old_driver_name_resolves_to_the_new_class_with_a_deprecation_warning(
 
 def test_an_unknown_name_is_still_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="has no attribute 'MemoryCacheDriver'"):
-        _ = contracts.MemoryCacheDriver
+        _ = contracts.MemoryCacheDriver  # type: ignore[attr-defined]
