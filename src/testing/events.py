@@ -73,7 +73,7 @@ class EventCapture:
         job_id: str | None = None,
         count: int = 1,
         where: EventFilter | None = None,
-        timeout: float = 10.0,
+        timeout: float = 10.0,  # noqa: ASYNC109 - documented harness API (docs/harness.md)
     ) -> list[QueueEvent]:
         """Wait until ``count`` events match, woken by each arriving event (no polling).
 

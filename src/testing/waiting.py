@@ -25,7 +25,7 @@ class WaitTimeout(AssertionError):
 async def wait_for(
     condition: Condition,
     *,
-    timeout: float = 10.0,
+    timeout: float = 10.0,  # noqa: ASYNC109 - documented harness API (docs/harness.md)
     message: str,
     interval: float = _MAX_INTERVAL,
 ) -> None:

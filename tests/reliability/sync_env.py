@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, settings
 
+from portside.ports import ValidationError
 from tests.reliability.scale import Scale
 
 __all__ = ["Loop", "examples"]
@@ -24,6 +25,13 @@ class Loop:
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return self.runner.run(coroutine)
+
+    def run_or_refusal(self, coroutine: Coroutine[Any, Any, T]) -> T | ValidationError:
+        """Run ``coroutine`` whose input may be refused: its result, or the refusal."""
+        try:
+            return self.runner.run(coroutine)
+        except ValidationError as refusal:
+            return refusal
 
 
 def examples(scale: Scale, factor: float = 1.0) -> settings:

@@ -138,7 +138,8 @@ async def test_q10_sigterm_under_load_finishes_in_flight_jobs_and_exits_0(
     finally:
         await db.close()
     assert runs.done == set(gate.released)
-    assert len(runs.done) == finished and runs.duplicate_completions == 0
+    assert len(runs.done) == finished
+    assert runs.duplicate_completions == 0
     counts = await queue_adapter.counts(QUEUE)
     remaining = scale.sigterm_jobs - finished
     assert (counts.completed, counts.active, counts.waiting, counts.failed) == (
@@ -188,7 +189,8 @@ async def test_q10_jobs_outliving_the_grace_go_back_to_waiting_and_run_again(
     assert (counts.active, counts.waiting) == (0, scale.sigterm_jobs - scale.sigterm_released)
     for job_id in held_ids:
         info = await queue_adapter.get_job(QUEUE, job_id)
-        assert info is not None and info.state == "waiting", (job_id, info)
+        assert info is not None, (job_id, info)
+        assert info.state == "waiting", (job_id, info)
         assert info.attempts_made == 0, f"releasing {job_id} at shutdown used an attempt"
 
     successor = spawner.start(mode="run", queues=[QUEUE], name="successor")
@@ -207,7 +209,8 @@ async def test_q10_jobs_outliving_the_grace_go_back_to_waiting_and_run_again(
         await db.close()
     successor.send(signal.SIGTERM)
     assert await successor.exited(timeout=30) == 0, successor.tail()
-    assert len(runs.done) == scale.sigterm_jobs and runs.duplicate_completions == 0
+    assert len(runs.done) == scale.sigterm_jobs
+    assert runs.duplicate_completions == 0
     assert runs.completed_by[worker.pid] == scale.sigterm_released
     final = await queue_adapter.counts(QUEUE)
     assert (final.completed, final.failed, final.depth) == (scale.sigterm_jobs, 0, 0)

@@ -85,7 +85,8 @@ def _check_refusal(response: httpx.Response, context: str) -> None:
     assert response.status_code < 500, f"{context}: {response.status_code} {response.text[:300]}"
     if response.status_code >= 400:
         problem = response.json()
-        assert problem.get("error") and problem.get("detail"), (context, problem)
+        assert problem.get("error"), (context, problem)
+        assert problem.get("detail"), (context, problem)
 
 
 def _still_serving(api: Api) -> None:

@@ -70,7 +70,8 @@ async def test_q2_a_job_with_corrupt_stored_data_never_blocks_the_queue(
         finally:
             await redis.aclose()
         waiting = await queue.get_job(QUEUE, bad_id)
-        assert waiting is not None and waiting.state == "paused", waiting
+        assert waiting is not None, waiting
+        assert waiting.state == "paused", waiting
 
         async def handler(job: Job) -> str:
             return f"handled {job.id}"
@@ -97,7 +98,8 @@ async def test_q2_a_job_with_corrupt_stored_data_never_blocks_the_queue(
     if end == "failed":
         assert bad.failure_kind == "permanent", bad
         assert bad.attempts_made == 1, "a permanent failure used more than one attempt"
-        assert bad.failed_reason and "data" in bad.failed_reason, bad.failed_reason
+        assert bad.failed_reason, bad.failed_reason
+        assert "data" in bad.failed_reason, bad.failed_reason
 
 
 async def test_q2_the_worker_process_survives_payloads_that_fail_validation(
@@ -153,10 +155,12 @@ async def test_q2_the_worker_process_survives_payloads_that_fail_validation(
 
     for job_id in ("good-before", "good-after"):
         info = await queue_adapter.get_job(queue, job_id)
-        assert info is not None and info.state == "completed", info
+        assert info is not None, info
+        assert info.state == "completed", info
     for job_id in bad_ids:
         info = await queue_adapter.get_job(queue, job_id)
-        assert info is not None and info.state == "failed", info
+        assert info is not None, info
+        assert info.state == "failed", info
         assert (info.failure_kind, info.attempts_made) == ("permanent", 1), info
     assert {row["job_id"]: (row["failure_kind"], row["attempts"]) for row in letters} == {
         job_id: ("permanent", 1) for job_id in bad_ids
@@ -237,6 +241,7 @@ async def test_a3_any_accepted_job_id_runs_and_is_recorded(
     finally:
         await runtime.stop(grace=5)
     info = await infra.queue.get_job(queue, job_id)
-    assert info is not None and info.state == "completed", info
+    assert info is not None, info
+    assert info.state == "completed", info
     (run,) = await infra.require_history().list_runs(job_id=job_id)
     assert (run.status, run.attempt) == ("completed", 1)

@@ -110,7 +110,8 @@ def test_o1_hostile_appends_are_refused_and_leave_the_transaction_usable(
                         tx, args["stream"], args["type"], args["payload"], key=args["key"]
                     )
                 error = caught.value
-                assert error.field is not None and error.field.startswith(which), error.field
+                assert error.field is not None, error.field
+                assert error.field.startswith(which), error.field
                 assert error.fix, error
                 return await env.outbox.append(tx, stream, "after.refusal", {"still": "usable"})
 

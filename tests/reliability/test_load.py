@@ -87,7 +87,8 @@ async def test_q10_jobs_over_4_queues_with_2_worker_processes_reconcile_exactly(
         ), queue
     assert runs.duplicate_completions == 0
     assert history == {"completed": total}, history
-    assert len(runs.completed_by) == 2 and min(runs.completed_by.values()) > 0
+    assert len(runs.completed_by) == 2
+    assert min(runs.completed_by.values()) > 0
     figures.update(
         jobs_accepted=total,
         queues=len(queues),

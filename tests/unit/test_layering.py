@@ -85,7 +85,8 @@ def test_h4_the_check_catches_each_way_of_using_a_fake(tmp_path: Path, source: s
     (tmp_path / "nested").mkdir()
     (tmp_path / "nested" / "test_bad.py").write_text(source)
     scanned, problems = scan(tmp_path)
-    assert scanned == 1 and problems, f"not caught: {source!r}"
+    assert scanned == 1, f"not caught: {source!r}"
+    assert problems, f"not caught: {source!r}"
     assert all("test_bad.py:" in problem for problem in problems)
 
 

@@ -50,13 +50,13 @@ async def close_within_bound(
             parts[task] = f"worker of {worker.queue.portside!r}"
         for stream in streams:
             parts[asyncio.create_task(stream.aclose())] = "event stream"
-        pending = await _await_parts(parts, deadline - loop.time(), settings, safe_url)
+        pending = await _await_parts(parts, deadline, settings, safe_url)
         if pending:
             abort_all()
             await _cancel_parts(pending, parts)
         closing_client[asyncio.create_task(client.aclose())] = "Redis client"
         pending = await _await_parts(
-            closing_client, max(deadline - loop.time(), _CANCEL_WAIT), settings, safe_url
+            closing_client, max(deadline, loop.time() + _CANCEL_WAIT), settings, safe_url
         )
         if pending:
             abort_pool(client.connection_pool)
@@ -74,14 +74,15 @@ async def close_within_bound(
 
 async def _await_parts(
     parts: dict[asyncio.Task[None], str],
-    timeout: float,
+    deadline: float,
     settings: BullMQSettings,
     safe_url: str,
 ) -> set[asyncio.Task[None]]:
-    """Wait up to ``timeout`` for ``parts``; log what failed or did not finish."""
+    """Wait for ``parts`` until loop time ``deadline``; log what failed or did not finish."""
     if not parts:
         return set()
-    done, pending = await asyncio.wait(parts, timeout=max(timeout, 0.0))
+    budget = max(deadline - asyncio.get_running_loop().time(), 0.0)
+    done, pending = await asyncio.wait(parts, timeout=budget)
     for task in done:
         if not task.cancelled() and task.exception() is not None:
             log.warning("closing the %s failed: %r", parts[task], task.exception())

@@ -227,7 +227,7 @@ class BullMQEventStream:
             "STREAMS",
             self._key,
             self._last_id,
-            timeout=self._block_ms / 1000 + 5.0,
+            reply_timeout=self._block_ms / 1000 + 5.0,
         )
         if not reply:
             return

@@ -36,15 +36,23 @@ class Listener:
         channel: The channel to LISTEN on.
         backoff: Delays between reconnect attempts.
         report: Told about every lost connection and failed reconnect attempt.
+        connect_timeout: Seconds ``wait_connected`` waits for LISTEN to become active.
     """
 
     def __init__(
-        self, connect: Connect, channel: str, backoff: ReconnectBackoff, report: Report
+        self,
+        connect: Connect,
+        channel: str,
+        backoff: ReconnectBackoff,
+        report: Report,
+        *,
+        connect_timeout: float,
     ) -> None:
         self._connect = connect
         self._channel = channel
         self._backoff = backoff
         self._report = report
+        self._connect_timeout = connect_timeout
         self._wakers: list[Callable[[], None]] = []
         self._users = 0
         self._task: asyncio.Task[None] | None = None
@@ -84,17 +92,18 @@ class Listener:
             self._users = 0
             await self.close()
 
-    async def wait_connected(self, timeout: float | None = None) -> None:
+    async def wait_connected(self) -> None:
         """Return once LISTEN is active, so no later commit can go unnoticed.
 
         Raises:
-            BackendUnavailableError: Not connected within ``timeout`` seconds.
+            BackendUnavailableError: Not connected within ``connect_timeout`` seconds.
         """
         try:
-            await asyncio.wait_for(self._connected.wait(), timeout)
+            await asyncio.wait_for(self._connected.wait(), self._connect_timeout)
         except TimeoutError as exc:
             raise BackendUnavailableError(
-                f"the outbox LISTEN connection was not established within {timeout} s",
+                "the outbox LISTEN connection was not established within "
+                f"{self._connect_timeout} s",
                 fix="check that Postgres is reachable at the outbox DSN",
             ) from exc
 

@@ -71,6 +71,7 @@ class PostgresOutbox:
             self._settings.channel,
             ReconnectBackoff(self._settings.reconnect_initial, self._settings.reconnect_max),
             self._report,
+            connect_timeout=self._settings.connect_timeout,
         )
         self._publisher = Publisher(self._get_pool, self._handlers, self._settings, self._report)
         self._remove_publisher_waker: Callable[[], None] | None = None
@@ -190,7 +191,7 @@ class PostgresOutbox:
         self._remove_publisher_waker = self._listener.add_waker(self._publisher.wake)
         self._listener.acquire()
         try:
-            await self._listener.wait_connected(self._settings.connect_timeout)
+            await self._listener.wait_connected()
         except BaseException:
             await self.stop()
             raise

@@ -63,7 +63,7 @@ class StreamWatch:
         sub = Subscriber(stream, from_seq, self._settings.subscriber_queue)
         await self._add(sub)
         try:
-            await self._listener.wait_connected(self._settings.connect_timeout)
+            await self._listener.wait_connected()
             while not self._closed:
                 if sub.queue:
                     yield sub.queue.popleft()

@@ -131,8 +131,12 @@ async def event_stream(
                 return
             elif reader.finished:
                 return
-            elif not await reader.wait(ping_seconds):
-                yield PING
+            else:
+                try:
+                    async with asyncio.timeout(ping_seconds):
+                        await reader.wait()
+                except TimeoutError:
+                    yield PING
     finally:
         closed.cancel()
         await reader.close()

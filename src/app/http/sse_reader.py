@@ -72,7 +72,7 @@ class ReadAhead:
         self._terminal = terminal
         self._limit = limit
         self._frames: list[bytes] = []
-        self._writer: asyncio.Future[bool] | None = None
+        self._writer: asyncio.Future[None] | None = None
         self._room: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self.finished = False
@@ -96,20 +96,15 @@ class ReadAhead:
 
     def wake(self) -> None:
         """End the writer's current ``wait`` (new frames, the end, or the server closing)."""
-        waiter = self._writer
-        if waiter is not None and not waiter.done():
-            waiter.set_result(True)
+        _resolve(self._writer)
 
-    async def wait(self, timeout: float) -> bool:
-        """Wait for frames, the end or ``wake``; False when ``timeout`` seconds passed first."""
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[bool] = loop.create_future()
+    async def wait(self) -> None:
+        """Wait for frames, the end or ``wake`` (the caller bounds it, e.g. to send a ping)."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._writer = waiter
-        timer = loop.call_later(timeout, _expire, waiter)
         try:
-            return await waiter
+            await waiter
         finally:
-            timer.cancel()
             self._writer = None
 
     async def close(self) -> None:
@@ -148,8 +143,3 @@ class ReadAhead:
 def _resolve(waiter: asyncio.Future[None] | None) -> None:
     if waiter is not None and not waiter.done():
         waiter.set_result(None)
-
-
-def _expire(waiter: asyncio.Future[bool]) -> None:
-    if not waiter.done():
-        waiter.set_result(False)

@@ -43,7 +43,8 @@ class HistoryContract:
     async def test_a3_runs_round_trip(self, history: HistoryPort) -> None:
         """A3: record_start/record_finish/get/list with filters, newest first; queue stats."""
         first = await history.record_start(start("j1", 1))
-        assert first.status == "running" and first.finished_at is None
+        assert first.status == "running"
+        assert first.finished_at is None
         closed = await history.record_finish(
             first.id,
             RunFinish(
@@ -101,12 +102,15 @@ class HistoryContract:
         assert [f.job_id for f in await history.list_failures()] == ["recent", "old"]
         assert [f.job_id for f in await history.list_failures(queue="q2")] == ["recent"]
         fetched = await history.get_failure(old.id)
-        assert fetched is not None and fetched.data["organizationId"] == "org-1"
+        assert fetched is not None
+        assert fetched.data["organizationId"] == "org-1"
         assert fetched.error == "SourceAuthError: invalid token"
         assert await history.get_failure("no-such-id") is None
 
         marked = await history.mark_retried(recent.id, retry_job_id="recent", retried_at=now)
-        assert marked is not None and marked.retried_at == now and marked.retry_job_id == "recent"
+        assert marked is not None
+        assert marked.retried_at == now
+        assert marked.retry_job_id == "recent"
         assert [f.job_id for f in await history.list_failures()] == ["old"]
         assert len(await history.list_failures(include_retried=True)) == 2
         assert await history.mark_retried("no-such-id", retry_job_id="x", retried_at=now) is None
@@ -140,4 +144,5 @@ class HistoryContract:
         assert await history.purge_runs(timedelta(0), now=now) == 1
         assert await history.get_run(recent) is None
         kept = await history.get_run(running)
-        assert kept is not None and kept.status == "running"
+        assert kept is not None
+        assert kept.status == "running"

@@ -52,6 +52,13 @@ async def _commit(
         return await outbox.append(tx, stream, type, payload)
 
 
+async def _append_then_fail(outbox: OutboxPort, stream: str, type: str) -> None:
+    """A unit of work that appends one event, then raises ``_Boom`` to roll back."""
+    async with outbox.transaction() as tx:
+        await outbox.append(tx, stream, type, {})
+        raise _Boom
+
+
 async def _take(events: AsyncIterator[OutboxEvent], count: int, what: str) -> list[OutboxEvent]:
     taken: list[OutboxEvent] = []
     try:
@@ -106,9 +113,7 @@ class OutboxContract:
         recorder = _Recorder()
         outbox.add_handler(recorder)
         with pytest.raises(_Boom):
-            async with outbox.transaction() as tx:
-                await outbox.append(tx, "run-2", "run.started", {})
-                raise _Boom
+            await _append_then_fail(outbox, "run-2", "run.started")
         assert await outbox.pending() == 0
         assert await outbox.drain_once() == 0
         kept = await _commit(outbox, "run-2", "run.started")
@@ -220,9 +225,7 @@ class OutboxContract:
             ]
         assert [(e.stream, e.seq) for e in both] == [("left", 1), ("right", 1), ("left", 2)]
         with pytest.raises(_Boom):
-            async with outbox.transaction() as tx:
-                await outbox.append(tx, "left", "lost", {})
-                raise _Boom
+            await _append_then_fail(outbox, "left", "lost")
         after = await _commit(outbox, "left")
         assert after.seq == 3
         events = outbox.subscribe("left")
@@ -244,13 +247,18 @@ class OutboxContract:
                 second_ready.set()
                 return await outbox.append(tx, "shared", "second", {})
 
-        with pytest.raises(_Boom):
+        seconds: list[asyncio.Task[OutboxEvent]] = []
+
+        async def first() -> None:
             async with outbox.transaction() as tx:
                 await outbox.append(tx, "shared", "first", {})
-                task = asyncio.create_task(second())
+                seconds.append(asyncio.create_task(second()))
                 await wait_for_event(second_ready, "the second unit of work to start")
                 raise _Boom
-        event = await asyncio.wait_for(task, DEADLINE)
+
+        with pytest.raises(_Boom):
+            await first()
+        event = await asyncio.wait_for(seconds[0], DEADLINE)
         assert (event.type, event.seq) == ("second", 1)
         third = await _commit(outbox, "shared", "third")
         assert third.seq == 2

@@ -193,7 +193,8 @@ class ControlContract:
         assert [o.status for o in await queue_driver.drain("retry")] == ["failed"] * 3
         assert await queue.retry_failed("retry", job_id=refs[0].id) == 1
         one = await queue.get_job("retry", refs[0].id)
-        assert one is not None and (one.state, one.attempts_made) == ("waiting", 0)
+        assert one is not None
+        assert (one.state, one.attempts_made) == ("waiting", 0)
         assert await queue.retry_failed("retry") == 2
         assert await queue.retry_failed("retry") == 0
         assert (await queue.counts("retry")).failed == 0

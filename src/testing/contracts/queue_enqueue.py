@@ -99,7 +99,8 @@ class EnqueueContract:
             ("agents-run:orchestrator", ref.id, "completed")
         ]
         info = await queue.get_job("agents-run:orchestrator", ref.id)
-        assert info is not None and info.state == "completed"
+        assert info is not None
+        assert info.state == "completed"
 
     async def test_q1_priority_runs_unprioritised_then_lowest_number_first(
         self, queue_driver: QueueDriver
@@ -194,4 +195,5 @@ class EnqueueContract:
         info = await queue.get_job("billing", bad.id)
         assert info is not None
         assert (info.state, info.attempts_made, info.failure_kind) == ("failed", 1, "permanent")
-        assert info.failed_reason is not None and "cents" in info.failed_reason
+        assert info.failed_reason is not None
+        assert "cents" in info.failed_reason

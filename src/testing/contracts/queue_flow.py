@@ -35,7 +35,8 @@ class FlowContract:
         outcomes = await queue_driver.drain("flood")
         assert not probe.stuck, f"5 attempts never ran at once (peak {probe.peak})"
         assert probe.peak == 5, f"{probe.peak} attempts ran at once with concurrency 5"
-        assert len(outcomes) == jobs and {o.status for o in outcomes} == {"completed"}
+        assert len(outcomes) == jobs
+        assert {o.status for o in outcomes} == {"completed"}
         assert (await queue.counts("flood")).completed == jobs
 
     @pytest.mark.parametrize("concurrency", [0, -1, MAX_CONCURRENCY + 1, True, 2.5, "5"])
@@ -89,14 +90,16 @@ class FlowContract:
         outcomes = await queue_driver.drain("reports")
         assert [(o.status, o.result) for o in outcomes] == [("completed", {"rows": 3})]
         active = during[0]
-        assert active is not None and (active.state, active.progress) == ("active", 40)
+        assert active is not None
+        assert (active.state, active.progress) == ("active", 40)
         done = await queue.get_job("reports", ref.id)
         assert done is not None
         assert done.state == "completed"
         assert done.progress == {"done": 3, "total": 4}
         assert done.result == {"rows": 3}
         assert done.attempts_made == 1
-        assert done.processed_at is not None and done.finished_at is not None
+        assert done.processed_at is not None
+        assert done.finished_at is not None
         assert done.created_at <= done.processed_at <= done.finished_at
         assert await queue.get_job("reports", "no-such-job") is None
 
@@ -122,7 +125,8 @@ class FlowContract:
         assert await queue.get_job("kept", kept[0].id) is None
         for ref in kept[1:]:
             info = await queue.get_job("kept", ref.id)
-            assert info is not None and info.state == "completed"
+            assert info is not None
+            assert info.state == "completed"
         counts = await queue.counts("kept")
         assert (counts.completed, counts.failed) == (2, 0)
 
@@ -142,7 +146,8 @@ class FlowContract:
                 f"job {ref.id} to complete on the started worker",
             )
             status = worker.status()
-            assert status.running and status.queue == "live"
+            assert status.running
+            assert status.queue == "live"
             assert status.concurrency == 1
         finally:
             await worker.close(grace=5)
@@ -150,4 +155,5 @@ class FlowContract:
         assert not worker.status().running
         late = await queue.enqueue("live", "late", {})
         info = await queue.get_job("live", late.id)
-        assert info is not None and info.state == "waiting"
+        assert info is not None
+        assert info.state == "waiting"

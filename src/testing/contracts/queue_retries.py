@@ -69,7 +69,8 @@ class RetryContract:
         outcomes = await queue_driver.drain("flaky-env")
         assert [o.attempt for o in outcomes] == [1, 2, 3, 4, 5]
         info = await queue.get_job("flaky-env", ref.id)
-        assert info is not None and info.max_attempts == 5
+        assert info is not None
+        assert info.max_attempts == 5
 
     async def test_q3_explicit_schedule_1s_5s_30s(self, queue_driver: QueueDriver) -> None:
         """Q3: retries wait 1 s, 5 s and 30 s: never earlier, and run once that time passed."""
@@ -82,7 +83,8 @@ class RetryContract:
             await queue_driver.advance(delay - 0.5)
             assert await queue_driver.drain("scheduled-retry") == [], f"ran before {delay} s"
             info = await queue.get_job("scheduled-retry", ref.id)
-            assert info is not None and info.state == "delayed"
+            assert info is not None
+            assert info.state == "delayed"
             await queue_driver.advance(1.0)
             outcomes = await queue_driver.drain("scheduled-retry")
             expected = "failed" if attempt == 4 else "retrying"
@@ -112,7 +114,8 @@ class RetryContract:
         ref = await queue.enqueue("later", "remind", {}, options=JobOptions(delay=10))
         queue.consume("later", _succeed)
         info = await queue.get_job("later", ref.id)
-        assert info is not None and info.state == "delayed"
+        assert info is not None
+        assert info.state == "delayed"
         assert (await queue.counts("later")).delayed == 1
         await queue_driver.advance(9.5)
         assert await queue_driver.drain("later") == []
@@ -190,7 +193,8 @@ class RetryContract:
         ]
         assert all(o.error is not None and "JobTimeoutError" in o.error for o in outcomes)
         info = await queue.get_job("slow", ref.id)
-        assert info is not None and info.failure_kind == "transient"
+        assert info is not None
+        assert info.failure_kind == "transient"
 
     async def test_q5_job_timeout_option_applies(self, queue_driver: QueueDriver) -> None:
         """Q5: ``options.timeout`` bounds an attempt even when the worker has no timeout, and

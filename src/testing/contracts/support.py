@@ -23,30 +23,29 @@ DEADLINE = 10.0
 """Seconds any contract wait allows before failing with what it waited for."""
 
 
-async def wait_for_event(flag: asyncio.Event, what: str, timeout: float = DEADLINE) -> None:
-    """Wait until ``flag`` is set, or fail naming ``what`` was awaited."""
+async def wait_for_event(flag: asyncio.Event, what: str) -> None:
+    """Wait until ``flag`` is set, or fail after ``DEADLINE`` naming ``what`` was awaited."""
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(DEADLINE):
             await flag.wait()
     except TimeoutError:
-        raise AssertionError(f"waited {timeout:g} s for {what}") from None
+        raise AssertionError(f"waited {DEADLINE:g} s for {what}") from None
 
 
 async def collect_events(
     stream: EventStream,
     done: Callable[[list[QueueEvent]], bool],
     what: str,
-    timeout: float = DEADLINE,
 ) -> list[QueueEvent]:
-    """Read ``stream`` until ``done(events_so_far)``; fail after ``timeout`` naming ``what``."""
+    """Read ``stream`` until ``done(events_so_far)``; fail after ``DEADLINE`` naming ``what``."""
     events: list[QueueEvent] = []
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(DEADLINE):
             while not done(events):
                 events.append(await anext(stream))
     except TimeoutError:
         seen = [(e.kind, e.job_id, e.attempt) for e in events]
-        raise AssertionError(f"waited {timeout:g} s for {what}; received {seen}") from None
+        raise AssertionError(f"waited {DEADLINE:g} s for {what}; received {seen}") from None
     return events
 
 

@@ -53,7 +53,8 @@ async def test_a5_backfill_of_30_days_enqueues_30_jobs_once(platform_infra: Infr
     assert (second.enqueued, second.existing) == (0, 30)
     assert (await platform_infra.queue.counts("ingestion:ingest")).waiting == 30
     job = await platform_infra.queue.get_job("ingestion:ingest", "ingest.org-1.xero-1.2024-05-15")
-    assert job is not None and job.data["date"] == "2024-05-15"
+    assert job is not None
+    assert job.data["date"] == "2024-05-15"
     assert job.data["_portside"] == {"mode": "backfill"}
 
 
@@ -90,8 +91,10 @@ async def test_a5_cli_backfill_rerun_enqueues_none_and_migrate_is_idempotent(
     migrated = await run_cli("migrate", env=env)
     bad = await run_cli("backfill", "ingest", "--from", "2024-05-01", "--to", "2024-04-01", env=env)
 
-    assert dry[0] == 0 and dry[1].strip().endswith("would enqueue 30, 0 already present"), dry
-    assert real[0] == 0 and real[1].strip().endswith("enqueued 30, 0 already present"), real
+    assert dry[0] == 0, dry
+    assert dry[1].strip().endswith("would enqueue 30, 0 already present"), dry
+    assert real[0] == 0, real
+    assert real[1].strip().endswith("enqueued 30, 0 already present"), real
     assert again[0] == 0, again
     assert again[1].strip().endswith("enqueued 0, 30 already present (waiting 30)")
     assert (await platform_infra.queue.counts("ingestion:ingest")).waiting == 30

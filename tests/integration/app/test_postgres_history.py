@@ -150,7 +150,8 @@ async def test_a3_a_row_postgres_refuses_fails_only_its_own_caller(
 
     failed = [n for n, result in enumerate(results) if isinstance(result, Exception)]
     assert failed == [1, 3, 5]
-    assert isinstance(results[5], ValidationError) and "987654321" in str(results[5])
+    assert isinstance(results[5], ValidationError)
+    assert "987654321" in str(results[5])
     statuses = {run.job_id: run.status for run in await history.list_runs()}
     assert statuses == {
         "j0": "completed",
@@ -172,7 +173,8 @@ async def test_a3_two_finishes_of_one_run_apply_in_order(history: PostgresHistor
     )
 
     stored = await history.get_run(run.id)
-    assert stored is not None and stored.status == "failed"
+    assert stored is not None
+    assert stored.status == "failed"
     assert stored.finished_at == T0 + timedelta(seconds=2)
 
 

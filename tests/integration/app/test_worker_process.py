@@ -182,13 +182,16 @@ async def test_q10_sigterm_lets_the_in_flight_job_finish_and_exits_0(
 
     assert code == 0, worker.other
     done = await platform_infra.queue.get_job(QUEUE, first.id)
-    assert done is not None and (done.state, done.result) == ("completed", "finished in-flight")
+    assert done is not None
+    assert (done.state, done.result) == ("completed", "finished in-flight")
     waiting = await platform_infra.queue.get_job(QUEUE, late.id)
-    assert waiting is not None and waiting.state == "waiting", "intake did not stop"
+    assert waiting is not None, "intake did not stop"
+    assert waiting.state == "waiting", "intake did not stop"
     row = await db.fetchrow(
         "SELECT status, run_mode, attempt FROM job_runs WHERE job_id = $1", first.id
     )
-    assert row is not None and tuple(row) == ("completed", "manual", 1)
+    assert row is not None
+    assert tuple(row) == ("completed", "manual", 1)
     names = worker.names()
     assert (
         names.index("worker.signal") < names.index("job.completed") < names.index("worker.stopped")
@@ -216,7 +219,8 @@ async def test_q10_supervisor_forwards_sigterm_to_every_worker_process(
         message="both worker processes to log worker.ready",
     )
     pids = {event["pid"] for event in group.events if event["event"] == "worker.starting"}
-    assert len(pids) == 2 and group.process.pid not in pids, group.other
+    assert len(pids) == 2, group.other
+    assert group.process.pid not in pids, group.other
 
     group.process.send_signal(signal.SIGTERM)
     code = await group.wait(timeout=60)

@@ -165,7 +165,8 @@ async def test_a4_an_error_message_with_a_nul_is_recorded_and_dead_lettered(
         await run_to_the_end(platform_infra, reg, drain_queue)
 
     run = await db.fetchrow("SELECT status, error_message FROM job_runs WHERE job_id = $1", ref.id)
-    assert run is not None and run["status"] == "failed"
+    assert run is not None
+    assert run["status"] == "failed"
     assert run["error_message"] == "bad byte \\x00 in the source reply"
     failure = await db.fetchrow("SELECT error FROM job_failures WHERE job_id = $1", ref.id)
     assert failure is not None

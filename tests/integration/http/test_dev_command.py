@@ -62,7 +62,8 @@ async def test_dev_once_runs_the_main_job_on_embedded_servers_and_exits_0() -> N
     assert "(embedded, discarded on exit)" in text
     assert re.search(r"Job ingest\.dev-[0-9a-f]+ completed", text)
     result = json.loads(text[text.index("{\n") :])
-    assert result["state"] == "completed" and result["result"]["records"] > 0
+    assert result["state"] == "completed"
+    assert result["result"]["records"] > 0
     for url in re.findall(r"(?:Redis|Postgres) +(\S+)", text):
         assert not _accepts(url), f"{url} still accepts connections after exit"
     assert seconds < 60
@@ -128,7 +129,8 @@ async def test_dev_serves_the_quickstart_and_stops_cleanly_on_sigterm(dev: _Dev)
         await wait_for(finished, timeout=30, message="the dev worker to finish the ingest job")
         run = (await client.post("/runs", json={"input": "quickstart", "steps": 2})).json()
         kinds = [sse.event async for sse in events_of(client, run["runId"])]
-        assert kinds[0] == "run.created" and kinds[-1] == "run.completed"
+        assert kinds[0] == "run.created"
+        assert kinds[-1] == "run.completed"
         health = (await client.get("/health/queues")).json()
         assert {queue["queue"] for queue in health["queues"]} >= {"ingestion:ingest"}
         admin = await client.get("/admin/failed-jobs", headers={"Authorization": f"Bearer {token}"})

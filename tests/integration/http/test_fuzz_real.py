@@ -21,7 +21,7 @@ async def _send(client: httpx.AsyncClient, request: FuzzRequest) -> tuple[int, s
         request.method,
         request.path,
         params=request.params,
-        headers={name: value.encode("latin-1") for name, value in request.headers.items()},
+        headers=request.raw_headers(),
         content=request.content,
     ) as response:
         content_type = response.headers.get("content-type", "")

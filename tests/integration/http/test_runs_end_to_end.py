@@ -29,7 +29,8 @@ async def test_a7_o4_a_late_sse_client_gets_every_event_exactly_once_in_order(
         run_id = response.json()["runId"]
 
         async def progressed() -> bool:
-            return (await run_status(client, run_id))["lastSeq"] >= 4
+            last_seq: int = (await run_status(client, run_id))["lastSeq"]
+            return last_seq >= 4
 
         await wait_for(progressed, timeout=30, message="the worker to write four events")
         # Connect late: events 1..4+ are replayed from the table, the rest arrive live.
@@ -38,7 +39,8 @@ async def test_a7_o4_a_late_sse_client_gets_every_event_exactly_once_in_order(
         assert [int(sse.id) for sse in received] == list(range(1, 16))
         assert [sse.event for sse in received] == _expected(6)
         final = await run_status(client, run_id)
-        assert final["status"] == "completed" and final["lastSeq"] == 15
+        assert final["status"] == "completed"
+        assert final["lastSeq"] == 15
 
     async def published() -> bool:
         return await infra.outbox.pending() == 0

@@ -77,7 +77,8 @@ async def test_q8_completed_and_failed_jobs_are_notified_signed(
     await wait_for(notified, timeout=30, message="both webhook notifications to arrive")
     by_job = {call["event"]["jobId"]: call for call in receiver.calls}
     completed, failure = by_job[done], by_job[failed]
-    assert completed["valid"] and failure["valid"]
+    assert completed["valid"]
+    assert failure["valid"]
     assert completed["event"]["queue"] == "sync:housing"
     assert completed["event"]["result"]["rows"] > 0
     assert failure["event"]["failureKind"] == "permanent"

@@ -34,10 +34,13 @@ async def test_o1_rollback_leaves_no_event_and_publishes_nothing(
     class Abort(Exception):
         pass
 
-    with pytest.raises(Abort):
+    async def append_then_abort() -> None:
         async with outbox.transaction() as tx:
             await outbox.append(tx, "run-1", "step", {"n": 1})
             raise Abort
+
+    with pytest.raises(Abort):
+        await append_then_abort()
 
     assert await _rows(db) == []
     assert await outbox.drain_once() == 0
@@ -166,7 +169,8 @@ async def test_o4_opposite_stream_order_deadlock_is_detected_and_leaves_no_gap(
         append_pair("a", "b"), append_pair("b", "a"), return_exceptions=True
     )
     failures = [r for r in results if isinstance(r, BaseException)]
-    assert len(failures) == 1 and isinstance(failures[0], asyncpg.DeadlockDetectedError)
+    assert len(failures) == 1
+    assert isinstance(failures[0], asyncpg.DeadlockDetectedError)
     assert await _rows(db) == [("a", 1), ("b", 1)]
     async with outbox.transaction() as tx:
         await outbox.append(tx, "a", "step", {})

@@ -37,7 +37,8 @@ async def _stored(db: asyncpg.Connection) -> int:
 
 
 def _check_mapped(error: BaseException, what: str) -> None:
-    assert isinstance(error, BackendUnavailableError) and isinstance(error, TransientError)
+    assert isinstance(error, BackendUnavailableError)
+    assert isinstance(error, TransientError)
     assert isinstance(error.__cause__, ASYNCPG_LOSS), repr(error.__cause__)
     assert what in str(error)
     assert error.fix
@@ -50,7 +51,8 @@ async def test_o5_append_on_a_terminated_session_is_backend_unavailable(
     """O5/issue 10: pg_terminate_backend between two appends of one transaction: the second
     append raises BackendUnavailableError (asyncpg's error as __cause__), nothing commits, and
     the next transaction works."""
-    with pytest.raises(BackendUnavailableError) as raised:
+
+    async def append_across_the_termination() -> None:
         async with outbox.transaction() as tx:
             await outbox.append(tx, "run", "step", {"i": 0})
             await _terminate(db, tx.get_server_pid())
@@ -59,6 +61,9 @@ async def test_o5_append_on_a_terminated_session_is_backend_unavailable(
                     lambda: connection_gone(tx), timeout=DEADLINE, message="asyncpg to notice"
                 )
             await outbox.append(tx, "run", "step", {"i": 1})
+
+    with pytest.raises(BackendUnavailableError) as raised:
+        await append_across_the_termination()
     _check_mapped(raised.value, "outbox append")
     assert raised.value.fix == RETRY_FIX
     assert await _stored(db) == 0
@@ -82,7 +87,7 @@ async def test_o5_session_terminated_during_a_statement_of_the_caller(
             )
         )
 
-    with pytest.raises(BackendUnavailableError) as raised:
+    async def terminate_during_a_statement() -> None:
         async with outbox.transaction() as tx:
             await outbox.append(tx, "run", "step", {})
             pid = tx.get_server_pid()
@@ -90,6 +95,9 @@ async def test_o5_session_terminated_during_a_statement_of_the_caller(
             await wait_until(lambda: sleeping(pid), "the caller's statement to run")
             await _terminate(db, pid)
             await running
+
+    with pytest.raises(BackendUnavailableError) as raised:
+        await terminate_during_a_statement()
     _check_mapped(raised.value, "outbox transaction")
     assert await _stored(db) == 0
 
@@ -99,13 +107,17 @@ async def test_o5_session_terminated_before_commit_rolls_back_and_says_so(
 ) -> None:
     """Issue 10: the session dies after the last append and before COMMIT was sent: the block
     exit raises BackendUnavailableError whose fix says the work did not happen."""
-    with pytest.raises(BackendUnavailableError) as raised:
+
+    async def terminate_before_commit() -> None:
         async with outbox.transaction() as tx:
             await outbox.append(tx, "run", "step", {})
             await _terminate(db, tx.get_server_pid())
             await wait_for(
                 lambda: connection_gone(tx), timeout=DEADLINE, message="asyncpg to notice"
             )
+
+    with pytest.raises(BackendUnavailableError) as raised:
+        await terminate_before_commit()
     _check_mapped(raised.value, "outbox transaction")
     assert raised.value.fix == RETRY_FIX
     assert await _stored(db) == 0
@@ -133,17 +145,24 @@ async def test_o1_sql_errors_are_never_mapped(
 ) -> None:
     """Issue 10: a constraint violation or a failing expression is the caller's bug, not an
     outage: it keeps its asyncpg type and the transaction rolls back."""
-    with pytest.raises(asyncpg.UniqueViolationError):
+
+    async def insert_a_duplicate_seq() -> None:
         async with outbox.transaction() as tx:
             await outbox.append(tx, "run", "step", {})
             await tx.execute(
                 "INSERT INTO portside_outbox_events (stream, seq, type, payload) "
                 "VALUES ('run', 1, 'dup', '{}')"
             )
-    with pytest.raises(asyncpg.DivisionByZeroError):
+
+    async def divide_by_zero() -> None:
         async with outbox.transaction() as tx:
             await outbox.append(tx, "run", "step", {})
             await tx.fetchval("SELECT 1 / 0")
+
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await insert_a_duplicate_seq()
+    with pytest.raises(asyncpg.DivisionByZeroError):
+        await divide_by_zero()
     assert await _stored(db) == 0
 
 

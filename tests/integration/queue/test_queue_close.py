@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 
@@ -25,7 +25,13 @@ pytestmark = pytest.mark.integration
 DEADLINE = 30.0
 """Outer deadline: close() is bounded by close_grace + close_timeout, far below this."""
 
-QUICK = {"close_grace": 0.5, "close_timeout": 1.0}
+
+class _Tuning(TypedDict):
+    close_grace: float
+    close_timeout: float
+
+
+QUICK: _Tuning = {"close_grace": 0.5, "close_timeout": 1.0}
 
 
 @pytest.fixture
@@ -153,7 +159,8 @@ async def test_q10_close_releases_a_running_job_when_redis_answers(
         await adapter.close()
     async with BullMQQueue(frozen_redis.url) as reader:
         info = await reader.get_job("released", ref.id)
-    assert info is not None and info.state == "waiting"
+    assert info is not None
+    assert info.state == "waiting"
     assert portside_tasks() == []
 
 

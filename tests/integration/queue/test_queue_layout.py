@@ -20,7 +20,8 @@ async def test_q1_q12_namespaced_queue_lives_under_the_extended_prefix(
     where Node BullMQ with prefix ``<prefix>:agents-run`` and queue ``orchestrator`` looks."""
     ref = await queue_adapter.enqueue("agents-run:orchestrator", "run", {"run_id": "r-1"})
     base = f"{redis_prefix}:agents-run:orchestrator"
-    assert ":" not in ref.id and not ref.id.isdigit()
+    assert ":" not in ref.id
+    assert not ref.id.isdigit()
     assert await raw_redis.lrange(f"{base}:wait", 0, -1) == [ref.id]
     assert await raw_redis.exists(f"{base}:{ref.id}")
     assert await raw_redis.xlen(f"{base}:events") >= 1
@@ -76,7 +77,8 @@ async def test_q4_failure_reason_and_classification_are_stored_on_the_job(
     assert fields["pskind"] == "permanent"
     assert fields["atm"] == "1"
     trace = json.loads(fields["stacktrace"])
-    assert len(trace) == 1 and "PermissionError" in trace[0]
+    assert len(trace) == 1
+    assert "PermissionError" in trace[0]
     assert await raw_redis.zscore(f"{redis_prefix}:sync:failed", ref.id) is not None
 
 
@@ -101,7 +103,8 @@ async def test_q8_events_stream_has_bullmq_entries_and_portside_retrying(
     )
     kinds = [fields["event"] for _, fields in entries if fields.get("jobId") == ref.id]
     assert kinds[:2] == ["added", "waiting"]
-    assert "retrying" in kinds and kinds[-1] == "completed"
+    assert "retrying" in kinds
+    assert kinds[-1] == "completed"
     retrying = next(f for _, f in entries if f.get("event") == "retrying")
     assert retrying == {
         "event": "retrying",

@@ -41,9 +41,11 @@ async def test_q10_close_waits_for_in_flight_jobs_within_the_grace(
     async with asyncio.timeout(10):
         await closing
     done = await queue_adapter.get_job("graceful", first.id)
-    assert done is not None and (done.state, done.result) == ("completed", "finished")
+    assert done is not None
+    assert (done.state, done.result) == ("completed", "finished")
     untouched = await queue_adapter.get_job("graceful", second.id)
-    assert untouched is not None and untouched.state == "waiting"
+    assert untouched is not None
+    assert untouched.state == "waiting"
 
 
 async def test_q10_close_releases_jobs_that_outlive_the_grace(
@@ -64,7 +66,8 @@ async def test_q10_close_releases_jobs_that_outlive_the_grace(
         await started.wait()
     await worker.close(grace=0.1)
     info = await queue_adapter.get_job("released", ref.id)
-    assert info is not None and (info.state, info.attempts_made) == ("waiting", 0)
+    assert info is not None
+    assert (info.state, info.attempts_made) == ("waiting", 0)
     assert not await raw_redis.exists(f"{redis_prefix}:released:{ref.id}:lock")
 
     async def quick(job: Job) -> Any:
@@ -88,7 +91,8 @@ async def test_q10_sigterm_finishes_the_in_flight_job_and_exits_0(
     await child.line("closed")
     assert await child.exit_code() == 0
     info = await queue_adapter.get_job("terminated", ref.id)
-    assert info is not None and (info.state, info.result) == ("completed", {"pid": "child"})
+    assert info is not None
+    assert (info.state, info.result) == ("completed", {"pid": "child"})
 
 
 @pytest.mark.reliability
@@ -125,7 +129,8 @@ async def test_q10_sigkill_loses_no_job(
         await worker.close(grace=5)
         await stream.aclose()
     info = await adapter.get_job("crashy", ref.id)
-    assert info is not None and (info.state, info.attempts_made) == ("completed", 1)
+    assert info is not None
+    assert (info.state, info.attempts_made) == ("completed", 1)
 
 
 @pytest.mark.reliability
@@ -165,7 +170,8 @@ async def test_q10_lock_renewal_keeps_a_long_job_from_stalling(
         await wait_for(renewed_three_times, message="three lock renewals", interval=0.02)
         assert time.monotonic() - began > 1.2, "the job should have outlived one lock duration"
         info = await adapter.get_job("long", ref.id)
-        assert info is not None and info.state == "active"
+        assert info is not None
+        assert info.state == "active"
         release.set()
         events = []
         async with asyncio.timeout(10):
@@ -212,8 +218,10 @@ async def test_q10_worker_survives_client_kill_of_its_connections(
         )
         assert done.result == "after"
         status = worker.status()
-        assert status.running and status.processed == 2
-        assert status.last_fetch_at is not None and status.last_fetch_at > fetched_before
+        assert status.running
+        assert status.processed == 2
+        assert status.last_fetch_at is not None
+        assert status.last_fetch_at > fetched_before
         again = [c for c in await raw_redis.client_list() if ":w:killme" in c.get("name", "")]
         assert len(again) == 2, "the worker should be connected again on both connections"
     finally:

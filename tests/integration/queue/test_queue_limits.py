@@ -133,7 +133,8 @@ async def test_q6_advance_ends_the_window_for_a_started_worker(
     try:
         await events_until(stream, lambda e: e.kind == "completed" and e.job_id == first.id, "1st")
         info = await adapter.get_job("hourly", second.id)
-        assert info is not None and info.state == "waiting"
+        assert info is not None
+        assert info.state == "waiting"
         await adapter.advance(3600)
         await events_until(stream, lambda e: e.kind == "completed" and e.job_id == second.id, "2nd")
     finally:

@@ -95,7 +95,8 @@ async def _assert_clean(adapter: BullMQQueue, raw: redis.Redis, queue: str, ids:
     """Each job completed on its first attempt, never counted as stalled."""
     for job_id in ids:
         info = await adapter.get_job(queue, job_id)
-        assert info is not None and (info.state, info.attempts_made) == ("completed", 1), info
+        assert info is not None, info
+        assert (info.state, info.attempts_made) == ("completed", 1), info
         stalls = await raw.hget(adapter.bullmq_name(queue).job_key(job_id), "stc")
         assert stalls in (None, "0"), f"job {job_id} was counted as stalled {stalls!r} time(s)"
     assert (await adapter.counts(queue)).active == 0
@@ -117,11 +118,13 @@ async def test_q10_a_lost_fetch_reply_releases_the_job_instead_of_stalling_it(
 
     with caplog.at_level(logging.WARNING, logger="portside.adapters.bullmq"):
         lost, runs = await _run_until_done(adapter, "lost-fetch", ids, handler, "moveToActive")
-    assert lost and lost[0] in ids
+    assert lost
+    assert lost[0] in ids
     assert runs == Counter(dict.fromkeys(ids, 1)), "a job ran more than once or not at all"
     await _assert_clean(adapter, raw_redis, "lost-fetch", ids)
     released = [r.getMessage() for r in caplog.records if "reply was lost" in r.getMessage()]
-    assert len(released) == 1 and lost[0] in released[0], released
+    assert len(released) == 1, released
+    assert lost[0] in released[0], released
 
 
 async def test_q10_a_lost_finish_and_fetch_reply_releases_the_next_job(
@@ -136,7 +139,8 @@ async def test_q10_a_lost_finish_and_fetch_reply_releases_the_next_job(
         return job.data["n"]
 
     lost, runs = await _run_until_done(adapter, "lost-next", ids, handler, "moveToFinished")
-    assert lost and lost[0] in ids[1:]
+    assert lost
+    assert lost[0] in ids[1:]
     assert runs == Counter(dict.fromkeys(ids, 1)), "a job ran more than once or not at all"
     await _assert_clean(adapter, raw_redis, "lost-next", ids)
 
@@ -245,5 +249,6 @@ async def test_q10_an_unreadable_reply_replaces_the_connection_not_the_worker(
             await wait_for(lambda: worker.status().processed == 3, message="three recorded")
         finally:
             await worker.close(grace=5)
-    assert broken and runs == Counter(dict.fromkeys(ids, 1))
+    assert broken
+    assert runs == Counter(dict.fromkeys(ids, 1))
     assert any("unreadable reply" in r.getMessage() for r in caplog.records)

@@ -55,7 +55,8 @@ async def test_q12_node_worker_processes_jobs_the_adapter_enqueued(
         assert info.state == "completed"
         assert info.result == {"by": "node", "seen": jobs[ref.id]["data"]}
     done = await queue_adapter.get_job(queue, scheduled.id)
-    assert done is not None and done.attempts_made == 3
+    assert done is not None
+    assert done.attempts_made == 3
     assert done.failed_reason == "planned failure 2"
 
 

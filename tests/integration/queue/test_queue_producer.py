@@ -91,8 +91,12 @@ async def test_q1_overlapping_enqueues_all_land_once(
 
     singles = await asyncio.gather(*(adapter.enqueue("busy", "one", {"i": i}) for i in range(200)))
     bulks = await asyncio.gather(*(bulk(b) for b in range(10)))
-    mixed = await asyncio.gather(bulk(10), *(adapter.enqueue("busy", "two", {}) for _ in range(50)))
-    refs = [*singles, *(ref for batch in bulks for ref in batch), *mixed[0], *mixed[1:]]
+
+    async def twos() -> list[JobRef]:
+        return await asyncio.gather(*(adapter.enqueue("busy", "two", {}) for _ in range(50)))
+
+    mixed_bulk, mixed_twos = await asyncio.gather(bulk(10), twos())
+    refs = [*singles, *(ref for batch in bulks for ref in batch), *mixed_bulk, *mixed_twos]
     assert len({ref.id for ref in refs}) == 800
     assert (await adapter.counts("busy")).waiting == 800
 

@@ -38,10 +38,12 @@ async def test_q11_every_schedule_runs_and_materialises_its_next_run(
     ]
     assert outcomes[0].job_id.startswith("repeat:sync-energy-wholesale-5m:")
     delayed = [str(m) for m in await raw_redis.zrange(f"{redis_prefix}:sync:delayed", 0, -1)]
-    assert len(delayed) == 1 and delayed[0].startswith("repeat:sync-energy-wholesale-5m:")
+    assert len(delayed) == 1
+    assert delayed[0].startswith("repeat:sync-energy-wholesale-5m:")
     assert delayed[0] != outcomes[0].job_id
     info = await queue_adapter.get_job("sync", delayed[0])
-    assert info is not None and (info.state, info.max_attempts) == ("delayed", 4)
+    assert info is not None
+    assert (info.state, info.max_attempts) == ("delayed", 4)
 
 
 async def test_q11_cron_schedule_is_idempotent(queue_adapter: QueuePort) -> None:

@@ -103,7 +103,8 @@ async def test_q2_a_handler_that_never_reads_bad_data_still_fails_the_job(
     assert (ended["next"].state, ended["next"].result) == ("completed", "next")
     bad = ended["bad"]
     assert (bad.state, bad.failure_kind) == ("failed", "permanent")
-    assert bad.failed_reason is not None and "job data is a JSON list" in bad.failed_reason
+    assert bad.failed_reason is not None
+    assert "job data is a JSON list" in bad.failed_reason
 
 
 async def test_q7_get_job_reads_bytes_that_are_not_utf8_with_replacement_characters(
@@ -174,4 +175,5 @@ async def test_q2_bytes_that_are_not_utf8_in_other_fields_never_stop_a_worker(
     assert (counts.completed, counts.failed, counts.active) == (2, 1, 0)
     assert await bytes_redis.zscore(target.key("completed"), odd_id) is not None
     odd = await adapter.get_job("odd-fields", "odd")
-    assert odd is not None and odd.failed_reason == "RuntimeError: refusing na\ufffdme"
+    assert odd is not None
+    assert odd.failed_reason == "RuntimeError: refusing na\ufffdme"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -21,7 +21,7 @@ class Item(BaseModel):
     value: int = 0
 
 
-Handler = Callable[[Item, JobContext], Any]
+Handler = Callable[[Item, JobContext], Awaitable[Any]]
 
 
 def item_job(

@@ -42,8 +42,10 @@ def test_internal_jobs_never_become_public_and_the_app_s_own_win_in_workers() ->
 
 
 def test_the_examples_bundle_jobs_runs_migrations_and_a_main_job() -> None:
-    assert examples_app.runs is not None and examples_app.migrate is not None
-    assert examples_app.main_job is not None and examples_app.main_job.name == "ingest"
+    assert examples_app.runs is not None
+    assert examples_app.migrate is not None
+    assert examples_app.main_job is not None
+    assert examples_app.main_job.name == "ingest"
     data = dict(examples_app.main_job.data())
     examples_app.registry.get("ingest").validate(data)
     worker = examples_app.worker_registry()
@@ -55,10 +57,13 @@ def test_the_examples_bundle_jobs_runs_migrations_and_a_main_job() -> None:
 def test_load_application_takes_applications_registries_and_factories() -> None:
     assert load_application(DEV_APP) is examples_app
     wrapped = load_application("portside.examples.ingestion:registry")
-    assert wrapped.runs is None and wrapped.migrate is None and wrapped.main_job is None
+    assert wrapped.runs is None
+    assert wrapped.migrate is None
+    assert wrapped.main_job is None
     assert "ingest" in wrapped.registry
     built = load_application("portside.examples.dev:build_application")
-    assert built is not examples_app and built.runs is not None
+    assert built is not examples_app
+    assert built.runs is not None
 
 
 def test_load_registry_keeps_a_registry_and_gives_an_application_s_worker_jobs() -> None:
@@ -93,7 +98,8 @@ def test_a_main_job_makes_its_payload_when_asked() -> None:
 
     job = MainJob("ping", data)
     assert calls == []
-    assert job.data() == {"target": "call-1"} and job.data() == {"target": "call-2"}
+    assert job.data() == {"target": "call-1"}
+    assert job.data() == {"target": "call-2"}
 
 
 def test_a_runtime_runs_the_worker_registry_of_an_application() -> None:

@@ -225,12 +225,16 @@ def test_a4_failed_list_retry_purge(runner: CliRunner, cli_infra: Infra) -> None
     again = invoke(runner, "failed", "retry", failure.id)
     purged = invoke(runner, "failed", "purge", "--older-than-days", "0")
 
-    assert listed.exit_code == 0 and failure.id in listed.stdout
+    assert listed.exit_code == 0
+    assert failure.id in listed.stdout
     assert "SourceAuthError: invalid token" in listed.stdout
     assert '"failure_kind": "permanent"' in as_json.stdout
     assert retried.exit_code == 0, retried.stdout
     assert retried.stdout.splitlines()[0].startswith(f"re-enqueued  {failure.id}  ingestion:ingest")
-    assert again.exit_code == 2 and "was already retried" in again.stderr
-    assert purged.exit_code == 0 and "purged 1 dead letter(s)" in purged.stdout
+    assert again.exit_code == 2
+    assert "was already retried" in again.stderr
+    assert purged.exit_code == 0
+    assert "purged 1 dead letter(s)" in purged.stdout
     info = asyncio.run(cli_infra.queue.get_job("ingestion:ingest", retried.stdout.split()[3]))
-    assert info is not None and info.max_attempts == 3
+    assert info is not None
+    assert info.max_attempts == 3

@@ -104,12 +104,14 @@ async def test_a5_backfill_of_30_days_enqueues_30_jobs_once(app_infra: Infra) ->
     assert (first.planned, first.enqueued, first.existing) == (30, 30, 0)
     assert (second.planned, second.enqueued, second.existing) == (30, 0, 30)
     assert second.existing_states == {"waiting": 30}
-    assert sum(progress) == 30 and len(progress) == 5
+    assert sum(progress) == 30
+    assert len(progress) == 5
     assert (await app_infra.queue.counts("ingestion:ingest")).waiting == 30
     assert first.new_job_ids[0] == "ingest.org-1.xero-1.2024-05-01"
     assert first.new_job_ids[-1] == "ingest.org-1.xero-1.2024-05-30"
     info = await app_infra.queue.get_job("ingestion:ingest", first.new_job_ids[0])
-    assert info is not None and split_run_mode(info.data)[1] == "backfill"
+    assert info is not None
+    assert split_run_mode(info.data)[1] == "backfill"
     assert "30 days, enqueued 0, 30 already present (waiting 30)" in second.summary()
 
 

@@ -49,7 +49,8 @@ async def test_a4_retry_moves_the_failed_job_back_and_marks_the_dead_letter(
 
     assert (outcome.how, outcome.job.id) == ("requeued", "job-x")
     info = await app_infra.queue.get_job("items", "job-x")
-    assert info is not None and (info.state, info.result) == ("completed", "done")
+    assert info is not None
+    assert (info.state, info.result) == ("completed", "done")
     assert outcome.failure.retry_job_id == "job-x"
     assert await history.list_failures() == []
     with pytest.raises(ValidationError, match="was already retried as job 'job-x'"):
@@ -72,9 +73,11 @@ async def test_a4_retry_re_enqueues_a_copy_when_the_queue_lost_the_job(
     failure = await history.get_failure(failure_id)
     assert failure is not None
     assert outcome.how == "re-enqueued"
-    assert outcome.job.id == retry_job_id(failure) and outcome.job.id.startswith("job-x.retry-")
+    assert outcome.job.id == retry_job_id(failure)
+    assert outcome.job.id.startswith("job-x.retry-")
     info = await app_infra.queue.get_job("items", outcome.job.id)
-    assert info is not None and (info.state, info.max_attempts) == ("completed", 3)
+    assert info is not None
+    assert (info.state, info.max_attempts) == ("completed", 3)
 
 
 async def test_a4_purge_uses_30_days_by_default(

@@ -31,6 +31,10 @@ class Dated(BaseModel):
     label: str = ""
 
 
+async def handle_dated(payload: Dated, ctx: Any) -> None:
+    return None
+
+
 class InvalidToken(Exception):
     pass
 
@@ -142,10 +146,10 @@ def test_a1_sync_handler_is_rejected() -> None:
 
 
 def test_a1_date_field_must_be_a_date_not_a_datetime() -> None:
-    ok = JobDefinition(name="d", queue="q", payload=Dated, handler=handle, date_field="day")
+    ok = JobDefinition(name="d", queue="q", payload=Dated, handler=handle_dated, date_field="day")
     assert ok.date_field == "day"
     with pytest.raises(ValidationError, match="not a date"):
-        JobDefinition(name="d", queue="q", payload=Dated, handler=handle, date_field="when")
+        JobDefinition(name="d", queue="q", payload=Dated, handler=handle_dated, date_field="when")
 
 
 def test_a1_duplicate_names_fail_naming_both_queues() -> None:

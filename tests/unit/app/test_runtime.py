@@ -53,9 +53,11 @@ async def test_a3_completed_attempt_is_recorded_with_result_and_run_mode(
         "completed",
     )
     assert run.result == {"itemId": "i-1", "doubled": 4}
-    assert run.finished_at is not None and run.finished_at >= run.started_at
+    assert run.finished_at is not None
+    assert run.finished_at >= run.started_at
     info = await app_infra.queue.get_job("items", ref.id)
-    assert info is not None and info.result == {"itemId": "i-1", "doubled": 4}
+    assert info is not None
+    assert info.result == {"itemId": "i-1", "doubled": 4}
     sample = runtime.metrics.registry.get_sample_value(
         "portside_jobs_processed_total", {"queue": "items", "job": "item"}
     )
@@ -126,7 +128,9 @@ async def test_q4_permanent_error_fails_once_and_is_dead_lettered(
     (failure,) = await history.list_failures()
     assert (failure.attempts_made, failure.failure_kind) == (1, "permanent")
     info = await app_infra.queue.get_job("items", ref.id)
-    assert info is not None and info.state == "failed" and info.attempts_made == 1
+    assert info is not None
+    assert info.state == "failed"
+    assert info.attempts_made == 1
 
 
 async def test_q2_invalid_payload_in_the_worker_fails_that_job_only(

@@ -44,7 +44,8 @@ async def test_q11_bootstrap_twice_creates_no_duplicates(app_infra: Infra) -> No
     schedules = {s.scheduler_id: s for s in await app_infra.queue.list_schedules("sync")}
     assert sorted(schedules) == ["every-5m", "hourly"]
     payload, mode = split_run_mode(schedules["hourly"].data)
-    assert payload == {"region": "NSW1"} and mode == "scheduled"
+    assert payload == {"region": "NSW1"}
+    assert mode == "scheduled"
     assert schedules["every-5m"].every == 300
     assert len(await app_infra.queue.list_schedules("other")) == 1
 

@@ -63,4 +63,5 @@ def test_q10_bad_tuning_names_the_variable_and_the_fix(name: str, raw: str, word
     message = str(caught.value)
     assert caught.value.field == name
     assert message.startswith(f"{name} {raw[:50]!r} {words}")
-    assert f"set {name} to" in message and "or unset it" in message
+    assert f"set {name} to" in message
+    assert "or unset it" in message

@@ -82,6 +82,7 @@ def test_a2_json_formatter_writes_one_object_per_line() -> None:
     first, second = (json.loads(line) for line in stream.getvalue().splitlines())
     assert first["event"] == "job.completed"
     assert (first["job_id"], first["attempt"], first["level"]) == ("j-1", 2, "info")
-    assert second["level"] == "error" and "ValueError: boom" in second["exc"]
+    assert second["level"] == "error"
+    assert "ValueError: boom" in second["exc"]
     record = logging.LogRecord("portside.x", logging.INFO, __file__, 1, "e", None, None)
     assert json.loads(JsonFormatter().format(record))["event"] == "e"

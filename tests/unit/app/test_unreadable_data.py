@@ -87,7 +87,8 @@ async def test_a4_unreadable_job_data_is_recorded_and_dead_lettered_once(
         "ValidationError",
         "manual",
     )
-    assert run.error_message is not None and "not a JSON object" in run.error_message
+    assert run.error_message is not None
+    assert "not a JSON object" in run.error_message
     (letter,) = await history.list_failures()
     assert (letter.job_id, letter.queue, letter.name, letter.attempts_made) == (
         "corrupt-1",
@@ -96,7 +97,8 @@ async def test_a4_unreadable_job_data_is_recorded_and_dead_lettered_once(
         1,
     )
     assert letter.data == {"raw": raw}
-    assert letter.error_class == "ValidationError" and letter.failure_kind == "permanent"
+    assert letter.error_class == "ValidationError"
+    assert letter.failure_kind == "permanent"
     events = [record.getMessage() for record in captured.records]
     assert events == ["job.started", "job.failed", "job.dead_lettered"]
     failed = metrics.registry.get_sample_value(

@@ -99,6 +99,8 @@ def test_q6_concurrency_is_bounded(value: object) -> None:
     async def handler(job: Job) -> None:
         return None
 
-    field, message = _error(lambda: adapter.consume("q", handler, concurrency=value))
+    field, message = _error(
+        lambda: adapter.consume("q", handler, concurrency=value)  # type: ignore[arg-type]
+    )
     assert field == "concurrency"
     assert "concurrency must be an integer from 1 to 10000" in message

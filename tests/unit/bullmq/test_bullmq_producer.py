@@ -82,7 +82,8 @@ def test_q12_each_job_is_one_evalsha_with_bullmqs_keys_and_arguments(
         [None, None, None, None],
         None,
     )
-    assert isinstance(timestamp, int) and timestamp > 1_700_000_000_000
+    assert isinstance(timestamp, int)
+    assert timestamp > 1_700_000_000_000
     assert json.loads(data) == {"order": 7, "note": "é"}
     assert msgpack.unpackb(opts)["attempts"] == 3
     assert prepared.lua == lua

@@ -41,7 +41,8 @@ def test_q7_completion_fetches_the_next_job_in_the_same_script() -> None:
     commands, fetches = record_commands(
         COMMANDS, ending, fetch_opts=FETCH, limiter={"max": 2, "duration": 1000}, max_events=100
     )
-    assert fetches and len(commands) == 1
+    assert fetches
+    assert len(commands) == 1
     (command,) = commands
     assert _script(command) == "moveToFinished"
     args = command[3 + command[2] :]
@@ -52,7 +53,8 @@ def test_q7_completion_fetches_the_next_job_in_the_same_script() -> None:
     closed, fetches = record_commands(
         COMMANDS, ending, fetch_opts=None, limiter=None, max_events=100
     )
-    assert not fetches and closed[0][3 + closed[0][2] + 5] == ""
+    assert not fetches
+    assert closed[0][3 + closed[0][2] + 5] == ""
 
 
 def test_q3_retry_with_backoff_emits_retrying_then_delays() -> None:
@@ -77,7 +79,8 @@ def test_q3_immediate_retry_cannot_fetch() -> None:
     (_, retry), fetches = record_commands(
         COMMANDS, ending, fetch_opts=FETCH, limiter=None, max_events=100
     )
-    assert not fetches and _script(retry) == "retryJob"
+    assert not fetches
+    assert _script(retry) == "retryJob"
 
 
 def test_q4_final_failure_stores_reason_and_classification() -> None:

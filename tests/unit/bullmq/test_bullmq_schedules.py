@@ -122,5 +122,6 @@ async def test_q12_node_scheduler_with_a_pattern_portside_refuses_is_skipped_wit
     ]
     (record,) = caplog.records
     assert record.levelno == logging.WARNING
-    assert "'weekend'" in record.getMessage() and "daily" in record.getMessage()
+    assert "'weekend'" in record.getMessage()
+    assert "daily" in record.getMessage()
     assert "day of week 7" in record.getMessage()

@@ -42,7 +42,8 @@ def test_q1_generated_ids_are_valid_bullmq_custom_ids_in_creation_order() -> Non
     assert ids == sorted(ids)
     for job_id in ids:
         assert check_job_id(job_id) == job_id
-        assert ":" not in job_id and not job_id.isdigit()
+        assert ":" not in job_id
+        assert not job_id.isdigit()
 
 
 def test_settings_hold_the_tuning_keywords() -> None:

@@ -90,7 +90,9 @@ def test_a4_raw_data_keeps_the_stored_text_clean_and_bounded() -> None:
     assert _job(_escaped(b'{"a": "\xff"}')).raw_data == '{"a": "\ufffd"}'
     long = "[" + "1," * 5000 + "1]"
     raw = _job(long).raw_data
-    assert raw is not None and len(raw) == RAW_DATA_LIMIT and long.startswith(raw)
+    assert raw is not None
+    assert len(raw) == RAW_DATA_LIMIT
+    assert long.startswith(raw)
 
 
 def test_q2_other_fields_with_bad_bytes_never_crash_the_job_object() -> None:
@@ -188,7 +190,8 @@ async def test_a3_the_handler_runs_and_reading_bad_data_fails_the_job_permanentl
     assert (ending.status, ending.failure_kind) == ("failed", "permanent")
     assert ending.error is not None
     assert ending.error.startswith("ValidationError: job data is a JSON list, not an object")
-    assert ending.fields is not None and "handler" in ending.fields["stacktrace"]
+    assert ending.fields is not None
+    assert "handler" in ending.fields["stacktrace"]
 
 
 async def test_q2_a_handler_that_ignores_bad_data_still_cannot_complete_the_job() -> None:
@@ -204,7 +207,8 @@ async def test_q2_a_handler_that_ignores_bad_data_still_cannot_complete_the_job(
     for handler in (ignores_data, fails_otherwise):
         ending = await run_attempt(_job("{nope"), handler, None, default_classify)
         assert (ending.status, ending.failure_kind) == ("failed", "permanent")
-        assert ending.error is not None and "job data is not valid JSON" in ending.error
+        assert ending.error is not None
+        assert "job data is not valid JSON" in ending.error
 
 
 async def test_q2_good_data_completes_as_before() -> None:
@@ -226,7 +230,8 @@ async def test_q4_failure_reasons_with_bad_text_are_stored_clean() -> None:
 
     ending = await run_attempt(_job("{}"), handler, None, default_classify)
     assert ending.error == "ValueError: bad \ufffd"
-    assert ending.fields is not None and ending.fields["failedReason"] == ending.error
+    assert ending.fields is not None
+    assert ending.fields["failedReason"] == ending.error
 
 
 def test_q2_lock_renewal_packs_ids_with_bad_bytes_as_those_bytes() -> None:

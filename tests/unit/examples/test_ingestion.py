@@ -39,7 +39,8 @@ async def test_a7_ingest_stores_records_and_queues_the_aggregate(
         await fake_queue.drain("ingestion:aggregate")
 
     info = await app_infra.queue.get_job("ingestion:ingest", ref.id)
-    assert info is not None and info.state == "completed"
+    assert info is not None
+    assert info.state == "completed"
     assert info.result["records"] == len(store.records) > 0
     (aggregate_job,) = fake_queue.jobs("ingestion:aggregate")
     assert aggregate_job.state == "completed"
@@ -74,7 +75,8 @@ async def test_a7_replaying_ingest_and_syncs_changes_nothing(
     for job in fake_queue.jobs():
         results.setdefault(job.name, []).append(job.result)
     first_ingest, replay = results["ingest"]
-    assert first_ingest["changed"] > 0 and replay["changed"] == 0
+    assert first_ingest["changed"] > 0
+    assert replay["changed"] == 0
     assert replay["aggregateJobId"] is None  # nothing changed, nothing to re-aggregate
     for name, rows in (
         ("sync-energy-wholesale-5m", 5 * 288),

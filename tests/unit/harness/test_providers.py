@@ -47,8 +47,12 @@ class Recorder:
         self.closed = True
 
 
+def _returning(provider: Recorder) -> ProviderFactory:
+    return lambda: provider
+
+
 def factories(*providers: Recorder) -> dict[ProviderName, ProviderFactory]:
-    return {p.name: (lambda p=p: p) for p in providers}
+    return {p.name: _returning(p) for p in providers}
 
 
 def test_h1_auto_prefers_containers_then_local_then_external() -> None:

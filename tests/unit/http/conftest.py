@@ -16,7 +16,8 @@ from tests.unit.http.support import Api, attach_worker, build_api
 async def api(fake_infra: Infra) -> AsyncIterator[Api]:
     """The API on the fakes, with an admin token and a worker that ``api.drain()`` runs."""
     queue, outbox = fake_infra.queue, fake_infra.outbox
-    assert isinstance(queue, InMemoryQueue) and isinstance(outbox, InMemoryOutbox)
+    assert isinstance(queue, InMemoryQueue)
+    assert isinstance(outbox, InMemoryOutbox)
     app, runs, worker = build_api(fake_infra)
     attach_worker(fake_infra, worker, queue.clock)
     transport = httpx.ASGITransport(app=app)

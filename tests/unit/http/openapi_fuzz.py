@@ -49,6 +49,12 @@ class FuzzRequest:
     headers: dict[str, str] = field(default_factory=dict)
     content: bytes | None = None
 
+    def raw_headers(self) -> dict[bytes, bytes]:
+        """The headers as latin-1 bytes: a value may hold any octet a client can send."""
+        return {
+            name.encode("latin-1"): value.encode("latin-1") for name, value in self.headers.items()
+        }
+
     def __str__(self) -> str:
         body = None if self.content is None else self.content[:200]
         return (
@@ -117,7 +123,8 @@ class _Schemas:
         if fmt == "date-time":
             return st.datetimes().map(lambda value: value.isoformat() + "Z")
         if "pattern" in schema:
-            return st.from_regex(schema["pattern"], fullmatch=True)
+            pattern: str = schema["pattern"]
+            return st.from_regex(pattern, fullmatch=True)
         return st.text(
             min_size=schema.get("minLength", 0), max_size=min(schema.get("maxLength", 40), 40)
         )
@@ -204,14 +211,14 @@ def _request(draw: st.DrawFn, document: JSON, schemas: _Schemas, token: str | No
     if body is not None:
         schema = body["content"]["application/json"]["schema"]
         roll = draw(st.integers(0, 3))
-        chosen = (
+        body_text = (
             schemas.valid(schema)
             if roll < 2
             else schemas.broken(schema)
             if roll == 2
             else _raw_bodies().map(lambda raw: raw.decode("latin-1"))
         )
-        text = draw(chosen)
+        text = draw(body_text)
         content = text.encode("latin-1") if roll == 3 else json.dumps(text).encode()
         headers.setdefault(
             "Content-Type", draw(st.sampled_from(["application/json", "text/plain"]))
@@ -273,7 +280,8 @@ def check_response(
     if status >= 400:
         problem = json.loads(body)
         assert set(problem) == {"error", "detail", "fields"}, problem
-        assert problem["error"] and problem["detail"], problem
+        assert problem["error"], problem
+        assert problem["detail"], problem
         return
     if not content_type.startswith("application/json"):
         return

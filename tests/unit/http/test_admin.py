@@ -55,10 +55,12 @@ async def test_a4_failed_jobs_are_listed_and_retried(api: Api) -> None:
     retried = await api.client.post(f"/admin/failed-jobs/{letter['id']}/retry", headers=AUTH)
     assert retried.status_code == 200
     body = retried.json()
-    assert body["how"] == "requeued" and body["jobId"] == job_id
+    assert body["how"] == "requeued"
+    assert body["jobId"] == job_id
     assert body["failure"]["retriedAt"] is not None
     job = await api.queue.get_job("ingestion:ingest", job_id)
-    assert job is not None and job.state == "waiting"
+    assert job is not None
+    assert job.state == "waiting"
 
     again = await api.client.post(f"/admin/failed-jobs/{letter['id']}/retry", headers=AUTH)
     assert again.status_code == 409

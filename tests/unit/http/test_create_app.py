@@ -48,7 +48,8 @@ async def test_without_a_run_service_health_reports_no_run_queues(
     client: httpx.AsyncClient,
 ) -> None:
     queues = {q["queue"] for q in (await client.get("/health/queues")).json()["queues"]}
-    assert "webhooks:deliver" in queues and "ingestion:ingest" in queues
+    assert "webhooks:deliver" in queues
+    assert "ingestion:ingest" in queues
     assert "agents-run:orchestrator" not in queues
 
 

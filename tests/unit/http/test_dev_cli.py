@@ -52,21 +52,24 @@ def test_bad_input_exits_2_with_one_line(runner: CliRunner, args: list[str], mes
     result = runner.invoke(app, ["dev", *args])
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error:"), result.output
     assert message in lines[0]
 
 
 def test_the_worker_runs_the_internal_jobs_the_api_only_the_public_ones() -> None:
     _, worker, public = _application("portside.examples.dev:application")
     assert {"agent-run", "webhook-deliver"} <= set(worker.names())
-    assert "agent-run" not in public and "webhook-deliver" not in public
+    assert "agent-run" not in public
+    assert "webhook-deliver" not in public
     assert set(public.names()) == set(worker.names()) - {"agent-run", "webhook-deliver"}
 
 
 def test_the_main_job_and_its_payload_come_from_the_application_unless_given() -> None:
     examples = load_application("portside.examples.dev:application")
     name, data = _main_job_of(examples, None, None)
-    assert name == "ingest" and data["organizationId"] == "org-demo"
+    assert name == "ingest"
+    assert data["organizationId"] == "org-demo"
     given = _main_job_of(examples, None, '{"organizationId": "o"}')
     assert given == ("ingest", {"organizationId": "o"})
     assert _main_job_of(examples, "sync-housing-abs-daily", None) == ("sync-housing-abs-daily", {})

@@ -44,7 +44,8 @@ def test_a6_depth_alert_fires_above_100() -> None:
     over = _health(101)
     assert over.status == "alert"
     assert _rules(over) == {"depth"}
-    assert over.alerts[0].value == 101 and over.alerts[0].threshold == 100
+    assert over.alerts[0].value == 101
+    assert over.alerts[0].threshold == 100
 
 
 def test_a6_latency_alert_fires_above_twice_the_baseline() -> None:
@@ -92,7 +93,8 @@ async def test_a6_health_endpoint_reports_every_queue(api: Api) -> None:
         "webhooks:deliver",
     }
     housing = queues["sync:housing"]
-    assert housing["depth"] == 102 and housing["status"] == "alert"
+    assert housing["depth"] == 102
+    assert housing["status"] == "alert"
     assert [alert["rule"] for alert in housing["alerts"]] == ["depth"]
     assert report["status"] == "alert"
     assert queues["ingestion:ingest"]["status"] == "ok"

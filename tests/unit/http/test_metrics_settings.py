@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 
@@ -76,7 +78,7 @@ async def test_bodies_over_the_limit_are_413_declared_or_streamed(api: Api) -> N
     assert declared.status_code == 413
     assert declared.json()["error"] == "body_too_large"
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(limit // 65536 + 2):
             yield b" " * 65536
 

@@ -85,7 +85,7 @@ async def _send(api: Api, request: FuzzRequest) -> tuple[int, str, bytes]:
         request.method,
         request.path,
         params=request.params,
-        headers={name: value.encode("latin-1") for name, value in request.headers.items()},
+        headers=request.raw_headers(),
         content=request.content,
     )
     return response.status_code, response.headers.get("content-type", ""), response.content

@@ -61,7 +61,8 @@ async def test_a7_start_writes_row_and_first_event_and_queues_the_orchestrator(a
     assert (created.seq, created.type) == (1, "run.created")
     assert created.payload["input"] == "compare tariffs"
     job = await api.queue.get_job(ORCHESTRATOR_QUEUE, started["jobId"])
-    assert job is not None and job.state == "waiting"
+    assert job is not None
+    assert job.state == "waiting"
 
 
 async def test_a7_orchestrator_writes_each_step_then_the_terminal_event(api: Api) -> None:
@@ -220,7 +221,8 @@ async def test_a_run_whose_enqueue_failed_is_queued_when_its_event_is_published(
     finally:
         remove()
     job = await api.queue.get_job(ORCHESTRATOR_QUEUE, f"agent-run.{run_id}")
-    assert job is not None and job.state == "waiting"
+    assert job is not None
+    assert job.state == "waiting"
 
 
 def _replace_queue(infra: Any, queue: Any) -> Any:

@@ -63,7 +63,8 @@ def test_a_frame_carries_seq_as_id_and_one_line_of_json() -> None:
     assert lines[0] == "id: 3"
     assert lines[1] == "event: run.step.completed"
     assert lines[2].startswith("data: ")
-    assert text.endswith("\n\n") and len(lines) == 5
+    assert text.endswith("\n\n")
+    assert len(lines) == 5
     data = json.loads(lines[2].removeprefix("data: "))
     assert data["seq"] == 3
     assert data["payload"] == {"note": "two\nlines", "emoji": "✓"}
@@ -239,5 +240,6 @@ async def test_a_failing_read_ends_the_stream_with_an_error_frame() -> None:
     )
     assert frames[1].startswith(b"id: 1\n")
     assert frames[2].startswith(b"event: error\ndata: ")
-    assert b"purged" in frames[2] and b"\nid:" not in frames[2]
+    assert b"purged" in frames[2]
+    assert b"\nid:" not in frames[2]
     assert len(frames) == 3

@@ -130,7 +130,8 @@ async def test_read_ahead_stops_at_its_bound_while_the_writer_does_not_take() ->
             await asyncio.sleep(0)  # loop turns (no waiting): room for the reader to overrun
         assert source.pulled == 8
         chunk, count = reader.take()
-        assert count == 8 and chunk.count(b"id: ") == 8
+        assert count == 8
+        assert chunk.count(b"id: ") == 8
         await wait_for(lambda: source.pulled >= 16, timeout=DEADLINE, message="8 more pulled")
     finally:
         await reader.close()

@@ -70,7 +70,8 @@ async def test_o4_crossed_appends_on_two_streams_are_a_deadlock_error() -> None:
 
     results = await asyncio.wait_for(asyncio.gather(first(), second(), return_exceptions=True), 5)
     errors = [r for r in results if isinstance(r, BaseException)]
-    assert len(errors) == 1 and isinstance(errors[0], TransientError)
+    assert len(errors) == 1
+    assert isinstance(errors[0], TransientError)
     assert "deadlock" in str(errors[0])
     assert sorted((e.stream, e.seq) for e in outbox.events()) == [("a", 1), ("b", 1)]
 
@@ -84,7 +85,8 @@ async def test_o6_retention_follows_the_virtual_clock() -> None:
     clock.advance(5)
     await outbox.drain_once()
     (stored,) = outbox.events("s")
-    assert stored.published_at is not None and stored.published_at.timestamp() == clock.now()
+    assert stored.published_at is not None
+    assert stored.published_at.timestamp() == clock.now()
     clock.advance(3599)
     assert await outbox.purge_published(3600) == 0
     clock.advance(1)
@@ -129,7 +131,8 @@ async def test_o3_background_failures_go_to_on_error_and_retry_on_the_next_commi
         await outbox.stop()
     assert (running_after_start, outbox.running) == (True, False)
     assert [e.id for e in seen] == [first.id, second.id]
-    assert [str(e) for e in errors] == ["webhook down"] and outbox.errors == errors
+    assert [str(e) for e in errors] == ["webhook down"]
+    assert outbox.errors == errors
 
 
 async def test_removing_a_handler_stops_its_deliveries() -> None:
@@ -153,7 +156,8 @@ async def test_reset_forgets_events_and_counters() -> None:
     async with outbox.transaction() as tx:
         await outbox.append(tx, "s", "t", {})
     outbox.reset()
-    assert outbox.events() == [] and await outbox.pending() == 0
+    assert outbox.events() == []
+    assert await outbox.pending() == 0
     async with outbox.transaction() as tx:
         assert (await outbox.append(tx, "s", "t", {})).seq == 1
 

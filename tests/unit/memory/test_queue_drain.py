@@ -48,7 +48,8 @@ async def test_q6_drain_and_a_started_worker_share_one_limit_and_never_double_ru
     finally:
         await worker.close(grace=5)
     assert probe.peak == 5
-    assert set(runs.values()) == {1} and len(runs) == 500
+    assert set(runs.values()) == {1}
+    assert len(runs) == 500
     assert sorted(int(o.job_id) for o in outcomes) == list(range(1, 501))
 
 
@@ -125,7 +126,8 @@ async def test_cancelling_drain_puts_the_running_job_back() -> None:
     with pytest.raises(asyncio.CancelledError):
         await drained
     info = await queue.get_job("c", ref.id)
-    assert info is not None and (info.state, info.attempts_made) == ("waiting", 0)
+    assert info is not None
+    assert (info.state, info.attempts_made) == ("waiting", 0)
     assert [e.kind for e in queue.events_log] == ["enqueued", "active", "stalled"]
 
 

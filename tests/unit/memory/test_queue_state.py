@@ -45,7 +45,8 @@ def test_trusted_outcomes_equal_validated_ones() -> None:
         "failure_kind": "transient",
     }
     fast, slow = trusted_outcome(dict(values)), JobOutcome(**values)
-    assert fast == slow and hash(fast) == hash(slow)
+    assert fast == slow
+    assert hash(fast) == hash(slow)
     assert fast.model_dump() == slow.model_dump()
     assert fast.model_fields_set == slow.model_fields_set
     assert repr(fast) == repr(slow)
@@ -77,7 +78,8 @@ async def test_reset_forgets_jobs_and_events_but_keeps_workers() -> None:
     await queue.enqueue("r", "x", {}, options=JobOptions(job_id="same"))
     await queue.pause("r")
     queue.reset()
-    assert queue.jobs() == [] and queue.events_log == []
+    assert queue.jobs() == []
+    assert queue.events_log == []
     assert not await queue.is_paused("r")
     assert (await queue.counts("r")).depth == 0
     ref = await queue.enqueue("r", "x", {"again": True}, options=JobOptions(job_id="same"))
@@ -108,7 +110,8 @@ async def test_each_attempt_gets_its_own_copy_of_the_payload() -> None:
     await queue.drain("m")
     assert seen == [{"items": [1]}, {"items": [1]}]
     info = await queue.get_job("m", ref.id)
-    assert info is not None and info.data == {"items": [1]}
+    assert info is not None
+    assert info.data == {"items": [1]}
 
 
 async def test_a_result_that_is_not_json_fails_the_job_permanently() -> None:
@@ -121,7 +124,8 @@ async def test_a_result_that_is_not_json_fails_the_job_permanently() -> None:
     queue.consume("res", returns_object)
     (outcome,) = await queue.drain("res")
     assert (outcome.status, outcome.failure_kind) == ("failed", "permanent")
-    assert outcome.error is not None and "result is not JSON" in outcome.error
+    assert outcome.error is not None
+    assert "result is not JSON" in outcome.error
 
 
 async def test_progress_must_be_a_number_or_a_dict() -> None:
@@ -246,4 +250,5 @@ async def test_options_may_be_given_as_a_dict() -> None:
     queue = InMemoryQueue()
     ref = await queue.enqueue("q", "x", {}, options={"job_id": "by-dict", "delay": 3})  # type: ignore[arg-type]
     info = await queue.get_job("q", ref.id)
-    assert info is not None and (info.id, info.state, info.delay) == ("by-dict", "delayed", 3.0)
+    assert info is not None
+    assert (info.id, info.state, info.delay) == ("by-dict", "delayed", 3.0)

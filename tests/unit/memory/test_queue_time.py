@@ -55,7 +55,8 @@ async def test_q3_retry_schedule_1s_5s_30s_takes_well_under_a_second() -> None:
         ("failed", 4),
     ]
     info = await queue.get_job("sync", ref.id)
-    assert info is not None and info.finished_at == DEFAULT_START + 36
+    assert info is not None
+    assert info.finished_at == DEFAULT_START + 36
     assert elapsed < 0.25, f"the virtual retry schedule took {elapsed:.3f} s"
 
 
@@ -68,7 +69,8 @@ async def test_delayed_jobs_become_waiting_when_the_clock_passes_them() -> None:
     assert (await queue.counts("later")).delayed == 1
     clock.advance(0.001)
     info = await queue.get_job("later", ref.id)
-    assert info is not None and info.state == "waiting"
+    assert info is not None
+    assert info.state == "waiting"
 
 
 async def test_q5_virtual_time_also_ends_a_timed_out_attempt() -> None:
@@ -92,7 +94,8 @@ async def test_q5_virtual_time_also_ends_a_timed_out_attempt() -> None:
         outcomes = await drained
     assert [(o.status, o.failure_kind) for o in outcomes] == [("failed", "transient")]
     assert outcomes[0].error is not None
-    assert "JobTimeoutError" in outcomes[0].error and "30 s timeout" in outcomes[0].error
+    assert "JobTimeoutError" in outcomes[0].error
+    assert "30 s timeout" in outcomes[0].error
 
 
 async def test_q6_started_worker_waits_for_the_rate_limit_window() -> None:

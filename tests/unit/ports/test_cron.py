@@ -367,5 +367,6 @@ def test_q11_registry_and_schedule_refuse_the_same_input(schedule: JobSchedule, 
         )
     assert words in str(registry.value)
     assert words in str(port.value)
-    assert registry.value.field is not None and port.value.field is not None
+    assert registry.value.field is not None
+    assert port.value.field is not None
     assert registry.value.field.endswith(port.value.field)

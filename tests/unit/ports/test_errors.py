@@ -29,7 +29,8 @@ def test_message_fix_and_field_make_one_sentence_pair() -> None:
 
 
 def test_hierarchy_lets_callers_catch_broadly() -> None:
-    assert issubclass(ValidationError, ValueError) and issubclass(ValidationError, PortsideError)
+    assert issubclass(ValidationError, ValueError)
+    assert issubclass(ValidationError, PortsideError)
     assert issubclass(InfraNotSetError, ConfigurationError)
     assert issubclass(JobTimeoutError, TransientError)
     assert issubclass(BackendUnavailableError, TransientError)

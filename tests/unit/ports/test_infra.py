@@ -35,14 +35,16 @@ def test_get_infra_without_one_names_set_infra() -> None:
         get_infra()
     message = str(info.value)
     assert message.startswith("no Infra is installed. call portside.set_infra(Infra(")
-    assert "use_infra" in message and "fake_infra" in message
+    assert "use_infra" in message
+    assert "fake_infra" in message
     assert isinstance(info.value, ConfigurationError)
 
 
 def test_set_infra_installs_for_the_process_and_none_uninstalls() -> None:
     infra = _infra()
     set_infra(infra)
-    assert get_infra() is infra and portside.get_infra() is infra
+    assert get_infra() is infra
+    assert portside.get_infra() is infra
     set_infra(None)
     with pytest.raises(InfraNotSetError):
         get_infra()

@@ -108,7 +108,8 @@ def test_q3_default_options_are_shared_and_follow_the_environment(
     ``PORTSIDE_DEFAULT_ATTEMPTS`` value, read again on every call."""
     monkeypatch.delenv(ATTEMPTS_ENV, raising=False)
     first = default_options()
-    assert first == JobOptions() and first is default_options()
+    assert first == JobOptions()
+    assert first is default_options()
     monkeypatch.setenv(ATTEMPTS_ENV, "9")
     assert default_options().attempts == 9
     monkeypatch.setenv(ATTEMPTS_ENV, "0")

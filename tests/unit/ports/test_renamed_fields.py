@@ -26,18 +26,19 @@ def _letter_fields() -> dict[str, object]:
 
 def test_dead_letter_attempts_is_now_attempts_made() -> None:
     with pytest.deprecated_call(match="attempts_made"):
-        new = NewDeadLetter(**_letter_fields(), attempts=2)  # type: ignore[arg-type]
+        new = NewDeadLetter(**_letter_fields(), attempts=2)
     assert new.attempts_made == 2
     with pytest.deprecated_call(match="NewDeadLetter.attempts is deprecated"):
         assert new.attempts == 2
-    stored = DeadLetter(id="1", **_letter_fields(), attempts_made=3)  # type: ignore[arg-type]
+    stored = DeadLetter(id="1", **_letter_fields(), attempts_made=3)
     with pytest.deprecated_call(match="DeadLetter.attempts is deprecated"):
         assert stored.attempts == 3
 
 
 def test_queue_run_stats_attempts_is_now_finished() -> None:
     with pytest.deprecated_call(match="use finished"):
-        stats = QueueRunStats(queue="q", attempts=4, failed=1)  # type: ignore[call-arg]
-    assert stats.finished == 4 and stats.failure_rate == 0.25
+        stats = QueueRunStats(queue="q", attempts=4, failed=1)
+    assert stats.finished == 4
+    assert stats.failure_rate == 0.25
     with pytest.deprecated_call(match="QueueRunStats.attempts is deprecated"):
         assert stats.attempts == 4

@@ -76,7 +76,8 @@ def test_q1_namespaced_queue_names_are_valid() -> None:
 )
 def test_job_names(value: object, message: str) -> None:
     error = _error(check_job_name, value)
-    assert message in str(error) and error.field == "name"
+    assert message in str(error)
+    assert error.field == "name"
 
 
 @pytest.mark.parametrize(

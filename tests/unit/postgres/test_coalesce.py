@@ -56,7 +56,8 @@ async def test_a3_calls_in_one_loop_turn_share_one_batch_and_get_their_own_resul
     results = await asyncio.gather(*(coalescer.submit(n) for n in range(50)))
 
     assert results == [n * 2 for n in range(50)]
-    assert writer.batches == [list(range(50))] and writer.singles == []
+    assert writer.batches == [list(range(50))]
+    assert writer.singles == []
 
 
 async def test_a3_calls_made_while_a_batch_is_in_flight_form_the_next_batch() -> None:
@@ -80,8 +81,10 @@ async def test_a3_an_error_for_one_item_reaches_only_its_caller() -> None:
         *(coalescer.submit(n) for n in (1, -1, 2)), return_exceptions=True
     )
 
-    assert results[0] == 2 and results[2] == 4
-    assert isinstance(results[1], ValueError) and str(results[1]) == "negative -1"
+    assert results[0] == 2
+    assert results[2] == 4
+    assert isinstance(results[1], ValueError)
+    assert str(results[1]) == "negative -1"
     assert writer.singles == []
 
 
@@ -95,9 +98,12 @@ async def test_a3_a_failed_batch_is_replayed_item_by_item() -> None:
         *(coalescer.submit(n) for n in (6, 7, 8)), return_exceptions=True
     )
 
-    assert results[0] == 12 and results[2] == 16
-    assert isinstance(results[1], ValueError) and str(results[1]) == "bad 7"
-    assert writer.batches == [[6, 7, 8]] and sorted(writer.singles) == [6, 7, 8]
+    assert results[0] == 12
+    assert results[2] == 16
+    assert isinstance(results[1], ValueError)
+    assert str(results[1]) == "bad 7"
+    assert writer.batches == [[6, 7, 8]]
+    assert sorted(writer.singles) == [6, 7, 8]
 
 
 async def test_a3_a_lone_item_is_written_alone_and_gets_its_own_error() -> None:
@@ -108,7 +114,8 @@ async def test_a3_a_lone_item_is_written_alone_and_gets_its_own_error() -> None:
     with pytest.raises(ValueError, match="bad 9"):
         await coalescer.submit(9)
 
-    assert writer.batches == [] and writer.singles == [9]
+    assert writer.batches == []
+    assert writer.singles == [9]
 
 
 async def test_a3_items_with_equal_keys_never_share_a_batch() -> None:
@@ -145,7 +152,8 @@ async def test_a3_a_cancelled_caller_is_left_out_and_others_still_complete() -> 
 
     assert await asyncio.gather(*first, kept) == [2, 4, 8]
     assert gone.cancelled()
-    assert writer.batches == [[1, 2]] and writer.singles == [4]
+    assert writer.batches == [[1, 2]]
+    assert writer.singles == [4]
 
 
 async def test_a3_idle_waits_for_writes_under_way() -> None:

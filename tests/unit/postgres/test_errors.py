@@ -89,8 +89,10 @@ def test_backend_errors_maps_loss_keeping_the_original_as_cause() -> None:
     error = raised.value
     assert isinstance(error, TransientError)
     assert error.__cause__ is original
-    assert "outbox append" in str(error) and "InternalClientError" in str(error)
-    assert error.fix is not None and "retry" in error.fix
+    assert "outbox append" in str(error)
+    assert "InternalClientError" in str(error)
+    assert error.fix is not None
+    assert "retry" in error.fix
 
 
 @pytest.mark.parametrize("error", NOT_LOST, ids=lambda error: type(error).__name__)

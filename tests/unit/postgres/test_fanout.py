@@ -56,7 +56,8 @@ def test_o4_up_to_date_subscribers_share_one_group_and_each_event_object() -> No
         7,
         7,
     )
-    assert first.woken.is_set() and second.woken.is_set()
+    assert first.woken.is_set()
+    assert second.woken.is_set()
     assert not groups.fanout.current(group, start), "a read from the old position is stale"
 
 

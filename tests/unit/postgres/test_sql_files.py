@@ -53,7 +53,8 @@ def test_o2_notify_payload_is_constant_and_never_the_event() -> None:
     outbox = next(m for m in available_migrations() if m.version == "0001")
     assert "pg_notify('portside_outbox', '')" in outbox.sql
     assert "FOR EACH STATEMENT" in outbox.sql
-    assert "row_to_json" not in outbox.sql and "NEW." not in outbox.sql
+    assert "row_to_json" not in outbox.sql
+    assert "NEW." not in outbox.sql
 
 
 def test_load_migrations_orders_by_version(tmp_path: Path) -> None:
@@ -83,9 +84,11 @@ def test_bad_migration_files_are_refused(tmp_path: Path, files: list[str], messa
 def test_the_core_ships_no_example_tables() -> None:
     """The example tables left portside's own migrations for the examples' source."""
     core = {(m.version, m.name) for m in available_migrations()}
-    assert ("0011", "example_datasets") not in core and ("0020", "agent_runs") not in core
+    assert ("0011", "example_datasets") not in core
+    assert ("0020", "agent_runs") not in core
     for migration in available_migrations():
-        assert "example_" not in migration.sql and "agent_runs" not in migration.sql
+        assert "example_" not in migration.sql
+        assert "agent_runs" not in migration.sql
 
 
 def test_the_examples_are_a_source_of_their_own() -> None:

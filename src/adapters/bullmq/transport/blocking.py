@@ -22,8 +22,8 @@ class BlockingConnection:
         self._pool = pool
         self._conn: AbstractConnection | None = None
 
-    async def call(self, *args: Any, timeout: float) -> Any:
-        """Run one command, waiting at most ``timeout`` seconds for its reply.
+    async def call(self, *args: Any, reply_timeout: float) -> Any:
+        """Run one command, waiting at most ``reply_timeout`` seconds for its reply.
 
         A timeout or a failure drops the connection; the next call reconnects.
         """
@@ -31,7 +31,7 @@ class BlockingConnection:
         self._conn = conn
         try:
             await conn.send_command(*args, check_health=False)
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(reply_timeout):
                 return await conn.read_response()
         except BaseException:
             with contextlib.suppress(*CONNECTION_ERRORS):

@@ -95,11 +95,12 @@ def _encode_result(result: Any) -> tuple[Any, str]:
 
 
 async def run_attempt(
-    job: BullMQJob, handler: JobHandler, timeout: float | None, classify: Classifier
+    job: BullMQJob, handler: JobHandler, default_timeout: float | None, classify: Classifier
 ) -> Ending:
     """Run ``handler`` once for ``job`` and return how the attempt ended.
 
-    A timeout becomes ``JobTimeoutError`` (transient). Cancellation of the calling task
+    The attempt is limited to the job's own timeout, else to ``default_timeout`` (the
+    worker's). A timeout becomes ``JobTimeoutError`` (transient). Cancellation of the calling task
     propagates; a ``CancelledError`` raised by the handler itself is a transient failure.
 
     A job whose stored data cannot be decoded still reaches the handler (so a runtime that
@@ -111,7 +112,7 @@ async def run_attempt(
     if deferred:
         # BullMQ marks a job that stalled too often; it fails without a further attempt.
         return failure(job, TransientError(clean_text(deferred)), "transient", final=True)
-    limit = job.stored.timeout or timeout
+    limit = job.stored.timeout or default_timeout
     scope: asyncio.Timeout | None = None
     try:
         if limit is None:

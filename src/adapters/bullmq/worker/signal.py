@@ -58,7 +58,7 @@ class WorkSignal:
         if self.block_until:
             timeout = max(0.001, min(timeout, (self.block_until - now) / 1000))
         reply = await self._blocking.call(
-            "BZPOPMIN", self._marker, f"{timeout:.3f}", timeout=timeout + 2.0
+            "BZPOPMIN", self._marker, f"{timeout:.3f}", reply_timeout=timeout + 2.0
         )
         if reply:
             self.block_until = int(float(reply[2]))

@@ -229,21 +229,21 @@ class JobRunner:
                 state.wake()
 
     async def _run_timed(
-        self, worker: Consumer, record: JobRecord, job: InMemoryJob, timeout: float
+        self, worker: Consumer, record: JobRecord, job: InMemoryJob, limit: float
     ) -> Any:
         state = worker.state
-        limit = asyncio.timeout(timeout)
-        record.deadline = self.clock.now() + timeout
-        record.timer = limit
+        scope = asyncio.timeout(limit)
+        record.deadline = self.clock.now() + limit
+        record.timer = scope
         state.timed.add(record)
         try:
-            async with limit:
+            async with scope:
                 return await worker.handler(job)
         except TimeoutError:
-            if limit.expired():
+            if scope.expired():
                 raise JobTimeoutError(
                     f"job {record.id!r} of queue {record.queue!r} ran longer than its "
-                    f"{timeout:g} s timeout",
+                    f"{limit:g} s timeout",
                     fix="make the handler finish sooner or raise options.timeout / "
                     "consume(timeout=...)",
                 ) from None
