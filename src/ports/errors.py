@@ -6,11 +6,15 @@ __all__ = [
     "BackendUnavailableError",
     "ConfigurationError",
     "InfraNotSetError",
+    "JobFailedError",
+    "JobNotFoundError",
+    "JobStateError",
     "JobTimeoutError",
     "PermanentError",
     "PortsideError",
     "TransientError",
     "ValidationError",
+    "WaitTimeoutError",
 ]
 
 
@@ -32,6 +36,38 @@ class PortsideError(Exception):
 
 class ValidationError(PortsideError, ValueError):
     """An argument or payload passed to a portside entry point is invalid."""
+
+
+class JobNotFoundError(ValidationError):
+    """No job has this id in the queue: never added, removed, or deleted by retention.
+
+    ``field`` is ``job_id``; ``queue`` and ``job_id`` name the job looked for.
+    """
+
+    def __init__(self, queue: str, job_id: str, *, message: str | None = None) -> None:
+        self.queue = queue
+        self.job_id = job_id
+        super().__init__(
+            message or f"queue {queue!r} has no job {job_id!r}",
+            fix="check the id (from the JobRef that enqueue returned) and the queue name; "
+            "finished jobs may have been removed by their retention",
+            field="job_id",
+        )
+
+
+class JobStateError(ValidationError):
+    """The job exists but its state does not allow the operation (a wrong-state error).
+
+    ``state`` is the job's state when it was refused.
+    """
+
+    def __init__(
+        self, queue: str, job_id: str, state: str, message: str, *, fix: str, field: str
+    ) -> None:
+        self.queue = queue
+        self.job_id = job_id
+        self.state = state
+        super().__init__(message, fix=fix, field=field)
 
 
 class ConfigurationError(PortsideError):
@@ -65,3 +101,42 @@ class JobTimeoutError(TransientError):
 
 class BackendUnavailableError(TransientError):
     """Redis or Postgres could not be reached within the bounded retry window."""
+
+
+class JobFailedError(PortsideError):
+    """The job awaited with ``wait_until_finished`` failed for good.
+
+    Attributes:
+        queue: The job's queue.
+        job_id: The job's id.
+        failed_reason: The reason stored on the job (``JobInfo.failed_reason``).
+        failure_kind: ``transient`` or ``permanent`` when known.
+    """
+
+    def __init__(
+        self, queue: str, job_id: str, failed_reason: str, failure_kind: str | None = None
+    ) -> None:
+        self.queue = queue
+        self.job_id = job_id
+        self.failed_reason = failed_reason
+        self.failure_kind = failure_kind
+        super().__init__(
+            f"job {job_id!r} of queue {queue!r} failed: {failed_reason}",
+            fix=f"fix the cause, then retry it with retry_failed({queue!r}, job_id={job_id!r})",
+            field="job_id",
+        )
+
+
+class WaitTimeoutError(PortsideError, TimeoutError):
+    """A wait for a job ended at its deadline before the job finished (also a TimeoutError)."""
+
+    def __init__(self, queue: str, job_id: str, timeout: float, state: str) -> None:
+        self.queue = queue
+        self.job_id = job_id
+        self.state = state
+        super().__init__(
+            f"job {job_id!r} of queue {queue!r} did not finish within {timeout:g} s "
+            f"(it was {state})",
+            fix="wait longer, or check that a worker consumes the queue",
+            field="timeout",
+        )

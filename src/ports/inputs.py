@@ -16,10 +16,20 @@ from pydantic import BaseModel
 from portside.ports.classification import Classifier
 from portside.ports.cron import check_cron_pattern, resolve_timezone
 from portside.ports.errors import ValidationError
+from portside.ports.flows import ChildFailure, FlowJob
 from portside.ports.model import model_error
-from portside.ports.queue_types import JobOptions, NewJob, RateLimit, Schedule, default_options
+from portside.ports.queue_types import (
+    MAX_SECONDS,
+    JobOptions,
+    JobState,
+    NewJob,
+    RateLimit,
+    Schedule,
+    default_options,
+)
 from portside.ports.validation import (
     check_job_name,
+    check_queue_name,
     check_stream_name,
     check_text,
     encode_payload,
@@ -27,23 +37,34 @@ from portside.ports.validation import (
 )
 
 __all__ = [
+    "LISTED_STATES",
     "MAX_CONCURRENCY",
+    "MAX_FLOW_JOBS",
+    "MAX_LOG_LINE",
+    "MAX_PAGE",
     "CheckedJob",
     "EncodedJob",
+    "FlowNode",
     "OutboxAppend",
     "check_append",
     "check_cache_key",
     "check_cache_value",
     "check_callable",
     "check_classifier",
+    "check_clean_state",
     "check_concurrency",
+    "check_count",
+    "check_delay",
+    "check_flow",
     "check_from_seq",
     "check_job",
+    "check_log_line",
     "check_lookup_id",
     "check_new_job",
     "check_schedule",
     "check_seconds",
     "check_sequence",
+    "check_states",
     "check_ttl",
     "coerce_model",
     "coerce_new_job",
@@ -58,6 +79,26 @@ M = TypeVar("M", bound=BaseModel)
 
 MAX_CONCURRENCY = 10_000
 """The most jobs one worker may run at once (``consume(concurrency=...)``)."""
+
+MAX_FLOW_JOBS = 10_000
+"""The most jobs one flow may hold (``add_flow``); all are added in one atomic write."""
+
+MAX_PAGE = 1000
+"""The most jobs one ``list_jobs`` page may hold."""
+
+MAX_LOG_LINE = 100_000
+"""The longest log line a job may add, in characters."""
+
+LISTED_STATES: tuple[JobState, ...] = (
+    "waiting",
+    "paused",
+    "delayed",
+    "active",
+    "completed",
+    "failed",
+    "waiting-children",
+)
+"""The states ``list_jobs`` accepts (every ``JobState`` but ``unknown``)."""
 
 _SCHEDULER_CHOOSES = {
     "job_id": "job schedulers name their jobs themselves",
@@ -94,6 +135,18 @@ class EncodedJob(NamedTuple):
     name: str
     payload: str
     options: JobOptions
+
+
+class FlowNode(NamedTuple):
+    """One job of a checked flow (``check_flow``); parents come before their children."""
+
+    queue: str
+    name: str
+    payload: str
+    options: JobOptions
+    on_failure: ChildFailure
+    parent: int | None
+    """The index of the parent's node in the list, None for the flow's root."""
 
 
 def coerce_model(value: object, model: type[M], field: str) -> M:
@@ -258,6 +311,16 @@ def check_seconds(value: object, field: str, *, positive: bool = False) -> float
     return float(value)
 
 
+def check_delay(value: object) -> float:
+    """A delayed job's new delay (``change_delay``): seconds above 0, at most ``MAX_SECONDS``."""
+    seconds = check_seconds(value, "delay", positive=True)
+    if seconds > MAX_SECONDS:
+        raise ValidationError(
+            f"delay is {value!r}", fix=f"pass at most {MAX_SECONDS:.0f} seconds", field="delay"
+        )
+    return seconds
+
+
 def check_callable(value: object, field: str) -> Callable[..., Any]:
     """``value`` if it can be called (a handler, a classifier, a callback)."""
     if not callable(value):
@@ -349,3 +412,146 @@ def check_lookup_id(value: object, field: str = "job_id") -> str:
             field=field,
         )
     return check_text(value, field, "id")
+
+
+def check_flow(value: object) -> list[FlowNode]:
+    """Every job of a flow checked like an enqueued job, before any is added.
+
+    Returns the jobs depth first, each parent before its children. Beyond the job rules:
+    ``dedupe_key`` is refused (a deduplicated child would not be linked to its parent, which
+    would then wait forever), a job id may appear once per queue, the root has no
+    ``on_failure`` (it has no parent), and a flow holds at most ``MAX_FLOW_JOBS`` jobs.
+
+    Raises:
+        ValidationError: naming the job's place, e.g. ``flow.children[1].data.url``.
+    """
+    root = coerce_model(value, FlowJob, "flow")
+    if root.on_failure != "wait":
+        raise ValidationError(
+            f"flow.on_failure is {root.on_failure!r} on the root job, which has no parent",
+            fix="set on_failure on child jobs only",
+            field="flow.on_failure",
+        )
+    defaults = default_options()
+    nodes: list[FlowNode] = []
+    ids: set[tuple[str, str]] = set()
+    stack: list[tuple[FlowJob, int | None, str]] = [(root, None, "flow")]
+    while stack:
+        job, parent, where = stack.pop()
+        if len(nodes) == MAX_FLOW_JOBS:
+            raise ValidationError(
+                f"flow holds more than {MAX_FLOW_JOBS} jobs",
+                fix="split it into several flows",
+                field="flow",
+            )
+        nodes.append(_flow_node(job, parent, where, defaults, ids))
+        index = len(nodes) - 1
+        children = job.children
+        for position in range(len(children) - 1, -1, -1):
+            stack.append((children[position], index, f"{where}.children[{position}]"))
+    return nodes
+
+
+def _flow_node(
+    job: FlowJob,
+    parent: int | None,
+    where: str,
+    defaults: JobOptions,
+    ids: set[tuple[str, str]],
+) -> FlowNode:
+    try:
+        queue = check_queue_name(job.queue)
+        check_job_name(job.name)
+    except ValidationError as exc:
+        field = f"{where}.{exc.field}"
+        raise ValidationError(f"{field}: {exc.message}", fix=exc.fix, field=field) from None
+    checked = encode_job(job.name, job.data, job.options, where, defaults)
+    options = checked.options
+    if options.dedupe_key is not None:
+        raise ValidationError(
+            f"{where}.options.dedupe_key is set on a job of a flow",
+            fix="drop it: a deduplicated job is not linked to its parent (use a job_id to "
+            "make adding the flow idempotent)",
+            field=f"{where}.options.dedupe_key",
+        )
+    if options.job_id is not None:
+        if (queue, options.job_id) in ids:
+            raise ValidationError(
+                f"{where}.options.job_id {options.job_id!r} is used twice in queue {queue!r}",
+                fix="give every job of the flow its own id (or none: ids are generated)",
+                field=f"{where}.options.job_id",
+            )
+        ids.add((queue, options.job_id))
+    return FlowNode(queue, checked.name, checked.payload, options, job.on_failure, parent)
+
+
+def check_count(value: object, field: str, *, minimum: int = 0, maximum: int | None = None) -> int:
+    """An int from ``minimum`` to ``maximum`` (a page offset or size, a depth, a limit)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(
+            f"{field} must be an int, got {type(value).__name__}",
+            fix=f"pass a whole number of at least {minimum}",
+            field=field,
+        )
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"from {minimum} to {maximum}" if maximum is not None else f"{minimum} or more"
+        raise ValidationError(f"{field} is {value}", fix=f"pass {bound}", field=field)
+    return value
+
+
+def check_states(value: object) -> tuple[JobState, ...]:
+    """The states of a ``list_jobs`` call: one state or a list of them, duplicates dropped."""
+    items = (value,) if isinstance(value, str) else tuple(check_sequence(value, "states"))
+    allowed = ", ".join(LISTED_STATES)
+    if not items:
+        raise ValidationError(
+            "states is empty", fix=f"name at least one of {allowed}", field="states"
+        )
+    states: dict[JobState, None] = {}
+    for item in items:
+        found = next((state for state in LISTED_STATES if state == item), None)
+        if found is None:
+            raise ValidationError(
+                f"states holds {item!r}, which is not a state jobs can be listed in",
+                fix=f"use {allowed}",
+                field="states",
+            )
+        states[found] = None
+    return tuple(states)
+
+
+def check_clean_state(value: object) -> str:
+    """The state ``clean`` removes jobs from: ``completed`` or ``failed``."""
+    if value not in ("completed", "failed"):
+        raise ValidationError(
+            f"state is {value!r}; clean removes finished jobs only",
+            fix="pass state='completed' or state='failed' (purge() removes waiting jobs)",
+            field="state",
+        )
+    return str(value)
+
+
+def check_log_line(line: object) -> str:
+    """A job's log line: a string of at most ``MAX_LOG_LINE`` characters, valid UTF-8."""
+    if not isinstance(line, str):
+        raise ValidationError(
+            f"a log line must be a str, got {type(line).__name__}",
+            fix="format the value as text first",
+            field="line",
+        )
+    if len(line) > MAX_LOG_LINE:
+        raise ValidationError(
+            f"the log line has {len(line)} characters, over the {MAX_LOG_LINE} limit",
+            fix="log a summary and store large content elsewhere",
+            field="line",
+        )
+    if not line.isascii():
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(
+                "the log line contains a lone surrogate, which is not valid UTF-8",
+                fix="decode the text properly before logging it",
+                field="line",
+            ) from None
+    return line

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
 from portside.ports.classification import Classifier
+from portside.ports.flows import FlowJob, FlowRef, FlowTree
 from portside.ports.queue_types import (
     JobInfo,
+    JobLogs,
     JobOptions,
+    JobPage,
     JobRef,
+    JobState,
     NewJob,
     QueueCounts,
     QueueEvent,
@@ -60,6 +64,15 @@ class Job(Protocol):
 
     async def update_progress(self, progress: int | float | dict[str, Any]) -> None:
         """Store progress readable through ``get_job`` and emit a ``progress`` event."""
+        ...
+
+    async def log(self, line: str) -> None:
+        """Append a line to the job's logs (``get_logs``; BullMQ job logs), keeping the
+        newest ``options.keep_logs`` lines."""
+        ...
+
+    async def children_values(self) -> dict[str, Any]:
+        """The results of this job's completed children, by ``"<queue>:<job id>"``."""
         ...
 
 
@@ -175,6 +188,75 @@ class QueuePort(Protocol):
 
     async def retry_failed(self, queue: str, *, job_id: str | None = None) -> int:
         """Move failed jobs (or one) back to waiting with fresh attempts; returns how many."""
+        ...
+
+    async def add_flow(self, flow: FlowJob) -> FlowRef:
+        """Add a tree of parent and child jobs at once; a parent runs after its children."""
+        ...
+
+    async def get_flow(
+        self, queue: str, job_id: str, *, depth: int = 10, max_children: int = 100
+    ) -> FlowTree | None:
+        """A job and its children, ``depth`` levels deep, or None if the job is unknown."""
+        ...
+
+    async def wait_until_finished(self, queue: str, job_id: str, timeout: float) -> Any:  # noqa: ASYNC109
+        """The job's result once it completed; raises ``JobFailedError`` if it failed for
+        good, ``WaitTimeoutError`` after ``timeout`` seconds."""
+        ...
+
+    async def get_logs(
+        self,
+        queue: str,
+        job_id: str,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        ascending: bool = True,
+    ) -> JobLogs:
+        """A job's log lines, oldest first unless ``ascending`` is False."""
+        ...
+
+    async def list_jobs(
+        self,
+        queue: str,
+        states: JobState | Sequence[JobState],
+        *,
+        offset: int = 0,
+        limit: int = 100,
+        ascending: bool = False,
+    ) -> JobPage:
+        """One page of the jobs in ``states``, state by state, newest first by default."""
+        ...
+
+    async def remove_job(self, queue: str, job_id: str, *, force: bool = False) -> None:
+        """Remove a job and its children; refuses an active job unless ``force``."""
+        ...
+
+    async def promote_job(self, queue: str, job_id: str) -> None:
+        """Make a delayed job waiting now."""
+        ...
+
+    async def change_delay(self, queue: str, job_id: str, delay: float) -> None:
+        """Make a delayed job due ``delay`` seconds from now."""
+        ...
+
+    async def update_data(
+        self, queue: str, job_id: str, data: Mapping[str, Any] | BaseModel
+    ) -> None:
+        """Replace a job's payload; attempts that start later read the new one."""
+        ...
+
+    async def clean(
+        self,
+        queue: str,
+        grace: float,
+        *,
+        state: Literal["completed", "failed"] = "completed",
+        limit: int | None = None,
+    ) -> list[str]:
+        """Remove ``state`` jobs (completed or failed) finished over ``grace`` seconds ago,
+        oldest first, at most ``limit``; returns their ids."""
         ...
 
     async def upsert_schedule(self, queue: str, schedule: Schedule) -> None:

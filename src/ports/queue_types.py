@@ -25,8 +25,11 @@ __all__ = [
     "Backoff",
     "FailureKind",
     "JobInfo",
+    "JobLogs",
     "JobOptions",
     "JobOutcome",
+    "JobPage",
+    "JobParent",
     "JobRef",
     "JobState",
     "NewJob",
@@ -46,7 +49,10 @@ MAX_SECONDS = float(2**31)  # ~68 years: every duration must fit BullMQ's intege
 MAX_KEEP = 2**31 - 1
 MAX_PRIORITY = 2_097_151  # 2**21 - 1, the largest priority Node BullMQ 5 accepts
 
-JobState = Literal["waiting", "delayed", "active", "completed", "failed", "paused", "unknown"]
+JobState = Literal[
+    "waiting", "delayed", "active", "completed", "failed", "paused", "waiting-children", "unknown"
+]
+"""``waiting-children``: a flow's parent job waiting for its children (BullMQ's state name)."""
 FailureKind = Literal["transient", "permanent"]
 QueueEventKind = Literal[
     "enqueued", "active", "progress", "completed", "retrying", "failed", "stalled"
@@ -147,6 +153,8 @@ class JobOptions(PortModel):
     remove_on_fail: bool | int | Retention = False
     dedupe_key: str | None = Field(default=None, min_length=1, max_length=200)
     dedupe_ttl: float | None = Field(default=None, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
+    keep_logs: int | None = Field(default=None, ge=1, le=MAX_KEEP)
+    """Log lines kept per job, the newest (BullMQ ``keepLogs``); None keeps every line."""
 
     @field_validator("job_id")
     @classmethod
@@ -267,8 +275,17 @@ class JobRef(PortModel):
     name: str
 
 
+class JobParent(PortModel):
+    """The parent a job of a flow belongs to (Q7)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    queue: str
+    id: str
+
+
 class JobInfo(PortModel):
-    """A snapshot of one job (Q7)."""
+    """A snapshot of one job (Q7). ``parent`` is set for a child job of a flow."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -288,10 +305,29 @@ class JobInfo(PortModel):
     created_at: float
     processed_at: float | None = None
     finished_at: float | None = None
+    parent: JobParent | None = None
+
+
+class JobPage(PortModel):
+    """One page of ``list_jobs``: the jobs, and how many the listed states hold in all (Q9)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    jobs: list[JobInfo]
+    total: int
+
+
+class JobLogs(PortModel):
+    """Log lines of one job (``get_logs``) and how many it keeps in all (Q7)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lines: list[str]
+    count: int
 
 
 class QueueCounts(PortModel):
-    """Jobs per state (Q7, Q9)."""
+    """Jobs per state (Q7, Q9). ``waiting_children`` counts flow parents waiting for children."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -301,6 +337,7 @@ class QueueCounts(PortModel):
     completed: int = 0
     failed: int = 0
     paused: int = 0
+    waiting_children: int = 0
 
     @property
     def depth(self) -> int:

@@ -4,14 +4,45 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from portside.adapters.memory.queue.json_values import copy_json
-from portside.ports import Backoff, FailureKind, Job, JobInfo, JobOptions, JobRef, Retention
+from portside.ports import (
+    Backoff,
+    ChildFailure,
+    FailureKind,
+    Job,
+    JobInfo,
+    JobOptions,
+    JobParent,
+    JobRef,
+    Retention,
+)
+from portside.ports.inputs import check_log_line
 
-__all__ = ["InMemoryJob", "JobRecord"]
+__all__ = ["FlowLinks", "InMemoryJob", "JobRecord"]
 
 Keep = bool | int | Retention
+
+
+@dataclass(slots=True, eq=False)
+class FlowLinks:
+    """A flow job's links, as BullMQ keeps them: its parent and, for a parent, its children.
+
+    Children are keyed ``"<queue>:<job id>"``: ``pending`` are those it still waits for,
+    ``processed`` the results of those that completed, ``ignored`` the reasons of failures
+    ignored (``ignore``), ``unsuccessful`` when failures failed it (``fail_parent``).
+    ``known`` finds every child ever linked.
+    """
+
+    parent: JobRecord | None = None
+    on_failure: ChildFailure = "wait"
+    pending: dict[str, JobRecord] = field(default_factory=dict)
+    processed: dict[str, object] = field(default_factory=dict)
+    ignored: dict[str, str] = field(default_factory=dict)
+    unsuccessful: dict[str, float] = field(default_factory=dict)
+    known: dict[str, JobRecord] = field(default_factory=dict)
 
 
 class JobRecord:
@@ -24,6 +55,7 @@ class JobRecord:
         "data",
         "deadline",
         "dedupe_key",
+        "deferred",
         "delay",
         "due_at",
         "failed_reason",
@@ -32,6 +64,9 @@ class JobRecord:
         "id",
         "keep_complete",
         "keep_fail",
+        "keep_logs",
+        "links",
+        "logs",
         "max_attempts",
         "name",
         "order",
@@ -44,6 +79,7 @@ class JobRecord:
         "scheduler_id",
         "stalls",
         "state",
+        "taken",
         "task",
         "timeout",
         "timer",
@@ -73,6 +109,7 @@ class JobRecord:
         self.keep_complete: Keep = options.remove_on_complete
         self.keep_fail: Keep = options.remove_on_fail
         self.dedupe_key: str | None = options.dedupe_key
+        self.keep_logs: int | None = options.keep_logs
         self.delay = options.delay
         self.scheduler_id = scheduler_id
         self.created_at = now
@@ -92,6 +129,15 @@ class JobRecord:
         self.timer: asyncio.Timeout | None = None
         self.removed = False
         self.worker: object = None  # whose close() cancels the attempt holding this job
+        self.taken = 0  # when a worker took it last (the runner's counter of takes)
+        self.links: FlowLinks | None = None  # only for jobs of a flow
+        self.logs: list[str] | None = None
+        self.deferred: str | None = None  # a failure decided before it runs (a failed child)
+
+    @property
+    def key(self) -> str:
+        """How a parent names this job among its children: ``"<queue>:<job id>"``."""
+        return f"{self.queue}:{self.id}"
 
     def ref(self) -> JobRef:
         """The reference enqueue returns."""
@@ -117,7 +163,25 @@ class JobRecord:
             created_at=self.created_at,
             processed_at=self.processed_at,
             finished_at=self.finished_at,
+            parent=self._parent(),
         )
+
+    def _parent(self) -> JobParent | None:
+        links = self.links
+        if links is None or links.parent is None:
+            return None
+        return JobParent(queue=links.parent.queue, id=links.parent.id)
+
+    def add_log(self, line: str) -> int:
+        """Append a log line, keeping the newest ``keep_logs``; returns how many are kept."""
+        logs = self.logs
+        if logs is None:
+            logs = self.logs = []
+        logs.append(line)
+        keep = self.keep_logs
+        if keep is not None and len(logs) > keep:
+            del logs[: len(logs) - keep]
+        return len(logs)
 
 
 ProgressSink = Callable[[JobRecord, int, object], None]
@@ -169,6 +233,19 @@ class InMemoryJob:
     async def update_progress(self, progress: int | float | dict[str, Any]) -> None:
         """Store progress (readable through ``get_job``) and emit a ``progress`` event."""
         self._sink(self._record, self._attempt, progress)
+
+    async def log(self, line: str) -> None:
+        """Append a line to the job's logs (dropped once the job is removed)."""
+        line = check_log_line(line)
+        if not self._record.removed:
+            self._record.add_log(line)
+
+    async def children_values(self) -> dict[str, Any]:
+        """The results of this job's completed children, by ``"<queue>:<job id>"``."""
+        links = self._record.links
+        if links is None:
+            return {}
+        return {key: copy_json(value) for key, value in links.processed.items()}
 
     def __repr__(self) -> str:
         return f"InMemoryJob(queue={self.queue!r}, id={self.id!r}, attempt={self._attempt})"

@@ -5,24 +5,32 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from portside.adapters.memory.clock import VirtualClock
-from portside.adapters.memory.queue import control
+from portside.adapters.memory.queue import control, flows, manage
 from portside.adapters.memory.queue.events import InMemoryEventStream, to_event
 from portside.adapters.memory.queue.jobs import JobRecord
+from portside.adapters.memory.queue.json_values import copy_json
 from portside.adapters.memory.queue.runner import JobRunner
-from portside.adapters.memory.queue.state import QueueState
+from portside.adapters.memory.queue.state import Finish, QueueState
 from portside.adapters.memory.queue.worker import InMemoryWorker
 from portside.ports import (
     Classifier,
     ConfigurationError,
+    FlowJob,
+    FlowRef,
+    FlowTree,
+    JobFailedError,
     JobHandler,
     JobInfo,
+    JobLogs,
+    JobNotFoundError,
     JobOptions,
     JobOutcome,
+    JobPage,
     JobRef,
     JobState,
     NewJob,
@@ -31,18 +39,28 @@ from portside.ports import (
     QueuePort,
     RateLimit,
     Schedule,
+    WaitTimeoutError,
 )
 from portside.ports.inputs import (
+    MAX_PAGE,
+    FlowNode,
     check_callable,
     check_classifier,
+    check_clean_state,
     check_concurrency,
+    check_count,
+    check_delay,
+    check_flow,
     check_job,
+    check_lookup_id,
     check_new_job,
     check_seconds,
     check_sequence,
+    check_states,
     coerce_rate_limit,
 )
-from portside.ports.validation import check_queue_name
+from portside.ports.queue_types import MAX_SECONDS
+from portside.ports.validation import check_queue_name, json_payload
 
 __all__ = ["InMemoryQueue"]
 
@@ -157,6 +175,178 @@ class InMemoryQueue:
             if existing is not None
             else JobRef(queue=state.name, id=job_id, name=name)
         )
+
+    # -- flows -------------------------------------------------------------------------------
+
+    async def add_flow(self, flow: FlowJob) -> FlowRef:
+        """Add a tree of parent and child jobs at once (BullMQ's FlowProducer rules)."""
+        self._check_open()
+        nodes = check_flow(flow)
+        for node in nodes:
+            self._runner.state(node.queue)
+        ref = flows.add_flow(nodes, self._runner.state, self.clock.now(), self._add_node)
+        for node in nodes:
+            self._runner.state(node.queue).wake()
+        return ref
+
+    def _add_node(self, state: QueueState, node: FlowNode, job_id: str, parent: bool) -> JobRecord:
+        now = self.clock.now()
+        record = JobRecord(
+            state.name,
+            job_id,
+            node.name,
+            flows.decode(node),
+            node.options,
+            now=now,
+            order=state.next_order(),
+        )
+        if parent:
+            record.state = "waiting-children"
+            state.add(record)
+        elif node.options.delay > 0:
+            record.state = "delayed"
+            state.add(record)
+            state.push_delayed(record, now + node.options.delay)
+        else:
+            state.add(record)
+            state.push_ready(record)
+        self._runner.emit(state, "enqueued", record, 0)
+        return record
+
+    async def get_flow(
+        self, queue: str, job_id: str, *, depth: int = 10, max_children: int = 100
+    ) -> FlowTree | None:
+        """A job and its children, ``depth`` levels deep, or None if the job is unknown."""
+        state = self._open(queue)
+        job_id = check_lookup_id(job_id)
+        depth = check_count(depth, "depth", minimum=1)
+        max_children = check_count(max_children, "max_children", minimum=1)
+        record = state.jobs.get(job_id)
+        if record is None:
+            return None
+        return flows.get_flow(record, depth, max_children, self._paused)
+
+    def _paused(self, queue: str) -> bool:
+        return self._runner.state(queue).paused
+
+    # -- waiting for a job -------------------------------------------------------------------
+
+    async def wait_until_finished(self, queue: str, job_id: str, timeout: float) -> Any:  # noqa: ASYNC109
+        """The job's result once it completed (at once if it already has).
+
+        Raises:
+            JobNotFoundError: no such job, or it was removed while waited for.
+            JobFailedError: the job failed for good.
+            WaitTimeoutError: ``timeout`` seconds (real time) passed first.
+        """
+        state = self._open(queue)
+        job_id = check_lookup_id(job_id)
+        limit = check_seconds(timeout, "timeout", positive=True)
+        record = state.jobs.get(job_id)
+        if record is None:
+            raise JobNotFoundError(state.name, job_id)
+        if record.state == "completed":
+            return copy_json(record.result)
+        if record.state == "failed":
+            raise _failed(record)
+        future: asyncio.Future[Finish] = asyncio.get_running_loop().create_future()
+        state.finish_waiters.setdefault(job_id, []).append(future)
+        try:
+            async with asyncio.timeout(min(limit, MAX_SECONDS)):
+                kind, value = await future
+        except TimeoutError:
+            shown = record.info(paused=state.paused).state
+            raise WaitTimeoutError(state.name, job_id, limit, shown) from None
+        finally:
+            waiting = state.finish_waiters.get(job_id)
+            if waiting is not None and future in waiting:
+                waiting.remove(future)
+                if not waiting:
+                    del state.finish_waiters[job_id]
+        if kind == "completed":
+            return value
+        if kind == "failed":
+            raise _failed(value)
+        raise JobNotFoundError(
+            state.name, job_id, message=f"job {job_id!r} of queue {state.name!r} was removed"
+        )
+
+    async def get_logs(
+        self,
+        queue: str,
+        job_id: str,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        ascending: bool = True,
+    ) -> JobLogs:
+        """A job's log lines, oldest first unless ``ascending`` is False."""
+        state = self._open(queue)
+        job_id = check_lookup_id(job_id)
+        offset = check_count(offset, "offset")
+        if limit is not None:
+            limit = check_count(limit, "limit", minimum=1)
+        return manage.get_logs(state, job_id, offset, limit, bool(ascending))
+
+    # -- job management ----------------------------------------------------------------------
+
+    async def list_jobs(
+        self,
+        queue: str,
+        states: JobState | Sequence[JobState],
+        *,
+        offset: int = 0,
+        limit: int = 100,
+        ascending: bool = False,
+    ) -> JobPage:
+        """One page of the jobs in ``states``, state by state, newest first by default."""
+        state = self._open(queue)
+        kinds = check_states(states)
+        offset = check_count(offset, "offset")
+        limit = check_count(limit, "limit", minimum=1, maximum=MAX_PAGE)
+        return manage.list_jobs(state, kinds, offset, limit, bool(ascending))
+
+    async def remove_job(self, queue: str, job_id: str, *, force: bool = False) -> None:
+        """Remove a job and its children; refuses an active job unless ``force``."""
+        state = self._open(queue)
+        manage.remove_job(state, check_lookup_id(job_id), self._runner.state, force=force)
+
+    async def promote_job(self, queue: str, job_id: str) -> None:
+        """Make a delayed job waiting now."""
+        manage.promote_job(self._open(queue), check_lookup_id(job_id))
+
+    async def change_delay(self, queue: str, job_id: str, delay: float) -> None:
+        """Make a delayed job due ``delay`` seconds from now (on the virtual clock)."""
+        state = self._open(queue)
+        job_id = check_lookup_id(job_id)
+        seconds = check_delay(delay)
+        manage.change_delay(state, job_id, seconds, self.clock.now())
+
+    async def update_data(
+        self, queue: str, job_id: str, data: Mapping[str, Any] | BaseModel
+    ) -> None:
+        """Replace a job's payload; attempts that start later read the new one."""
+        state = self._open(queue)
+        job_id = check_lookup_id(job_id)
+        manage.update_data(state, job_id, json_payload(data, "data"))
+
+    async def clean(
+        self,
+        queue: str,
+        grace: float,
+        *,
+        state: Literal["completed", "failed"] = "completed",
+        limit: int | None = None,
+    ) -> list[str]:
+        """Remove ``state`` jobs finished over ``grace`` seconds ago (virtual clock), oldest
+        first, at most ``limit``; returns their ids."""
+        target = self._open(queue)
+        seconds = check_seconds(grace, "grace")
+        kind = check_clean_state(state)
+        if limit is not None:
+            limit = check_count(limit, "limit", minimum=1)
+        older_than = self.clock.now() - seconds
+        return manage.clean(target, kind, older_than, limit, self._runner.state)
 
     # -- workers -----------------------------------------------------------------------------
 
@@ -359,6 +549,12 @@ class InMemoryQueue:
             for stream in list(state.streams):
                 stream.end()
         self._runner.close()
+
+
+def _failed(record: JobRecord) -> JobFailedError:
+    return JobFailedError(
+        record.queue, record.id, record.failed_reason or "failed", record.failure_kind
+    )
 
 
 def _conforms() -> QueuePort:

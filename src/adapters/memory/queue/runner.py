@@ -8,9 +8,10 @@ from collections import deque
 from typing import Any, Protocol
 
 from portside.adapters.memory.clock import VirtualClock
+from portside.adapters.memory.queue import flows
 from portside.adapters.memory.queue.events import EventRow, to_event
 from portside.adapters.memory.queue.jobs import InMemoryJob, JobRecord
-from portside.adapters.memory.queue.json_values import json_value
+from portside.adapters.memory.queue.json_values import copy_json, json_value
 from portside.adapters.memory.queue.outcomes import OutcomeCollectors
 from portside.adapters.memory.queue.schedules import ScheduleState, job_id_for
 from portside.adapters.memory.queue.state import QueueState
@@ -19,6 +20,7 @@ from portside.ports import (
     FailureKind,
     JobHandler,
     JobTimeoutError,
+    PermanentError,
     QueueEventKind,
     RateLimit,
     ValidationError,
@@ -68,6 +70,7 @@ class JobRunner:
         self.queues: dict[str, QueueState] = {}
         self.log: deque[EventRow] = deque(maxlen=events_log_limit)
         self.outcomes = OutcomeCollectors()
+        self._takes = 0
         self._unsubscribe = self.clock.on_advance(self._on_time)
 
     def state(self, name: str) -> QueueState:
@@ -194,6 +197,8 @@ class JobRunner:
         state.move(record, "active")
         state.active.add(record)
         record.processed_at = now
+        self._takes += 1
+        record.taken = self._takes
         record.task = task
         record.worker = worker
         worker.active += 1
@@ -208,6 +213,10 @@ class JobRunner:
         job = InMemoryJob(record, attempt, self._progress)
         timeout = record.timeout if record.timeout is not None else worker.timeout
         try:
+            if record.deferred is not None:
+                # A child failed it (``fail_parent``): it fails without running, as in BullMQ.
+                self._failed(worker, record, attempt, PermanentError(record.deferred), "permanent")
+                return
             if timeout is None:
                 result = await worker.handler(job)
             else:
@@ -271,8 +280,12 @@ class JobRunner:
         if record.dedupe_key is not None:
             state.release_dedupe(record)
         worker.processed += 1
+        if record.links is not None:
+            flows.child_completed(record, result, now, self.state)
         self.emit(state, "completed", record, attempt, result=result)
         self.outcomes.add(record, attempt, "completed", result=result)
+        if state.finish_waiters:
+            state.settle(record.id, ("completed", copy_json(result)))
         if record.keep_complete is not False:
             state.trim("completed", record.keep_complete, now)
 
@@ -327,11 +340,16 @@ class JobRunner:
         now: float,
     ) -> None:
         record.finished_at = now
+        record.deferred = None
         state.move(record, "failed")
         state.finished["failed"].append(record)
         state.release_dedupe(record)
+        if record.links is not None:
+            flows.child_failed(record, reason, now, self.state)
         self.emit(state, "failed", record, attempt, error=reason, failure=kind)
         self.outcomes.add(record, attempt, "failed", error=reason, failure=kind)
+        if state.finish_waiters:
+            state.settle(record.id, ("failed", record))
         if record.keep_fail is not False:
             state.trim("failed", record.keep_fail, now)
 

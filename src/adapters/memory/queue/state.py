@@ -13,9 +13,13 @@ from portside.adapters.memory.queue.jobs import JobRecord
 from portside.adapters.memory.queue.schedules import ScheduleState
 from portside.ports import Retention
 
-__all__ = ["QueueState"]
+__all__ = ["Finish", "QueueState"]
 
-_STATES = ("waiting", "delayed", "active", "completed", "failed")
+_STATES = ("waiting", "delayed", "active", "completed", "failed", "waiting-children")
+
+Finish = tuple[str, Any]
+"""How an awaited job ended: ``("completed", result)``, ``("failed", record)`` or
+``("removed", None)``."""
 
 
 class QueueState:
@@ -27,10 +31,14 @@ class QueueState:
         self.name = name
         self.streams: list[InMemoryEventStream] = []
         self.waiters: list[asyncio.Future[None]] = []
+        self.finish_waiters: dict[str, list[asyncio.Future[Finish]]] = {}
         self.clear()
 
     def clear(self) -> None:
-        """Forget every job, schedule and setting; event streams stay attached."""
+        """Forget every job, schedule and setting; event streams stay attached, and waits for
+        a job's end learn that it was removed."""
+        for job_id in list(self.finish_waiters):
+            self.settle(job_id, ("removed", None))
         self.jobs: dict[str, JobRecord] = {}
         self.waiting: deque[JobRecord] = deque()
         self.prioritized: list[tuple[int, int, JobRecord]] = []
@@ -64,11 +72,19 @@ class QueueState:
         counts[state] += 1
         record.state = state
 
-    def push_ready(self, record: JobRecord, *, front: bool = False) -> None:
-        """Make ``record`` waiting: priority 0 into the FIFO list, others into the priority heap."""
+    def push_ready(
+        self, record: JobRecord, *, front: bool = False, by_priority: bool = True
+    ) -> None:
+        """Make ``record`` waiting: priority 0 into the FIFO list, others into the priority heap.
+
+        Args:
+            front: Put it first in the FIFO list (it runs next).
+            by_priority: False puts a prioritized job in the FIFO list too (as BullMQ does
+                with a parent whose last child was removed).
+        """
         if record.state != "waiting":
             self.move(record, "waiting")
-        if record.priority == 0:
+        if record.priority == 0 or not by_priority:
             if front:
                 self.waiting.appendleft(record)
             else:
@@ -90,6 +106,48 @@ class QueueState:
         if self.prioritized:
             return heapq.heappop(self.prioritized)[2]
         return None
+
+    def unlist(self, record: JobRecord) -> None:
+        """Take a waiting ``record`` out of the ready lists (before removing or moving it)."""
+        if record in self.waiting:
+            self.waiting.remove(record)
+            return
+        kept = [entry for entry in self.prioritized if entry[2] is not record]
+        if len(kept) != len(self.prioritized):
+            heapq.heapify(kept)
+            self.prioritized = kept
+
+    def ordered(self, kind: str) -> list[JobRecord]:
+        """The live jobs in state ``kind``, in BullMQ's ascending order for that state: next
+        to run first (``waiting``), soonest due (``delayed``), earliest started (``active``),
+        earliest finished (``completed``, ``failed``), oldest (``waiting-children``)."""
+        if kind == "waiting":
+            ranked = sorted(self.prioritized)
+            return [*self.waiting, *(entry[2] for entry in ranked)]
+        if kind == "delayed":
+            entries = sorted(
+                (entry[0], entry[1], entry[2])
+                for entry in self.delayed
+                if entry[2].state == "delayed"
+                and entry[2].due_at == entry[0]
+                and not entry[2].removed
+            )
+            return [entry[2] for entry in entries]
+        if kind in ("completed", "failed"):
+            return [r for r in self.finished[kind] if r.state == kind and not r.removed]
+        found = [r for r in self.jobs.values() if r.state == kind]
+        if kind == "active":
+            found.sort(key=lambda r: (r.processed_at or 0.0, r.taken))
+        else:
+            found.sort(key=lambda r: (r.created_at, r.order))
+        return found
+
+    def settle(self, job_id: str, finish: Finish) -> None:
+        """Tell the waits for ``job_id`` how it ended (``wait_until_finished``)."""
+        futures = self.finish_waiters.pop(job_id, None)
+        for future in futures or ():
+            if not future.done():
+                future.set_result(finish)
 
     def has_ready(self) -> bool:
         """Whether a job is waiting (paused or not)."""
@@ -122,6 +180,8 @@ class QueueState:
             self.counts[record.state] -= 1
         record.removed = True
         self.release_dedupe(record)
+        if self.finish_waiters:
+            self.settle(record.id, ("removed", None))
 
     def release_dedupe(self, record: JobRecord) -> None:
         """Let a new job take ``record``'s dedupe key (BullMQ frees it when the job finishes)."""
@@ -166,6 +226,7 @@ class QueueState:
     def snapshot_counts(self) -> dict[str, Any]:
         """Counts as QueueCounts fields; waiting jobs of a paused queue count as paused."""
         counts: dict[str, Any] = dict(self.counts)
+        counts["waiting_children"] = counts.pop("waiting-children")
         counts["paused"] = 0
         if self.paused:
             counts["paused"], counts["waiting"] = counts["waiting"], 0
