@@ -25,7 +25,16 @@ __all__ = [
     "set_paused",
 ]
 
-_COUNT_TYPES = ("wait", "paused", "active", "delayed", "completed", "failed", "prioritized")
+_COUNT_TYPES = (
+    "wait",
+    "paused",
+    "active",
+    "delayed",
+    "completed",
+    "failed",
+    "prioritized",
+    "waiting-children",
+)
 _STATE_KEYS = (
     "completed",
     "failed",
@@ -78,6 +87,7 @@ async def counts(client: Redis, queue: QueueName) -> QueueCounts:
         delayed=found["delayed"],
         completed=found["completed"],
         failed=found["failed"],
+        waiting_children=found["waiting-children"],
     )
 
 
@@ -106,7 +116,7 @@ async def get_job(client: Redis, queue: QueueName, job_id: str) -> JobInfo | Non
     fields, state, paused = await _pipeline(client, fill, ("getStateV2",), transaction=True)
     if not fields:
         return None
-    return job_info(queue.portside, job_id, fields, str(state), bool(paused))
+    return job_info(queue.portside, job_id, fields, str(state), bool(paused), queue.root)
 
 
 async def purge(client: Redis, queue: QueueName, *, delayed: bool) -> int:

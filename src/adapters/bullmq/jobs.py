@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from portside.adapters.bullmq.names import portside_queue
 from portside.adapters.bullmq.options import PORTSIDE_KEY
-from portside.ports import FailureKind, JobInfo, JobState, ValidationError
+from portside.ports import FailureKind, JobInfo, JobParent, JobState, ValidationError
+from portside.ports.inputs import check_log_line
 
 __all__ = [
     "KIND_FIELD",
     "RAW_DATA_LIMIT",
     "BullMQJob",
+    "JobActions",
     "StoredOptions",
+    "children_values",
     "clean_text",
     "decode_data",
     "job_info",
@@ -117,7 +120,7 @@ _STATES: dict[str, JobState] = {
     "waiting": "waiting",
     "wait": "waiting",
     "prioritized": "waiting",
-    "waiting-children": "waiting",
+    "waiting-children": "waiting-children",
     "paused": "paused",
     "active": "active",
     "delayed": "delayed",
@@ -165,6 +168,7 @@ class StoredOptions:
     keep_completed: dict[str, Any]
     keep_failed: dict[str, Any]
     timeout: float | None
+    keep_logs: int | None = None
 
 
 _cache: dict[str, StoredOptions] = {}
@@ -185,6 +189,7 @@ def stored_options(raw_opts: str | None) -> StoredOptions:
     own = opts.get(PORTSIDE_KEY)
     timeout = own.get("timeout") if isinstance(own, dict) else None
     attempts = opts.get("attempts")
+    keep_logs = opts.get("kl")
     stored = StoredOptions(
         opts=opts,
         attempts=attempts if isinstance(attempts, int) and attempts > 0 else 1,
@@ -192,6 +197,7 @@ def stored_options(raw_opts: str | None) -> StoredOptions:
         keep_completed=keep_jobs(opts.get("removeOnComplete")),
         keep_failed=keep_jobs(opts.get("removeOnFail")),
         timeout=_timeout(timeout),
+        keep_logs=keep_logs if type(keep_logs) is int and keep_logs > 0 else None,
     )
     if len(_cache) > 512:
         _cache.clear()
@@ -212,6 +218,16 @@ def _timeout(value: Any) -> float | None:
 _UNREAD: Any = object()
 
 
+class JobActions(Protocol):
+    """What a fetched job asks of its worker when the handler calls it (``SlotSteps``)."""
+
+    async def progress(self, job_id: str, progress: Any) -> None: ...
+
+    async def log(self, job: BullMQJob, line: str) -> None: ...
+
+    async def children_values(self, job_id: str) -> dict[str, Any]: ...
+
+
 class BullMQJob:
     """A fetched job as the handler sees it (``portside.ports.Job``).
 
@@ -222,8 +238,8 @@ class BullMQJob:
     """
 
     __slots__ = (
+        "_actions",
         "_data",
-        "_progress",
         "attempt",
         "fields",
         "id",
@@ -240,7 +256,7 @@ class BullMQJob:
         fields: dict[str, str],
         queue: str,
         token: str,
-        progress: Callable[[str, Any], Awaitable[None]],
+        actions: JobActions,
     ) -> None:
         self.id = job_id
         self.fields = fields
@@ -253,7 +269,7 @@ class BullMQJob:
         self.attempt = 1 if made is None else _int(made) + 1
         self.max_attempts = self.stored.attempts
         self._data: dict[str, Any] | ValidationError = _UNREAD
-        self._progress = progress
+        self._actions = actions
 
     @property
     def data(self) -> dict[str, Any]:
@@ -296,7 +312,16 @@ class BullMQJob:
 
     async def update_progress(self, progress: int | float | dict[str, Any]) -> None:
         """Store progress on the job and emit a ``progress`` event."""
-        await self._progress(self.id, progress)
+        await self._actions.progress(self.id, progress)
+
+    async def log(self, line: str) -> None:
+        """Append a line to the job's logs (BullMQ ``addLog``, trimmed to ``keepLogs``)."""
+        await self._actions.log(self, check_log_line(line))
+
+    async def children_values(self) -> dict[str, Any]:
+        """The results of this job's completed children, by ``"<queue>:<job id>"`` (read
+        from Redis on each call: BullMQ's ``getChildrenValues``)."""
+        return await self._actions.children_values(self.id)
 
     def __repr__(self) -> str:
         return f"BullMQJob(queue={self.queue!r}, id={self.id!r}, name={self.name!r})"
@@ -320,10 +345,36 @@ def _seconds(raw: str | None) -> float | None:
         return None
 
 
+def _parent(text: dict[str, str], prefix: str) -> JobParent | None:
+    """The parent named by a job hash's ``parent`` (JSON ``{id, queueKey}``) or
+    ``parentKey`` field; a queue under the adapter's prefix by its portside name."""
+    raw = text.get("parent")
+    if raw:
+        found = _json(raw, None)
+        if isinstance(found, dict) and isinstance(found.get("id"), str | int):
+            queue_key = found.get("queueKey")
+            if isinstance(queue_key, str) and queue_key:
+                return JobParent(queue=portside_queue(queue_key, prefix), id=str(found["id"]))
+    key = text.get("parentKey")
+    if key and ":" in key:
+        queue_key, _, parent_id = key.rpartition(":")
+        return JobParent(queue=portside_queue(queue_key, prefix), id=parent_id)
+    return None
+
+
 def job_info(
-    queue: str, job_id: str, fields: dict[str, str], state: str, queue_paused: bool
+    queue: str,
+    job_id: str,
+    fields: dict[str, str],
+    state: str,
+    queue_paused: bool,
+    prefix: str = "",
 ) -> JobInfo:
-    """A ``JobInfo`` from a job hash and its BullMQ state (any stored text is accepted)."""
+    """A ``JobInfo`` from a job hash and its BullMQ state (any stored text is accepted).
+
+    Args:
+        prefix: The adapter's key prefix, to name a parent's queue as portside does.
+    """
     mapped = _STATES.get(state, "unknown")
     if mapped == "waiting" and queue_paused:
         mapped = "paused"
@@ -352,4 +403,15 @@ def job_info(
         created_at=_seconds(fields.get("timestamp")) or 0.0,
         processed_at=_seconds(fields.get("processedOn")),
         finished_at=_seconds(fields.get("finishedOn")),
+        parent=_parent(text, prefix) if "parent" in text or "parentKey" in text else None,
     )
+
+
+def children_values(processed: Any, prefix: str) -> dict[str, Any]:
+    """A parent's ``:processed`` hash (child job key -> stored result, as an HGETALL reply
+    list or dict) as ``{"<queue>:<job id>": result}``."""
+    if isinstance(processed, dict):
+        pairs = list(processed.items())
+    else:
+        pairs = list(zip(processed[::2], processed[1::2], strict=True))
+    return {portside_queue(clean_text(key), prefix): _json(value, None) for key, value in pairs}

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from portside.ports import ConfigurationError
 from portside.ports.validation import check_queue_name
 
-__all__ = ["QueueName", "check_prefix", "map_queue"]
+__all__ = ["QueueName", "check_prefix", "map_queue", "portside_queue", "queue_of_key"]
 
 _KEY_KINDS = (
     "wait",
@@ -73,6 +73,18 @@ class QueueName:
     def __post_init__(self) -> None:
         object.__setattr__(self, "base", f"{self.prefix}:{self.name}:")
 
+    @property
+    def root(self) -> str:
+        """The adapter's key prefix the queue lives under (``bull``); empty for a queue
+        addressed by its qualified BullMQ name (see ``queue_of_key``)."""
+        end = len(self.base) - len(self.portside) - 2
+        return self.base[:end] if end > 0 and self.base[end:] == f":{self.portside}:" else ""
+
+    @property
+    def qualified(self) -> str:
+        """BullMQ's qualified queue name ``<prefix>:<name>`` (a parent's ``queueKey``)."""
+        return self.base[:-1]
+
     def key(self, kind: str) -> str:
         """The key of one BullMQ structure, e.g. ``key('wait')``."""
         return self.base + kind
@@ -101,3 +113,28 @@ def map_queue(queue: object, prefix: str) -> QueueName:
     namespace, sep, leaf = name.rpartition(":")
     bull_prefix = f"{prefix}:{namespace}" if sep else prefix
     return QueueName(portside=name, prefix=bull_prefix, name=leaf)
+
+
+def portside_queue(qualified: str, prefix: str) -> str:
+    """The portside name of BullMQ queue ``<prefix>:<name>`` (``qualified``, what BullMQ
+    stores as a parent's ``queueKey``): the adapter's prefix taken off; a queue under
+    another prefix keeps its qualified name."""
+    head = prefix + ":"
+    return qualified[len(head) :] if prefix and qualified.startswith(head) else qualified
+
+
+def queue_of_key(job_key: str, prefix: str) -> tuple[QueueName, str] | None:
+    """The queue and id of a job key ``<prefix>:<name>:<id>`` (a flow child's key), or None
+    when it has no queue part. A queue outside the adapter's prefix gets its qualified
+    name as portside name."""
+    qualified, _, job_id = job_key.rpartition(":")
+    bull_prefix, _, name = qualified.rpartition(":")
+    if not (job_id and bull_prefix and name):
+        return None
+    local = portside_queue(qualified, prefix)
+    if local != qualified:
+        try:
+            return map_queue(local, prefix), job_id
+        except ValueError:  # not a portside queue name: addressed by its qualified name
+            pass
+    return QueueName(portside=qualified, prefix=bull_prefix, name=name), job_id

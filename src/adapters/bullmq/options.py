@@ -66,6 +66,8 @@ def to_bullmq_opts(options: JobOptions, *, custom_id: bool) -> dict[str, Any]:
         if options.dedupe_ttl is not None:
             dedupe["ttl"] = ms(options.dedupe_ttl)
         opts["de"] = dedupe
+    if options.keep_logs is not None:
+        opts["kl"] = options.keep_logs  # BullMQ's short name of keepLogs
     if options.timeout is not None:
         opts[PORTSIDE_KEY] = {"timeout": ms(options.timeout)}
     if custom_id and options.job_id is not None:
@@ -109,6 +111,9 @@ def from_bullmq_opts(opts: dict[str, Any]) -> JobOptions:
         settings["remove_on_complete"] = _keep_back(opts["removeOnComplete"])
     if "removeOnFail" in opts:
         settings["remove_on_fail"] = _keep_back(opts["removeOnFail"])
+    keep_logs = opts.get("kl")
+    if isinstance(keep_logs, int) and not isinstance(keep_logs, bool) and keep_logs >= 1:
+        settings["keep_logs"] = keep_logs
     own = opts.get(PORTSIDE_KEY)
     if isinstance(own, dict) and own.get("timeout"):
         settings["timeout"] = float(own["timeout"]) / 1000

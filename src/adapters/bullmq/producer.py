@@ -28,7 +28,17 @@ from portside.ports import JobOptions, JobRef, NewJob, PortsideError
 from portside.ports.inputs import check_sequence, encode_job, encode_new_job
 from portside.ports.queue_types import default_options
 
-__all__ = ["Prepared", "new_job_id", "prepare", "prepare_bulk", "submit_many", "submit_one"]
+__all__ = [
+    "Prepared",
+    "lay_out_call",
+    "new_job_id",
+    "pack",
+    "prepare",
+    "prepare_bulk",
+    "submit_many",
+    "submit_multi",
+    "submit_one",
+]
 
 
 _sequence = itertools.count()
@@ -105,11 +115,17 @@ _KEYS = {
         "events",
         "pc",
     ),
+    "addParentJob": ("meta", "id", "delayed", "waiting-children", "completed", "events"),
 }
 _ARGS = 3  # packed arguments, JSON data, packed options
 _MULTI = b"*1\r\n$5\r\nMULTI\r\n"
 _EXEC = b"*1\r\n$4\r\nEXEC\r\n"
 _pack = msgpack.Packer(use_bin_type=True).pack
+
+
+def pack(value: Any) -> bytes:
+    """MessagePack ``value`` as BullMQ's scripts unpack their arguments."""
+    return bytes(_pack(value))
 
 
 def _bulk_string(value: bytes) -> bytes:
@@ -159,10 +175,13 @@ def _lay_out(queue: QueueName, name: str, payload: str, options: JobOptions) -> 
     dedupe = queue.dedupe_key(options.dedupe_key) if options.dedupe_key is not None else None
     now = int(time.time() * 1000)
     args = _pack([queue.base, job_id, name, now, None, None, None, None, dedupe])
-    data = payload.encode("utf-8")
-    opts = _packed_options(options)
     head, lua = _head(queue.base, _script_for(options))
-    command = b"%b$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (
+    command = _command(head, args, payload.encode("utf-8"), _packed_options(options))
+    return Prepared(queue.portside, job_id, name, lua, command)
+
+
+def _command(head: bytes, args: bytes, data: bytes, opts: bytes) -> bytes:
+    return b"%b$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (
         head,
         len(args),
         args,
@@ -171,7 +190,20 @@ def _lay_out(queue: QueueName, name: str, payload: str, options: JobOptions) -> 
         len(opts),
         opts,
     )
-    return Prepared(queue.portside, job_id, name, lua, command)
+
+
+def lay_out_call(
+    queue: QueueName, script_name: str, args: list[Any], payload: str, opts: dict[str, Any]
+) -> tuple[bytes, LuaScript]:
+    """The RESP bytes of one ``add*Job`` script call with BullMQ's packed argument list
+    ``args`` (a flow's jobs, which carry their parent), and the script."""
+    head, lua = _head(queue.base, script_name)
+    return _command(head, pack(args), payload.encode("utf-8"), pack(opts)), lua
+
+
+def script_for(options: JobOptions) -> str:
+    """The ``add*Job`` script that adds a job with these options (no parent of its own)."""
+    return _script_for(options)
 
 
 def prepare(
@@ -203,7 +235,7 @@ def _ref(prepared: Prepared, reply: Any) -> JobRef:
     if isinstance(reply, int) and reply < 0:
         raise PortsideError(
             f"BullMQ refused job {prepared.job_id!r} on {prepared.queue!r} (code {reply})",
-            fix="this adapter never adds flows; report this as a bug",
+            fix="report this as a bug: enqueue never adds a job with a parent",
         )
     return JobRef(queue=prepared.queue, id=str(reply), name=prepared.name)
 
@@ -236,6 +268,13 @@ async def submit_one(client: Redis, prepared: Prepared) -> JobRef:
 async def submit_many(client: Redis, prepared: Sequence[Prepared]) -> list[JobRef]:
     """Add jobs in one ``MULTI``/``EXEC`` round trip (sent again whole if scripts were not
     loaded: job ids make that idempotent)."""
+    pairs = await submit_multi(client, prepared)
+    return [_ref(item, reply) for item, reply in pairs]
+
+
+async def submit_multi(client: Redis, prepared: Sequence[Prepared]) -> list[tuple[Prepared, Any]]:
+    """Run prepared script calls in one ``MULTI``/``EXEC`` round trip and pair each with its
+    reply (sent again whole if scripts were not loaded). Error replies are raised."""
     payload = b"".join([_MULTI, *(item.command for item in prepared), _EXEC])
     for attempt in range(2):
         replies = await producer_pipeline(client).exchange(payload, len(prepared) + 2)
@@ -256,4 +295,4 @@ async def submit_many(client: Redis, prepared: Sequence[Prepared]) -> list[JobRe
     for _, reply in pairs:
         if isinstance(reply, Exception):
             raise reply
-    return [_ref(item, reply) for item, reply in pairs]
+    return pairs

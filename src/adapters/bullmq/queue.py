@@ -7,11 +7,11 @@ import math
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from portside.adapters.bullmq import control
+from portside.adapters.bullmq import control, flows, manage
 from portside.adapters.bullmq.closing import close_within_bound
 from portside.adapters.bullmq.events import BullMQEventStream, start_id
 from portside.adapters.bullmq.jobs import BullMQJob
@@ -23,16 +23,23 @@ from portside.adapters.bullmq.settings import BullMQSettings, check_redis_url, p
 from portside.adapters.bullmq.transport.blocking import BlockingConnection
 from portside.adapters.bullmq.transport.connector import RedisConnector
 from portside.adapters.bullmq.transport.errors import translate_errors
+from portside.adapters.bullmq.waiting import FinishWatch
 from portside.adapters.bullmq.worker.handle import BullMQWorker
 from portside.ports import (
     Classifier,
     ConfigurationError,
     EventStream,
+    FlowJob,
+    FlowRef,
+    FlowTree,
     JobHandler,
     JobInfo,
+    JobLogs,
     JobOptions,
     JobOutcome,
+    JobPage,
     JobRef,
+    JobState,
     NewJob,
     QueueCounts,
     QueuePort,
@@ -43,12 +50,20 @@ from portside.ports import (
     default_classify,
 )
 from portside.ports.inputs import (
+    MAX_PAGE,
     check_callable,
+    check_clean_state,
     check_concurrency,
+    check_count,
+    check_delay,
+    check_flow,
     check_lookup_id,
     check_seconds,
+    check_states,
     coerce_rate_limit,
 )
+from portside.ports.queue_types import MAX_SECONDS
+from portside.ports.validation import encode_payload
 
 __all__ = ["BullMQQueue"]
 
@@ -90,6 +105,7 @@ class BullMQQueue:
         self._workers: dict[str, list[BullMQWorker]] = {}
         self._streams: dict[BullMQEventStream, BlockingConnection] = {}
         self._positions: set[asyncio.Task[None]] = set()
+        self._watches: dict[str, FinishWatch] = {}
         self._closed = False
         self._close_done = asyncio.Event()
 
@@ -265,6 +281,148 @@ class BullMQQueue:
         async with translate_errors(self._connector.safe_url, "retry_failed"):
             return await control.retry_failed(self._client, target, job_id)
 
+    # -- flows, results and logs -----------------------------------------------------------
+
+    async def add_flow(self, flow: FlowJob) -> FlowRef:
+        """Add a tree of parent and child jobs in one MULTI/EXEC, laid out as Node BullMQ's
+        FlowProducer lays it out."""
+        self._queue("checked")  # refuses a closed adapter before checking the flow
+        nodes = check_flow(flow)
+        await self._settle()
+        async with translate_errors(self._connector.safe_url, "add_flow"):
+            return await flows.add_flow(self._client, nodes, self._queue)
+
+    async def get_flow(
+        self, queue: str, job_id: str, *, depth: int = 10, max_children: int = 100
+    ) -> FlowTree | None:
+        """A job and its children, ``depth`` levels deep, or None if the job is unknown."""
+        target = self._queue(queue)
+        job_id = check_lookup_id(job_id)
+        depth = check_count(depth, "depth", minimum=1)
+        max_children = check_count(max_children, "max_children", minimum=1)
+        async with translate_errors(self._connector.safe_url, "get_flow"):
+            return await flows.get_flow(self._client, target, job_id, depth, max_children)
+
+    async def wait_until_finished(self, queue: str, job_id: str, timeout: float) -> Any:  # noqa: ASYNC109
+        """The job's result once it completed (at once if it already has), from the queue's
+        events stream.
+
+        Raises:
+            JobNotFoundError: no such job, or it was removed while waited for.
+            JobFailedError: the job failed for good.
+            WaitTimeoutError: ``timeout`` seconds passed first.
+        """
+        target = self._queue(queue)
+        job_id = check_lookup_id(job_id)
+        limit = min(check_seconds(timeout, "timeout", positive=True), MAX_SECONDS)
+        watch = self._watches.get(target.portside)
+        if watch is None:
+            pool = self._connector.pool(target.client_name(":events"))
+            watch = FinishWatch(
+                target, self._client, lambda: BlockingConnection(pool), self.settings
+            )
+            self._watches[target.portside] = watch
+        await self._settle()
+        async with translate_errors(self._connector.safe_url, "wait_until_finished"):
+            return await watch.wait(job_id, limit)
+
+    async def get_logs(
+        self,
+        queue: str,
+        job_id: str,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        ascending: bool = True,
+    ) -> JobLogs:
+        """A job's log lines (BullMQ ``getJobLogs``), oldest first unless ``ascending`` is
+        False."""
+        target = self._queue(queue)
+        job_id = check_lookup_id(job_id)
+        offset = check_count(offset, "offset")
+        if limit is not None:
+            limit = check_count(limit, "limit", minimum=1)
+        async with translate_errors(self._connector.safe_url, "get_logs"):
+            return await manage.get_logs(
+                self._client, target, job_id, offset, limit, bool(ascending)
+            )
+
+    # -- managing single jobs --------------------------------------------------------------
+
+    async def list_jobs(
+        self,
+        queue: str,
+        states: JobState | Sequence[JobState],
+        *,
+        offset: int = 0,
+        limit: int = 100,
+        ascending: bool = False,
+    ) -> JobPage:
+        """One page of the jobs in ``states``, state by state, newest first by default."""
+        target = self._queue(queue)
+        kinds = check_states(states)
+        offset = check_count(offset, "offset")
+        limit = check_count(limit, "limit", minimum=1, maximum=MAX_PAGE)
+        async with translate_errors(self._connector.safe_url, "list_jobs"):
+            return await manage.list_jobs(
+                self._client, target, kinds, offset, limit, bool(ascending)
+            )
+
+    async def remove_job(self, queue: str, job_id: str, *, force: bool = False) -> None:
+        """Remove a job and its children (BullMQ ``removeJob``); refuses an active job
+        unless ``force``."""
+        target = self._queue(queue)
+        job_id = check_lookup_id(job_id)
+        await self._settle()
+        async with translate_errors(self._connector.safe_url, "remove_job"):
+            await manage.remove_job(self._client, target, job_id, force=bool(force))
+
+    async def promote_job(self, queue: str, job_id: str) -> None:
+        """Make a delayed job waiting now (BullMQ ``promote``)."""
+        target = self._queue(queue)
+        job_id = check_lookup_id(job_id)
+        await self._settle()
+        async with translate_errors(self._connector.safe_url, "promote_job"):
+            await manage.promote_job(self._client, target, job_id)
+
+    async def change_delay(self, queue: str, job_id: str, delay: float) -> None:
+        """Make a delayed job due ``delay`` seconds from now (BullMQ ``changeDelay``)."""
+        target = self._queue(queue)
+        job_id = check_lookup_id(job_id)
+        delay_ms = ms(check_delay(delay))
+        await self._settle()
+        async with translate_errors(self._connector.safe_url, "change_delay"):
+            await manage.change_delay(self._client, target, job_id, delay_ms)
+
+    async def update_data(
+        self, queue: str, job_id: str, data: Mapping[str, Any] | BaseModel
+    ) -> None:
+        """Replace a job's payload (BullMQ ``updateData``); later attempts read it."""
+        target = self._queue(queue)
+        job_id = check_lookup_id(job_id)
+        payload = encode_payload(data, "data")
+        async with translate_errors(self._connector.safe_url, "update_data"):
+            await manage.update_data(self._client, target, job_id, payload)
+
+    async def clean(
+        self,
+        queue: str,
+        grace: float,
+        *,
+        state: Literal["completed", "failed"] = "completed",
+        limit: int | None = None,
+    ) -> list[str]:
+        """Remove ``state`` jobs finished over ``grace`` seconds ago, oldest first, at most
+        ``limit`` (BullMQ ``clean``); returns their ids."""
+        target = self._queue(queue)
+        grace_ms = ms(check_seconds(grace, "grace"))
+        kind = check_clean_state(state)
+        if limit is not None:
+            limit = check_count(limit, "limit", minimum=1)
+        await self._settle()
+        async with translate_errors(self._connector.safe_url, "clean"):
+            return await manage.clean(self._client, target, kind, grace_ms, limit)
+
     # -- schedules -------------------------------------------------------------------------
 
     async def upsert_schedule(self, queue: str, schedule: Schedule) -> None:
@@ -388,8 +546,11 @@ class BullMQQueue:
     async def _close_within_bound(self) -> None:
         workers = [worker for group in self._workers.values() for worker in group]
         streams = dict(self._streams)
+        watches = list(self._watches.values())
         self._workers.clear()
         self._streams.clear()
+        self._watches.clear()
+        await _close_watches(watches, self._connector.settings.close_timeout)
         for position in list(self._positions):
             position.cancel()
         await close_within_bound(
@@ -406,6 +567,18 @@ class BullMQQueue:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+async def _close_watches(watches: list[FinishWatch], bound: float) -> None:
+    """End open waits and their readers, aborting the sockets of what hangs."""
+    if not watches:
+        return
+    tasks = [asyncio.ensure_future(watch.close()) for watch in watches]
+    _, pending = await asyncio.wait(tasks, timeout=bound)
+    if pending:
+        for watch in watches:
+            watch.abort()
+        await asyncio.wait(pending, timeout=1.0)
 
 
 def _conforms(adapter: BullMQQueue, worker: BullMQWorker) -> tuple[QueuePort, WorkerHandle]:

@@ -13,7 +13,6 @@ from portside.ports import (
     JobOptions,
     JobParent,
     PermanentError,
-    QueuePort,
 )
 from portside.testing.contracts.drivers import QueueDriver
 from portside.testing.contracts.support import expect_invalid
@@ -40,14 +39,6 @@ class _Recorder:
 def _tree(tree: FlowTree) -> tuple[str, str, list[Any]]:
     """(name, state, children) of a tree, for comparing shapes."""
     return (tree.job.name, tree.job.state, [_tree(child) for child in tree.children])
-
-
-async def _states(queue: QueuePort, refs: dict[str, tuple[str, str]]) -> dict[str, str]:
-    found = {}
-    for name, (queue_name, job_id) in refs.items():
-        info = await queue.get_job(queue_name, job_id)
-        found[name] = "gone" if info is None else info.state
-    return found
 
 
 class FlowTreeContract:
@@ -150,7 +141,7 @@ class FlowTreeContract:
         assert root.result == {
             "children": {
                 f"tree:{middle.id}": {"children": {f"leaves:{leaf.id}": 6}},
-                **{f"leaves:{ref.children[1].job.id}": 2},
+                f"leaves:{ref.children[1].job.id}": 2,
             }
         }
         after = await queue.get_flow("tree", ref.job.id)

@@ -42,6 +42,12 @@ class UnreadableJob:
     async def update_progress(self, progress: int | float | dict[str, Any]) -> None:
         raise AssertionError("no progress for unreadable data")
 
+    async def log(self, line: str) -> None:
+        raise AssertionError("no logs for unreadable data")
+
+    async def children_values(self) -> dict[str, Any]:
+        return {}
+
 
 @dataclass
 class UnreadableRawJob(UnreadableJob):

@@ -17,13 +17,22 @@ COMMANDS = QueueCommands(QUEUE, lock_duration_ms=30_000, worker_name="w1")
 FETCH = COMMANDS.fetch_opts("tok:0", None)
 
 
-async def _progress(job_id: str, progress: Any) -> None:
-    return None
+class _NoActions:
+    """A worker that is never asked for anything (``JobActions``)."""
+
+    async def progress(self, job_id: str, progress: Any) -> None:
+        return None
+
+    async def log(self, job: BullMQJob, line: str) -> None:
+        return None
+
+    async def children_values(self, job_id: str) -> dict[str, Any]:
+        return {}
 
 
 def _job(attempt: int = 1) -> BullMQJob:
     fields = {"name": "run", "data": "{}", "opts": '{"attempts":3}', "atm": str(attempt - 1)}
-    return BullMQJob("j1", fields, QUEUE.portside, "tok:0", _progress)
+    return BullMQJob("j1", fields, QUEUE.portside, "tok:0", _NoActions())
 
 
 def _script(command: tuple[Any, ...]) -> str:

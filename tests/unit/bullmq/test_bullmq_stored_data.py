@@ -29,15 +29,24 @@ def _escaped(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
-async def _progress(job_id: str, progress: Any) -> None:
-    return None
+class _NoActions:
+    """A worker that is never asked for anything (``JobActions``)."""
+
+    async def progress(self, job_id: str, progress: Any) -> None:
+        return None
+
+    async def log(self, job: BullMQJob, line: str) -> None:
+        return None
+
+    async def children_values(self, job_id: str) -> dict[str, Any]:
+        return {}
 
 
 def _job(data: str | None, **fields: str) -> BullMQJob:
     stored = {"name": "run", "opts": '{"attempts":3}', "atm": "0", **fields}
     if data is not None:
         stored["data"] = data
-    return BullMQJob("j1", stored, QUEUE, "tok:0", _progress)
+    return BullMQJob("j1", stored, QUEUE, "tok:0", _NoActions())
 
 
 BAD: dict[str, tuple[str, str]] = {

@@ -9,7 +9,7 @@ from redis.exceptions import BusyLoadingError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from portside.ports import BackendUnavailableError
+from portside.ports import BackendUnavailableError, PortsideError
 
 __all__ = [
     "CONNECTION_ERRORS",
@@ -50,8 +50,11 @@ def unavailable(error: BaseException, url: str, operation: str) -> BackendUnavai
 
 @asynccontextmanager
 async def translate_errors(url: str, operation: str) -> AsyncIterator[None]:
-    """Re-raise connection failures inside the block as BackendUnavailableError."""
+    """Re-raise connection failures inside the block as BackendUnavailableError (a portside
+    error raised inside, such as ``WaitTimeoutError``, passes as it is)."""
     try:
         yield
+    except PortsideError:
+        raise
     except CONNECTION_ERRORS as exc:
         raise unavailable(exc, url, operation) from exc

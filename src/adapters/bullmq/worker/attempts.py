@@ -110,8 +110,12 @@ async def run_attempt(
     """
     deferred = job.fields.get("defa")
     if deferred:
-        # BullMQ marks a job that stalled too often; it fails without a further attempt.
-        return failure(job, TransientError(clean_text(deferred)), "transient", final=True)
+        # BullMQ marks a job that stalled too often, or a parent whose child failed with
+        # failParentOnFailure ("child <key> failed"); it fails without a further attempt.
+        reason = clean_text(deferred)
+        if reason.startswith("child "):
+            return failure(job, PermanentError(reason), "permanent", final=True)
+        return failure(job, TransientError(reason), "transient", final=True)
     limit = job.stored.timeout or default_timeout
     scope: asyncio.Timeout | None = None
     try:

@@ -22,6 +22,7 @@ WORKER_SCRIPTS = (
     "extendLocks",
     "moveStalledJobsToWait",
     "updateProgress",
+    "addLog",
     "lockedBy",
 )
 
@@ -68,6 +69,7 @@ class QueueCommands:
         self._extend = script("extendLocks")
         self._stalled = script("moveStalledJobsToWait")
         self._progress = script("updateProgress")
+        self._add_log = script("addLog")
         self._locked_by = script("lockedBy")
         self.active = k("active")
         common = ("wait", "active", "prioritized", "events", "stalled", "limiter", "delayed")
@@ -234,6 +236,12 @@ class QueueCommands:
         keys = (self.base + job_id, self.events, self.meta)
         encoded = json.dumps(progress, separators=(",", ":"), allow_nan=False)
         return self._progress.command(keys, (job_id, encoded))
+
+    def add_log(self, job_id: str, line: str, keep_logs: int | None) -> tuple[Any, ...]:
+        """Append a line to a job's logs, keeping the newest ``keep_logs`` (BullMQ ``addLog``)."""
+        job_key = self.base + job_id
+        keep = "" if keep_logs is None else keep_logs
+        return self._add_log.command((job_key, job_key + ":logs"), (job_id, line, keep))
 
     def emit(self, max_events: int, event: str, fields: dict[str, str]) -> tuple[Any, ...]:
         """``XADD`` a portside event to the queue's events stream (capped like BullMQ's)."""

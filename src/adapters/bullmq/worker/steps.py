@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from redis.exceptions import NoScriptError, ResponseError
 
-from portside.adapters.bullmq.jobs import BullMQJob
+from portside.adapters.bullmq.jobs import BullMQJob, JobActions, children_values
 from portside.adapters.bullmq.settings import BullMQSettings
 from portside.adapters.bullmq.transport.errors import CONNECTION_ERRORS, REDIS_ERRORS
 from portside.adapters.bullmq.transport.pipelined import (
@@ -107,7 +107,7 @@ class SlotSteps:
         raw = reply[0]
         if type(raw) is list and raw:
             fields = dict(zip(raw[::2], raw[1::2], strict=True))
-            return BullMQJob(str(reply[1]), fields, self.queue, self.tokens[slot], self.progress)
+            return BullMQJob(str(reply[1]), fields, self.queue, self.tokens[slot], self)
         self._signal.note(reply)
         return None
 
@@ -284,6 +284,19 @@ class SlotSteps:
         if type(reply) is int and reply < 0:
             log.warning("progress of job %s of %s not stored: the job is gone", job_id, self.queue)
 
+    async def log(self, job: BullMQJob, line: str) -> None:
+        """Append a log line to a job (used by ``BullMQJob.log``); a line for a job that is
+        gone is dropped with a warning, as progress is."""
+        reply = await self.call(self.commands.add_log(job.id, line, job.stored.keep_logs))
+        if type(reply) is int and reply < 0:
+            log.warning("log line of job %s of %s not stored: the job is gone", job.id, self.queue)
+
+    async def children_values(self, job_id: str) -> dict[str, Any]:
+        """The results of a parent's completed children (used by ``BullMQJob``)."""
+        key = self.commands.base + job_id + ":processed"
+        reply = await self.call(("HGETALL", key))
+        return children_values(reply, self.commands.queue.root)
+
     # -- releasing -------------------------------------------------------------------------
 
     async def release_unfinished(self) -> None:
@@ -321,3 +334,7 @@ class SlotSteps:
                 self.queue,
                 exc,
             )
+
+
+def _conforms(steps: SlotSteps) -> JobActions:
+    return steps
