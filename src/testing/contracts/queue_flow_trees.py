@@ -12,6 +12,7 @@ from portside.ports import (
     Job,
     JobOptions,
     JobParent,
+    NewJob,
     PermanentError,
 )
 from portside.testing.contracts.drivers import QueueDriver
@@ -303,6 +304,26 @@ class FlowTreeContract:
         assert await queue_driver.drain("batch") == []
         await queue_driver.advance(30.5)
         assert [o.name for o in await queue_driver.drain("batch")] == ["close"]
+
+    async def test_q7_a_parent_freed_by_its_children_runs_next_on_its_queue(
+        self, queue_driver: QueueDriver
+    ) -> None:
+        """Q7: once its last child completed, a parent (without priority) goes first in line
+        on its queue, before jobs that were already waiting there (BullMQ's
+        ``moveParentToWait``)."""
+        queue = queue_driver.queue
+        ref = await queue.add_flow(
+            FlowJob(queue="line", name="parent", children=(FlowJob(queue="aside", name="kid"),))
+        )
+        await queue.enqueue_bulk("line", [NewJob(name=f"queued-{i}", data={}) for i in range(2)])
+        queue.consume("aside", _Recorder())
+        queue.consume("line", _Recorder())
+        await queue_driver.drain("aside")
+        waiting = await queue.list_jobs("line", "waiting", ascending=True)
+        assert [job.name for job in waiting.jobs] == ["parent", "queued-0", "queued-1"]
+        outcomes = await queue_driver.drain("line")
+        assert [o.name for o in outcomes] == ["parent", "queued-0", "queued-1"]
+        assert outcomes[0].job_id == ref.job.id
 
     async def test_q7_adding_a_flow_with_job_ids_twice_adds_it_once(
         self, queue_driver: QueueDriver

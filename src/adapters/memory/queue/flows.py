@@ -131,12 +131,13 @@ def _refs(nodes: list[FlowNode], records: list[JobRecord]) -> FlowRef:
 
 
 def _to_wait(parent: JobRecord, now: float, state_of: StateOf) -> None:
-    """BullMQ's ``moveParentToWait``: after its delay, or now by its priority."""
+    """BullMQ's ``moveParentToWait``: after its delay, or now: by its priority, or else
+    first in line (BullMQ pushes it to the end of ``wait`` that workers take from)."""
     state = state_of(parent.queue)
     if parent.delay > 0:
         state.push_delayed(parent, now + parent.delay)
     else:
-        state.push_ready(parent)
+        state.push_ready(parent, front=True)
     state.wake()
 
 

@@ -21,6 +21,10 @@ const [url, prefix, name, ...ids] = process.argv.slice(2);
           failedReason: job.failedReason || null,
           progress: job.progress,
           opts: job.opts,
+          parentKey: job.parentKey || null,
+          logs: await queue.getJobLogs(id),
+          childrenValues: (await job.getChildrenValues()) || {},
+          ignoredFailures: (await job.getIgnoredChildrenFailures()) || {},
         }
       : null;
   }
