@@ -30,6 +30,7 @@ from portside.adapters.reconnect import reconnect_delay
 from portside.ports import (
     ConfigurationError,
     JobFailedError,
+    JobInfo,
     JobNotFoundError,
     PortsideError,
     WaitTimeoutError,
@@ -87,6 +88,9 @@ class FinishWatch:
         self._starting: asyncio.Future[None] | None = None
         self._last_id = "$"
         self._closed = False
+        self._looking = 0  # waits reading the job or the stream position now
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     async def wait(self, job_id: str, limit: float) -> Any:
         """The result of ``job_id`` once it completed (see ``QueuePort.wait_until_finished``)."""
@@ -98,8 +102,7 @@ class FinishWatch:
         self._waits.setdefault(job_id, []).append(future)
         try:
             async with asyncio.timeout_at(deadline):
-                await self._ensure_reader()
-                info = await get_job(self._client, self._queue, job_id)
+                info = await self._look(job_id)
                 if info is None:
                     raise JobNotFoundError(self._queue.portside, job_id)
                 if info.state == "completed":
@@ -113,6 +116,22 @@ class FinishWatch:
         finally:
             self._forget(job_id, future)
         return await self._outcome(job_id, event, fields)
+
+    async def _look(self, job_id: str) -> JobInfo | None:
+        """Fix the reader's position, then read the job; ``close`` lets this finish (on the
+        still open client) rather than cut it off."""
+        self._looking += 1
+        self._idle.clear()
+        try:
+            await self._ensure_reader()
+            info = await get_job(self._client, self._queue, job_id)
+        finally:
+            self._looking -= 1
+            if not self._looking:
+                self._idle.set()
+        if self._closed:
+            raise _closed(self._queue, job_id)
+        return info
 
     async def _outcome(self, job_id: str, event: str, fields: dict[str, str]) -> Any:
         queue = self._queue.portside
@@ -156,6 +175,11 @@ class FinishWatch:
         starting = self._starting = asyncio.get_running_loop().create_future()
         try:
             entries = await execute(self._client, "XREVRANGE", self._key, "+", "-", "COUNT", 1)
+            if self._closed:
+                raise ConfigurationError(
+                    f"the adapter closed: no more waits on queue {self._queue.portside!r}",
+                    fix="wait again on a new adapter",
+                )
             self._last_id = entries[0][0] if entries else "0-0"
             connection = self._open()
             self._connections.add(connection)
@@ -218,13 +242,15 @@ class FinishWatch:
                 future.set_result((event, fields))
 
     async def close(self) -> None:
-        """End every open wait (they raise ``ConfigurationError``) and the reader."""
+        """End every open wait (they raise ``ConfigurationError``) and the reader; waits
+        reading the job right now finish that read first."""
         self._closed = True
         for waits in self._waits.values():
             for future in waits:
                 if not future.done():
                     future.set_result(("closed", {}))
         self._waits.clear()
+        await self._idle.wait()
         self._reader = None
         for reader in list(self._readers):
             reader.cancel()

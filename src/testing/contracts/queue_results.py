@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from portside.ports import (
+    ConfigurationError,
     Job,
     JobFailedError,
     JobNotFoundError,
@@ -99,6 +100,17 @@ class ResultContract:
         await asyncio.sleep(0)
         await queue.remove_job("removed-while-waiting", ref.id)
         with pytest.raises(JobNotFoundError, match="removed"):
+            await wait
+
+    async def test_q7_closing_the_adapter_ends_open_waits(self, queue_driver: QueueDriver) -> None:
+        """Q7: ``close()`` ends a wait still open with ``ConfigurationError`` instead of
+        leaving it to its deadline."""
+        queue = queue_driver.queue
+        ref = await queue.enqueue("closing", "never-run", {})
+        wait = asyncio.ensure_future(queue.wait_until_finished("closing", ref.id, DEADLINE))
+        await asyncio.sleep(0)
+        await queue.close()
+        with pytest.raises(ConfigurationError, match="closed"):
             await wait
 
     async def test_q7_a_deduplicated_enqueue_waits_for_the_first_job(

@@ -267,6 +267,12 @@ class InMemoryQueue:
             return value
         if kind == "failed":
             raise _failed(value)
+        if kind == "closed":
+            raise ConfigurationError(
+                f"the InMemoryQueue closed while waiting for job {job_id!r} of queue "
+                f"{state.name!r}",
+                fix="wait before closing the queue",
+            )
         raise JobNotFoundError(
             state.name, job_id, message=f"job {job_id!r} of queue {state.name!r} was removed"
         )
@@ -548,6 +554,8 @@ class InMemoryQueue:
                 await worker.close()
             for stream in list(state.streams):
                 stream.end()
+            for job_id in list(state.finish_waiters):
+                state.settle(job_id, ("closed", None))
         self._runner.close()
 
 
