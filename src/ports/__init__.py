@@ -14,6 +14,7 @@ from portside.ports.errors import (
     BackendUnavailableError,
     ConfigurationError,
     InfraNotSetError,
+    JobStalledError,
     JobTimeoutError,
     PermanentError,
     PortsideError,
@@ -37,7 +38,14 @@ from portside.ports.history import (
 )
 from portside.ports.outbox import OutboxPort, Transaction
 from portside.ports.outbox_types import OutboxErrorCallback, OutboxEvent, OutboxHandler
-from portside.ports.queue import EventStream, Job, JobHandler, QueuePort, WorkerHandle
+from portside.ports.queue import (
+    AbandonedHandler,
+    EventStream,
+    Job,
+    JobHandler,
+    QueuePort,
+    WorkerHandle,
+)
 from portside.ports.queue_types import (
     Backoff,
     FailureKind,
@@ -62,6 +70,7 @@ __all__ = [
     "DEFAULT_FAILURE_RETENTION",
     "DEFAULT_RUN_RETENTION",
     "RUN_MODES",
+    "AbandonedHandler",
     "BackendUnavailableError",
     "Backoff",
     "CachePort",
@@ -80,6 +89,7 @@ __all__ = [
     "JobOutcome",
     "JobRef",
     "JobRun",
+    "JobStalledError",
     "JobState",
     "JobTimeoutError",
     "NewDeadLetter",
