@@ -28,7 +28,6 @@ from portside.ports import (
     JobTimeoutError,
     NewDeadLetter,
     PermanentError,
-    RunFinish,
     RunMode,
     ValidationError,
     default_classify,
@@ -208,9 +207,7 @@ class AttemptRunner:
     async def _completed(self, attempt: Attempt, result: Any) -> Any:
         seconds = time.perf_counter() - attempt.began
         self._metrics.attempt_finished(attempt.queue, attempt.name, seconds)
-        await self.recorder.finish(
-            attempt, RunFinish(status="completed", finished_at=self._clock(), result=result)
-        )
+        await self.recorder.finish(attempt, "completed", result=result)
         event(_log, "job.completed", duration_ms=round(seconds * 1000, 3), **attempt.fields)
         return result
 
@@ -238,13 +235,10 @@ class AttemptRunner:
         }
         await self.recorder.finish(
             attempt,
-            RunFinish(
-                status="failed" if final else "retrying",
-                finished_at=now,
-                failure_kind=kind,
-                error_class=type(error).__name__,
-                error_message=_message(error),
-            ),
+            "failed" if final else "retrying",
+            failure_kind=kind,
+            error_class=type(error).__name__,
+            error_message=_message(error),
         )
         if not final:
             event(_log, "job.retrying", logging.WARNING, **fields, **error_fields)
@@ -269,12 +263,12 @@ class AttemptRunner:
 
     async def _interrupted(self, attempt: Attempt) -> None:
         event(_log, "job.interrupted", logging.WARNING, **attempt.fields)
-        finish = RunFinish(
-            status="retrying",
-            finished_at=self._clock(),
+        # One try: the worker is stopping, and its stop is bounded.
+        await self.recorder.finish(
+            attempt,
+            "retrying",
             failure_kind="transient",
             error_class="CancelledError",
             error_message="the worker stopped before the attempt finished; the queue runs it again",
+            retry=False,
         )
-        # One try: the worker is stopping, and its stop is bounded.
-        await self.recorder.finish(attempt, finish, retry=False)

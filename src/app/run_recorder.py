@@ -27,12 +27,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from portside.app.logs import event
 from portside.app.metrics import WorkerMetrics
 from portside.ports import (
     BackendUnavailableError,
+    FailureKind,
     FinishedRun,
     HistoryPort,
     Job,
@@ -127,21 +128,37 @@ class RunRecorder:
         self._in_flight[attempt] = None
         return attempt
 
-    async def finish(self, attempt: Attempt, outcome: RunFinish, *, retry: bool = True) -> bool:
-        """Write how ``attempt`` ended: one ``record_run``, or ``record_finish`` of its
+    async def finish(
+        self,
+        attempt: Attempt,
+        status: Literal["completed", "retrying", "failed"],
+        *,
+        failure_kind: FailureKind | None = None,
+        error_class: str | None = None,
+        error_message: str | None = None,
+        result: Any = None,
+        retry: bool = True,
+    ) -> bool:
+        """Write how ``attempt`` ended (now): one ``record_run``, or ``record_finish`` of its
         ``running`` row. Retried while the store is unreachable (unless ``retry`` is False);
         False if it failed (logged and counted)."""
         self._in_flight.pop(attempt, None)
+        finished_at = self._clock()
         run = await _settled(attempt.row)
         if run is None:
-            finished = FinishedRun.model_construct(
+            finished = FinishedRun(
                 job_id=attempt.job_id,
                 queue=attempt.queue,
                 name=attempt.name,
                 attempt=attempt.attempt,
                 run_mode=attempt.run_mode,
                 started_at=attempt.started_at,
-                **dict(outcome),
+                status=status,
+                finished_at=finished_at,
+                failure_kind=failure_kind,
+                error_class=error_class,
+                error_message=error_message,
+                result=result,
             )
             return await self.persist(
                 "record_run",
@@ -150,6 +167,14 @@ class RunRecorder:
                 retry=retry,
             )
         run_id = run.id
+        outcome = RunFinish(
+            status=status,
+            finished_at=finished_at,
+            failure_kind=failure_kind,
+            error_class=error_class,
+            error_message=error_message,
+            result=result,
+        )
         return await self.persist(
             "record_finish",
             attempt.fields,

@@ -26,7 +26,6 @@ __all__ = [
     "DEFAULT_LOST_AFTER",
     "DEFAULT_OUTBOX_RETENTION",
     "STOP_MARGIN",
-    "TIMEOUT_MARGIN",
     "WorkerRuntime",
 ]
 
@@ -35,10 +34,6 @@ DEFAULT_OUTBOX_RETENTION = timedelta(days=7)
 
 DEFAULT_LOST_AFTER = 60.0
 """BullMQ's default lock duration (30 s) plus its stalled-check interval (30 s)."""
-
-TIMEOUT_MARGIN = 5.0
-"""Seconds added to a queue's job timeout for the adapter's own timeout: the runtime's timeout
-fires first, so a timed-out attempt is still recorded in run history."""
 
 STOP_MARGIN = 10.0
 """Seconds ``stop(grace)`` may take beyond ``grace``: an adapter whose close hangs is abandoned
@@ -187,7 +182,9 @@ class WorkerRuntime:
                 runner,
                 concurrency=settings.concurrency,
                 rate_limit=settings.rate_limit,
-                timeout=settings.timeout + TIMEOUT_MARGIN,
+                # The runner enforces each job's timeout itself, around the handler only: a
+                # run-history write retried through a Postgres outage never times it out.
+                timeout=None,
                 classify=runner.classify,
                 on_abandoned=runner.abandoned,
             )
