@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from portside.app.context import JobContext
 from portside.app.definition import JobDefinition
-from portside.app.logs import event
+from portside.app.logs import LogFields, event
 from portside.app.metrics import WorkerMetrics
 from portside.app.registry import Registry
 from portside.app.run_recorder import Attempt, RunRecorder
@@ -112,7 +112,7 @@ class AttemptRunner:
         if definition is not None and definition.business_keys:
             fields.update(definition.business_values(data))
         attempt = self.recorder.begin(job, mode, fields)
-        event(_log, "job.started", **fields)
+        event(_log, "job.started", base=fields)
         try:
             result = await self._execute(definition, job, data, mode, fields)
         except asyncio.CancelledError:
@@ -127,15 +127,15 @@ class AttemptRunner:
         return await self._completed(attempt, result)
 
     @staticmethod
-    def _fields(job: Job, mode: RunMode) -> dict[str, Any]:
-        return {
-            "job_id": job.id,
-            "queue": job.queue,
-            "job": job.name,
-            "attempt": job.attempt,
-            "max_attempts": job.max_attempts,
-            "run_mode": mode,
-        }
+    def _fields(job: Job, mode: RunMode) -> LogFields:
+        return LogFields(
+            job_id=job.id,
+            queue=job.queue,
+            job=job.name,
+            attempt=job.attempt,
+            max_attempts=job.max_attempts,
+            run_mode=mode,
+        )
 
     async def _unreadable(self, job: Job, error: ValidationError) -> NoReturn:
         """A job whose stored data the queue could not decode: recorded, dead-lettered, failed.
@@ -145,7 +145,7 @@ class AttemptRunner:
         count as). The dead letter keeps the stored text under ``raw`` for operators.
         """
         attempt = self.recorder.begin(job, "manual", self._fields(job, "manual"))
-        event(_log, "job.started", **attempt.fields)
+        event(_log, "job.started", base=attempt.fields)
         await self._failed(job, attempt, error, "permanent", self._raw_letter(job))
         raise error
 
@@ -208,7 +208,7 @@ class AttemptRunner:
         seconds = time.perf_counter() - attempt.began
         self._metrics.attempt_finished(attempt.queue, attempt.name, seconds)
         await self.recorder.finish(attempt, "completed", result=result)
-        event(_log, "job.completed", duration_ms=round(seconds * 1000, 3), **attempt.fields)
+        event(_log, "job.completed", base=attempt.fields, duration_ms=round(seconds * 1000, 3))
         return result
 
     async def _failed(
@@ -241,9 +241,9 @@ class AttemptRunner:
             error_message=_message(error),
         )
         if not final:
-            event(_log, "job.retrying", logging.WARNING, **fields, **error_fields)
+            event(_log, "job.retrying", logging.WARNING, base=fields, **error_fields)
             return
-        event(_log, "job.failed", logging.ERROR, **fields, **error_fields)
+        event(_log, "job.failed", logging.ERROR, base=fields, **error_fields)
         letter = NewDeadLetter(
             queue=job.queue,
             job_id=job.id,
@@ -259,10 +259,10 @@ class AttemptRunner:
             "add_failure", fields, lambda: self._history.add_failure(letter)
         )
         if stored:
-            event(_log, "job.dead_lettered", logging.ERROR, **fields, **error_fields)
+            event(_log, "job.dead_lettered", logging.ERROR, base=fields, **error_fields)
 
     async def _interrupted(self, attempt: Attempt) -> None:
-        event(_log, "job.interrupted", logging.WARNING, **attempt.fields)
+        event(_log, "job.interrupted", logging.WARNING, base=attempt.fields)
         # One try: the worker is stopping, and its stop is bounded.
         await self.recorder.finish(
             attempt,

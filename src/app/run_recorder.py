@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from portside.app.logs import event
+from portside.app.logs import LogFields, event
 from portside.app.metrics import WorkerMetrics
 from portside.ports import (
     BackendUnavailableError,
@@ -66,7 +66,7 @@ class Attempt:
     started_at: datetime
     began: float
     """``time.perf_counter()`` when it began."""
-    fields: dict[str, Any]
+    fields: LogFields
     """Its log fields (job id, queue, attempt, run mode, business keys)."""
     row: asyncio.Task[JobRun | None] | None = field(default=None)
     """The write of its ``running`` row, once it ran long enough to get one."""
@@ -113,7 +113,7 @@ class RunRecorder:
             return len(self._in_flight)
         return sum(1 for attempt in self._in_flight if attempt.queue == queue)
 
-    def begin(self, job: Job, run_mode: RunMode, fields: dict[str, Any]) -> Attempt:
+    def begin(self, job: Job, run_mode: RunMode, fields: LogFields) -> Attempt:
         """Track an attempt that begins now; nothing is written yet."""
         attempt = Attempt(
             job.id,
@@ -185,7 +185,7 @@ class RunRecorder:
     async def persist(
         self,
         operation: str,
-        fields: dict[str, Any],
+        fields: LogFields,
         write: Callable[[], Awaitable[object]],
         *,
         retry: bool = True,
@@ -211,7 +211,7 @@ class RunRecorder:
                         operation=operation,
                         error=str(error),
                         retrying=False,
-                        **fields,
+                        base=fields,
                     )
                     return False
                 if not reported:
@@ -224,7 +224,7 @@ class RunRecorder:
                         operation=operation,
                         error=str(error),
                         retrying=True,
-                        **fields,
+                        base=fields,
                     )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RETRY_MAX)
@@ -237,7 +237,7 @@ class RunRecorder:
                 )
                 return False
             if reported:
-                event(_log, "history.write_recovered", operation=operation, **fields)
+                event(_log, "history.write_recovered", base=fields, operation=operation)
             return True
 
     def write_running_rows(self) -> int:
@@ -265,7 +265,7 @@ class RunRecorder:
                 logging.WARNING,
                 operation="record_start",
                 error=str(error),
-                **attempt.fields,
+                base=attempt.fields,
             )
             return None
 
