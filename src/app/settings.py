@@ -18,6 +18,7 @@ __all__ = [
     "BULLMQ_LOCK_DURATION_ENV",
     "BULLMQ_MAX_STALLED_COUNT_ENV",
     "BULLMQ_STALLED_INTERVAL_ENV",
+    "HISTORY_SYNCHRONOUS_COMMIT_ENV",
     "LOG_LEVEL_ENV",
     "OUTBOX_RETENTION_ENV",
     "POSTGRES_DSN_ENV",
@@ -38,6 +39,7 @@ BULLMQ_MAX_STALLED_COUNT_ENV = "PORTSIDE_BULLMQ_MAX_STALLED_COUNT"
 RUN_HISTORY_DAYS_ENV = "PORTSIDE_RUN_HISTORY_DAYS"
 DEFAULT_RUN_HISTORY_DAYS = 30
 OUTBOX_RETENTION_ENV = "PORTSIDE_OUTBOX_RETENTION"
+HISTORY_SYNCHRONOUS_COMMIT_ENV = "PORTSIDE_HISTORY_SYNCHRONOUS_COMMIT"
 DEFAULT_OUTBOX_RETENTION_DAYS = 7
 _MAX_RUN_HISTORY_DAYS = 36_500
 _OFF = "off"
@@ -73,6 +75,10 @@ class Settings(BaseModel):
             run-history rows (default 30); ``off`` (None) keeps them forever.
         outbox_retention_days: ``$PORTSIDE_OUTBOX_RETENTION``, days the worker keeps published
             outbox events (default 7); ``off`` (None) keeps them forever.
+        history_synchronous_commit: ``$PORTSIDE_HISTORY_SYNCHRONOUS_COMMIT`` (``on``/``off``,
+            default ``on``): whether run-history commits wait for Postgres to flush them to
+            disk; ``off`` trades the rows of the last fraction of a second before a Postgres
+            crash for attempts per second (``PostgresHistory(synchronous_commit=...)``).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -87,6 +93,7 @@ class Settings(BaseModel):
     bullmq_max_stalled_count: int | None = None
     run_history_days: int | None = DEFAULT_RUN_HISTORY_DAYS
     outbox_retention_days: int | None = DEFAULT_OUTBOX_RETENTION_DAYS
+    history_synchronous_commit: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: str | None) -> Settings:
@@ -101,6 +108,7 @@ class Settings(BaseModel):
             ("log_level", LOG_LEVEL_ENV),
             ("run_history_days", RUN_HISTORY_DAYS_ENV),
             ("outbox_retention_days", OUTBOX_RETENTION_ENV),
+            ("history_synchronous_commit", HISTORY_SYNCHRONOUS_COMMIT_ENV),
             *((field, spec[0]) for field, spec in _TUNING.items()),
         ):
             if source.get(name, "").strip():
@@ -109,6 +117,10 @@ class Settings(BaseModel):
         for field in _TUNING:
             if isinstance(values.get(field), str):
                 values[field] = _parse_tuning(field, values[field])
+        if isinstance(values.get("history_synchronous_commit"), str):
+            values["history_synchronous_commit"] = _parse_switch(
+                values["history_synchronous_commit"], HISTORY_SYNCHRONOUS_COMMIT_ENV
+            )
         for field, name, default in _DAYS:
             if isinstance(values.get(field), str):
                 values[field] = _parse_days(values[field], name, default)
@@ -241,6 +253,20 @@ _KEPT = {
     RUN_HISTORY_DAYS_ENV: "finished runs",
     OUTBOX_RETENTION_ENV: "published outbox events",
 }
+
+
+def _parse_switch(raw: str, name: str) -> bool:
+    """``on``/``off`` (also true/false, 1/0, yes/no) from a variable, or a ConfigurationError."""
+    text = raw.strip().lower()
+    if text in ("on", "true", "1", "yes"):
+        return True
+    if text in ("off", "false", "0", "no"):
+        return False
+    raise ConfigurationError(
+        f"{name} {raw[:50]!r} is neither on nor off",
+        fix=f"set {name} to 'on' or 'off'",
+        field=name,
+    )
 
 
 def _bad_days(raw: str, name: str, default: int) -> ConfigurationError:

@@ -7,7 +7,12 @@ from datetime import timedelta
 
 import pytest
 
-from portside.app.settings import OUTBOX_RETENTION_ENV, RUN_HISTORY_DAYS_ENV, Settings
+from portside.app.settings import (
+    HISTORY_SYNCHRONOUS_COMMIT_ENV,
+    OUTBOX_RETENTION_ENV,
+    RUN_HISTORY_DAYS_ENV,
+    Settings,
+)
 from portside.ports import ConfigurationError
 
 
@@ -66,3 +71,17 @@ def test_q15_runs_are_lost_once_lock_and_stalled_check_have_passed() -> None:
         {"PORTSIDE_BULLMQ_LOCK_DURATION": "5", "PORTSIDE_BULLMQ_STALLED_INTERVAL": "2.5"}
     )
     assert tuned.lost_after() == 7.5
+
+
+@pytest.mark.parametrize(("raw", "wait"), [("on", True), ("OFF", False), (" false ", False)])
+def test_a3_history_commits_wait_for_the_flush_unless_told(raw: str, wait: bool) -> None:
+    assert Settings.from_env({}).history_synchronous_commit is True
+    settings = Settings.from_env({HISTORY_SYNCHRONOUS_COMMIT_ENV: raw})
+    assert settings.history_synchronous_commit is wait
+
+
+def test_a3_a_bad_history_commit_switch_names_the_variable() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({HISTORY_SYNCHRONOUS_COMMIT_ENV: "sometimes"})
+    assert caught.value.field == HISTORY_SYNCHRONOUS_COMMIT_ENV
+    assert "'on' or 'off'" in str(caught.value)
