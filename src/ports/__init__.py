@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from portside.ports.cache import CachePort
-from portside.ports.classification import Classifier, default_classify, describe_error
+from portside.ports.classification import (
+    Classifier,
+    default_classify,
+    describe_error,
+    http_classify,
+    retry_after,
+)
 from portside.ports.cron import (
     CRON_MACROS,
     check_cron_pattern,
@@ -109,6 +115,8 @@ __all__ = [
     "default_attempts",
     "default_classify",
     "describe_error",
+    "http_classify",
     "next_cron_time",
     "resolve_timezone",
+    "retry_after",
 ]
