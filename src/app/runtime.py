@@ -16,6 +16,7 @@ from portside.app.attempts import AttemptRunner
 from portside.app.errors import UnknownQueueError
 from portside.app.logs import event, flush_logs
 from portside.app.metrics import WorkerMetrics
+from portside.app.queue_caps import apply_queue_caps
 from portside.app.registry import Registry
 from portside.infra import Infra
 from portside.ports import DEFAULT_FAILURE_RETENTION, ValidationError, WorkerHandle, WorkerStatus
@@ -134,13 +135,15 @@ class WorkerRuntime:
         return bool(self._handles)
 
     async def start(self) -> None:
-        """Start one consumer per queue; returns once every consumer is fetching."""
+        """Set the registry's queue-wide caps, then start one consumer per queue; returns once
+        every consumer is fetching."""
         if self._handles:
             return
         begin = time.perf_counter()
         history = self.infra.require_history()
         runner = AttemptRunner(self.registry, self.infra, history, self.metrics, self._clock)
         event(_log, "worker.starting", queues=self.queues, infra=self.infra.name, pid=os.getpid())
+        await apply_queue_caps(self.registry, self.infra.queue, self.queues)
         handles: dict[str, WorkerHandle] = {}
         for queue in self.queues:
             settings = self.registry.queue_settings(queue)

@@ -189,6 +189,15 @@ class QueuePort(Protocol):
         """The job schedulers of a queue."""
         ...
 
+    async def set_queue_concurrency(self, queue: str, limit: int | None) -> None:
+        """Run at most ``limit`` jobs of ``queue`` at once across every worker, process and
+        host, beside each worker's own ``concurrency``; None removes the cap (Q13)."""
+        ...
+
+    async def queue_concurrency(self, queue: str) -> int | None:
+        """The queue-wide cap set with ``set_queue_concurrency``, or None (Q13)."""
+        ...
+
     def events(self, queue: str) -> EventStream:
         """Lifecycle events of ``queue`` emitted after this call returns (Q8)."""
         ...

@@ -46,6 +46,7 @@ from portside.ports.inputs import (
     check_callable,
     check_concurrency,
     check_lookup_id,
+    check_queue_concurrency,
     check_seconds,
     coerce_rate_limit,
 )
@@ -264,6 +265,21 @@ class BullMQQueue:
         await self._settle()
         async with translate_errors(self._connector.safe_url, "retry_failed"):
             return await control.retry_failed(self._client, target, job_id)
+
+    async def set_queue_concurrency(self, queue: str, limit: int | None) -> None:
+        """Run at most ``limit`` jobs of ``queue`` at once across every worker, Node ones
+        included (BullMQ's global concurrency); None removes the cap (Q13)."""
+        target = self._queue(queue)
+        limit = check_queue_concurrency(limit)
+        await self._settle()
+        async with translate_errors(self._connector.safe_url, "set_queue_concurrency"):
+            await control.set_queue_concurrency(self._client, target, limit)
+
+    async def queue_concurrency(self, queue: str) -> int | None:
+        """The queue-wide cap (BullMQ's global concurrency), or None (Q13)."""
+        target = self._queue(queue)
+        async with translate_errors(self._connector.safe_url, "queue_concurrency"):
+            return await control.queue_concurrency(self._client, target)
 
     # -- schedules -------------------------------------------------------------------------
 

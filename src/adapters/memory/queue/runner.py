@@ -167,7 +167,7 @@ class JobRunner:
         state = worker.state
         if state.paused or worker.paused or worker.closing or worker.active >= worker.concurrency:
             return False
-        if not state.has_ready():
+        if state.maxed() or not state.has_ready():
             return False
         limit = worker.rate_limit
         return (
@@ -180,7 +180,7 @@ class JobRunner:
         state = worker.state
         if state.paused or worker.paused or worker.closing or worker.active >= worker.concurrency:
             return None
-        if not (state.waiting or state.prioritized):
+        if state.maxed() or not (state.waiting or state.prioritized):
             return None
         now = self.clock.now()
         limit = worker.rate_limit
