@@ -7,7 +7,7 @@ import asyncio
 import datetime as dt
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pydantic import BaseModel
@@ -100,7 +100,7 @@ def test_q13_q15_jobs_sharing_a_queue_must_agree(attr: str, mine: object, theirs
     registry = Registry([item_job(ok, name="a")])
 
     with pytest.raises(ValidationError, match=f"sets {attr}=") as caught:
-        registry.register(item_job(ok, name="b", **{attr: mine}))
+        registry.register(item_job(ok, name="b", **{attr: cast(Any, mine)}))
     assert caught.value.field == f"b.{attr}"
     assert "put them on separate queues" in str(caught.value)
 
