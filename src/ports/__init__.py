@@ -58,6 +58,7 @@ from portside.ports.queue_types import (
     RateLimit,
     Retention,
     Schedule,
+    ServerInfo,
     WorkerStatus,
     default_attempts,
 )
@@ -106,6 +107,7 @@ __all__ = [
     "RunStart",
     "RunStatus",
     "Schedule",
+    "ServerInfo",
     "Transaction",
     "TransientError",
     "ValidationError",

@@ -18,6 +18,7 @@ from portside.ports.queue_types import (
     QueueEvent,
     RateLimit,
     Schedule,
+    ServerInfo,
     WorkerStatus,
 )
 
@@ -196,6 +197,10 @@ class QueuePort(Protocol):
 
     async def queue_concurrency(self, queue: str) -> int | None:
         """The queue-wide cap set with ``set_queue_concurrency``, or None (Q13)."""
+        ...
+
+    async def server_info(self) -> ServerInfo:
+        """The memory policy and use of the server holding the queues (E2)."""
         ...
 
     def events(self, queue: str) -> EventStream:

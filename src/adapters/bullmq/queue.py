@@ -19,6 +19,7 @@ from portside.adapters.bullmq.names import QueueName, check_prefix, map_queue
 from portside.adapters.bullmq.options import ms
 from portside.adapters.bullmq.producer import prepare, prepare_bulk, submit_many, submit_one
 from portside.adapters.bullmq.schedules import Schedules
+from portside.adapters.bullmq.server_info import server_info as read_server_info
 from portside.adapters.bullmq.settings import BullMQSettings, check_redis_url, parse_settings
 from portside.adapters.bullmq.transport.blocking import BlockingConnection
 from portside.adapters.bullmq.transport.connector import RedisConnector
@@ -38,6 +39,7 @@ from portside.ports import (
     QueuePort,
     RateLimit,
     Schedule,
+    ServerInfo,
     ValidationError,
     WorkerHandle,
     default_classify,
@@ -118,11 +120,14 @@ class BullMQQueue:
         """Where ``queue`` lives in BullMQ terms (prefix, name, keys)."""
         return self._queue(queue)
 
-    def _queue(self, queue: object) -> QueueName:
+    def _check_open(self) -> None:
         if self._closed:
             raise ConfigurationError(
                 "this BullMQQueue is closed", fix="create a new adapter after close()"
             )
+
+    def _queue(self, queue: object) -> QueueName:
+        self._check_open()
         if isinstance(queue, str):
             found = self._queues.get(queue)
             if found is not None:
@@ -280,6 +285,13 @@ class BullMQQueue:
         target = self._queue(queue)
         async with translate_errors(self._connector.safe_url, "queue_concurrency"):
             return await control.queue_concurrency(self._client, target)
+
+    async def server_info(self) -> ServerInfo:
+        """The Redis server's memory policy and use (E2); a refused ``INFO`` or ``CONFIG``
+        leaves values None and says so in ``unreadable``."""
+        self._check_open()
+        async with translate_errors(self._connector.safe_url, "server_info"):
+            return await read_server_info(self._client)
 
     # -- schedules -------------------------------------------------------------------------
 

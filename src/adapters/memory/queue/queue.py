@@ -31,6 +31,7 @@ from portside.ports import (
     QueuePort,
     RateLimit,
     Schedule,
+    ServerInfo,
 )
 from portside.ports.inputs import (
     check_callable,
@@ -239,6 +240,11 @@ class InMemoryQueue:
     async def queue_concurrency(self, queue: str) -> int | None:
         """The queue-wide cap, or None (Q13)."""
         return control.queue_concurrency(self._open(queue))
+
+    async def server_info(self) -> ServerInfo:
+        """The fake holds jobs in this process's memory and never evicts one (E2)."""
+        self._check_open()
+        return ServerInfo(backend="in-memory", maxmemory_policy="noeviction", maxmemory=0)
 
     # -- schedules ---------------------------------------------------------------------------
 
