@@ -85,6 +85,37 @@ async def test_q13_a_worker_that_stops_taking_jobs_hands_its_slot_to_a_parked_on
         await waiting.close(grace=5)
 
 
+async def test_q13_raising_the_cap_wakes_parked_workers_at_once(
+    make_adapter: Callable[..., BullMQQueue],
+) -> None:
+    """Q13: with a cap of 1, the second job waits while the worker blocks for up to 10 s;
+    raising the cap to 2 starts it at once (the marker is touched), not after the block."""
+    adapter = make_adapter(block_timeout=10)
+    release = asyncio.Event()
+    started: list[str] = []
+
+    async def hold(job: Job) -> Any:
+        started.append(job.name)
+        await release.wait()
+
+    await adapter.set_queue_concurrency("cap:raised", 1)
+    worker = adapter.consume("cap:raised", hold, concurrency=2)
+    await worker.start()
+    try:
+        await adapter.enqueue("cap:raised", "first", {})
+        await wait_for(lambda: started == ["first"], timeout=10, message="the first job")
+        await adapter.enqueue("cap:raised", "second", {})
+        await adapter.set_queue_concurrency("cap:raised", 2)
+        await wait_for(
+            lambda: "second" in started,
+            timeout=4,
+            message="the second job to start once the cap was raised, before the 10 s block",
+        )
+    finally:
+        release.set()
+        await worker.close(grace=5)
+
+
 class _Work(BaseModel):
     n: int
 
