@@ -104,6 +104,10 @@ class Registry:
             raise UnknownJobError(name, self._jobs)
         return definition
 
+    def find(self, name: str) -> JobDefinition[Any] | None:
+        """The definition named ``name``, or None."""
+        return self._jobs.get(name)
+
     def __contains__(self, name: object) -> bool:
         return name in self._jobs
 

@@ -20,6 +20,7 @@ from portside.ports.errors import (
     BackendUnavailableError,
     ConfigurationError,
     InfraNotSetError,
+    JobStalledError,
     JobTimeoutError,
     PermanentError,
     PortsideError,
@@ -31,6 +32,7 @@ from portside.ports.history import (
     DEFAULT_RUN_RETENTION,
     RUN_MODES,
     DeadLetter,
+    FinishedRun,
     HistoryPort,
     JobRun,
     NewDeadLetter,
@@ -42,7 +44,14 @@ from portside.ports.history import (
 )
 from portside.ports.outbox import OutboxPort, Transaction
 from portside.ports.outbox_types import OutboxErrorCallback, OutboxEvent, OutboxHandler
-from portside.ports.queue import EventStream, Job, JobHandler, QueuePort, WorkerHandle
+from portside.ports.queue import (
+    AbandonedHandler,
+    EventStream,
+    Job,
+    JobHandler,
+    QueuePort,
+    WorkerHandle,
+)
 from portside.ports.queue_types import (
     Backoff,
     FailureKind,
@@ -68,6 +77,7 @@ __all__ = [
     "DEFAULT_FAILURE_RETENTION",
     "DEFAULT_RUN_RETENTION",
     "RUN_MODES",
+    "AbandonedHandler",
     "BackendUnavailableError",
     "Backoff",
     "CachePort",
@@ -76,6 +86,7 @@ __all__ = [
     "DeadLetter",
     "EventStream",
     "FailureKind",
+    "FinishedRun",
     "HistoryPort",
     "InfraNotSetError",
     "Job",
@@ -85,6 +96,7 @@ __all__ = [
     "JobOutcome",
     "JobRef",
     "JobRun",
+    "JobStalledError",
     "JobState",
     "JobTimeoutError",
     "NewDeadLetter",

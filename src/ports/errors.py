@@ -8,6 +8,7 @@ __all__ = [
     "BackendUnavailableError",
     "ConfigurationError",
     "InfraNotSetError",
+    "JobStalledError",
     "JobTimeoutError",
     "PermanentError",
     "PortsideError",
@@ -89,6 +90,12 @@ class PermanentError(PortsideError):
 
 class JobTimeoutError(TransientError):
     """An attempt ran longer than its timeout; counted as a transient failure."""
+
+
+class JobStalledError(TransientError):
+    """A job stalled more often than the queue allows, so the queue failed it for good without
+    running its handler again (its worker died or blocked its event loop past the lock, each
+    time it held the job)."""
 
 
 class BackendUnavailableError(TransientError):

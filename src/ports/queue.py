@@ -22,7 +22,7 @@ from portside.ports.queue_types import (
     WorkerStatus,
 )
 
-__all__ = ["EventStream", "Job", "JobHandler", "QueuePort", "WorkerHandle"]
+__all__ = ["AbandonedHandler", "EventStream", "Job", "JobHandler", "QueuePort", "WorkerHandle"]
 
 
 @runtime_checkable
@@ -65,6 +65,9 @@ class Job(Protocol):
 
 
 JobHandler = Callable[[Job], Awaitable[Any]]
+
+AbandonedHandler = Callable[[Job, BaseException], Awaitable[None]]
+"""Told of a job the queue failed for good without running its handler, and why."""
 
 
 @runtime_checkable
@@ -142,8 +145,14 @@ class QueuePort(Protocol):
         rate_limit: RateLimit | None = None,
         timeout: float | None = None,
         classify: Classifier | None = None,
+        on_abandoned: AbandonedHandler | None = None,
     ) -> WorkerHandle:
-        """Create a (not yet started) worker running ``handler`` for each job of ``queue``."""
+        """Create a (not yet started) worker running ``handler`` for each job of ``queue``.
+
+        ``on_abandoned`` is awaited for each job the queue fails for good without calling
+        ``handler`` (it stalled more often than allowed: ``JobStalledError``), so nothing fails
+        unseen (Q16); an error it raises is logged and changes nothing.
+        """
         ...
 
     async def get_job(self, queue: str, job_id: str) -> JobInfo | None:

@@ -26,6 +26,7 @@ from portside.adapters.bullmq.transport.connector import RedisConnector
 from portside.adapters.bullmq.transport.errors import translate_errors
 from portside.adapters.bullmq.worker.handle import BullMQWorker
 from portside.ports import (
+    AbandonedHandler,
     Classifier,
     ConfigurationError,
     EventStream,
@@ -176,8 +177,10 @@ class BullMQQueue:
         rate_limit: RateLimit | None = None,
         timeout: float | None = None,
         classify: Classifier | None = None,
+        on_abandoned: AbandonedHandler | None = None,
     ) -> WorkerHandle:
-        """Create a (not yet started) worker running ``handler`` for each job of ``queue``."""
+        """Create a (not yet started) worker running ``handler`` for each job of ``queue``;
+        ``on_abandoned`` hears of jobs that stalled too often (see ``QueuePort.consume``)."""
         target = self._queue(queue)
         check_callable(handler, "handler")
         concurrency = check_concurrency(concurrency)
@@ -186,6 +189,8 @@ class BullMQQueue:
             timeout = check_seconds(timeout, "timeout", positive=True)
         if classify is not None:
             check_callable(classify, "classify")
+        if on_abandoned is not None:
+            check_callable(on_abandoned, "on_abandoned")
         limiter = None
         if rate_limit is not None:
             limiter = {"max": rate_limit.max, "duration": max(1, ms(rate_limit.per))}
@@ -201,6 +206,7 @@ class BullMQQueue:
             limiter=limiter,
             timeout=float(timeout) if timeout is not None else None,
             classify=classify or default_classify,
+            on_abandoned=on_abandoned,
             on_repeat=on_repeat,
             on_close=self._forget_worker,
             settle=self._settle,

@@ -18,6 +18,7 @@ from portside.ports import (
     DEFAULT_FAILURE_RETENTION,
     ConfigurationError,
     DeadLetter,
+    FinishedRun,
     HistoryPort,
     JobRun,
     NewDeadLetter,
@@ -26,7 +27,7 @@ from portside.ports import (
     RunStart,
     ValidationError,
 )
-from portside.ports.history import DEFAULT_RUN_RETENTION
+from portside.ports.history import DEFAULT_RUN_RETENTION, LOST_RUN_ERROR, LOST_RUN_MESSAGE
 from portside.ports.validation import spell_out_nul
 from portside.sqlfiles import SqlFile
 
@@ -74,6 +75,22 @@ def _run(row: asyncpg.Record) -> JobRun:
         result=None if row["result"] is None else json.loads(row["result"]),
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        seen_at=row["seen_at"],
+    )
+
+
+def _run_args(run: FinishedRun) -> tuple[Any, ...]:
+    status, finished_at, *outcome = _finish_args(run)
+    return (
+        run.job_id,
+        run.queue,
+        run.name,
+        run.attempt,
+        run.run_mode,
+        status,
+        run.started_at,
+        finished_at,
+        *outcome,
     )
 
 
@@ -181,6 +198,7 @@ class PostgresHistory:
         self._finishes: Coalescer[_Finish, JobRun] = Coalescer(
             self._finish_many, self._finish_one, key=lambda item: item.key
         )
+        self._runs: Coalescer[FinishedRun, None] = Coalescer(self._runs_many, self._run_one)
 
     async def _get_pool(self) -> asyncpg.Pool[Any]:
         if self._pool is not None:
@@ -279,6 +297,52 @@ class PostgresHistory:
             _run(updated[item.key]) if item.key in updated else _missing_run(item.run_id)
             for item in items
         ]
+
+    async def record_run(self, run: FinishedRun) -> None:
+        """Store an attempt that ended, in one write (batched with concurrent calls)."""
+        await self._runs.submit(run)
+
+    async def _run_one(self, run: FinishedRun) -> None:
+        pool = await self._get_pool()
+        with backend_errors("job history record_run"):
+            await pool.execute(_sql("record_run"), *_run_args(run))
+
+    async def _runs_many(self, runs: Sequence[FinishedRun]) -> list[Exception | None]:
+        columns = zip(*(_run_args(run) for run in runs), strict=True)
+        pool = await self._get_pool()
+        with backend_errors("job history record_runs"):
+            await pool.execute(_sql("record_runs"), *(list(column) for column in columns))
+        return [None] * len(runs)
+
+    async def touch_runs(self, run_ids: Sequence[str], *, at: datetime) -> None:
+        """Vouch that the running attempts ``run_ids`` are alive at ``at``."""
+        keys = [key for key in map(_run_key, run_ids) if key is not None]
+        if not keys:
+            return
+        pool = await self._get_pool()
+        with backend_errors("job history touch_runs"):
+            await pool.execute(_sql("touch_runs"), keys, at)
+
+    async def close_lost_runs(self, stale_after: timedelta, *, now: datetime | None = None) -> int:
+        """Close as ``lost`` the running attempts nobody vouched for since
+        ``now - stale_after``, in batches of ``purge_batch`` rows."""
+        moment = now or datetime.now(UTC)
+        pool = await self._get_pool()
+        closed = 0
+        while True:
+            with backend_errors("job history close_lost_runs"):
+                status = await pool.execute(
+                    _sql("close_lost_runs"),
+                    moment,
+                    moment - stale_after,
+                    LOST_RUN_MESSAGE,
+                    self._purge_batch,
+                    LOST_RUN_ERROR,
+                )
+            count = int(status.split()[-1])
+            closed += count
+            if count < self._purge_batch:
+                return closed
 
     async def get_run(self, run_id: str) -> JobRun | None:
         """One attempt by id, or None."""
@@ -379,6 +443,7 @@ class PostgresHistory:
         """Finish the writes under way, then close the pool."""
         await self._starts.idle()
         await self._finishes.idle()
+        await self._runs.idle()
         self._closed = True
         async with self._lock:
             pool, self._pool = self._pool, None

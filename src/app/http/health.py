@@ -77,8 +77,8 @@ def _alerts(
                 rule="failure_rate",
                 value=round(rate, 6),
                 threshold=thresholds.max_failure_rate,
-                message=f"{stats.failed + stats.retrying} of {stats.finished} recent attempts "
-                f"failed ({rate:.1%}), over {thresholds.max_failure_rate:.1%}",
+                message=f"{stats.failed + stats.retrying + stats.lost} of {stats.finished} recent "
+                f"attempts failed ({rate:.1%}), over {thresholds.max_failure_rate:.1%}",
             )
         )
     if workers == 0 and depth > 0:

@@ -17,12 +17,13 @@ from portside.adapters.bullmq.options import ms
 from portside.adapters.bullmq.retry_delays import UnknownBackoffError, retry_delay
 from portside.adapters.bullmq.worker.commands import QueueCommands
 from portside.ports import (
+    AbandonedHandler,
     Classifier,
     FailureKind,
     JobHandler,
+    JobStalledError,
     JobTimeoutError,
     PermanentError,
-    TransientError,
     ValidationError,
     describe_error,
     retry_after,
@@ -100,8 +101,23 @@ def _encode_result(result: Any) -> tuple[Any, str]:
     return result, json.dumps(result, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+async def _tell_abandoned(
+    on_abandoned: AbandonedHandler | None, job: BullMQJob, error: JobStalledError
+) -> None:
+    if on_abandoned is None:
+        return
+    try:
+        await on_abandoned(job, error)
+    except Exception:
+        log.exception("on_abandoned failed for job %s of %s", job.id, job.queue)
+
+
 async def run_attempt(
-    job: BullMQJob, handler: JobHandler, default_timeout: float | None, classify: Classifier
+    job: BullMQJob,
+    handler: JobHandler,
+    default_timeout: float | None,
+    classify: Classifier,
+    on_abandoned: AbandonedHandler | None = None,
 ) -> Ending:
     """Run ``handler`` once for ``job`` and return how the attempt ended.
 
@@ -113,11 +129,20 @@ async def run_attempt(
     reads ``job.data`` gets the ``ValidationError`` and can record it), but its attempt
     always ends failed for good with that error, whatever the handler did: no retry can
     fix the stored data, and completing would hide it.
+
+    A job that stalled more often than allowed (BullMQ marks it ``defa`` when it requeues it)
+    fails for good with ``JobStalledError`` without calling ``handler``; ``on_abandoned`` is
+    told first, so the failure is recorded (Q16).
     """
     deferred = job.fields.get("defa")
     if deferred:
-        # BullMQ marks a job that stalled too often; it fails without a further attempt.
-        return failure(job, TransientError(clean_text(deferred)), "transient", final=True)
+        stalled = JobStalledError(
+            clean_text(deferred),
+            fix="find out why its worker died or blocked its event loop while holding it "
+            "(a crash, a CPU-bound handler, a lock duration shorter than its work)",
+        )
+        await _tell_abandoned(on_abandoned, job, stalled)
+        return failure(job, stalled, "transient", final=True)
     limit = job.stored.timeout or default_timeout
     scope: asyncio.Timeout | None = None
     try:

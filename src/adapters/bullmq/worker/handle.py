@@ -19,7 +19,7 @@ from portside.adapters.bullmq.worker.maintenance import Maintenance
 from portside.adapters.bullmq.worker.signal import WorkSignal
 from portside.adapters.bullmq.worker.slots import SlotLoop
 from portside.adapters.bullmq.worker.steps import OutcomeSink, SlotSteps
-from portside.ports import Classifier, JobHandler, WorkerStatus
+from portside.ports import AbandonedHandler, Classifier, JobHandler, WorkerStatus
 
 __all__ = ["BullMQWorker"]
 
@@ -42,6 +42,7 @@ class BullMQWorker:
         limiter: dict[str, int] | None,
         timeout: float | None,
         classify: Classifier,
+        on_abandoned: AbandonedHandler | None,
         on_repeat: Callable[[BullMQJob], Awaitable[None]],
         on_close: Callable[[BullMQWorker], None],
         settle: Callable[[], Awaitable[None]],
@@ -82,6 +83,7 @@ class BullMQWorker:
             concurrency=concurrency,
             timeout=timeout,
             classify=classify,
+            on_abandoned=on_abandoned,
             settings=settings,
             on_repeat=on_repeat,
         )

@@ -17,6 +17,7 @@ from portside.adapters.memory.queue.runner import JobRunner
 from portside.adapters.memory.queue.state import QueueState
 from portside.adapters.memory.queue.worker import InMemoryWorker
 from portside.ports import (
+    AbandonedHandler,
     Classifier,
     ConfigurationError,
     JobHandler,
@@ -171,10 +172,13 @@ class InMemoryQueue:
         rate_limit: RateLimit | None = None,
         timeout: float | None = None,
         classify: Classifier | None = None,
+        on_abandoned: AbandonedHandler | None = None,
     ) -> InMemoryWorker:
         """A worker for ``queue`` (not started: ``drain()`` uses it; ``start()`` runs it live).
 
-        A job's ``options.timeout`` wins over the worker's ``timeout``.
+        A job's ``options.timeout`` wins over the worker's ``timeout``. Jobs of the fake never
+        stall (no process holds them), so ``on_abandoned`` is checked and kept on the worker,
+        but never called.
         """
         state = self._open(queue)
         workers = self._workers.setdefault(state.name, [])
@@ -185,6 +189,9 @@ class InMemoryQueue:
             rate_limit=coerce_rate_limit(rate_limit),
             timeout=None if timeout is None else check_seconds(timeout, "timeout", positive=True),
             classify=check_classifier(classify),
+            on_abandoned=None
+            if on_abandoned is None
+            else check_callable(on_abandoned, "on_abandoned"),
             run_slot=self._runner.run_slot,
             detach=lambda w: workers.remove(w) if w in workers else None,
         )

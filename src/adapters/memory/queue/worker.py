@@ -10,6 +10,7 @@ from typing import Any
 
 from portside.adapters.memory.queue.state import QueueState
 from portside.ports import (
+    AbandonedHandler,
     Classifier,
     ConfigurationError,
     JobHandler,
@@ -39,6 +40,7 @@ class InMemoryWorker:
         rate_limit: Jobs per window the queue's workers may start, if limited.
         timeout: Seconds an attempt may run when its job sets no timeout.
         classify: Decides transient or permanent for a handler's error.
+        on_abandoned: Kept for the port; the fake's jobs never stall, so it is never called.
         run_slot: Runs one of the worker's slots once started.
         detach: Called once when the worker has closed.
     """
@@ -52,6 +54,7 @@ class InMemoryWorker:
         rate_limit: RateLimit | None,
         timeout: float | None,
         classify: Classifier | None,
+        on_abandoned: AbandonedHandler | None,
         run_slot: SlotRunner,
         detach: Callable[[InMemoryWorker], None],
     ) -> None:
@@ -61,6 +64,7 @@ class InMemoryWorker:
         self.rate_limit = rate_limit
         self.timeout = timeout
         self.classify = classify
+        self.on_abandoned = on_abandoned
         self.active = 0
         self.processed = 0
         self.failed = 0
