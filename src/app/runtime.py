@@ -16,6 +16,7 @@ from portside.app.attempts import AttemptRunner
 from portside.app.errors import UnknownQueueError
 from portside.app.logs import event, flush_logs
 from portside.app.metrics import WorkerMetrics
+from portside.app.queue_caps import apply_queue_caps
 from portside.app.registry import Registry
 from portside.app.run_recorder import RUNNING_ROW_AFTER, RunRecorder
 from portside.infra import Infra
@@ -160,7 +161,8 @@ class WorkerRuntime:
         return bool(self._handles)
 
     async def start(self) -> None:
-        """Start one consumer per queue; returns once every consumer is fetching."""
+        """Set the registry's queue-wide caps, then start one consumer per queue; returns once
+        every consumer is fetching."""
         if self._handles:
             return
         begin = time.perf_counter()
@@ -174,6 +176,7 @@ class WorkerRuntime:
         self._recorder = recorder
         self.metrics.count_in_flight(lambda: _per_queue(recorder, self.queues))
         event(_log, "worker.starting", queues=self.queues, infra=self.infra.name, pid=os.getpid())
+        await apply_queue_caps(self.registry, self.infra.queue, self.queues)
         handles: dict[str, WorkerHandle] = {}
         for queue in self.queues:
             settings = self.registry.queue_settings(queue)

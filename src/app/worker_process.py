@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from portside.app.logs import event
+from portside.app.queue_server import check_queue_server
 from portside.app.registry import Registry
 from portside.app.runtime import DEFAULT_LOST_AFTER, DEFAULT_OUTBOX_RETENTION, WorkerRuntime
 from portside.infra import Infra
@@ -98,6 +99,7 @@ async def run_worker(
         server, _ = start_http_server(metrics_port, registry=runtime.metrics.registry)
         event(_log, "worker.metrics", port=metrics_port)
     try:
+        await check_queue_server(infra.queue)  # E2: warn when the queue Redis would evict
         await runtime.start()
         await stop.wait()
     finally:

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from portside.ports.cache import CachePort
-from portside.ports.classification import Classifier, default_classify, describe_error
+from portside.ports.classification import (
+    Classifier,
+    default_classify,
+    describe_error,
+    http_classify,
+    retry_after,
+)
 from portside.ports.cron import (
     CRON_MACROS,
     check_cron_pattern,
@@ -61,6 +67,7 @@ from portside.ports.queue_types import (
     RateLimit,
     Retention,
     Schedule,
+    ServerInfo,
     WorkerStatus,
     default_attempts,
 )
@@ -112,6 +119,7 @@ __all__ = [
     "RunStart",
     "RunStatus",
     "Schedule",
+    "ServerInfo",
     "Transaction",
     "TransientError",
     "ValidationError",
@@ -121,6 +129,8 @@ __all__ = [
     "default_attempts",
     "default_classify",
     "describe_error",
+    "http_classify",
     "next_cron_time",
     "resolve_timezone",
+    "retry_after",
 ]

@@ -41,6 +41,7 @@ __all__ = [
     "check_job",
     "check_lookup_id",
     "check_new_job",
+    "check_queue_concurrency",
     "check_schedule",
     "check_seconds",
     "check_sequence",
@@ -57,7 +58,8 @@ __all__ = [
 M = TypeVar("M", bound=BaseModel)
 
 MAX_CONCURRENCY = 10_000
-"""The most jobs one worker may run at once (``consume(concurrency=...)``)."""
+"""The most jobs one worker may run at once (``consume(concurrency=...)``), and the largest
+queue-wide cap (``set_queue_concurrency``)."""
 
 _SCHEDULER_CHOOSES = {
     "job_id": "job schedulers name their jobs themselves",
@@ -281,6 +283,20 @@ def check_concurrency(value: object) -> int:
             f"concurrency must be an integer from 1 to {MAX_CONCURRENCY}, got {value!r}",
             fix="pass for example concurrency=5",
             field="concurrency",
+        )
+    return value
+
+
+def check_queue_concurrency(value: object) -> int | None:
+    """A queue-wide cap (Q13): an int from 1 to ``MAX_CONCURRENCY``, or None for no cap."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
+        raise ValidationError(
+            f"limit must be an integer from 1 to {MAX_CONCURRENCY} or None, got {value!r}",
+            fix="pass an integer such as 5 (at most 5 jobs of the queue at once across every "
+            "worker), or None for no queue-wide cap",
+            field="limit",
         )
     return value
 

@@ -18,6 +18,7 @@ from portside.ports.queue_types import (
     QueueEvent,
     RateLimit,
     Schedule,
+    ServerInfo,
     WorkerStatus,
 )
 
@@ -196,6 +197,19 @@ class QueuePort(Protocol):
 
     async def list_schedules(self, queue: str) -> list[Schedule]:
         """The job schedulers of a queue."""
+        ...
+
+    async def set_queue_concurrency(self, queue: str, limit: int | None) -> None:
+        """Run at most ``limit`` jobs of ``queue`` at once across every worker, process and
+        host, beside each worker's own ``concurrency``; None removes the cap (Q13)."""
+        ...
+
+    async def queue_concurrency(self, queue: str) -> int | None:
+        """The queue-wide cap set with ``set_queue_concurrency``, or None (Q13)."""
+        ...
+
+    async def server_info(self) -> ServerInfo:
+        """The memory policy and use of the server holding the queues (E2)."""
         ...
 
     def events(self, queue: str) -> EventStream:

@@ -19,6 +19,7 @@ from portside.adapters.bullmq.names import QueueName, check_prefix, map_queue
 from portside.adapters.bullmq.options import ms
 from portside.adapters.bullmq.producer import prepare, prepare_bulk, submit_many, submit_one
 from portside.adapters.bullmq.schedules import Schedules
+from portside.adapters.bullmq.server_info import server_info as read_server_info
 from portside.adapters.bullmq.settings import BullMQSettings, check_redis_url, parse_settings
 from portside.adapters.bullmq.transport.blocking import BlockingConnection
 from portside.adapters.bullmq.transport.connector import RedisConnector
@@ -39,6 +40,7 @@ from portside.ports import (
     QueuePort,
     RateLimit,
     Schedule,
+    ServerInfo,
     ValidationError,
     WorkerHandle,
     default_classify,
@@ -47,6 +49,7 @@ from portside.ports.inputs import (
     check_callable,
     check_concurrency,
     check_lookup_id,
+    check_queue_concurrency,
     check_seconds,
     coerce_rate_limit,
 )
@@ -118,11 +121,14 @@ class BullMQQueue:
         """Where ``queue`` lives in BullMQ terms (prefix, name, keys)."""
         return self._queue(queue)
 
-    def _queue(self, queue: object) -> QueueName:
+    def _check_open(self) -> None:
         if self._closed:
             raise ConfigurationError(
                 "this BullMQQueue is closed", fix="create a new adapter after close()"
             )
+
+    def _queue(self, queue: object) -> QueueName:
+        self._check_open()
         if isinstance(queue, str):
             found = self._queues.get(queue)
             if found is not None:
@@ -270,6 +276,28 @@ class BullMQQueue:
         await self._settle()
         async with translate_errors(self._connector.safe_url, "retry_failed"):
             return await control.retry_failed(self._client, target, job_id)
+
+    async def set_queue_concurrency(self, queue: str, limit: int | None) -> None:
+        """Run at most ``limit`` jobs of ``queue`` at once across every worker, Node ones
+        included (BullMQ's global concurrency); None removes the cap (Q13)."""
+        target = self._queue(queue)
+        limit = check_queue_concurrency(limit)
+        await self._settle()
+        async with translate_errors(self._connector.safe_url, "set_queue_concurrency"):
+            await control.set_queue_concurrency(self._client, target, limit)
+
+    async def queue_concurrency(self, queue: str) -> int | None:
+        """The queue-wide cap (BullMQ's global concurrency), or None (Q13)."""
+        target = self._queue(queue)
+        async with translate_errors(self._connector.safe_url, "queue_concurrency"):
+            return await control.queue_concurrency(self._client, target)
+
+    async def server_info(self) -> ServerInfo:
+        """The Redis server's memory policy and use (E2); a refused ``INFO`` or ``CONFIG``
+        leaves values None and says so in ``unreadable``."""
+        self._check_open()
+        async with translate_errors(self._connector.safe_url, "server_info"):
+            return await read_server_info(self._client)
 
     # -- schedules -------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from portside.adapters.bullmq.jobs import KIND_FIELD, BullMQJob, clean_text
+from portside.adapters.bullmq.options import ms
 from portside.adapters.bullmq.retry_delays import UnknownBackoffError, retry_delay
 from portside.adapters.bullmq.worker.commands import QueueCommands
 from portside.ports import (
@@ -25,6 +26,7 @@ from portside.ports import (
     PermanentError,
     ValidationError,
     describe_error,
+    retry_after,
 )
 
 __all__ = ["Ending", "failure", "record_commands", "run_attempt"]
@@ -78,11 +80,15 @@ def failure(
     reason = clean_text(describe_error(error))
     fields = {"failedReason": reason, "stacktrace": _stacktrace(job, error), KIND_FIELD: kind}
     if kind == "transient" and job.attempt < job.max_attempts and not final:
-        try:
-            delay = retry_delay(job.stored.backoff, job.attempt)
-        except UnknownBackoffError as exc:
-            log.warning("job %s of %s: %s; retrying at once", job.id, job.queue, exc)
-            delay = 0
+        asked = retry_after(error)
+        if asked is not None:
+            delay = ms(asked)  # Q17: the failure's own wait replaces the backoff
+        else:
+            try:
+                delay = retry_delay(job.stored.backoff, job.attempt)
+            except UnknownBackoffError as exc:
+                log.warning("job %s of %s: %s; retrying at once", job.id, job.queue, exc)
+                delay = 0
         return Ending(
             job, "retrying", error=reason, failure_kind=kind, delay_ms=delay, fields=fields
         )

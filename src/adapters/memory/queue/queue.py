@@ -32,6 +32,7 @@ from portside.ports import (
     QueuePort,
     RateLimit,
     Schedule,
+    ServerInfo,
 )
 from portside.ports.inputs import (
     check_callable,
@@ -39,6 +40,7 @@ from portside.ports.inputs import (
     check_concurrency,
     check_job,
     check_new_job,
+    check_queue_concurrency,
     check_seconds,
     check_sequence,
     coerce_rate_limit,
@@ -235,6 +237,21 @@ class InMemoryQueue:
     async def retry_failed(self, queue: str, *, job_id: str | None = None) -> int:
         """Move failed jobs (or the one ``job_id``) back to waiting with fresh attempts."""
         return control.retry_failed(self._open(queue), job_id=job_id)
+
+    async def set_queue_concurrency(self, queue: str, limit: int | None) -> None:
+        """Run at most ``limit`` jobs of ``queue`` at once across all its workers; None
+        removes the cap (Q13)."""
+        state = self._open(queue)
+        control.set_queue_concurrency(state, check_queue_concurrency(limit))
+
+    async def queue_concurrency(self, queue: str) -> int | None:
+        """The queue-wide cap, or None (Q13)."""
+        return control.queue_concurrency(self._open(queue))
+
+    async def server_info(self) -> ServerInfo:
+        """The fake holds jobs in this process's memory and never evicts one (E2)."""
+        self._check_open()
+        return ServerInfo(backend="in-memory", maxmemory_policy="noeviction", maxmemory=0)
 
     # -- schedules ---------------------------------------------------------------------------
 

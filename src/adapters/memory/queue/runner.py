@@ -24,6 +24,7 @@ from portside.ports import (
     ValidationError,
     default_classify,
     describe_error,
+    retry_after,
 )
 
 __all__ = ["MAX_STALLS", "Consumer", "JobRunner"]
@@ -166,7 +167,7 @@ class JobRunner:
         state = worker.state
         if state.paused or worker.paused or worker.closing or worker.active >= worker.concurrency:
             return False
-        if not state.has_ready():
+        if state.maxed() or not state.has_ready():
             return False
         limit = worker.rate_limit
         return (
@@ -179,7 +180,7 @@ class JobRunner:
         state = worker.state
         if state.paused or worker.paused or worker.closing or worker.active >= worker.concurrency:
             return None
-        if not (state.waiting or state.prioritized):
+        if state.maxed() or not (state.waiting or state.prioritized):
             return None
         now = self.clock.now()
         limit = worker.rate_limit
@@ -311,7 +312,11 @@ class JobRunner:
             return
         self.emit(state, "retrying", record, attempt, error=reason, failure=kind)
         self.outcomes.add(record, attempt, "retrying", error=reason, failure=kind)
-        delay = record.backoff.delay_for(attempt) if record.backoff is not None else 0.0
+        asked = retry_after(error)  # Q17: the failure's own wait replaces the backoff
+        if asked is not None:
+            delay = asked
+        else:
+            delay = record.backoff.delay_for(attempt) if record.backoff is not None else 0.0
         if delay > 0:
             state.push_delayed(record, now + delay)
         else:

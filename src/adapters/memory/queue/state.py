@@ -40,6 +40,7 @@ class QueueState:
         self.finished: dict[str, deque[JobRecord]] = {"completed": deque(), "failed": deque()}
         self.counts: dict[str, int] = dict.fromkeys(_STATES, 0)
         self.paused = False
+        self.queue_concurrency: int | None = None
         self.next_id = 0
         self.order = 0
         self.dedupe: dict[str, tuple[str, float]] = {}
@@ -90,6 +91,11 @@ class QueueState:
         if self.prioritized:
             return heapq.heappop(self.prioritized)[2]
         return None
+
+    def maxed(self) -> bool:
+        """Whether the queue-wide cap is reached: as many jobs active as it allows (Q13)."""
+        cap = self.queue_concurrency
+        return cap is not None and len(self.active) >= cap
 
     def has_ready(self) -> bool:
         """Whether a job is waiting (paused or not)."""
