@@ -37,6 +37,8 @@ class QueueSettings:
     rate_limit: RateLimit | None
     timeout: float
     queue_concurrency: int | None = None
+    remove_on_complete: bool | int | Retention = False
+    remove_on_fail: bool | int | Retention = False
 
 
 class Registry:
@@ -140,6 +142,8 @@ class Registry:
             rate_limit=jobs[0].rate_limit,
             timeout=max(job.timeout for job in jobs),
             queue_concurrency=jobs[0].queue_concurrency,
+            remove_on_complete=jobs[0].remove_on_complete,
+            remove_on_fail=jobs[0].remove_on_fail,
         )
 
     def snapshot(self) -> list[dict[str, Any]]:

@@ -190,6 +190,10 @@ class WorkerRuntime:
                 timeout=None,
                 classify=runner.classify,
                 on_abandoned=runner.abandoned,
+                # Jobs of other producers (Node, a raw enqueue) carry no retention: the
+                # queue's stays bounded all the same (Q15).
+                remove_on_complete=settings.remove_on_complete,
+                remove_on_fail=settings.remove_on_fail,
             )
         try:
             await asyncio.gather(*(handle.start() for handle in handles.values()))

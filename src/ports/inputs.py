@@ -17,7 +17,14 @@ from portside.ports.classification import Classifier
 from portside.ports.cron import check_cron_pattern, resolve_timezone
 from portside.ports.errors import ValidationError
 from portside.ports.model import model_error
-from portside.ports.queue_types import JobOptions, NewJob, RateLimit, Schedule, default_options
+from portside.ports.queue_types import (
+    JobOptions,
+    NewJob,
+    RateLimit,
+    Retention,
+    Schedule,
+    default_options,
+)
 from portside.ports.validation import (
     check_job_name,
     check_stream_name,
@@ -39,6 +46,7 @@ __all__ = [
     "check_concurrency",
     "check_from_seq",
     "check_job",
+    "check_keep",
     "check_lookup_id",
     "check_new_job",
     "check_queue_concurrency",
@@ -354,6 +362,28 @@ def check_cache_value(value: object) -> bytes:
 def check_ttl(ttl: object) -> float:
     """A cache entry's time to live: a finite number of seconds above 0."""
     return check_seconds(ttl, "ttl", positive=True)
+
+
+def check_keep(value: object, field: str) -> bool | int | Retention:
+    """A retention of finished jobs (``remove_on_complete``-style): a bool, a count or a
+    ``Retention``, by the rules of ``JobOptions``."""
+    if not isinstance(value, bool | int | Retention | Mapping):
+        raise ValidationError(
+            f"{field} must be True, False, a count of jobs or a Retention, got "
+            f"{type(value).__name__}",
+            fix=f"pass for example {field}=1000 (keep the last 1,000) or "
+            f"{field}=Retention(age=86400)",
+            field=field,
+        )
+    try:
+        options = JobOptions.model_validate({"attempts": 1, field: value})
+    except pydantic.ValidationError as exc:
+        error = model_error(exc, JobOptions)
+        raise ValidationError(
+            error.message.removeprefix("JobOptions."), fix=error.fix, field=field
+        ) from None
+    keep: bool | int | Retention = getattr(options, field)
+    return keep
 
 
 def check_lookup_id(value: object, field: str = "job_id") -> str:

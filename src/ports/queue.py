@@ -17,6 +17,7 @@ from portside.ports.queue_types import (
     QueueCounts,
     QueueEvent,
     RateLimit,
+    Retention,
     Schedule,
     ServerInfo,
     WorkerStatus,
@@ -146,8 +147,13 @@ class QueuePort(Protocol):
         timeout: float | None = None,
         classify: Classifier | None = None,
         on_abandoned: AbandonedHandler | None = None,
+        remove_on_complete: bool | int | Retention = False,
+        remove_on_fail: bool | int | Retention = False,
     ) -> WorkerHandle:
         """Create a (not yet started) worker running ``handler`` for each job of ``queue``.
+
+        ``remove_on_complete`` / ``remove_on_fail`` are the retention of finished jobs that
+        set none of their own (a job's own setting wins), as BullMQ's worker options are.
 
         ``on_abandoned`` is awaited for each job the queue fails for good without calling
         ``handler`` (it stalled more often than allowed: ``JobStalledError``), so nothing fails

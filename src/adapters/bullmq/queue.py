@@ -14,9 +14,9 @@ from pydantic import BaseModel
 from portside.adapters.bullmq import control
 from portside.adapters.bullmq.closing import close_within_bound
 from portside.adapters.bullmq.events import BullMQEventStream, start_id
-from portside.adapters.bullmq.jobs import BullMQJob
+from portside.adapters.bullmq.jobs import BullMQJob, keep_jobs
 from portside.adapters.bullmq.names import QueueName, check_prefix, map_queue
-from portside.adapters.bullmq.options import ms
+from portside.adapters.bullmq.options import ms, worker_keep
 from portside.adapters.bullmq.producer import prepare, prepare_bulk, submit_many, submit_one
 from portside.adapters.bullmq.schedules import Schedules
 from portside.adapters.bullmq.server_info import server_info as read_server_info
@@ -39,6 +39,7 @@ from portside.ports import (
     QueueCounts,
     QueuePort,
     RateLimit,
+    Retention,
     Schedule,
     ServerInfo,
     ValidationError,
@@ -48,6 +49,7 @@ from portside.ports import (
 from portside.ports.inputs import (
     check_callable,
     check_concurrency,
+    check_keep,
     check_lookup_id,
     check_queue_concurrency,
     check_seconds,
@@ -178,6 +180,8 @@ class BullMQQueue:
         timeout: float | None = None,
         classify: Classifier | None = None,
         on_abandoned: AbandonedHandler | None = None,
+        remove_on_complete: bool | int | Retention = False,
+        remove_on_fail: bool | int | Retention = False,
     ) -> WorkerHandle:
         """Create a (not yet started) worker running ``handler`` for each job of ``queue``;
         ``on_abandoned`` hears of jobs that stalled too often (see ``QueuePort.consume``)."""
@@ -191,6 +195,10 @@ class BullMQQueue:
             check_callable(classify, "classify")
         if on_abandoned is not None:
             check_callable(on_abandoned, "on_abandoned")
+        keep_completed = keep_jobs(
+            worker_keep(check_keep(remove_on_complete, "remove_on_complete"))
+        )
+        keep_failed = keep_jobs(worker_keep(check_keep(remove_on_fail, "remove_on_fail")))
         limiter = None
         if rate_limit is not None:
             limiter = {"max": rate_limit.max, "duration": max(1, ms(rate_limit.per))}
@@ -207,6 +215,8 @@ class BullMQQueue:
             timeout=float(timeout) if timeout is not None else None,
             classify=classify or default_classify,
             on_abandoned=on_abandoned,
+            keep_completed=keep_completed,
+            keep_failed=keep_failed,
             on_repeat=on_repeat,
             on_close=self._forget_worker,
             settle=self._settle,

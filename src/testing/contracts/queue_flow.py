@@ -240,6 +240,37 @@ class FlowContract:
         counts = await queue.counts("kept")
         assert (counts.completed, counts.failed) == (2, 0)
 
+    async def test_q15_a_workers_retention_applies_to_jobs_without_their_own(
+        self, queue_driver: QueueDriver
+    ) -> None:
+        """Q15: a worker's ``remove_on_complete``/``remove_on_fail`` trim finished jobs that
+        set no retention of their own, as BullMQ's worker options do (jobs from any producer
+        stay bounded); a job's own setting wins when it finishes."""
+        queue = queue_driver.queue
+        plain = [NewJob(name="ok", data={"i": i}) for i in range(5)]
+        plain += [NewJob(name="bad", data={"fail": True}, options=JobOptions(attempts=1))] * 3
+
+        async def handler(job: Job) -> Any:
+            if job.data.get("fail"):
+                raise RuntimeError("expected")
+            return None
+
+        await queue.enqueue_bulk("trimmed", plain)
+        queue.consume("trimmed", handler, remove_on_complete=2, remove_on_fail=Retention(count=1))
+        assert len(await queue_driver.drain("trimmed")) == 8
+        counts = await queue.counts("trimmed")
+        assert (counts.completed, counts.failed) == (2, 1)
+        await queue.enqueue("trimmed", "ok", {"i": 9}, options=JobOptions(remove_on_complete=4))
+        assert len(await queue_driver.drain("trimmed")) == 1
+        assert (await queue.counts("trimmed")).completed == 3
+
+    async def test_q15_a_workers_retention_is_checked(self, queue_driver: QueueDriver) -> None:
+        """Q15: a worker's retention follows the rules of ``JobOptions``, naming the field."""
+        with expect_invalid("remove_on_complete"):
+            queue_driver.queue.consume("trimmed", _done, remove_on_complete=-1)
+        with expect_invalid("remove_on_fail"):
+            queue_driver.queue.consume("trimmed", _done, remove_on_fail=cast(Any, "all"))
+
     async def test_started_worker_runs_jobs_in_the_background(
         self, queue_driver: QueueDriver
     ) -> None:

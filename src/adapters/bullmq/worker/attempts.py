@@ -193,9 +193,13 @@ def _finish_opts(
 ) -> dict[str, Any]:
     job = ending.job
     stored = job.stored
+    if ending.status == "completed":
+        keep = stored.keep_completed or commands.keep_completed
+    else:
+        keep = stored.keep_failed or commands.keep_failed
     return {
         "token": job.token,
-        "keepJobs": stored.keep_completed if ending.status == "completed" else stored.keep_failed,
+        "keepJobs": keep,
         "lockDuration": commands.lock_duration_ms,
         "attempts": job.max_attempts,
         "name": commands.worker_name,

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from types import TracebackType
+from typing import Any
 
 from portside.adapters.bullmq.jobs import BullMQJob
 from portside.adapters.bullmq.names import QueueName
@@ -43,6 +44,8 @@ class BullMQWorker:
         timeout: float | None,
         classify: Classifier,
         on_abandoned: AbandonedHandler | None,
+        keep_completed: dict[str, Any] | None,
+        keep_failed: dict[str, Any] | None,
         on_repeat: Callable[[BullMQJob], Awaitable[None]],
         on_close: Callable[[BullMQWorker], None],
         settle: Callable[[], Awaitable[None]],
@@ -56,7 +59,11 @@ class BullMQWorker:
         self._on_close = on_close
         self._settle = settle
         commands = QueueCommands(
-            queue, lock_duration_ms=round(settings.lock_duration * 1000), worker_name=worker_name
+            queue,
+            lock_duration_ms=round(settings.lock_duration * 1000),
+            worker_name=worker_name,
+            keep_completed=keep_completed,
+            keep_failed=keep_failed,
         )
         self._connection = PipelinedConnection(
             connector.pool(client_name, keep_bytes=True),

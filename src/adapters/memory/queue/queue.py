@@ -31,6 +31,7 @@ from portside.ports import (
     QueueEvent,
     QueuePort,
     RateLimit,
+    Retention,
     Schedule,
     ServerInfo,
 )
@@ -39,6 +40,7 @@ from portside.ports.inputs import (
     check_classifier,
     check_concurrency,
     check_job,
+    check_keep,
     check_new_job,
     check_queue_concurrency,
     check_seconds,
@@ -173,6 +175,8 @@ class InMemoryQueue:
         timeout: float | None = None,
         classify: Classifier | None = None,
         on_abandoned: AbandonedHandler | None = None,
+        remove_on_complete: bool | int | Retention = False,
+        remove_on_fail: bool | int | Retention = False,
     ) -> InMemoryWorker:
         """A worker for ``queue`` (not started: ``drain()`` uses it; ``start()`` runs it live).
 
@@ -192,6 +196,8 @@ class InMemoryQueue:
             on_abandoned=None
             if on_abandoned is None
             else check_callable(on_abandoned, "on_abandoned"),
+            keep_complete=check_keep(remove_on_complete, "remove_on_complete"),
+            keep_fail=check_keep(remove_on_fail, "remove_on_fail"),
             run_slot=self._runner.run_slot,
             detach=lambda w: workers.remove(w) if w in workers else None,
         )

@@ -15,12 +15,15 @@ from portside.adapters.memory.queue.outcomes import OutcomeCollectors
 from portside.adapters.memory.queue.schedules import ScheduleState, job_id_for
 from portside.adapters.memory.queue.state import QueueState
 from portside.ports import (
+    AbandonedHandler,
     Classifier,
     FailureKind,
     JobHandler,
+    JobStalledError,
     JobTimeoutError,
     QueueEventKind,
     RateLimit,
+    Retention,
     ValidationError,
     default_classify,
     describe_error,
@@ -44,6 +47,9 @@ class Consumer(Protocol):
     classify: Classifier | None
     paused: bool
     closing: bool
+    on_abandoned: AbandonedHandler | None
+    keep_complete: bool | int | Retention
+    keep_fail: bool | int | Retention
     active: int
     processed: int
     failed: int
@@ -207,6 +213,9 @@ class JobRunner:
     async def _run(self, worker: Consumer, record: JobRecord) -> None:
         attempt = record.attempts_made + 1
         job = InMemoryJob(record, attempt, self._progress)
+        if record.stalled_out is not None:
+            await self._abandon(worker, record, job, attempt, record.stalled_out)
+            return
         timeout = record.timeout if record.timeout is not None else worker.timeout
         try:
             if timeout is None:
@@ -274,8 +283,9 @@ class JobRunner:
         worker.processed += 1
         self.emit(state, "completed", record, attempt, result=result)
         self.outcomes.add(record, attempt, "completed", result=result)
-        if record.keep_complete is not False:
-            state.trim("completed", record.keep_complete, now)
+        keep = record.keep_complete if record.keep_complete is not False else worker.keep_complete
+        if keep is not False:
+            state.trim("completed", keep, now)
 
     def _classify(self, worker: Consumer, error: BaseException) -> tuple[FailureKind, str]:
         reason = describe_error(error)
@@ -308,7 +318,7 @@ class JobRunner:
         worker.processed += 1
         worker.failed += 1
         if kind == "permanent" or attempt >= record.max_attempts:
-            self._finish_failed(state, record, attempt, reason, kind, now)
+            self._finish_failed(worker, record, attempt, reason, kind, now)
             return
         self.emit(state, "retrying", record, attempt, error=reason, failure=kind)
         self.outcomes.add(record, attempt, "retrying", error=reason, failure=kind)
@@ -324,21 +334,23 @@ class JobRunner:
 
     def _finish_failed(
         self,
-        state: QueueState,
+        worker: Consumer,
         record: JobRecord,
         attempt: int,
         reason: str,
         kind: FailureKind,
         now: float,
     ) -> None:
+        state = worker.state
         record.finished_at = now
         state.move(record, "failed")
         state.finished["failed"].append(record)
         state.release_dedupe(record)
         self.emit(state, "failed", record, attempt, error=reason, failure=kind)
         self.outcomes.add(record, attempt, "failed", error=reason, failure=kind)
-        if record.keep_fail is not False:
-            state.trim("failed", record.keep_fail, now)
+        keep = record.keep_fail if record.keep_fail is not False else worker.keep_fail
+        if keep is not False:
+            state.trim("failed", keep, now)
 
     def _stalled(self, record: JobRecord, attempt: int) -> None:
         """An attempt was interrupted (worker closed or cancelled): like a real stalled job."""
@@ -348,11 +360,28 @@ class JobRunner:
         record.stalls += 1
         self.emit(state, "stalled", record, attempt)
         if record.stalls > MAX_STALLS:
-            reason = f"job stalled more than allowable limit ({MAX_STALLS})"
-            record.failed_reason, record.failure_kind = reason, "transient"
-            self._finish_failed(state, record, attempt, reason, "transient", self.clock.now())
-        else:
-            state.push_ready(record, front=True)
+            # As BullMQ does: the next worker to take it fails it without an attempt.
+            record.stalled_out = "job stalled more than allowable limit"
+        state.push_ready(record, front=True)
+
+    async def _abandon(
+        self, worker: Consumer, record: JobRecord, job: InMemoryJob, attempt: int, reason: str
+    ) -> None:
+        """Fail a job that stalled too often without running it; tell ``on_abandoned``."""
+        try:
+            if worker.on_abandoned is not None:
+                with contextlib.suppress(Exception):  # it changes nothing, as on BullMQ
+                    await worker.on_abandoned(job, JobStalledError(reason))
+        finally:
+            worker.active -= 1
+            state = worker.state
+            state.active.discard(record)
+            record.task = None
+            record.worker = None
+        record.failed_reason, record.failure_kind = reason, "transient"
+        self._finish_failed(worker, record, attempt, reason, "transient", self.clock.now())
+        if state.waiters:
+            state.wake()
 
     def _progress(self, record: JobRecord, attempt: int, progress: object) -> None:
         if isinstance(progress, bool) or not isinstance(progress, (int, float, dict)):

@@ -15,6 +15,7 @@ from portside.ports import (
     ConfigurationError,
     JobHandler,
     RateLimit,
+    Retention,
     WorkerHandle,
     WorkerStatus,
 )
@@ -41,6 +42,8 @@ class InMemoryWorker:
         timeout: Seconds an attempt may run when its job sets no timeout.
         classify: Decides transient or permanent for a handler's error.
         on_abandoned: Kept for the port; the fake's jobs never stall, so it is never called.
+        keep_complete: Retention of completed jobs that set none of their own.
+        keep_fail: Retention of failed jobs that set none of their own.
         run_slot: Runs one of the worker's slots once started.
         detach: Called once when the worker has closed.
     """
@@ -56,6 +59,8 @@ class InMemoryWorker:
         classify: Classifier | None,
         on_abandoned: AbandonedHandler | None,
         run_slot: SlotRunner,
+        keep_complete: bool | int | Retention = False,
+        keep_fail: bool | int | Retention = False,
         detach: Callable[[InMemoryWorker], None],
     ) -> None:
         self.state = state
@@ -65,6 +70,8 @@ class InMemoryWorker:
         self.timeout = timeout
         self.classify = classify
         self.on_abandoned = on_abandoned
+        self.keep_complete = keep_complete
+        self.keep_fail = keep_fail
         self.active = 0
         self.processed = 0
         self.failed = 0
