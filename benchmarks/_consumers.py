@@ -277,11 +277,27 @@ async def _serve(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------- launching
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive ports that are free on every address right now."""
+    for _ in range(100):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            base: int = sock.getsockname()[1]
+        if base + count > 65535:
+            continue
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                probe = socket.socket()
+                sockets.append(probe)
+                probe.bind(("0.0.0.0", port))  # the metrics server listens on 0.0.0.0
+            return base
+        except OSError:
+            continue
+        finally:
+            for probe in sockets:
+                probe.close()
+    raise SystemExit(f"found no {count} consecutive free ports")
 
 
 def portside_command() -> list[str]:
@@ -404,7 +420,7 @@ class Bench:
         self, prefix: str, workload: Workload, processes: int, errors: IO[str], launched: float
     ) -> Consumer:
         log = self.workdir / f"worker-{prefix}.log"
-        port = free_port()
+        port = free_ports(processes)
         command = [*portside_command(), "worker", "--queues", workload.queue]
         command += ["--processes", str(processes), "--grace", "30", "--metrics-port", str(port)]
         with log.open("w") as out:
