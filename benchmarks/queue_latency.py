@@ -437,10 +437,13 @@ def report_e2e(plan: Plan, samples: dict[str, list[E2E]]) -> None:
         if key not in samples:
             continue
         p99 = median([percentile(r.scheduled, 0.99) for r in samples[key]])
-        verdict = "met" if p99 < 5.0 else "NOT met"
+        achieved = median([r.achieved_rate for r in samples[key]])
+        # The figure is only "at 1,000 jobs/s" if the producer got there.
+        verdict = "met" if p99 < 5.0 and achieved >= 0.95 * E2E_RATE else "NOT met"
         print(
             f"target e2e p99 < 5 ms at 1,000 jobs/s from the scheduled send, {LABELS[key]}: "
-            f"{verdict} ({p99:.2f} ms, median of {len(samples[key])} runs)"
+            f"{verdict} ({p99:.2f} ms at {achieved:,.0f} jobs/s achieved, medians of "
+            f"{len(samples[key])} runs)"
         )
 
 
