@@ -122,9 +122,11 @@ def main() -> None:
     if len(levels) > 1:
         top = max(levels.values())
         efficiency = rates[f"N={top}"] / one / top
+        ratio = rates[f"N={top}"] / one
         print(
-            f"scaling: --processes {top} gives {rates[f'N={top}'] / one:.2f}x N=1 "
-            f"({efficiency:.0%} per-process efficiency, medians)"
+            f"target portside worker --processes {top} scales (> 1.00x N=1): "
+            f"{'met' if ratio > 1 else 'NOT met'} ({ratio:.2f}x, {efficiency:.0%} per-process "
+            f"efficiency, medians of {runs} runs)"
         )
     print(footer())
 
