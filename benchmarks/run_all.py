@@ -161,6 +161,17 @@ def main() -> int:
         "runs or more in rotated order, median and range, load average at the start and end,\n"
         "Redis CPU per job from `INFO cpu`) are in `benchmarks/_common.py`; the timing protocol\n"
         "of the consumer benchmarks is in `benchmarks/_consumers.py`.\n\n"
+        "How to read the tables:\n\n"
+        "- *portside bare adapter* is `BullMQQueue` alone (`consume` with the handler, or\n"
+        "  `enqueue`); *portside worker (history+logs+metrics)* is the `portside worker` CLI with\n"
+        "  run history in Postgres (fsync on, data on disk), JSON logs at INFO to a file and\n"
+        "  Prometheus metrics, checked after every run for one completed history row per job.\n"
+        "- *Node BullMQ* is the pinned version printed in the section; the *enableAutoPipelining*\n"
+        "  row is the same worker with ioredis auto-pipelining.\n"
+        "- Figures are `median [min-max]` over the runs; ratios are ratios of medians.\n"
+        "- *Redis CPU µs/job* comes from `INFO cpu` before and after the timed part; *Redis busy*\n"
+        "  is Redis CPU seconds over wall seconds (near 100 % means Redis is the limit).\n"
+        "  *consumer* and *Postgres* CPU come from `/proc` (the process tree).\n\n"
         + targets_section(sections)
         + "\n".join(sections)
     )
