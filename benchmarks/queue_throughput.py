@@ -82,7 +82,7 @@ def plan_jobs(
         prefix = f"cal-c{concurrency}-{contender}"
         rate = throughput(bench, contender, NOOP, CALIBRATION_JOBS, prefix).rate
         fits = int(rate * budget) // 1000 * 1000
-        planned[contender] = jobs if fits >= jobs else max(MIN_JOBS, fits)
+        planned[contender] = jobs if fits >= jobs else max(min(MIN_JOBS, jobs), fits)
         if planned[contender] < jobs:
             print(
                 f"note: {LABELS[contender]} at c={concurrency} gets {planned[contender]:,} jobs "

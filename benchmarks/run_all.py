@@ -98,12 +98,12 @@ def targets_section(sections: list[str]) -> str:
     rows = []
     for section in sections:
         name = re.match(r"<!-- bench:(\S+) -->", section)
-        date = re.search(r"^- date: (\S+)", section, re.M)
+        date = re.search(r"^- date: ([^;(]+)", section, re.M)
         for target, verdict, detail in _TARGET.findall(section):
             shown = "met" if verdict == "met" else "**not met**"
             rows.append(
                 f"| {name.group(1) if name else '?'} | {target} | {shown} {detail.strip()} | "
-                f"{date.group(1) if date else '?'} |"
+                f"{date.group(1).strip() if date else '?'} |"
             )
     if not rows:
         return ""
