@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -46,6 +47,10 @@ from portside.adapters.bullmq import BullMQQueue
 from portside.ports import JobOptions, NewJob
 
 HERE = Path(__file__).resolve().parent
+
+# JSON log lines, with or without a space after the colons.
+_COMPLETED_LINE = re.compile(r'"event":\s*"job\.completed"')
+_INFO_LINE = re.compile(r'"level":\s*"info"')
 
 LABELS = {
     "node": "Node BullMQ Worker (bare)",
@@ -323,7 +328,7 @@ class Consumer:
         lines = self.errors.read().splitlines()[-15:]
         if self.log is not None and self.log.exists():
             with self.log.open() as log:
-                lines += [line for line in log if '"level": "info"' not in line][-15:]
+                lines += [line for line in log if not _INFO_LINE.search(line)][-15:]
         return "\n".join(lines)
 
     def stop(self, timeout: float = 60) -> str:
@@ -405,8 +410,10 @@ class Bench:
         if self.postgres_dsn is None:
             raise SystemExit("the portside worker contender needs Postgres")
         path = os.pathsep.join(filter(None, [str(self.workdir), os.environ.get("PYTHONPATH")]))
+        # Only the settings below: none inherited (e.g. PORTSIDE_LOG_LEVEL) changes the worker.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("PORTSIDE_")}
         return {
-            **os.environ,
+            **inherited,
             "PYTHONPATH": path,
             "PORTSIDE_APP": "bench_registry:registry",
             "PORTSIDE_REDIS_URL": self.redis_url,
@@ -566,7 +573,7 @@ class Bench:
                 f"completed, {ids} distinct job ids completed (want {jobs} of each)"
             )
         assert consumer.log is not None
-        logged = consumer.log.read_text().count('"event": "job.completed"')
+        logged = len(_COMPLETED_LINE.findall(consumer.log.read_text()))
         if logged != jobs:
             raise SystemExit(f"{logged} job.completed log lines after {jobs} jobs")
 
