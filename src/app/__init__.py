@@ -15,7 +15,13 @@ if TYPE_CHECKING:
     from portside.app.backfill import BackfillPlan, BackfillReport, plan_backfill
     from portside.app.cache import DEFAULT_TTL, ReadThroughCache
     from portside.app.context import JobContext
-    from portside.app.definition import JobDefinition, JobSchedule, RetryPolicy
+    from portside.app.definition import (
+        DEFAULT_KEEP_COMPLETED,
+        DEFAULT_KEEP_FAILED,
+        JobDefinition,
+        JobSchedule,
+        RetryPolicy,
+    )
     from portside.app.dispatching import dispatch
     from portside.app.errors import InvalidPayloadError, UnknownJobError, UnknownQueueError
     from portside.app.failures import RetryOutcome, purge_failures, retry_failure
@@ -33,6 +39,8 @@ _HOMES = {
     "DEFAULT_TTL": "cache",
     "ReadThroughCache": "cache",
     "JobContext": "context",
+    "DEFAULT_KEEP_COMPLETED": "definition",
+    "DEFAULT_KEEP_FAILED": "definition",
     "JobDefinition": "definition",
     "JobSchedule": "definition",
     "RetryPolicy": "definition",
@@ -52,6 +60,8 @@ _HOMES = {
 }
 
 __all__ = [
+    "DEFAULT_KEEP_COMPLETED",
+    "DEFAULT_KEEP_FAILED",
     "DEFAULT_TTL",
     "META_KEY",
     "Application",

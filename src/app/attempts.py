@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -15,23 +15,20 @@ from pydantic import BaseModel
 
 from portside.app.context import JobContext
 from portside.app.definition import JobDefinition
-from portside.app.logs import event
+from portside.app.logs import LogFields, event
 from portside.app.metrics import WorkerMetrics
 from portside.app.registry import Registry
+from portside.app.run_recorder import Attempt, RunRecorder
 from portside.app.runmode import split_run_mode
 from portside.infra import Infra, use_infra
 from portside.ports import (
-    BackendUnavailableError,
     FailureKind,
     HistoryPort,
     Job,
-    JobRun,
     JobTimeoutError,
     NewDeadLetter,
     PermanentError,
-    RunFinish,
     RunMode,
-    RunStart,
     ValidationError,
     default_classify,
 )
@@ -74,9 +71,10 @@ def _tag(error: BaseException, kind: FailureKind) -> None:
 class AttemptRunner:
     """The handler the runtime gives ``queue.consume``: runs one attempt of any registry job.
 
-    Every attempt gets a run-history row; a job that failed for good (permanent error, or
-    its last attempt) also gets a dead letter. History writes after the handler ran never
-    change the job's outcome: they are logged and counted instead.
+    Every attempt gets a run-history row (``RunRecorder``: written once, when it ends); a job
+    that failed for good (permanent error, its last attempt, or stalled too often) also gets
+    a dead letter. History writes never change the job's outcome: they are retried while
+    the store is unreachable, and otherwise logged and counted.
     """
 
     def __init__(
@@ -86,12 +84,14 @@ class AttemptRunner:
         history: HistoryPort,
         metrics: WorkerMetrics,
         clock: Callable[[], datetime],
+        recorder: RunRecorder | None = None,
     ) -> None:
         self._registry = registry
         self._infra = infra
         self._history = history
         self._metrics = metrics
         self._clock = clock
+        self.recorder = recorder or RunRecorder(history, metrics, clock)
 
     @staticmethod
     def classify(error: BaseException) -> FailureKind:
@@ -107,40 +107,35 @@ class AttemptRunner:
         except ValidationError as error:
             await self._unreadable(job, error)
         data, mode = split_run_mode(stored)
-        definition = self._registry.get(job.name) if job.name in self._registry else None
+        definition = self._registry.find(job.name)
         fields = self._fields(job, mode)
-        if definition is not None:
+        if definition is not None and definition.business_keys:
             fields.update(definition.business_values(data))
-        run = await self._start(job, mode, fields)
-        started = time.perf_counter()
-        running = self._metrics.running(job.queue)
-        running.inc()
+        attempt = self.recorder.begin(job, mode, fields)
+        event(_log, "job.started", base=fields)
         try:
             result = await self._execute(definition, job, data, mode, fields)
         except asyncio.CancelledError:
-            await self._interrupted(run, fields)
+            await self._interrupted(attempt)
             raise
         except Exception as error:
             kind: FailureKind = (
                 definition.classify(error) if definition is not None else "permanent"
             )
-            seconds = time.perf_counter() - started
-            await self._failed(job, run, error, kind, seconds, fields, dict(stored))
+            await self._failed(job, attempt, error, kind, dict(stored))
             raise
-        finally:
-            running.dec()
-        return await self._completed(job, run, result, time.perf_counter() - started, fields)
+        return await self._completed(attempt, result)
 
     @staticmethod
-    def _fields(job: Job, mode: RunMode) -> dict[str, Any]:
-        return {
-            "job_id": job.id,
-            "queue": job.queue,
-            "job": job.name,
-            "attempt": job.attempt,
-            "max_attempts": job.max_attempts,
-            "run_mode": mode,
-        }
+    def _fields(job: Job, mode: RunMode) -> LogFields:
+        return LogFields(
+            job_id=job.id,
+            queue=job.queue,
+            job=job.name,
+            attempt=job.attempt,
+            max_attempts=job.max_attempts,
+            run_mode=mode,
+        )
 
     async def _unreadable(self, job: Job, error: ValidationError) -> NoReturn:
         """A job whose stored data the queue could not decode: recorded, dead-lettered, failed.
@@ -149,35 +144,30 @@ class AttemptRunner:
         the data, so it is unknown: the run counts as ``manual`` (what jobs of other producers
         count as). The dead letter keeps the stored text under ``raw`` for operators.
         """
-        fields = self._fields(job, "manual")
-        run = await self._start(job, "manual", fields)
-        raw = getattr(job, "raw_data", None)
-        letter = {"raw": spell_out_nul(raw) if isinstance(raw, str) else None}
-        await self._failed(job, run, error, "permanent", 0.0, fields, letter)
+        attempt = self.recorder.begin(job, "manual", self._fields(job, "manual"))
+        event(_log, "job.started", base=attempt.fields)
+        await self._failed(job, attempt, error, "permanent", self._raw_letter(job))
         raise error
 
-    async def _start(self, job: Job, mode: RunMode, fields: dict[str, Any]) -> JobRun:
+    async def abandoned(self, job: Job, error: BaseException) -> None:
+        """A job the queue failed for good without an attempt (it stalled too often, Q16):
+        a closed run row, a dead letter, the ``job.failed`` line and the metrics, like every
+        other final failure. The queue passes this as ``consume(on_abandoned=...)``."""
         try:
-            run = await self._history.record_start(
-                RunStart(
-                    job_id=job.id,
-                    queue=job.queue,
-                    name=job.name,
-                    attempt=job.attempt,
-                    run_mode=mode,
-                    started_at=self._clock(),
-                )
-            )
-        except Exception as error:
-            # Nothing ran yet: failing the attempt transiently keeps every run recorded.
-            self._metrics.history_errors.labels("record_start").inc()
-            event(_log, "history.write_failed", logging.ERROR, operation="record_start", **fields)
-            raise BackendUnavailableError(
-                f"could not record the start of job {job.id!r} in run history: {error}",
-                fix="check the history store (Postgres); the job is retried with backoff",
-            ) from error
-        event(_log, "job.started", **fields)
-        return run
+            stored = job.data
+        except ValidationError:
+            mode: RunMode = "manual"
+            letter = self._raw_letter(job)
+        else:
+            _, mode = split_run_mode(stored)
+            letter = dict(stored)
+        attempt = self.recorder.begin(job, mode, self._fields(job, mode))
+        await self._failed(job, attempt, error, "transient", letter, final=True)
+
+    @staticmethod
+    def _raw_letter(job: Job) -> dict[str, Any]:
+        raw = getattr(job, "raw_data", None)
+        return {"raw": spell_out_nul(raw) if isinstance(raw, str) else None}
 
     async def _execute(
         self,
@@ -198,7 +188,7 @@ class AttemptRunner:
             definition=definition,
             run_mode=mode,
             infra=self._infra,
-            log_fields=dict(fields),
+            log_fields=fields,
             now=self._clock,
         )
         scope = asyncio.timeout(definition.timeout)
@@ -214,98 +204,71 @@ class AttemptRunner:
                 ) from error
             raise
 
-    async def _completed(
-        self, job: Job, run: JobRun, result: Any, seconds: float, fields: dict[str, Any]
-    ) -> Any:
-        self._metrics.attempt_finished(job.queue, job.name, seconds)
-        await self._write(
-            "record_finish",
-            fields,
-            self._history.record_finish(
-                run.id, RunFinish(status="completed", finished_at=self._clock(), result=result)
-            ),
-        )
-        event(_log, "job.completed", duration_ms=round(seconds * 1000, 3), **fields)
+    async def _completed(self, attempt: Attempt, result: Any) -> Any:
+        seconds = time.perf_counter() - attempt.began
+        self._metrics.attempt_finished(attempt.queue, attempt.name, seconds)
+        await self.recorder.finish(attempt, "completed", result=result)
+        event(_log, "job.completed", base=attempt.fields, duration_ms=round(seconds * 1000, 3))
         return result
 
     async def _failed(
         self,
         job: Job,
-        run: JobRun,
-        error: Exception,
+        attempt: Attempt,
+        error: BaseException,
         kind: FailureKind,
-        seconds: float,
-        fields: dict[str, Any],
         data: dict[str, Any],
+        *,
+        final: bool = False,
     ) -> None:
         _tag(error, kind)
-        final = kind == "permanent" or job.attempt >= job.max_attempts
+        final = final or kind == "permanent" or job.attempt >= job.max_attempts
+        seconds = time.perf_counter() - attempt.began
         now = self._clock()
-        self._metrics.attempt_finished(job.queue, job.name, seconds, kind, final=final)
+        fields = attempt.fields
+        self._metrics.attempt_finished(attempt.queue, attempt.name, seconds, kind, final=final)
         error_fields = {
             "error_class": type(error).__name__,
             "error": _message(error),
             "classification": kind,
             "duration_ms": round(seconds * 1000, 3),
         }
-        await self._write(
-            "record_finish",
-            fields,
-            self._history.record_finish(
-                run.id,
-                RunFinish(
-                    status="failed" if final else "retrying",
-                    finished_at=now,
-                    failure_kind=kind,
-                    error_class=type(error).__name__,
-                    error_message=_message(error),
-                ),
-            ),
+        await self.recorder.finish(
+            attempt,
+            "failed" if final else "retrying",
+            failure_kind=kind,
+            error_class=type(error).__name__,
+            error_message=_message(error),
         )
         if not final:
-            event(_log, "job.retrying", logging.WARNING, **fields, **error_fields)
+            event(_log, "job.retrying", logging.WARNING, base=fields, **error_fields)
             return
-        event(_log, "job.failed", logging.ERROR, **fields, **error_fields)
-        stored = await self._write(
-            "add_failure",
-            fields,
-            self._history.add_failure(
-                NewDeadLetter(
-                    queue=job.queue,
-                    job_id=job.id,
-                    name=job.name,
-                    data=data,
-                    error_class=type(error).__name__,
-                    error_message=_message(error),
-                    failure_kind=kind,
-                    attempts_made=job.attempt,
-                    failed_at=now,
-                )
-            ),
+        event(_log, "job.failed", logging.ERROR, base=fields, **error_fields)
+        letter = NewDeadLetter(
+            queue=job.queue,
+            job_id=job.id,
+            name=job.name,
+            data=data,
+            error_class=type(error).__name__,
+            error_message=_message(error),
+            failure_kind=kind,
+            attempts_made=job.attempt,
+            failed_at=now,
+        )
+        stored = await self.recorder.persist(
+            "add_failure", fields, lambda: self._history.add_failure(letter)
         )
         if stored:
-            event(_log, "job.dead_lettered", logging.ERROR, **fields, **error_fields)
+            event(_log, "job.dead_lettered", logging.ERROR, base=fields, **error_fields)
 
-    async def _interrupted(self, run: JobRun, fields: dict[str, Any]) -> None:
-        event(_log, "job.interrupted", logging.WARNING, **fields)
-        finish = RunFinish(
-            status="retrying",
-            finished_at=self._clock(),
+    async def _interrupted(self, attempt: Attempt) -> None:
+        event(_log, "job.interrupted", logging.WARNING, base=attempt.fields)
+        # One try: the worker is stopping, and its stop is bounded.
+        await self.recorder.finish(
+            attempt,
+            "retrying",
             failure_kind="transient",
             error_class="CancelledError",
             error_message="the worker stopped before the attempt finished; the queue runs it again",
+            retry=False,
         )
-        await self._write("record_finish", fields, self._history.record_finish(run.id, finish))
-
-    async def _write(
-        self, operation: str, fields: dict[str, Any], write: Awaitable[object]
-    ) -> bool:
-        try:
-            await write
-        except Exception:
-            self._metrics.history_errors.labels(operation).inc()
-            _log.exception(
-                "history.write_failed", extra={"portside": {"operation": operation, **fields}}
-            )
-            return False
-        return True

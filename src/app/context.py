@@ -15,6 +15,8 @@ from portside.ports import FailureKind, Job, RunMode
 
 __all__ = ["DefinitionView", "JobContext"]
 
+_JOB_LOGGER = logging.getLogger("portside.job")
+
 
 class DefinitionView(Protocol):
     """What a handler reads of its job's ``JobDefinition`` (which satisfies this).
@@ -81,7 +83,7 @@ class JobContext:
     infra: Infra
     log_fields: Mapping[str, Any]
     now: Callable[[], datetime]
-    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("portside.job"))
+    logger: logging.Logger = field(default=_JOB_LOGGER)
 
     @property
     def job_id(self) -> str:

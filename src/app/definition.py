@@ -20,18 +20,28 @@ from portside.app.errors import InvalidPayloadError
 from portside.app.job_ids import deterministic_job_id
 from portside.ports import (
     Backoff,
+    Classifier,
     FailureKind,
     JobOptions,
     RateLimit,
+    Retention,
     Schedule,
     ValidationError,
     default_attempts,
     default_classify,
 )
-from portside.ports.inputs import check_concurrency
+from portside.ports.inputs import check_concurrency, check_queue_concurrency
 from portside.ports.validation import check_queue_name
 
-__all__ = ["Handler", "JobDefinition", "JobSchedule", "RetryPolicy", "payload_error_detail"]
+__all__ = [
+    "DEFAULT_KEEP_COMPLETED",
+    "DEFAULT_KEEP_FAILED",
+    "Handler",
+    "JobDefinition",
+    "JobSchedule",
+    "RetryPolicy",
+    "payload_error_detail",
+]
 
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
 Handler = Callable[[PayloadT, JobContext], Awaitable[Any]]
@@ -40,6 +50,16 @@ _KINDS = ("transient", "permanent")
 
 MAX_TIMEOUT = 86_400.0
 """The longest timeout a job definition may give one attempt, in seconds (one day)."""
+
+DEFAULT_KEEP_COMPLETED = Retention(count=1000)
+"""A job's ``remove_on_complete`` unless it sets one: keep the queue's last 1,000 completed
+jobs (Q15). Written to BullMQ as ``removeOnComplete: {"count": 1000}``."""
+
+DEFAULT_KEEP_FAILED = Retention(count=5000)
+"""A job's ``remove_on_fail`` unless it sets one: keep the queue's last 5,000 failed jobs
+(Q15). Written to BullMQ as ``removeOnFail: {"count": 5000}``."""
+
+Keep = bool | int | Retention
 
 
 def payload_error_detail(error: pydantic.ValidationError) -> str:
@@ -108,10 +128,20 @@ class JobDefinition(Generic[PayloadT]):
         retry: Attempts and backoff.
         timeout: Seconds one attempt may run; a timed-out attempt is a transient failure.
         concurrency: Jobs of this queue running at once per worker process.
+        queue_concurrency: Jobs of this queue running at once across every worker process
+            and host (BullMQ's global concurrency, honoured by Node workers too); None for
+            no queue-wide cap. The worker sets it on the queue when it starts (Q13).
         rate_limit: At most ``max`` jobs per ``per`` seconds on the queue.
+        remove_on_complete: Completed jobs of the queue to keep: a ``Retention`` (count
+            and/or age in seconds), a count, True to keep none, False to keep all; the last
+            1,000 by default (Q15). BullMQ's ``removeOnComplete``.
+        remove_on_fail: The same for failed jobs; the last 5,000 by default (Q15).
         schedule: Optional repeatable trigger.
         classification: Exception type -> ``transient``/``permanent``; the most specific class
-            in the error's MRO wins; unmatched errors use portside's default classification.
+            in the error's MRO wins; unmatched errors go to ``classifier``.
+        classifier: Decides the errors ``classification`` does not match:
+            ``default_classify`` unless given; ``http_classify`` for jobs that call HTTP APIs
+            (Q17).
         business_keys: Payload fields copied into every log line (e.g. ``organizationId``).
         id_keys: Payload fields that identify one unit of work: deterministic job ids use them
             (all fields when empty).
@@ -133,6 +163,10 @@ class JobDefinition(Generic[PayloadT]):
     id_keys: tuple[str, ...] = ()
     date_field: str | None = None
     description: str = ""
+    queue_concurrency: int | None = None
+    remove_on_complete: Keep = DEFAULT_KEEP_COMPLETED
+    remove_on_fail: Keep = DEFAULT_KEEP_FAILED
+    classifier: Classifier | None = None
 
     def __post_init__(self) -> None:
         self._check_identity()
@@ -176,17 +210,25 @@ class JobDefinition(Generic[PayloadT]):
             raise _fail(
                 self.name, "retry", f"retry is {self.retry!r}", "pass RetryPolicy(attempts=...)"
             )
-        # The queue's own option model holds the limits of attempts, backoff and timeout.
+        # The queue's own option model holds the limits of attempts, backoff, timeout and
+        # retention.
         with (
             self._named("retry.attempts", "attempts"),
             self._named("retry.backoff", "backoff"),
             self._named("timeout", "timeout"),
+            self._named("remove_on_complete", "remove_on_complete"),
+            self._named("remove_on_fail", "remove_on_fail"),
         ):
-            JobOptions(
+            checked = JobOptions(
                 attempts=self.retry.resolved_attempts(),
                 backoff=self.retry.backoff,
                 timeout=self.timeout,
+                remove_on_complete=self.remove_on_complete,
+                remove_on_fail=self.remove_on_fail,
             )
+        # A dict such as {"count": 100} is kept as the Retention it was read as.
+        object.__setattr__(self, "remove_on_complete", checked.remove_on_complete)
+        object.__setattr__(self, "remove_on_fail", checked.remove_on_fail)
         if self.timeout > MAX_TIMEOUT:
             raise _fail(
                 self.name,
@@ -196,6 +238,8 @@ class JobDefinition(Generic[PayloadT]):
             )
         with self._named("concurrency", "concurrency"):
             check_concurrency(self.concurrency)
+        with self._named("queue_concurrency", "limit"):
+            check_queue_concurrency(self.queue_concurrency)
         if self.rate_limit is not None and not isinstance(self.rate_limit, RateLimit):
             raise _fail(
                 self.name,
@@ -216,6 +260,14 @@ class JobDefinition(Generic[PayloadT]):
             raise _fail(self.name, attr, f"{attr}{message}", exc.fix or "") from None
 
     def _check_classification(self) -> None:
+        if self.classifier is not None and not callable(self.classifier):
+            raise _fail(
+                self.name,
+                "classifier",
+                f"classifier is {self.classifier!r}, not a function",
+                "pass a function taking the exception and returning 'transient' or "
+                "'permanent', e.g. classifier=http_classify",
+            )
         for error_type, kind in self.classification.items():
             if not (inspect.isclass(error_type) and issubclass(error_type, BaseException)):
                 raise _fail(
@@ -321,14 +373,15 @@ class JobDefinition(Generic[PayloadT]):
             ) from exc
 
     def classify(self, error: BaseException) -> FailureKind:
-        """Transient or permanent: invalid payloads are always permanent, then the rules."""
+        """Transient or permanent: invalid payloads are always permanent, then
+        ``classification``, then ``classifier`` (``default_classify`` unless given)."""
         if isinstance(error, InvalidPayloadError):
             return "permanent"
         for klass in type(error).__mro__:
             kind = self.classification.get(klass)
             if kind is not None:
                 return kind
-        return default_classify(error)
+        return (self.classifier or default_classify)(error)
 
     def business_values(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """The business keys found in raw job ``data`` (by key or field name), for log lines."""

@@ -23,9 +23,11 @@ def job_options(
     delay: float = 0.0,
     priority: int = 0,
 ) -> JobOptions:
-    """Queue options from the definition's retry policy plus per-call settings.
+    """Queue options from the definition's retry policy and retention plus per-call settings.
 
-    The timeout is not sent: the worker runtime enforces it, so the attempt is still recorded.
+    Every job the platform enqueues (dispatch, backfill, schedules, dead-letter retries,
+    webhook deliveries) carries its definition's retention (Q15). The timeout is not sent:
+    the worker runtime enforces it, so the attempt is still recorded.
     """
     return JobOptions(
         job_id=job_id,
@@ -33,6 +35,8 @@ def job_options(
         priority=priority,
         attempts=definition.retry.resolved_attempts(),
         backoff=definition.retry.backoff,
+        remove_on_complete=definition.remove_on_complete,
+        remove_on_fail=definition.remove_on_fail,
     )
 
 

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from portside.app.definition import DEFAULT_KEEP_COMPLETED, DEFAULT_KEEP_FAILED
 from portside.app.dispatching import job_options
 from portside.app.logs import event
 from portside.app.registry import Registry
@@ -86,7 +87,11 @@ async def retry_failure(
         options = (
             job_options(registry.get(failure.name), job_id=job_id)
             if failure.name in registry
-            else JobOptions(job_id=job_id)
+            else JobOptions(
+                job_id=job_id,
+                remove_on_complete=DEFAULT_KEEP_COMPLETED,
+                remove_on_fail=DEFAULT_KEEP_FAILED,
+            )
         )
         await infra.queue.enqueue(failure.queue, failure.name, failure.data, options=options)
     marked = await history.mark_retried(failure.id, retry_job_id=job_id, retried_at=clock())

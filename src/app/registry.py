@@ -10,11 +10,22 @@ from pydantic import BaseModel
 
 from portside.app.definition import Handler, JobDefinition
 from portside.app.errors import UnknownJobError, UnknownQueueError
-from portside.ports import RateLimit, ValidationError
+from portside.ports import RateLimit, Retention, ValidationError
 
 __all__ = ["QueueSettings", "Registry"]
 
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
+
+
+_SHARED = {
+    "concurrency": "jobs sharing a queue share its worker",
+    "rate_limit": "jobs sharing a queue share its worker",
+    "queue_concurrency": "the queue-wide cap counts every job of the queue",
+    "remove_on_complete": "each finished job trims the whole queue's completed jobs to its "
+    "own setting",
+    "remove_on_fail": "each failed job trims the whole queue's failed jobs to its own setting",
+}
+"""Settings every job of a queue must agree on, and why."""
 
 
 @dataclass(frozen=True)
@@ -25,12 +36,16 @@ class QueueSettings:
     concurrency: int
     rate_limit: RateLimit | None
     timeout: float
+    queue_concurrency: int | None = None
+    remove_on_complete: bool | int | Retention = False
+    remove_on_fail: bool | int | Retention = False
 
 
 class Registry:
     """Job definitions by name; invalid or conflicting definitions fail at registration.
 
-    Jobs that share a queue share its worker, so they must agree on concurrency and rate limit.
+    Jobs that share a queue share its worker and its BullMQ settings, so they must agree on
+    concurrency, rate limit, the queue-wide cap and retention.
     """
 
     def __init__(self, definitions: Iterable[JobDefinition[Any]] = ()) -> None:
@@ -59,14 +74,13 @@ class Registry:
                 field=f"{definition.name}.name",
             )
         for other in self.for_queue(definition.queue):
-            for attr in ("concurrency", "rate_limit"):
+            for attr, reason in _SHARED.items():
                 mine, theirs = getattr(definition, attr), getattr(other, attr)
                 if mine != theirs:
                     raise ValidationError(
                         f"job {definition.name!r} sets {attr}={mine!r} but job {other.name!r} on "
                         f"the same queue {definition.queue!r} set {attr}={theirs!r}",
-                        fix="jobs sharing a queue share its worker: give them the same "
-                        f"{attr} or put them on separate queues",
+                        fix=f"{reason}: give them the same {attr} or put them on separate queues",
                         field=f"{definition.name}.{attr}",
                     )
         self._jobs[definition.name] = definition
@@ -91,6 +105,10 @@ class Registry:
         if definition is None:
             raise UnknownJobError(name, self._jobs)
         return definition
+
+    def find(self, name: str) -> JobDefinition[Any] | None:
+        """The definition named ``name``, or None."""
+        return self._jobs.get(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self._jobs
@@ -123,10 +141,14 @@ class Registry:
             concurrency=jobs[0].concurrency,
             rate_limit=jobs[0].rate_limit,
             timeout=max(job.timeout for job in jobs),
+            queue_concurrency=jobs[0].queue_concurrency,
+            remove_on_complete=jobs[0].remove_on_complete,
+            remove_on_fail=jobs[0].remove_on_fail,
         )
 
     def snapshot(self) -> list[dict[str, Any]]:
-        """Names, queues, schedules and id keys: what must not change by accident (A1)."""
+        """Names, queues, schedules, id keys, the queue-wide cap and retention: what must not
+        change by accident (A1, Q13, Q15)."""
         rows = []
         for definition in self:
             schedule = definition.schedule
@@ -136,6 +158,9 @@ class Registry:
                     "queue": definition.queue,
                     "id_keys": list(definition.id_keys),
                     "date_field": definition.date_field,
+                    "queue_concurrency": definition.queue_concurrency,
+                    "remove_on_complete": _keep(definition.remove_on_complete),
+                    "remove_on_fail": _keep(definition.remove_on_fail),
                     "schedule": None
                     if schedule is None
                     else {
@@ -147,3 +172,10 @@ class Registry:
                 }
             )
         return rows
+
+
+def _keep(value: bool | int | Retention) -> bool | int | dict[str, float]:
+    """A retention setting as JSON: a Retention as its set fields (``{"count": 1000}``)."""
+    if isinstance(value, Retention):
+        return value.model_dump(exclude_none=True)
+    return value

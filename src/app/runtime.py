@@ -16,16 +16,25 @@ from portside.app.attempts import AttemptRunner
 from portside.app.errors import UnknownQueueError
 from portside.app.logs import event, flush_logs
 from portside.app.metrics import WorkerMetrics
+from portside.app.queue_caps import apply_queue_caps
 from portside.app.registry import Registry
+from portside.app.run_recorder import RUNNING_ROW_AFTER, RunRecorder
 from portside.infra import Infra
 from portside.ports import DEFAULT_FAILURE_RETENTION, ValidationError, WorkerHandle, WorkerStatus
 from portside.ports.history import DEFAULT_RUN_RETENTION
 
-__all__ = ["STOP_MARGIN", "TIMEOUT_MARGIN", "WorkerRuntime"]
+__all__ = [
+    "DEFAULT_LOST_AFTER",
+    "DEFAULT_OUTBOX_RETENTION",
+    "STOP_MARGIN",
+    "WorkerRuntime",
+]
 
-TIMEOUT_MARGIN = 5.0
-"""Seconds added to a queue's job timeout for the adapter's own timeout: the runtime's timeout
-fires first, so a timed-out attempt is still recorded in run history."""
+DEFAULT_OUTBOX_RETENTION = timedelta(days=7)
+"""How long published outbox events are kept (``PORTSIDE_OUTBOX_RETENTION``)."""
+
+DEFAULT_LOST_AFTER = 60.0
+"""BullMQ's default lock duration (30 s) plus its stalled-check interval (30 s)."""
 
 STOP_MARGIN = 10.0
 """Seconds ``stop(grace)`` may take beyond ``grace``: an adapter whose close hangs is abandoned
@@ -42,6 +51,10 @@ _log = logging.getLogger("portside.worker")
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _per_queue(recorder: RunRecorder, queues: list[str]) -> dict[str, int]:
+    return {queue: recorder.in_flight(queue) for queue in queues}
 
 
 def _where(task: asyncio.Task[None]) -> str:
@@ -72,7 +85,14 @@ class WorkerRuntime:
         retention: Dead letters older than this are purged.
         run_retention: Finished run-history rows older than this are purged; None keeps them
             forever. Running attempts are never purged.
-        retention_interval: Seconds between purges; None disables them (both kinds).
+        retention_interval: Seconds between purges; None disables them (all kinds).
+        outbox_retention: Published outbox events older than this are purged (Q15); None
+            keeps them.
+        lost_after: Seconds after which a ``running`` run-history row nobody vouched for is
+            closed as ``lost``: the queue's lock duration plus its stalled-check interval, so
+            the job has surely been taken back by then. None never closes rows.
+        running_row_after: Seconds an attempt runs before it gets a ``running`` row (shorter
+            attempts are written once, when they end).
         started_at: ``time.perf_counter()`` when the process started, for the start-up time.
     """
 
@@ -89,6 +109,9 @@ class WorkerRuntime:
         retention: timedelta = DEFAULT_FAILURE_RETENTION,
         run_retention: timedelta | None = DEFAULT_RUN_RETENTION,
         retention_interval: float | None = 6 * 3600.0,
+        outbox_retention: timedelta | None = DEFAULT_OUTBOX_RETENTION,
+        lost_after: float | None = DEFAULT_LOST_AFTER,
+        running_row_after: float = RUNNING_ROW_AFTER,
         started_at: float | None = None,
     ) -> None:
         known = registry.queues()
@@ -120,7 +143,11 @@ class WorkerRuntime:
         self._retention = retention
         self._run_retention = run_retention
         self._retention_interval = retention_interval
+        self._outbox_retention = outbox_retention
+        self._lost_after = lost_after
+        self._running_row_after = running_row_after
         self._started_at = started_at
+        self._recorder: RunRecorder | None = None
         self._handles: dict[str, WorkerHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.startup_seconds: float | None = None
@@ -134,13 +161,22 @@ class WorkerRuntime:
         return bool(self._handles)
 
     async def start(self) -> None:
-        """Start one consumer per queue; returns once every consumer is fetching."""
+        """Set the registry's queue-wide caps, then start one consumer per queue; returns once
+        every consumer is fetching."""
         if self._handles:
             return
         begin = time.perf_counter()
         history = self.infra.require_history()
-        runner = AttemptRunner(self.registry, self.infra, history, self.metrics, self._clock)
+        recorder = RunRecorder(
+            history, self.metrics, self._clock, running_row_after=self._running_row_after
+        )
+        runner = AttemptRunner(
+            self.registry, self.infra, history, self.metrics, self._clock, recorder
+        )
+        self._recorder = recorder
+        self.metrics.count_in_flight(lambda: _per_queue(recorder, self.queues))
         event(_log, "worker.starting", queues=self.queues, infra=self.infra.name, pid=os.getpid())
+        await apply_queue_caps(self.registry, self.infra.queue, self.queues)
         handles: dict[str, WorkerHandle] = {}
         for queue in self.queues:
             settings = self.registry.queue_settings(queue)
@@ -149,8 +185,15 @@ class WorkerRuntime:
                 runner,
                 concurrency=settings.concurrency,
                 rate_limit=settings.rate_limit,
-                timeout=settings.timeout + TIMEOUT_MARGIN,
+                # The runner enforces each job's timeout itself, around the handler only: a
+                # run-history write retried through a Postgres outage never times it out.
+                timeout=None,
                 classify=runner.classify,
+                on_abandoned=runner.abandoned,
+                # Jobs of other producers (Node, a raw enqueue) carry no retention: the
+                # queue's stays bounded all the same (Q15).
+                remove_on_complete=settings.remove_on_complete,
+                remove_on_fail=settings.remove_on_fail,
             )
         try:
             await asyncio.gather(*(handle.start() for handle in handles.values()))
@@ -172,6 +215,7 @@ class WorkerRuntime:
             start_ms=round((ready - begin) * 1000, 1),
         )
         self._halt = asyncio.Event()
+        self._start_run_keeping(recorder)
         if self._sample_interval is not None:
             sampler = self._every(self._sample_interval, self.sample)
             self._tasks.append(asyncio.create_task(sampler, name="portside-sampler"))
@@ -182,6 +226,32 @@ class WorkerRuntime:
                 # A task of its own, so a failing dead-letter purge never stops this one.
                 runs = self._every(self._retention_interval, self.purge_runs)
                 self._tasks.append(asyncio.create_task(runs, name="portside-purge-runs"))
+            if self._outbox_retention is not None:
+                outbox = self._every(self._retention_interval, self.purge_outbox)
+                self._tasks.append(asyncio.create_task(outbox, name="portside-purge-outbox"))
+
+    def _start_run_keeping(self, recorder: RunRecorder) -> None:
+        """The background duties of run history: ``running`` rows for long attempts, vouching
+        for them, and closing the rows of dead workers (see ``RunRecorder``)."""
+        tick = max(recorder.running_row_after / 2, 0.05)
+
+        async def write_rows() -> None:
+            recorder.write_running_rows()
+
+        self._tasks.append(
+            asyncio.create_task(self._every(tick, write_rows), name="portside-running-rows")
+        )
+        if self._lost_after is None:
+            return
+        heartbeat = self._lost_after / 4
+        self._tasks.append(
+            asyncio.create_task(self._every(heartbeat, recorder.vouch), name="portside-vouch")
+        )
+        self._tasks.append(
+            asyncio.create_task(
+                self._every(self._lost_after / 2, self.close_lost_runs), name="portside-lost-runs"
+            )
+        )
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop intake, wait up to ``grace`` seconds for in-flight jobs, then release them.
@@ -225,6 +295,8 @@ class WorkerRuntime:
         if pending:
             # A close that swallows its cancellation is abandoned, not awaited forever.
             await asyncio.wait(pending, timeout=_CANCEL_WAIT)
+        if self._recorder is not None:
+            await self._recorder.idle()
         statuses = [handle.status() for handle in handles.values()]
         event(
             _log,
@@ -282,6 +354,24 @@ class WorkerRuntime:
         if removed:
             event(_log, "job_runs.purged", removed=removed)
         return removed
+
+    async def purge_outbox(self) -> int:
+        """Delete published outbox events past ``outbox_retention``; return how many (Q15)."""
+        if self._outbox_retention is None:
+            return 0
+        removed = await self.infra.outbox.purge_published(self._outbox_retention.total_seconds())
+        if removed:
+            event(_log, "outbox.purged", removed=removed)
+        return removed
+
+    async def close_lost_runs(self) -> int:
+        """Close as ``lost`` the running rows of workers that died; return how many (Q15)."""
+        if self._lost_after is None or self._recorder is None:
+            return 0
+        closed = await self._recorder.close_lost(timedelta(seconds=self._lost_after))
+        if closed:
+            event(_log, "job_runs.lost", logging.WARNING, closed=closed)
+        return closed
 
     async def _every(self, seconds: float, action: Callable[[], Awaitable[object]]) -> None:
         task = asyncio.current_task()

@@ -71,10 +71,8 @@ def _same(current: Schedule, wanted: Schedule) -> bool:
         return False
     if current.options is None or wanted.options is None:
         return current.options is wanted.options
-    return (current.options.attempts, current.options.backoff) == (
-        wanted.options.attempts,
-        wanted.options.backoff,
-    )
+    options = ("attempts", "backoff", "remove_on_complete", "remove_on_fail")
+    return all(getattr(current.options, key) == getattr(wanted.options, key) for key in options)
 
 
 async def sync_schedules(

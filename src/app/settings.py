@@ -18,7 +18,9 @@ __all__ = [
     "BULLMQ_LOCK_DURATION_ENV",
     "BULLMQ_MAX_STALLED_COUNT_ENV",
     "BULLMQ_STALLED_INTERVAL_ENV",
+    "HISTORY_SYNCHRONOUS_COMMIT_ENV",
     "LOG_LEVEL_ENV",
+    "OUTBOX_RETENTION_ENV",
     "POSTGRES_DSN_ENV",
     "REDIS_PREFIX_ENV",
     "REDIS_URL_ENV",
@@ -36,6 +38,9 @@ BULLMQ_STALLED_INTERVAL_ENV = "PORTSIDE_BULLMQ_STALLED_INTERVAL"
 BULLMQ_MAX_STALLED_COUNT_ENV = "PORTSIDE_BULLMQ_MAX_STALLED_COUNT"
 RUN_HISTORY_DAYS_ENV = "PORTSIDE_RUN_HISTORY_DAYS"
 DEFAULT_RUN_HISTORY_DAYS = 30
+OUTBOX_RETENTION_ENV = "PORTSIDE_OUTBOX_RETENTION"
+HISTORY_SYNCHRONOUS_COMMIT_ENV = "PORTSIDE_HISTORY_SYNCHRONOUS_COMMIT"
+DEFAULT_OUTBOX_RETENTION_DAYS = 7
 _MAX_RUN_HISTORY_DAYS = 36_500
 _OFF = "off"
 _MIN_SECONDS, _MAX_SECONDS = 0.1, 86_400.0
@@ -68,6 +73,12 @@ class Settings(BaseModel):
             have before it fails (BullMQ ``maxStalledCount``; default 1).
         run_history_days: ``$PORTSIDE_RUN_HISTORY_DAYS``, days the worker keeps finished
             run-history rows (default 30); ``off`` (None) keeps them forever.
+        outbox_retention_days: ``$PORTSIDE_OUTBOX_RETENTION``, days the worker keeps published
+            outbox events (default 7); ``off`` (None) keeps them forever.
+        history_synchronous_commit: ``$PORTSIDE_HISTORY_SYNCHRONOUS_COMMIT`` (``on``/``off``,
+            default ``on``): whether run-history commits wait for Postgres to flush them to
+            disk; ``off`` trades the rows of the last fraction of a second before a Postgres
+            crash for attempts per second (``PostgresHistory(synchronous_commit=...)``).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -81,6 +92,8 @@ class Settings(BaseModel):
     bullmq_stalled_interval: float | None = None
     bullmq_max_stalled_count: int | None = None
     run_history_days: int | None = DEFAULT_RUN_HISTORY_DAYS
+    outbox_retention_days: int | None = DEFAULT_OUTBOX_RETENTION_DAYS
+    history_synchronous_commit: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: str | None) -> Settings:
@@ -94,6 +107,8 @@ class Settings(BaseModel):
             ("app", APP_ENV),
             ("log_level", LOG_LEVEL_ENV),
             ("run_history_days", RUN_HISTORY_DAYS_ENV),
+            ("outbox_retention_days", OUTBOX_RETENTION_ENV),
+            ("history_synchronous_commit", HISTORY_SYNCHRONOUS_COMMIT_ENV),
             *((field, spec[0]) for field, spec in _TUNING.items()),
         ):
             if source.get(name, "").strip():
@@ -102,8 +117,13 @@ class Settings(BaseModel):
         for field in _TUNING:
             if isinstance(values.get(field), str):
                 values[field] = _parse_tuning(field, values[field])
-        if isinstance(values.get("run_history_days"), str):
-            values["run_history_days"] = _parse_run_history_days(values["run_history_days"])
+        if isinstance(values.get("history_synchronous_commit"), str):
+            values["history_synchronous_commit"] = _parse_switch(
+                values["history_synchronous_commit"], HISTORY_SYNCHRONOUS_COMMIT_ENV
+            )
+        for field, name, default in _DAYS:
+            if isinstance(values.get(field), str):
+                values[field] = _parse_days(values[field], name, default)
         settings = cls(**values)
         settings._check()
         return settings
@@ -121,9 +141,10 @@ class Settings(BaseModel):
                 fix=f"set {REDIS_PREFIX_ENV} to a non-empty name without ':' (BullMQ's is 'bull')",
                 field=REDIS_PREFIX_ENV,
             )
-        days = self.run_history_days
-        if days is not None and not 1 <= days <= _MAX_RUN_HISTORY_DAYS:
-            raise _bad_run_history_days(str(days))
+        for field, name, default in _DAYS:
+            days = getattr(self, field)
+            if days is not None and not 1 <= days <= _MAX_RUN_HISTORY_DAYS:
+                raise _bad_days(str(days), name, default)
         for value, schemes, name in (
             (self.redis_url, _REDIS_SCHEMES, REDIS_URL_ENV),
             (self.postgres_dsn, _POSTGRES_SCHEMES, POSTGRES_DSN_ENV),
@@ -138,6 +159,19 @@ class Settings(BaseModel):
     def run_retention(self) -> timedelta | None:
         """How long the worker keeps finished runs (``WorkerRuntime(run_retention=...)``)."""
         return None if self.run_history_days is None else timedelta(days=self.run_history_days)
+
+    def outbox_retention(self) -> timedelta | None:
+        """How long the worker keeps published outbox events (None: forever)."""
+        days = self.outbox_retention_days
+        return None if days is None else timedelta(days=days)
+
+    def lost_after(self) -> float:
+        """Seconds after which a running run-history row nobody vouched for is ``lost``: the
+        queue's lock duration plus its stalled-check interval (BullMQ's 30 s + 30 s unless
+        set), when the job has surely been taken back."""
+        lock = self.bullmq_lock_duration or float(_TUNING["bullmq_lock_duration"][2])
+        stalled = self.bullmq_stalled_interval or float(_TUNING["bullmq_stalled_interval"][2])
+        return lock + stalled
 
     def bullmq_tuning(self) -> dict[str, float | int]:
         """The BullMQ tuning keywords that are set (``BullMQQueue(..., **tuning)``)."""
@@ -210,25 +244,49 @@ def _parse_tuning(field: str, raw: str) -> float | int:
     return seconds
 
 
-def _bad_run_history_days(raw: str) -> ConfigurationError:
-    return ConfigurationError(
-        f"{RUN_HISTORY_DAYS_ENV} {raw[:50]!r} is not a whole number of days from 1 to "
-        f"{_MAX_RUN_HISTORY_DAYS}",
-        fix=f"set {RUN_HISTORY_DAYS_ENV} to how many days finished runs are kept, e.g. "
-        f"{DEFAULT_RUN_HISTORY_DAYS} (the default), or to '{_OFF}' to keep them forever",
-        field=RUN_HISTORY_DAYS_ENV,
+# Settings field -> (environment variable, what it keeps, default days).
+_DAYS = (
+    ("run_history_days", RUN_HISTORY_DAYS_ENV, DEFAULT_RUN_HISTORY_DAYS),
+    ("outbox_retention_days", OUTBOX_RETENTION_ENV, DEFAULT_OUTBOX_RETENTION_DAYS),
+)
+_KEPT = {
+    RUN_HISTORY_DAYS_ENV: "finished runs",
+    OUTBOX_RETENTION_ENV: "published outbox events",
+}
+
+
+def _parse_switch(raw: str, name: str) -> bool:
+    """``on``/``off`` (also true/false, 1/0, yes/no) from a variable, or a ConfigurationError."""
+    text = raw.strip().lower()
+    if text in ("on", "true", "1", "yes"):
+        return True
+    if text in ("off", "false", "0", "no"):
+        return False
+    raise ConfigurationError(
+        f"{name} {raw[:50]!r} is neither on nor off",
+        fix=f"set {name} to 'on' or 'off'",
+        field=name,
     )
 
 
-def _parse_run_history_days(raw: str) -> int | None:
-    """Days of run history from the variable's text (``off`` is None), or a ConfigurationError."""
+def _bad_days(raw: str, name: str, default: int) -> ConfigurationError:
+    return ConfigurationError(
+        f"{name} {raw[:50]!r} is not a whole number of days from 1 to {_MAX_RUN_HISTORY_DAYS}",
+        fix=f"set {name} to how many days {_KEPT[name]} are kept, e.g. {default} (the "
+        f"default), or to '{_OFF}' to keep them forever",
+        field=name,
+    )
+
+
+def _parse_days(raw: str, name: str, default: int) -> int | None:
+    """Days to keep from a variable's text (``off`` is None), or a ConfigurationError."""
     text = raw.strip()
     if text.lower() == _OFF:
         return None
     try:
         days = int(text)
     except ValueError:
-        raise _bad_run_history_days(raw) from None
+        raise _bad_days(raw, name, default) from None
     if not 1 <= days <= _MAX_RUN_HISTORY_DAYS:
-        raise _bad_run_history_days(raw)
+        raise _bad_days(raw, name, default)
     return days

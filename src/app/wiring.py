@@ -37,7 +37,7 @@ def build_infra(settings: Settings, *, name: str = "portside") -> Infra:
     return Infra(
         queue=BullMQQueue(redis_url, prefix=settings.redis_prefix, **settings.bullmq_tuning()),
         outbox=PostgresOutbox(dsn),
-        history=PostgresHistory(dsn),
+        history=PostgresHistory(dsn, synchronous_commit=settings.history_synchronous_commit),
         cache=RedisCache(redis_url, prefix=f"{settings.redis_prefix}-cache"),
         name=name,
     )

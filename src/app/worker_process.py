@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from portside.app.logs import event
+from portside.app.queue_server import check_queue_server
 from portside.app.registry import Registry
-from portside.app.runtime import WorkerRuntime
+from portside.app.runtime import DEFAULT_LOST_AFTER, DEFAULT_OUTBOX_RETENTION, WorkerRuntime
 from portside.infra import Infra
 from portside.ports import DEFAULT_RUN_RETENTION, PortsideError
 
@@ -57,6 +58,8 @@ async def run_worker(
     metrics_port: int | None = None,
     started_at: float | None = None,
     run_retention: timedelta | None = DEFAULT_RUN_RETENTION,
+    outbox_retention: timedelta | None = DEFAULT_OUTBOX_RETENTION,
+    lost_after: float | None = DEFAULT_LOST_AFTER,
 ) -> WorkerRuntime:
     """Start consumers, serve until ``stop`` is set, then stop gracefully within ``grace``.
 
@@ -69,6 +72,8 @@ async def run_worker(
         metrics_port: Serve Prometheus metrics on this port (0.0.0.0) while running.
         started_at: ``time.perf_counter()`` at process start, for the start-up measurement.
         run_retention: How long finished runs are kept (None: forever).
+        outbox_retention: How long published outbox events are kept (None: forever).
+        lost_after: Seconds after which a running row nobody vouched for is ``lost``.
 
     Returns:
         The stopped runtime (its counters and ``startup_seconds`` stay readable).
@@ -84,6 +89,8 @@ async def run_worker(
         grace=grace,
         started_at=started_at,
         run_retention=run_retention,
+        outbox_retention=outbox_retention,
+        lost_after=lost_after,
     )
     server = None
     if metrics_port is not None:
@@ -92,6 +99,7 @@ async def run_worker(
         server, _ = start_http_server(metrics_port, registry=runtime.metrics.registry)
         event(_log, "worker.metrics", port=metrics_port)
     try:
+        await check_queue_server(infra.queue)  # E2: warn when the queue Redis would evict
         await runtime.start()
         await stop.wait()
     finally:

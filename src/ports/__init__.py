@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from portside.ports.cache import CachePort
-from portside.ports.classification import Classifier, default_classify, describe_error
+from portside.ports.classification import (
+    Classifier,
+    default_classify,
+    describe_error,
+    http_classify,
+    retry_after,
+)
 from portside.ports.cron import (
     CRON_MACROS,
     check_cron_pattern,
@@ -16,6 +22,7 @@ from portside.ports.errors import (
     InfraNotSetError,
     JobFailedError,
     JobNotFoundError,
+    JobStalledError,
     JobStateError,
     JobTimeoutError,
     PermanentError,
@@ -30,6 +37,7 @@ from portside.ports.history import (
     DEFAULT_RUN_RETENTION,
     RUN_MODES,
     DeadLetter,
+    FinishedRun,
     HistoryPort,
     JobRun,
     NewDeadLetter,
@@ -41,7 +49,14 @@ from portside.ports.history import (
 )
 from portside.ports.outbox import OutboxPort, Transaction
 from portside.ports.outbox_types import OutboxErrorCallback, OutboxEvent, OutboxHandler
-from portside.ports.queue import EventStream, Job, JobHandler, QueuePort, WorkerHandle
+from portside.ports.queue import (
+    AbandonedHandler,
+    EventStream,
+    Job,
+    JobHandler,
+    QueuePort,
+    WorkerHandle,
+)
 from portside.ports.queue_types import (
     Backoff,
     FailureKind,
@@ -60,6 +75,7 @@ from portside.ports.queue_types import (
     RateLimit,
     Retention,
     Schedule,
+    ServerInfo,
     WorkerStatus,
     default_attempts,
 )
@@ -69,6 +85,7 @@ __all__ = [
     "DEFAULT_FAILURE_RETENTION",
     "DEFAULT_RUN_RETENTION",
     "RUN_MODES",
+    "AbandonedHandler",
     "BackendUnavailableError",
     "Backoff",
     "CachePort",
@@ -78,6 +95,7 @@ __all__ = [
     "DeadLetter",
     "EventStream",
     "FailureKind",
+    "FinishedRun",
     "FlowJob",
     "FlowRef",
     "FlowTree",
@@ -95,6 +113,7 @@ __all__ = [
     "JobParent",
     "JobRef",
     "JobRun",
+    "JobStalledError",
     "JobState",
     "JobStateError",
     "JobTimeoutError",
@@ -118,6 +137,7 @@ __all__ = [
     "RunStart",
     "RunStatus",
     "Schedule",
+    "ServerInfo",
     "Transaction",
     "TransientError",
     "ValidationError",
@@ -128,6 +148,8 @@ __all__ = [
     "default_attempts",
     "default_classify",
     "describe_error",
+    "http_classify",
     "next_cron_time",
     "resolve_timezone",
+    "retry_after",
 ]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 __all__ = [
     "BackendUnavailableError",
     "ConfigurationError",
     "InfraNotSetError",
     "JobFailedError",
     "JobNotFoundError",
+    "JobStalledError",
     "JobStateError",
     "JobTimeoutError",
     "PermanentError",
@@ -79,10 +82,36 @@ class InfraNotSetError(ConfigurationError):
 
 
 class TransientError(PortsideError):
-    """A failure worth retrying (network, 5xx, timeouts); raised by handlers or adapters."""
+    """A failure worth retrying (network, 5xx, timeouts); raised by handlers or adapters.
 
-    def __init__(self, message: str = "transient failure", **kwargs: str | None) -> None:
-        super().__init__(message, **kwargs)
+    Args:
+        message: What failed.
+        retry_after: Seconds to wait before the next attempt instead of the retry policy's
+            backoff (an HTTP ``Retry-After``); None follows the policy. The attempt still
+            counts against the job's attempts (Q17).
+        fix: What to do about it.
+        field: The input at fault, if any.
+
+    Raises:
+        ValidationError: ``retry_after`` is not a finite number of seconds from 0.
+    """
+
+    def __init__(
+        self,
+        message: str = "transient failure",
+        *,
+        retry_after: float | None = None,
+        fix: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, fix=fix, field=field)
+        if retry_after is not None and not _is_seconds(retry_after):
+            raise ValidationError(
+                f"retry_after is {retry_after!r}",
+                fix="pass a finite number of seconds, 0 or more (or None for the backoff)",
+                field="retry_after",
+            )
+        self.retry_after: float | None = None if retry_after is None else float(retry_after)
 
 
 class PermanentError(PortsideError):
@@ -97,6 +126,12 @@ class PermanentError(PortsideError):
 
 class JobTimeoutError(TransientError):
     """An attempt ran longer than its timeout; counted as a transient failure."""
+
+
+class JobStalledError(TransientError):
+    """A job stalled more often than the queue allows, so the queue failed it for good without
+    running its handler again (its worker died or blocked its event loop past the lock, each
+    time it held the job)."""
 
 
 class BackendUnavailableError(TransientError):
@@ -140,3 +175,12 @@ class WaitTimeoutError(PortsideError, TimeoutError):
             fix="wait longer, or check that a worker consumes the queue",
             field="timeout",
         )
+
+
+def _is_seconds(value: object) -> bool:
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)
+        and value >= 0
+    )

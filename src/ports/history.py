@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -16,6 +17,7 @@ __all__ = [
     "DEFAULT_RUN_RETENTION",
     "RUN_MODES",
     "DeadLetter",
+    "FinishedRun",
     "HistoryPort",
     "JobRun",
     "NewDeadLetter",
@@ -27,11 +29,18 @@ __all__ = [
 ]
 
 RunMode = Literal["scheduled", "manual", "backfill"]
-RunStatus = Literal["running", "completed", "retrying", "failed"]
+RunStatus = Literal["running", "completed", "retrying", "failed", "lost"]
 RUN_MODES: tuple[RunMode, ...] = ("scheduled", "manual", "backfill")
 DEFAULT_FAILURE_RETENTION = timedelta(days=30)
 DEFAULT_RUN_RETENTION = timedelta(days=30)
 MAX_ERROR_MESSAGE = 4000
+LOST_RUN_ERROR = "WorkerLost"
+"""The ``error_class`` of an attempt closed as ``lost``."""
+LOST_RUN_MESSAGE = (
+    "no worker vouched for this attempt since its job's lock expired: its worker died or lost "
+    "its connection; the queue runs the job again (stalled-job check)"
+)
+"""The ``error_message`` of an attempt closed as ``lost``."""
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -52,7 +61,8 @@ class RunStart(PortModel):
 class RunFinish(PortModel):
     """How an attempt ended: what ``record_finish`` stores.
 
-    ``retrying`` means the attempt failed and the queue will run the job again.
+    ``retrying`` means the attempt failed and the queue will run the job again. (``lost``, an
+    attempt whose worker died, is set only by ``close_lost_runs``.)
     """
 
     model_config = _STRICT
@@ -65,8 +75,26 @@ class RunFinish(PortModel):
     result: Any = None
 
 
+class FinishedRun(RunStart, RunFinish):
+    """An attempt that ended, stored in one write: what ``record_run`` stores (A3).
+
+    The worker runtime writes most attempts this way, once, when they end; an attempt that
+    runs longer gets a ``running`` row first (``record_start``), closed by ``record_finish``.
+    """
+
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> FinishedRun:
+        if self.finished_at < self.started_at:
+            raise ValueError("finished_at is before started_at")
+        return self
+
+
 class JobRun(PortModel):
-    """One attempt of one job (A3). ``finished_at`` is None while it runs."""
+    """One attempt of one job (A3). ``finished_at`` is None while it runs.
+
+    ``seen_at`` is when a live worker last vouched for a ``running`` attempt
+    (``touch_runs``); an attempt nobody vouched for long enough is closed as ``lost``.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -83,6 +111,7 @@ class JobRun(PortModel):
     result: Any = None
     started_at: datetime
     finished_at: datetime | None = None
+    seen_at: datetime | None = None
 
     @property
     def duration(self) -> float | None:
@@ -162,6 +191,7 @@ class QueueRunStats(PortModel):
     completed: int = 0
     retrying: int = 0
     failed: int = 0
+    lost: int = 0
     mean_duration: float | None = None
 
     @model_validator(mode="before")
@@ -177,8 +207,10 @@ class QueueRunStats(PortModel):
 
     @property
     def failure_rate(self) -> float:
-        """Share of finished attempts that failed or will be retried (0 when none finished)."""
-        return (self.failed + self.retrying) / self.finished if self.finished else 0.0
+        """Share of finished attempts that failed, will be retried or were lost with their
+        worker (0 when none finished)."""
+        failures = self.failed + self.retrying + self.lost
+        return failures / self.finished if self.finished else 0.0
 
 
 @runtime_checkable
@@ -190,7 +222,28 @@ class HistoryPort(Protocol):
         ...
 
     async def record_finish(self, run_id: str, finish: RunFinish) -> JobRun:
-        """Close the attempt ``run_id``; raises ``ValidationError`` if it does not exist."""
+        """Close the attempt ``run_id``; raises ``ValidationError`` if it does not exist.
+
+        An attempt already closed as ``lost`` is closed again with what really happened.
+        """
+        ...
+
+    async def record_run(self, run: FinishedRun) -> None:
+        """Store an attempt that ended, in one write (no ``running`` row before it)."""
+        ...
+
+    async def touch_runs(self, run_ids: Sequence[str], *, at: datetime) -> None:
+        """Vouch that the ``running`` attempts ``run_ids`` are alive at ``at`` (``seen_at``).
+
+        Ids that are unknown or no longer running are skipped.
+        """
+        ...
+
+    async def close_lost_runs(self, stale_after: timedelta, *, now: datetime | None = None) -> int:
+        """Close as ``lost`` the ``running`` attempts nobody vouched for since
+        ``now - stale_after`` (their ``seen_at``, else their ``started_at``): their worker
+        died. Returns how many; ``purge_runs`` deletes them later like other finished ones.
+        """
         ...
 
     async def get_run(self, run_id: str) -> JobRun | None:

@@ -24,6 +24,7 @@ from portside.ports.queue_types import (
     JobState,
     NewJob,
     RateLimit,
+    Retention,
     Schedule,
     default_options,
 )
@@ -58,9 +59,11 @@ __all__ = [
     "check_flow",
     "check_from_seq",
     "check_job",
+    "check_keep",
     "check_log_line",
     "check_lookup_id",
     "check_new_job",
+    "check_queue_concurrency",
     "check_schedule",
     "check_seconds",
     "check_sequence",
@@ -78,7 +81,8 @@ __all__ = [
 M = TypeVar("M", bound=BaseModel)
 
 MAX_CONCURRENCY = 10_000
-"""The most jobs one worker may run at once (``consume(concurrency=...)``)."""
+"""The most jobs one worker may run at once (``consume(concurrency=...)``), and the largest
+queue-wide cap (``set_queue_concurrency``)."""
 
 MAX_FLOW_JOBS = 10_000
 """The most jobs one flow may hold (``add_flow``); all are added in one atomic write."""
@@ -348,6 +352,20 @@ def check_concurrency(value: object) -> int:
     return value
 
 
+def check_queue_concurrency(value: object) -> int | None:
+    """A queue-wide cap (Q13): an int from 1 to ``MAX_CONCURRENCY``, or None for no cap."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
+        raise ValidationError(
+            f"limit must be an integer from 1 to {MAX_CONCURRENCY} or None, got {value!r}",
+            fix="pass an integer such as 5 (at most 5 jobs of the queue at once across every "
+            "worker), or None for no queue-wide cap",
+            field="limit",
+        )
+    return value
+
+
 def check_append(stream: object, type: object, payload: object, key: object) -> OutboxAppend:
     """The arguments of an outbox ``append``, checked before anything is written (O1).
 
@@ -401,6 +419,28 @@ def check_cache_value(value: object) -> bytes:
 def check_ttl(ttl: object) -> float:
     """A cache entry's time to live: a finite number of seconds above 0."""
     return check_seconds(ttl, "ttl", positive=True)
+
+
+def check_keep(value: object, field: str) -> bool | int | Retention:
+    """A retention of finished jobs (``remove_on_complete``-style): a bool, a count or a
+    ``Retention``, by the rules of ``JobOptions``."""
+    if not isinstance(value, bool | int | Retention | Mapping):
+        raise ValidationError(
+            f"{field} must be True, False, a count of jobs or a Retention, got "
+            f"{type(value).__name__}",
+            fix=f"pass for example {field}=1000 (keep the last 1,000) or "
+            f"{field}=Retention(age=86400)",
+            field=field,
+        )
+    try:
+        options = JobOptions.model_validate({"attempts": 1, field: value})
+    except pydantic.ValidationError as exc:
+        error = model_error(exc, JobOptions)
+        raise ValidationError(
+            error.message.removeprefix("JobOptions."), fix=error.fix, field=field
+        ) from None
+    keep: bool | int | Retention = getattr(options, field)
+    return keep
 
 
 def check_lookup_id(value: object, field: str = "job_id") -> str:

@@ -21,11 +21,13 @@ from portside.ports.queue_types import (
     QueueCounts,
     QueueEvent,
     RateLimit,
+    Retention,
     Schedule,
+    ServerInfo,
     WorkerStatus,
 )
 
-__all__ = ["EventStream", "Job", "JobHandler", "QueuePort", "WorkerHandle"]
+__all__ = ["AbandonedHandler", "EventStream", "Job", "JobHandler", "QueuePort", "WorkerHandle"]
 
 
 @runtime_checkable
@@ -77,6 +79,9 @@ class Job(Protocol):
 
 
 JobHandler = Callable[[Job], Awaitable[Any]]
+
+AbandonedHandler = Callable[[Job, BaseException], Awaitable[None]]
+"""Told of a job the queue failed for good without running its handler, and why."""
 
 
 @runtime_checkable
@@ -154,8 +159,19 @@ class QueuePort(Protocol):
         rate_limit: RateLimit | None = None,
         timeout: float | None = None,
         classify: Classifier | None = None,
+        on_abandoned: AbandonedHandler | None = None,
+        remove_on_complete: bool | int | Retention = False,
+        remove_on_fail: bool | int | Retention = False,
     ) -> WorkerHandle:
-        """Create a (not yet started) worker running ``handler`` for each job of ``queue``."""
+        """Create a (not yet started) worker running ``handler`` for each job of ``queue``.
+
+        ``remove_on_complete`` / ``remove_on_fail`` are the retention of finished jobs that
+        set none of their own (a job's own setting wins), as BullMQ's worker options are.
+
+        ``on_abandoned`` is awaited for each job the queue fails for good without calling
+        ``handler`` (it stalled more often than allowed: ``JobStalledError``), so nothing fails
+        unseen (Q16); an error it raises is logged and changes nothing.
+        """
         ...
 
     async def get_job(self, queue: str, job_id: str) -> JobInfo | None:
@@ -269,6 +285,19 @@ class QueuePort(Protocol):
 
     async def list_schedules(self, queue: str) -> list[Schedule]:
         """The job schedulers of a queue."""
+        ...
+
+    async def set_queue_concurrency(self, queue: str, limit: int | None) -> None:
+        """Run at most ``limit`` jobs of ``queue`` at once across every worker, process and
+        host, beside each worker's own ``concurrency``; None removes the cap (Q13)."""
+        ...
+
+    async def queue_concurrency(self, queue: str) -> int | None:
+        """The queue-wide cap set with ``set_queue_concurrency``, or None (Q13)."""
+        ...
+
+    async def server_info(self) -> ServerInfo:
+        """The memory policy and use of the server holding the queues (E2)."""
         ...
 
     def events(self, queue: str) -> EventStream:

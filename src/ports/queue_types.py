@@ -39,6 +39,7 @@ __all__ = [
     "RateLimit",
     "Retention",
     "Schedule",
+    "ServerInfo",
     "WorkerStatus",
     "default_attempts",
     "default_options",
@@ -393,3 +394,25 @@ class WorkerStatus(PortModel):
     processed: int
     failed: int
     last_fetch_at: float | None = None
+
+
+class ServerInfo(PortModel):
+    """What the server behind a queue port says about its memory (E2).
+
+    A queue's Redis must not evict keys: an evicted job hash or lock loses a job. Values the
+    server would not give (a managed Redis may refuse ``INFO`` or ``CONFIG``) are None, and
+    ``unreadable`` says why.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    backend: str
+    """What serves the queue, e.g. ``redis 7.2.4``, ``valkey 8.1.1`` or ``in-memory``."""
+    maxmemory_policy: str | None = None
+    """What happens when memory is full: ``noeviction`` refuses writes, anything else evicts."""
+    used_memory: int | None = None
+    """Bytes in use."""
+    maxmemory: int | None = None
+    """The memory limit in bytes; 0 means no limit."""
+    unreadable: str | None = None
+    """Why a value is None, e.g. ``INFO refused: NOPERM ...``."""

@@ -25,6 +25,7 @@ class Scale:
         load_queues: Queues of the job load.
         load_events: Outbox events over ``load_streams`` streams.
         load_streams: Streams of the event load.
+        soak_jobs: Jobs one ``portside worker`` with default settings runs in the soak test.
         examples: Hypothesis examples per property.
         deadline: Seconds any single wait may take before the test fails.
     """
@@ -41,6 +42,7 @@ class Scale:
     load_queues: int
     load_events: int
     load_streams: int
+    soak_jobs: int
     examples: int
     deadline: float
 
@@ -58,6 +60,7 @@ CI = Scale(
     load_queues=4,
     load_events=2_000,
     load_streams=100,
+    soak_jobs=3_000,
     examples=25,
     deadline=90.0,
 )
@@ -75,6 +78,7 @@ FULL = Scale(
     load_queues=4,
     load_events=100_000,
     load_streams=1_000,
+    soak_jobs=200_000,
     examples=400,
     deadline=900.0,
 )

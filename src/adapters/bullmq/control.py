@@ -21,8 +21,10 @@ __all__ = [
     "is_paused",
     "obliterate",
     "purge",
+    "queue_concurrency",
     "retry_failed",
     "set_paused",
+    "set_queue_concurrency",
 ]
 
 _COUNT_TYPES = (
@@ -102,6 +104,31 @@ async def set_paused(client: Redis, queue: QueueName, paused: bool) -> None:
     src, dst = ("wait", "paused") if paused else ("paused", "wait")
     keys = tuple(k(x) for x in (src, dst, "meta", "prioritized", "events", "delayed", "marker"))
     await run_script(client, script("pause"), keys, ("paused" if paused else "resumed",))
+
+
+async def set_queue_concurrency(client: Redis, queue: QueueName, limit: int | None) -> None:
+    """Set or remove BullMQ's queue-wide cap: field ``concurrency`` of the meta hash, which
+    Node BullMQ 5 writes with ``queue.setGlobalConcurrency(n)`` and its fetch scripts read (Q13).
+
+    The marker is touched too, so workers parked at the old cap look again at once.
+    """
+    meta, marker = queue.key("meta"), queue.key("marker")
+    async with client.pipeline(transaction=True) as pipe:
+        if limit is None:
+            pipe.hdel(meta, "concurrency")
+        else:
+            pipe.hset(meta, "concurrency", str(limit))
+        pipe.zadd(marker, {"0": 0})
+        await pipe.execute()
+
+
+async def queue_concurrency(client: Redis, queue: QueueName) -> int | None:
+    """The queue-wide cap in the meta hash, or None (also for a value no script can read)."""
+    raw = await client.hget(queue.key("meta"), "concurrency")
+    try:
+        return None if raw is None else int(raw)
+    except ValueError:
+        return None
 
 
 async def get_job(client: Redis, queue: QueueName, job_id: str) -> JobInfo | None:

@@ -132,8 +132,11 @@ _STATES: dict[str, JobState] = {
 _KEEP_KEYS = ("count", "age", "limit")
 
 
-def keep_jobs(value: Any) -> dict[str, Any]:
-    """BullMQ's ``keepJobs`` for a ``removeOnComplete``/``removeOnFail`` option."""
+def keep_jobs(value: Any) -> dict[str, Any] | None:
+    """BullMQ's ``keepJobs`` for a ``removeOnComplete``/``removeOnFail`` option; None when the
+    job sets none (the worker's setting applies)."""
+    if value is None:
+        return None
     if isinstance(value, bool):
         return {"count": 0} if value else {"count": -1}
     if isinstance(value, int):
@@ -165,8 +168,8 @@ class StoredOptions:
     opts: dict[str, Any]
     attempts: int
     backoff: Any
-    keep_completed: dict[str, Any]
-    keep_failed: dict[str, Any]
+    keep_completed: dict[str, Any] | None
+    keep_failed: dict[str, Any] | None
     timeout: float | None
     keep_logs: int | None = None
 

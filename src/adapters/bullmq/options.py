@@ -45,6 +45,12 @@ def _keep(value: bool | int | Retention) -> bool | int | dict[str, int]:
     return value
 
 
+def worker_keep(value: bool | int | Retention) -> bool | int | dict[str, int] | None:
+    """A worker's retention for jobs without their own, as a BullMQ option value (None for
+    ``False``: keep them all, BullMQ's default)."""
+    return None if value is False else _keep(value)
+
+
 def to_bullmq_opts(options: JobOptions, *, custom_id: bool) -> dict[str, Any]:
     """The BullMQ ``opts`` for a job (short keys, milliseconds).
 

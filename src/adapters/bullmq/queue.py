@@ -14,11 +14,12 @@ from pydantic import BaseModel
 from portside.adapters.bullmq import control, flows, manage
 from portside.adapters.bullmq.closing import close_within_bound
 from portside.adapters.bullmq.events import BullMQEventStream, start_id
-from portside.adapters.bullmq.jobs import BullMQJob
+from portside.adapters.bullmq.jobs import BullMQJob, keep_jobs
 from portside.adapters.bullmq.names import QueueName, check_prefix, map_queue
-from portside.adapters.bullmq.options import ms
+from portside.adapters.bullmq.options import ms, worker_keep
 from portside.adapters.bullmq.producer import prepare, prepare_bulk, submit_many, submit_one
 from portside.adapters.bullmq.schedules import Schedules
+from portside.adapters.bullmq.server_info import server_info as read_server_info
 from portside.adapters.bullmq.settings import BullMQSettings, check_redis_url, parse_settings
 from portside.adapters.bullmq.transport.blocking import BlockingConnection
 from portside.adapters.bullmq.transport.connector import RedisConnector
@@ -26,6 +27,7 @@ from portside.adapters.bullmq.transport.errors import translate_errors
 from portside.adapters.bullmq.waiting import FinishWatch
 from portside.adapters.bullmq.worker.handle import BullMQWorker
 from portside.ports import (
+    AbandonedHandler,
     Classifier,
     ConfigurationError,
     EventStream,
@@ -44,7 +46,9 @@ from portside.ports import (
     QueueCounts,
     QueuePort,
     RateLimit,
+    Retention,
     Schedule,
+    ServerInfo,
     ValidationError,
     WorkerHandle,
     default_classify,
@@ -57,7 +61,9 @@ from portside.ports.inputs import (
     check_count,
     check_delay,
     check_flow,
+    check_keep,
     check_lookup_id,
+    check_queue_concurrency,
     check_seconds,
     check_states,
     coerce_rate_limit,
@@ -133,11 +139,14 @@ class BullMQQueue:
         """Where ``queue`` lives in BullMQ terms (prefix, name, keys)."""
         return self._queue(queue)
 
-    def _queue(self, queue: object) -> QueueName:
+    def _check_open(self) -> None:
         if self._closed:
             raise ConfigurationError(
                 "this BullMQQueue is closed", fix="create a new adapter after close()"
             )
+
+    def _queue(self, queue: object) -> QueueName:
+        self._check_open()
         if isinstance(queue, str):
             found = self._queues.get(queue)
             if found is not None:
@@ -186,8 +195,12 @@ class BullMQQueue:
         rate_limit: RateLimit | None = None,
         timeout: float | None = None,
         classify: Classifier | None = None,
+        on_abandoned: AbandonedHandler | None = None,
+        remove_on_complete: bool | int | Retention = False,
+        remove_on_fail: bool | int | Retention = False,
     ) -> WorkerHandle:
-        """Create a (not yet started) worker running ``handler`` for each job of ``queue``."""
+        """Create a (not yet started) worker running ``handler`` for each job of ``queue``;
+        ``on_abandoned`` hears of jobs that stalled too often (see ``QueuePort.consume``)."""
         target = self._queue(queue)
         check_callable(handler, "handler")
         concurrency = check_concurrency(concurrency)
@@ -196,6 +209,12 @@ class BullMQQueue:
             timeout = check_seconds(timeout, "timeout", positive=True)
         if classify is not None:
             check_callable(classify, "classify")
+        if on_abandoned is not None:
+            check_callable(on_abandoned, "on_abandoned")
+        keep_completed = keep_jobs(
+            worker_keep(check_keep(remove_on_complete, "remove_on_complete"))
+        )
+        keep_failed = keep_jobs(worker_keep(check_keep(remove_on_fail, "remove_on_fail")))
         limiter = None
         if rate_limit is not None:
             limiter = {"max": rate_limit.max, "duration": max(1, ms(rate_limit.per))}
@@ -211,6 +230,9 @@ class BullMQQueue:
             limiter=limiter,
             timeout=float(timeout) if timeout is not None else None,
             classify=classify or default_classify,
+            on_abandoned=on_abandoned,
+            keep_completed=keep_completed,
+            keep_failed=keep_failed,
             on_repeat=on_repeat,
             on_close=self._forget_worker,
             settle=self._settle,
@@ -280,6 +302,28 @@ class BullMQQueue:
         await self._settle()
         async with translate_errors(self._connector.safe_url, "retry_failed"):
             return await control.retry_failed(self._client, target, job_id)
+
+    async def set_queue_concurrency(self, queue: str, limit: int | None) -> None:
+        """Run at most ``limit`` jobs of ``queue`` at once across every worker, Node ones
+        included (BullMQ's global concurrency); None removes the cap (Q13)."""
+        target = self._queue(queue)
+        limit = check_queue_concurrency(limit)
+        await self._settle()
+        async with translate_errors(self._connector.safe_url, "set_queue_concurrency"):
+            await control.set_queue_concurrency(self._client, target, limit)
+
+    async def queue_concurrency(self, queue: str) -> int | None:
+        """The queue-wide cap (BullMQ's global concurrency), or None (Q13)."""
+        target = self._queue(queue)
+        async with translate_errors(self._connector.safe_url, "queue_concurrency"):
+            return await control.queue_concurrency(self._client, target)
+
+    async def server_info(self) -> ServerInfo:
+        """The Redis server's memory policy and use (E2); a refused ``INFO`` or ``CONFIG``
+        leaves values None and says so in ``unreadable``."""
+        self._check_open()
+        async with translate_errors(self._connector.safe_url, "server_info"):
+            return await read_server_info(self._client)
 
     # -- flows, results and logs -----------------------------------------------------------
 

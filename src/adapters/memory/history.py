@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
 from portside.ports import (
     DEFAULT_FAILURE_RETENTION,
     DeadLetter,
+    FinishedRun,
     HistoryPort,
     JobRun,
     NewDeadLetter,
@@ -17,7 +18,7 @@ from portside.ports import (
     RunStart,
     ValidationError,
 )
-from portside.ports.history import DEFAULT_RUN_RETENTION
+from portside.ports.history import DEFAULT_RUN_RETENTION, LOST_RUN_ERROR, LOST_RUN_MESSAGE
 
 __all__ = ["InMemoryHistory"]
 
@@ -60,6 +61,40 @@ class InMemoryHistory:
         self.runs[run_id] = stored
         return stored
 
+    async def record_run(self, run: FinishedRun) -> None:
+        """Store an attempt that ended, in one write."""
+        stored = JobRun(id=str(next(self._ids)), **run.model_dump())
+        self.runs[stored.id] = stored
+
+    async def touch_runs(self, run_ids: Sequence[str], *, at: datetime) -> None:
+        """Vouch that the running attempts ``run_ids`` are alive at ``at``."""
+        for run_id in run_ids:
+            run = self.runs.get(run_id)
+            if run is not None and run.status == "running":
+                self.runs[run_id] = run.model_copy(update={"seen_at": at})
+
+    async def close_lost_runs(self, stale_after: timedelta, *, now: datetime | None = None) -> int:
+        """Close as ``lost`` the running attempts nobody vouched for since
+        ``now - stale_after``."""
+        moment = now or self._now()
+        cutoff = moment - stale_after
+        lost = [
+            run
+            for run in self.runs.values()
+            if run.status == "running" and (run.seen_at or run.started_at) < cutoff
+        ]
+        for run in lost:
+            self.runs[run.id] = run.model_copy(
+                update={
+                    "status": "lost",
+                    "finished_at": max(moment, run.started_at),
+                    "failure_kind": "transient",
+                    "error_class": LOST_RUN_ERROR,
+                    "error_message": LOST_RUN_MESSAGE,
+                }
+            )
+        return len(lost)
+
     async def get_run(self, run_id: str) -> JobRun | None:
         """One attempt by id, or None."""
         return self.runs.get(run_id)
@@ -98,6 +133,7 @@ class InMemoryHistory:
                     finished=len(runs),
                     completed=sum(run.status == "completed" for run in runs),
                     retrying=sum(run.status == "retrying" for run in runs),
+                    lost=sum(run.status == "lost" for run in runs),
                     failed=sum(run.status == "failed" for run in runs),
                     mean_duration=sum(durations) / len(durations) if durations else None,
                 )

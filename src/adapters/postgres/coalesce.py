@@ -37,18 +37,23 @@ def _settle(future: asyncio.Future[ResultT], outcome: ResultT | BaseException) -
 class Coalescer(Generic[ItemT, ResultT]):
     """Runs ``submit(item)`` calls as batches: one statement for many concurrent callers.
 
-    Items submitted in the same event-loop turn, or while the previous batch is in flight,
-    go into the next batch (at most ``max_batch`` items). Each caller awaits its own result
-    or gets its own error. If the whole batch fails (a bad row, a lost connection), every
-    item of it is replayed alone with ``run_one``, so each caller gets exactly the outcome
-    its own statement has, and one bad row never fails the others.
+    Items submitted in the same event-loop turn, or while ``max_in_flight`` batches are in
+    flight, go into the next batch (at most ``max_batch`` items). Each caller awaits its own
+    result or gets its own error. If the whole batch fails (a bad row, a lost connection),
+    every item of it is replayed alone with ``run_one``, so each caller gets exactly the
+    outcome its own statement has, and one bad row never fails the others.
+
+    Several batches in flight keep a server that waits for each commit's flush to disk busy
+    (its group commit flushes them together) instead of idle between one batch and the next.
 
     Args:
         run_batch: Writes a batch of two or more items.
         run_one: Writes one item (a batch of one, and the replay of a failed batch).
         key: Items with equal keys never share a batch (e.g. two updates of one row, which
-            one multi-row UPDATE would apply only once).
+            one multi-row UPDATE would apply only once). Keyed coalescers keep one batch in
+            flight, so writes of one key stay in order.
         max_batch: The most items in one batch.
+        max_in_flight: The most batches written at once.
     """
 
     def __init__(
@@ -58,28 +63,37 @@ class Coalescer(Generic[ItemT, ResultT]):
         *,
         key: Callable[[ItemT], Hashable] | None = None,
         max_batch: int = 500,
+        max_in_flight: int = 1,
     ) -> None:
         self._run_batch = run_batch
         self._run_one = run_one
         self._key = key
         self._max_batch = max_batch
+        self._max_in_flight = 1 if key is not None else max(1, max_in_flight)
         self._pending: deque[_Waiter[ItemT, ResultT]] = deque()
-        self._task: asyncio.Task[None] | None = None
+        self._writers: set[asyncio.Task[None]] = set()
+        self._active = 0
+        """Writers not yet finished (counted down as a writer's last step, not by a callback
+        that runs a loop turn later)."""
 
     async def submit(self, item: ItemT) -> ResultT:
         """Write ``item`` with the next batch and return its result."""
         loop = asyncio.get_running_loop()
         waiter: _Waiter[ItemT, ResultT] = _Waiter(item, loop.create_future())
         self._pending.append(waiter)
-        if self._task is None or self._task.done():
-            self._task = loop.create_task(self._drain(), name="portside-history-batch")
+        if self._active < self._max_in_flight and (not self._active or len(self._pending) == 1):
+            # A writer starts now (it takes its batch once this loop turn's submits are in);
+            # while writers are busy, one more starts for the first item that has to wait.
+            self._active += 1
+            task = loop.create_task(self._drain(), name="portside-history-batch")
+            self._writers.add(task)
+            task.add_done_callback(self._writers.discard)
         return await waiter.future
 
     async def idle(self) -> None:
         """Wait until every submitted item was written (or failed)."""
-        task = self._task
-        if task is not None and not task.done():
-            await asyncio.wait([task])
+        while self._writers:
+            await asyncio.wait(list(self._writers))
 
     async def _drain(self) -> None:
         batch: list[_Waiter[ItemT, ResultT]] = []
@@ -90,6 +104,7 @@ class Coalescer(Generic[ItemT, ResultT]):
                     await self._write(batch)
                 batch = []
         finally:
+            self._active -= 1
             # Only reached with waiters left if this task was cancelled (event loop shutdown).
             for waiter in [*batch, *self._pending]:
                 _settle(

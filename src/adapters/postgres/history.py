@@ -18,6 +18,7 @@ from portside.ports import (
     DEFAULT_FAILURE_RETENTION,
     ConfigurationError,
     DeadLetter,
+    FinishedRun,
     HistoryPort,
     JobRun,
     NewDeadLetter,
@@ -26,7 +27,7 @@ from portside.ports import (
     RunStart,
     ValidationError,
 )
-from portside.ports.history import DEFAULT_RUN_RETENTION
+from portside.ports.history import DEFAULT_RUN_RETENTION, LOST_RUN_ERROR, LOST_RUN_MESSAGE
 from portside.ports.validation import spell_out_nul
 from portside.sqlfiles import SqlFile
 
@@ -74,6 +75,22 @@ def _run(row: asyncpg.Record) -> JobRun:
         result=None if row["result"] is None else json.loads(row["result"]),
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        seen_at=row["seen_at"],
+    )
+
+
+def _run_args(run: FinishedRun) -> tuple[Any, ...]:
+    status, finished_at, *outcome = _finish_args(run)
+    return (
+        run.job_id,
+        run.queue,
+        run.name,
+        run.attempt,
+        run.run_mode,
+        status,
+        run.started_at,
+        finished_at,
+        *outcome,
     )
 
 
@@ -141,19 +158,32 @@ def _failure_key(failure_id: str) -> uuid.UUID | None:
 class PostgresHistory:
     """Run history and dead-letter store on Postgres; the schema comes from ``portside migrate``.
 
-    A small connection pool is opened on first use. Concurrent ``record_start`` calls are
-    written as one multi-row INSERT, and concurrent ``record_finish`` calls as one UPDATE
-    (see ``Coalescer``): a busy worker makes a few statements per event-loop turn instead of
-    two per job, and each caller still gets its own row or its own error.
+    A small connection pool is opened on first use. Concurrent writes of one kind are
+    written as one multi-row statement (see ``Coalescer``): a busy worker makes a few
+    statements per event-loop turn instead of one per job, and each caller still gets its own
+    row or its own error. Ended attempts (``record_run``) go in up to ``max_connections - 1``
+    batches at once.
+
+    Every commit waits for Postgres to flush it to disk, by default. With
+    ``synchronous_commit=False`` the run-history writes (not the dead letters) return before
+    that flush: a worker makes more attempts per second where each flush takes milliseconds,
+    at the price that a crash of the *Postgres server* (not of a worker) can lose the rows
+    of the last fraction of a second (``wal_writer_delay``, 200 ms by default, times three).
 
     Args:
         dsn: libpq-style URL, e.g. ``postgresql://app@db:5432/app``.
         max_connections: Pool size.
         purge_batch: Rows ``purge_runs`` deletes per statement.
+        synchronous_commit: Whether run-history commits wait for the disk flush.
     """
 
     def __init__(
-        self, dsn: str, *, max_connections: int = 4, purge_batch: int = PURGE_BATCH
+        self,
+        dsn: str,
+        *,
+        max_connections: int = 4,
+        purge_batch: int = PURGE_BATCH,
+        synchronous_commit: bool = True,
     ) -> None:
         if not isinstance(dsn, str) or not dsn.startswith(("postgresql://", "postgres://")):
             raise ValidationError(
@@ -177,9 +207,15 @@ class PostgresHistory:
         self._lock = asyncio.Lock()
         self._closed = False
         self._purge_batch = purge_batch
+        self._server_settings = {} if synchronous_commit else {"synchronous_commit": "off"}
         self._starts: Coalescer[RunStart, JobRun] = Coalescer(self._start_many, self._start_one)
         self._finishes: Coalescer[_Finish, JobRun] = Coalescer(
             self._finish_many, self._finish_one, key=lambda item: item.key
+        )
+        # Rows of ended attempts are inserted, never updated: several batches may be in
+        # flight, one per pooled connection but one.
+        self._runs: Coalescer[FinishedRun, None] = Coalescer(
+            self._runs_many, self._run_one, max_in_flight=max(1, max_connections - 1)
         )
 
     async def _get_pool(self) -> asyncpg.Pool[Any]:
@@ -191,7 +227,11 @@ class PostgresHistory:
             if self._pool is None:
                 with backend_errors("opening the job history pool", connecting=True):
                     self._pool = await asyncpg.create_pool(
-                        self._dsn, min_size=1, max_size=self._max, reset=_no_reset
+                        self._dsn,
+                        min_size=1,
+                        max_size=self._max,
+                        reset=_no_reset,
+                        server_settings=self._server_settings,
                     )
             return self._pool
 
@@ -280,6 +320,52 @@ class PostgresHistory:
             for item in items
         ]
 
+    async def record_run(self, run: FinishedRun) -> None:
+        """Store an attempt that ended, in one write (batched with concurrent calls)."""
+        await self._runs.submit(run)
+
+    async def _run_one(self, run: FinishedRun) -> None:
+        pool = await self._get_pool()
+        with backend_errors("job history record_run"):
+            await pool.execute(_sql("record_run"), *_run_args(run))
+
+    async def _runs_many(self, runs: Sequence[FinishedRun]) -> list[Exception | None]:
+        columns = zip(*(_run_args(run) for run in runs), strict=True)
+        pool = await self._get_pool()
+        with backend_errors("job history record_runs"):
+            await pool.execute(_sql("record_runs"), *(list(column) for column in columns))
+        return [None] * len(runs)
+
+    async def touch_runs(self, run_ids: Sequence[str], *, at: datetime) -> None:
+        """Vouch that the running attempts ``run_ids`` are alive at ``at``."""
+        keys = [key for key in map(_run_key, run_ids) if key is not None]
+        if not keys:
+            return
+        pool = await self._get_pool()
+        with backend_errors("job history touch_runs"):
+            await pool.execute(_sql("touch_runs"), keys, at)
+
+    async def close_lost_runs(self, stale_after: timedelta, *, now: datetime | None = None) -> int:
+        """Close as ``lost`` the running attempts nobody vouched for since
+        ``now - stale_after``, in batches of ``purge_batch`` rows."""
+        moment = now or datetime.now(UTC)
+        pool = await self._get_pool()
+        closed = 0
+        while True:
+            with backend_errors("job history close_lost_runs"):
+                status = await pool.execute(
+                    _sql("close_lost_runs"),
+                    moment,
+                    moment - stale_after,
+                    LOST_RUN_MESSAGE,
+                    self._purge_batch,
+                    LOST_RUN_ERROR,
+                )
+            count = int(status.split()[-1])
+            closed += count
+            if count < self._purge_batch:
+                return closed
+
     async def get_run(self, run_id: str) -> JobRun | None:
         """One attempt by id, or None."""
         key = _run_key(run_id)
@@ -304,9 +390,8 @@ class PostgresHistory:
         return [QueueRunStats(**dict(row)) for row in rows]
 
     async def add_failure(self, failure: NewDeadLetter) -> DeadLetter:
-        """Store a dead letter."""
-        row = await self._fetchrow(
-            "add_failure",
+        """Store a dead letter (its commit always waits for the disk flush)."""
+        args = (
             failure.queue,
             failure.job_id,
             failure.name,
@@ -317,6 +402,14 @@ class PostgresHistory:
             failure.attempts_made,
             failure.failed_at,
         )
+        if not self._server_settings:
+            row = await self._fetchrow("add_failure", *args)
+        else:
+            pool = await self._get_pool()
+            with backend_errors("job history add_failure"):
+                async with pool.acquire() as conn, conn.transaction():
+                    await conn.execute("SET LOCAL synchronous_commit TO on")
+                    row = await conn.fetchrow(_sql("add_failure"), *args)
         assert row is not None  # INSERT ... RETURNING always returns the row
         return _failure(row)
 
@@ -379,6 +472,7 @@ class PostgresHistory:
         """Finish the writes under way, then close the pool."""
         await self._starts.idle()
         await self._finishes.idle()
+        await self._runs.idle()
         self._closed = True
         async with self._lock:
             pool, self._pool = self._pool, None

@@ -33,6 +33,40 @@ UPDATE job_runs AS run
  WHERE run.id = input.id
 RETURNING run.*;
 
+-- name: record_run
+INSERT INTO job_runs (job_id, queue, job_name, attempt, run_mode, status, started_at,
+                      finished_at, failure_kind, error_class, error_message, result)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb);
+
+-- name: record_runs
+-- Many record_run rows in one statement.
+INSERT INTO job_runs (job_id, queue, job_name, attempt, run_mode, status, started_at,
+                      finished_at, failure_kind, error_class, error_message, result)
+SELECT job_id, queue, job_name, attempt, run_mode, status, started_at,
+       finished_at, failure_kind, error_class, error_message, result::jsonb
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::text[],
+              $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], $11::text[],
+              $12::text[])
+       AS input (job_id, queue, job_name, attempt, run_mode, status, started_at,
+                 finished_at, failure_kind, error_class, error_message, result);
+
+-- name: touch_runs
+UPDATE job_runs SET seen_at = $2 WHERE id = ANY($1::bigint[]) AND status = 'running';
+
+-- name: close_lost_runs
+-- One bounded batch of running attempts nobody vouched for since $2; closed at $1 (or their
+-- start, if that is later). The caller repeats it until a batch comes back short.
+UPDATE job_runs AS run
+   SET status = 'lost', finished_at = greatest($1, run.started_at),
+       failure_kind = 'transient', error_class = $5, error_message = $3
+  FROM (SELECT id
+          FROM job_runs
+         WHERE status = 'running'
+           AND coalesce(seen_at, started_at) < $2
+         LIMIT $4
+           FOR UPDATE SKIP LOCKED) AS stale
+ WHERE run.id = stale.id;
+
 -- name: get_run
 SELECT * FROM job_runs WHERE id = $1;
 
@@ -51,6 +85,7 @@ SELECT queue,
        count(*) FILTER (WHERE status = 'completed') AS completed,
        count(*) FILTER (WHERE status = 'retrying')  AS retrying,
        count(*) FILTER (WHERE status = 'failed')    AS failed,
+       count(*) FILTER (WHERE status = 'lost')      AS lost,
        avg(extract(epoch FROM finished_at - started_at))::float8 AS mean_duration
   FROM job_runs
  WHERE finished_at >= $1

@@ -1,4 +1,4 @@
-"""The ``portside`` command line: worker, dispatch, backfill, schedule, migrate, failed."""
+"""The ``portside`` command line: worker, dispatch, backfill, schedule, migrate, failed, outbox."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from portside.app.cli.dev import dev
 from portside.app.cli.failed import failed
 from portside.app.cli.jobs import backfill, dispatch
 from portside.app.cli.ops import migrate, schedule
+from portside.app.cli.outbox import outbox
 from portside.app.cli.worker import worker
 
 __all__ = ["app", "main"]
@@ -32,6 +33,7 @@ app.command()(backfill)
 app.command()(schedule)
 app.command()(migrate)
 app.add_typer(failed, name="failed")
+app.add_typer(outbox, name="outbox")
 
 
 def main() -> None:

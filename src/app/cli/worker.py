@@ -65,6 +65,8 @@ async def _serve(
             metrics_port=metrics_port,
             started_at=started_at,
             run_retention=settings.run_retention(),
+            outbox_retention=settings.outbox_retention(),
+            lost_after=settings.lost_after(),
         )
 
 

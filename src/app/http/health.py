@@ -1,19 +1,27 @@
-"""Queue health (A6): depth, waiting age, latency, failure rate and workers against thresholds."""
+"""Queue health (A6): depth, waiting age, latency, failure rate and workers against thresholds;
+the queue server's eviction policy and memory (E2)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
-from portside.app.http.schemas import HealthAlert, HealthReport, QueueHealth
+from portside.app.http.schemas import (
+    HealthAlert,
+    HealthReport,
+    QueueHealth,
+    QueueServerHealth,
+    ServerWarningBody,
+)
 from portside.app.http.settings import HealthThresholds
 from portside.app.http.watcher import QueueWatcher
+from portside.app.queue_server import memory_used_ratio, server_warnings
 from portside.infra import Infra
-from portside.ports import QueueCounts, QueueRunStats, WorkerStatus
+from portside.ports import QueueCounts, QueueRunStats, ServerInfo, WorkerStatus
 
-__all__ = ["HealthService", "QueueProbe", "evaluate"]
+__all__ = ["HealthService", "QueueProbe", "evaluate", "queue_server_health"]
 
 
 @runtime_checkable
@@ -69,8 +77,8 @@ def _alerts(
                 rule="failure_rate",
                 value=round(rate, 6),
                 threshold=thresholds.max_failure_rate,
-                message=f"{stats.failed + stats.retrying} of {stats.finished} recent attempts "
-                f"failed ({rate:.1%}), over {thresholds.max_failure_rate:.1%}",
+                message=f"{stats.failed + stats.retrying + stats.lost} of {stats.finished} recent "
+                f"attempts failed ({rate:.1%}), over {thresholds.max_failure_rate:.1%}",
             )
         )
     if workers == 0 and depth > 0:
@@ -119,6 +127,28 @@ def evaluate(
     )
 
 
+def queue_server_health(info: ServerInfo) -> QueueServerHealth:
+    """The queue server's part of the health report: its numbers and warnings (E2)."""
+    warnings = [ServerWarningBody(**found._asdict()) for found in server_warnings(info)]
+    if warnings:
+        status: Literal["ok", "warning", "unknown"] = "warning"
+    elif info.maxmemory_policy is None:
+        status = "unknown"
+    else:
+        status = "ok"
+    ratio = memory_used_ratio(info)
+    return QueueServerHealth(
+        backend=info.backend,
+        status=status,
+        maxmemory_policy=info.maxmemory_policy,
+        used_memory_bytes=info.used_memory,
+        maxmemory_bytes=info.maxmemory,
+        memory_used_ratio=None if ratio is None else round(ratio, 6),
+        warnings=warnings,
+        unreadable=info.unreadable,
+    )
+
+
 class HealthService:
     """Computes ``GET /health/queues``.
 
@@ -150,17 +180,22 @@ class HealthService:
         self._local_workers = local_workers
 
     async def report(self) -> HealthReport:
-        """Every queue's health, checked now."""
+        """Every queue's health, and the queue server's (E2), checked now."""
         now = self._clock()
-        recent, baseline = await self._stats(now)
+        (recent, baseline), server = await asyncio.gather(
+            self._stats(now), self._infra.queue.server_info()
+        )
         queues = await asyncio.gather(
             *(self._queue(name, recent.get(name), baseline.get(name)) for name in self.queues)
         )
+        server_health = queue_server_health(server)
+        alert = any(item.status == "alert" for item in queues) or bool(server_health.warnings)
         return HealthReport(
-            status="alert" if any(item.status == "alert" for item in queues) else "ok",
+            status="alert" if alert else "ok",
             checked_at=now,
             window_seconds=self.thresholds.window,
             queues=list(queues),
+            queue_server=server_health,
         )
 
     async def _stats(

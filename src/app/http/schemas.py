@@ -22,7 +22,9 @@ __all__ = [
     "HealthReport",
     "JobStatus",
     "QueueHealth",
+    "QueueServerHealth",
     "RetriedJob",
+    "ServerWarningBody",
 ]
 
 AlertRule = Literal["depth", "latency", "failure_rate", "no_workers"]
@@ -125,6 +127,33 @@ class QueueHealth(ApiModel):
     alerts: list[HealthAlert]
 
 
+class ServerWarningBody(ApiModel):
+    """Something about the queue server that can lose or refuse jobs (E2)."""
+
+    rule: Literal["eviction", "memory"]
+    message: str
+    fix: str
+
+
+class QueueServerHealth(ApiModel):
+    """The server holding the queues (E2): its eviction policy and memory against its limit."""
+
+    backend: str = Field(description="What serves the queues, e.g. 'redis 7.2.4'.")
+    status: Literal["ok", "warning", "unknown"] = Field(
+        description="warning: a rule below fires; unknown: the server would not say."
+    )
+    maxmemory_policy: str | None = Field(description="Anything but 'noeviction' can lose jobs.")
+    used_memory_bytes: int | None
+    maxmemory_bytes: int | None = Field(description="The memory limit; 0 means none.")
+    memory_used_ratio: float | None = Field(
+        description="usedMemoryBytes / maxmemoryBytes; null without a limit."
+    )
+    warnings: list[ServerWarningBody]
+    unreadable: str | None = Field(
+        default=None, description="Why some values are null (INFO or CONFIG refused)."
+    )
+
+
 class HealthReport(ApiModel):
     """``GET /health/queues``."""
 
@@ -132,6 +161,9 @@ class HealthReport(ApiModel):
     checked_at: datetime
     window_seconds: float
     queues: list[QueueHealth]
+    queue_server: QueueServerHealth | None = Field(
+        default=None, description="The Redis holding the queues (E2)."
+    )
 
 
 class FailedJob(ApiModel):

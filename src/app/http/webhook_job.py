@@ -20,6 +20,7 @@ from portside.app.definition import JobDefinition, RetryPolicy
 from portside.app.http.settings import WEBHOOK_SECRET_ENV
 from portside.app.http.signing import SIGNATURE_HEADER, sign
 from portside.ports import Backoff, PermanentError, TransientError
+from portside.ports.http_failures import parse_retry_after, status_kind
 
 if TYPE_CHECKING:
     import httpx
@@ -39,7 +40,6 @@ WEBHOOK_JOB = "webhook-deliver"
 EVENT_HEADER = "X-Portside-Event"
 DELIVERY_HEADER = "X-Portside-Delivery"
 REQUEST_TIMEOUT = 10.0
-_RETRYABLE_STATUS = frozenset({408, 425, 429})
 
 
 class WebhookPayload(BaseModel):
@@ -72,8 +72,10 @@ class WebhookDelivery:
         self._transport = transport
 
     async def deliver(self, payload: WebhookPayload, ctx: JobContext) -> dict[str, Any]:
-        """POST the event; 2xx completes, 408/425/429/5xx and network errors retry, other
-        answers fail permanently (a dead letter the admin API can retry)."""
+        """POST the event; 2xx completes, 408/425/429/5xx and network errors retry (after the
+        answer's ``Retry-After`` when it has one), other answers fail permanently (a dead
+        letter the admin API can retry). The status table is ``portside.ports.http_failures``
+        (Q17)."""
         import httpx
 
         secret = self._secret()
@@ -104,8 +106,11 @@ class WebhookDelivery:
         status = response.status_code
         if 200 <= status < 300:
             return {"url": url, "status": status}
-        if status in _RETRYABLE_STATUS or status >= 500:
-            raise TransientError(f"webhook {url} answered HTTP {status}; retrying")
+        if status_kind(status) == "transient":
+            raise TransientError(
+                f"webhook {url} answered HTTP {status}; retrying",
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
         raise PermanentError(
             f"webhook {url} answered HTTP {status}",
             fix="fix the receiver (it must answer 2xx), then retry the dead letter",

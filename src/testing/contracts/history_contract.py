@@ -6,7 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from portside.ports import HistoryPort, NewDeadLetter, RunFinish, RunStart, ValidationError
+from portside.ports import (
+    FinishedRun,
+    HistoryPort,
+    NewDeadLetter,
+    RunFinish,
+    RunStart,
+    ValidationError,
+)
+from portside.ports.history import LOST_RUN_ERROR, LOST_RUN_MESSAGE
 
 __all__ = ["T0", "HistoryContract", "dead", "start"]
 
@@ -146,3 +154,91 @@ class HistoryContract:
         kept = await history.get_run(running)
         assert kept is not None
         assert kept.status == "running"
+
+    async def test_a3_record_run_stores_an_ended_attempt_in_one_write(
+        self, history: HistoryPort
+    ) -> None:
+        """A3: ``record_run`` stores an attempt that ended, with its outcome and timings; it
+        counts in the queue stats like one closed with ``record_finish``."""
+        ended = T0 + timedelta(milliseconds=250)
+        await history.record_run(
+            FinishedRun(
+                **start("j1").model_dump(),
+                status="completed",
+                finished_at=ended,
+                result={"rows": 3},
+            )
+        )
+        await history.record_run(
+            FinishedRun(
+                **start("j2", 2).model_dump(),
+                status="retrying",
+                finished_at=ended,
+                failure_kind="transient",
+                error_class="SourceUnavailableError",
+                error_message="503",
+            )
+        )
+        runs = {run.job_id: run for run in await history.list_runs()}
+        assert (runs["j1"].status, runs["j1"].result, runs["j1"].duration) == (
+            "completed",
+            {"rows": 3},
+            0.25,
+        )
+        assert (runs["j2"].attempt, runs["j2"].status, runs["j2"].error_class) == (
+            2,
+            "retrying",
+            "SourceUnavailableError",
+        )
+        assert runs["j1"].run_mode == "backfill"
+        assert await history.get_run(runs["j1"].id) == runs["j1"]
+        (stats,) = await history.queue_stats(T0)
+        assert (stats.finished, stats.completed, stats.retrying) == (2, 1, 1)
+
+    async def test_a3_a_finished_run_cannot_end_before_it_starts(self) -> None:
+        """A3: a run row that ends before it starts is refused naming the field."""
+        with pytest.raises(ValidationError, match="finished_at is before started_at"):
+            FinishedRun(
+                **start("j1").model_dump(), status="completed", finished_at=T0 - timedelta(1)
+            )
+
+    async def test_q15_running_attempts_nobody_vouches_for_are_closed_as_lost(
+        self, history: HistoryPort
+    ) -> None:
+        """Q15: a running attempt whose worker stopped vouching for it (``touch_runs``) is
+        closed as ``lost`` once ``stale_after`` passed; one vouched for stays running; a lost
+        attempt counts as a failure in the stats, finishing it later records the truth, and
+        ``purge_runs`` deletes lost rows like other finished ones."""
+        dead = await history.record_start(start("dead"))
+        alive = await history.record_start(start("alive"))
+        fresh = await history.record_start(start("fresh", at=T0 + timedelta(seconds=50)))
+        await history.touch_runs([alive.id, "no-such-id", "424242"], at=T0 + timedelta(seconds=40))
+        now = T0 + timedelta(seconds=70)
+
+        assert await history.close_lost_runs(timedelta(seconds=60), now=now) == 1
+        lost = await history.get_run(dead.id)
+        assert lost is not None
+        assert (lost.status, lost.finished_at, lost.failure_kind) == ("lost", now, "transient")
+        assert lost.error_class == LOST_RUN_ERROR
+        assert lost.error_message == LOST_RUN_MESSAGE
+        for kept in (alive, fresh):
+            row = await history.get_run(kept.id)
+            assert row is not None
+            assert row.status == "running"
+        touched = await history.get_run(alive.id)
+        assert touched is not None
+        assert touched.seen_at == T0 + timedelta(seconds=40)
+        assert await history.close_lost_runs(timedelta(seconds=60), now=now) == 0
+
+        (stats,) = await history.queue_stats(T0)
+        assert (stats.finished, stats.lost, stats.failure_rate) == (1, 1, 1.0)
+
+        later = now + timedelta(seconds=60)
+        assert await history.close_lost_runs(timedelta(seconds=60), now=later) == 2
+        truth = await history.record_finish(
+            alive.id, RunFinish(status="completed", finished_at=now + timedelta(seconds=61))
+        )
+        assert truth.status == "completed"
+
+        assert await history.purge_runs(timedelta(0), now=now + timedelta(days=1)) == 3
+        assert await history.list_runs() == []

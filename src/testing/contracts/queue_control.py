@@ -1,4 +1,5 @@
-"""Queue contract, part 4: events (Q8), queue control (Q9) and job schedulers (Q11)."""
+"""Queue contract, part 4: events (Q8), queue control (Q9), job schedulers (Q11) and the
+queue server's memory policy (E2)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from portside.ports import (
     PortsideError,
     QueueEvent,
     Schedule,
+    ServerInfo,
     TransientError,
 )
 from portside.testing.contracts.drivers import QueueDriver
@@ -41,7 +43,7 @@ def _finished(job_ids: set[str]) -> Any:
 
 
 class ControlContract:
-    """Q8, Q9 and Q11. Needs a ``queue_driver`` fixture yielding a ``QueueDriver``."""
+    """Q8, Q9, Q11 and E2. Needs a ``queue_driver`` fixture yielding a ``QueueDriver``."""
 
     pytestmark = pytest.mark.asyncio
 
@@ -267,3 +269,16 @@ class ControlContract:
             await queue.upsert_schedule("refused", schedule)
         assert await queue.list_schedules("refused") == []
         assert (await queue.counts("refused")).depth == 0
+
+    async def test_e2_server_info_says_the_queue_server_does_not_evict(
+        self, queue_driver: QueueDriver
+    ) -> None:
+        """E2: the server behind a test queue names itself, keeps jobs under ``noeviction``
+        (a fake never evicts), and reports its memory limit as 0 (none) or more bytes."""
+        info = await queue_driver.queue.server_info()
+        assert isinstance(info, ServerInfo)
+        assert info.backend
+        assert info.maxmemory_policy == "noeviction", info
+        assert info.maxmemory is not None
+        assert info.maxmemory >= 0
+        assert info.unreadable is None

@@ -1,8 +1,10 @@
-"""Queue contract, part 2: attempts and backoff (Q3), classification (Q4), timeouts (Q5)."""
+"""Queue contract, part 2: attempts and backoff (Q3), classification (Q4, Q17), timeouts (Q5)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from portside.ports import (
     JobOptions,
     PermanentError,
     TransientError,
+    http_classify,
 )
 from portside.ports.queue_types import ATTEMPTS_ENV
 from portside.testing.contracts.drivers import QueueDriver
@@ -33,12 +36,20 @@ async def _hang(job: Job) -> Any:
     await asyncio.Event().wait()  # never set: only the timeout ends this attempt
 
 
+class _StatusError(Exception):
+    """Shaped like ``httpx.HTTPStatusError``: the HTTP answer is on ``response``."""
+
+    def __init__(self, status: int, headers: dict[str, str] | None = None) -> None:
+        super().__init__(f"HTTP {status}")
+        self.response = SimpleNamespace(status_code=status, headers=headers or {})
+
+
 def _statuses(outcomes: list[Any]) -> list[tuple[str, int]]:
     return [(o.status, o.attempt) for o in outcomes]
 
 
 class RetryContract:
-    """Q3, Q4 and Q5. Needs a ``queue_driver`` fixture yielding a ``QueueDriver``."""
+    """Q3, Q4, Q5 and Q17. Needs a ``queue_driver`` fixture yielding a ``QueueDriver``."""
 
     pytestmark = pytest.mark.asyncio
 
@@ -213,3 +224,95 @@ class RetryContract:
         assert (outcomes[slow.id].status, outcomes[slow.id].failure_kind) == ("failed", "transient")
         assert "JobTimeoutError" in (outcomes[slow.id].error or "")
         assert (outcomes[fast.id].status, outcomes[fast.id].result) == ("completed", "done")
+
+    @pytest.mark.parametrize(
+        ("kind", "parse"),
+        [
+            ("invalid JSON", lambda: json.loads("{not json")),
+            ("undecodable bytes", lambda: b"\xff\xfe".decode("utf-8")),
+        ],
+    )
+    async def test_q17_parse_errors_fail_at_once(
+        self, queue_driver: QueueDriver, kind: str, parse: Any
+    ) -> None:
+        """Q17: a handler whose input does not parse fails for good on its first attempt, by
+        the default classification (retrying reads the same bytes again)."""
+        queue = queue_driver.queue
+
+        async def read(job: Job) -> Any:
+            return parse()
+
+        await queue.enqueue("parse", "read", {}, options=JobOptions(attempts=5))
+        queue.consume("parse", read)
+        outcomes = await queue_driver.drain("parse")
+        assert [(o.status, o.attempt, o.failure_kind) for o in outcomes] == [
+            ("failed", 1, "permanent")
+        ], kind
+
+    async def test_q17_retry_after_replaces_the_backoff_for_that_retry(
+        self, queue_driver: QueueDriver
+    ) -> None:
+        """Q17: ``TransientError(retry_after=20)`` waits 20 s before the next attempt, not the
+        1 s backoff; the retry after that follows the backoff again."""
+        queue = queue_driver.queue
+
+        async def throttled(job: Job) -> Any:
+            if job.attempt == 1:
+                raise TransientError("rate limited", retry_after=20)
+            if job.attempt == 2:
+                raise TransientError("still failing")
+            return "done"
+
+        options = JobOptions(attempts=3, backoff=Backoff.fixed(1))
+        ref = await queue.enqueue("throttled", "call", {}, options=options)
+        queue.consume("throttled", throttled)
+        assert _statuses(await queue_driver.drain("throttled")) == [("retrying", 1)]
+        await queue_driver.advance(1.5)
+        assert await queue_driver.drain("throttled") == [], "retried after the backoff"
+        await queue_driver.advance(18)
+        assert await queue_driver.drain("throttled") == [], "retried before 20 s"
+        await queue_driver.advance(1)
+        assert _statuses(await queue_driver.drain("throttled")) == [("retrying", 2)]
+        await queue_driver.advance(1.5)
+        assert _statuses(await queue_driver.drain("throttled")) == [("completed", 3)]
+        info = await queue.get_job("throttled", ref.id)
+        assert info is not None
+        assert info.attempts_made == 3
+
+    async def test_q17_http_answers_by_status_and_retry_after(
+        self, queue_driver: QueueDriver
+    ) -> None:
+        """Q17: with ``http_classify`` a 404 fails at once, a 503 is retried after its
+        ``Retry-After`` (30 s, not the 1 s backoff), a 429 without one after the backoff."""
+        queue = queue_driver.queue
+        answers = {
+            "missing": [_StatusError(404)],
+            "down": [_StatusError(503, {"Retry-After": "30"})],
+            "busy": [_StatusError(429)],
+        }
+
+        async def call(job: Job) -> Any:
+            if job.attempt == 1:
+                raise answers[job.name][0]
+            return job.name
+
+        options = JobOptions(attempts=3, backoff=Backoff.fixed(1))
+        for name in answers:
+            await queue.enqueue("http", name, {}, options=options)
+        queue.consume("http", call, concurrency=3, classify=http_classify)
+        first = {o.name: (o.status, o.failure_kind) for o in await queue_driver.drain("http")}
+        assert first == {
+            "missing": ("failed", "permanent"),
+            "down": ("retrying", "transient"),
+            "busy": ("retrying", "transient"),
+        }
+        await queue_driver.advance(1.5)
+        assert [(o.name, o.status) for o in await queue_driver.drain("http")] == [
+            ("busy", "completed")
+        ]
+        await queue_driver.advance(28)
+        assert await queue_driver.drain("http") == [], "the 503 was retried before 30 s"
+        await queue_driver.advance(1)
+        assert [(o.name, o.status) for o in await queue_driver.drain("http")] == [
+            ("down", "completed")
+        ]

@@ -32,6 +32,37 @@ class TestPostgresHistory(HistoryContract):
     """Every HistoryPort behaviour on Postgres (job_runs, job_failures)."""
 
 
+class TestPostgresHistoryWithoutWaitingForFlush(HistoryContract):
+    """The same with ``synchronous_commit=False``: only when commits reach disk changes."""
+
+    @pytest.fixture
+    async def history(self, postgres_dsn: str) -> AsyncIterator[PostgresHistory]:
+        store = PostgresHistory(postgres_dsn, synchronous_commit=False)
+        try:
+            yield store
+        finally:
+            await store.close()
+
+
+async def test_a3_history_commits_skip_the_flush_wait_only_when_asked(postgres_dsn: str) -> None:
+    """A3: ``synchronous_commit=False`` sets the history sessions' ``synchronous_commit`` off;
+    by default they keep the server's setting; a dead letter commits either way."""
+    plain = await asyncpg.connect(postgres_dsn)
+    try:
+        server_default = await plain.fetchval("SHOW synchronous_commit")
+    finally:
+        await plain.close()
+    for wait, expected in ((True, server_default), (False, "off")):
+        history = PostgresHistory(postgres_dsn, synchronous_commit=wait)
+        try:
+            pool = await history._get_pool()
+            assert await pool.fetchval("SHOW synchronous_commit") == expected
+            stored = await history.add_failure(dead("j-sync", T0))
+            assert await history.get_failure(stored.id) == stored
+        finally:
+            await history.close()
+
+
 async def test_a3_purge_runs_deletes_in_bounded_batches(
     postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import socket
@@ -22,6 +21,7 @@ from redis.asyncio import Redis
 from portside.app.runmode import with_run_mode
 from portside.infra import Infra
 from portside.testing import wait_for
+from tests.integration.app.worker_support import Worker
 
 pytestmark = pytest.mark.integration
 
@@ -58,43 +58,6 @@ APP = textwrap.dedent(
     )
     '''
 )
-
-
-class Worker:
-    """A ``portside worker`` subprocess whose JSON log lines are collected as they come."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.events: list[dict[str, Any]] = []
-        self.other: list[str] = []
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.process.stderr is not None
-        async for raw in self.process.stderr:
-            line = raw.decode().strip()
-            try:
-                self.events.append(json.loads(line))
-            except json.JSONDecodeError:
-                self.other.append(line)
-
-    def names(self) -> list[str]:
-        return [event["event"] for event in self.events]
-
-    def event(self, name: str) -> dict[str, Any]:
-        return next(event for event in self.events if event["event"] == name)
-
-    async def wait(self, timeout: float) -> int:
-        """The exit code; fails with the log so far if the process is still running."""
-        try:
-            code = await asyncio.wait_for(self.process.wait(), timeout)
-        except TimeoutError:
-            raise AssertionError(
-                f"the worker did not exit within {timeout} s; events: {self.names()}; "
-                f"other output: {self.other[-20:]}"
-            ) from None
-        await self._reader
-        return code
 
 
 @pytest.fixture

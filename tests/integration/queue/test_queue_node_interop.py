@@ -10,10 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
-from portside.ports import Backoff, Job, JobOptions, QueuePort
+from portside.app import JobDefinition
+from portside.app.dispatching import job_options
+from portside.ports import Backoff, Job, JobOptions, QueuePort, Retention
 
 pytestmark = [pytest.mark.integration, pytest.mark.node]
+
+
+class _Empty(BaseModel):
+    pass
 
 
 async def test_q12_node_worker_processes_jobs_the_adapter_enqueued(
@@ -104,3 +111,44 @@ async def test_q12_adapter_processes_jobs_a_node_producer_added(
     assert read["jobs"][ids["node-plain"]]["returnvalue"] == {"by": "portside", "n": 2}
     assert read["counts"]["completed"] == 4  # the bulk job with removeOnComplete is gone
     assert read["counts"]["waiting"] == 0
+
+
+async def test_q13_node_reads_the_cap_python_set_and_python_reads_nodes(
+    queue_adapter: QueuePort, node_bullmq: Any, redis_url: str, redis_prefix: str
+) -> None:
+    """Q13: ``set_queue_concurrency`` writes what Node's ``queue.getGlobalConcurrency()``
+    reads (and ``isMaxed()`` counts against), and a cap Node sets reads back in Python."""
+    queue = "interop:capped"
+    await queue_adapter.set_queue_concurrency(queue, 5)
+    seen = await node_bullmq.run(
+        "global_concurrency.cjs", redis_url, f"{redis_prefix}:interop", "capped", "2"
+    )
+    assert seen == {"seen": 5, "maxed": False}
+    assert await queue_adapter.queue_concurrency(queue) == 2
+
+
+async def test_q15_node_reads_the_platform_retention_of_a_job(
+    queue_adapter: QueuePort, node_bullmq: Any, redis_url: str, redis_prefix: str
+) -> None:
+    """Q15: a job the platform enqueues carries its definition's retention as Node BullMQ's
+    own ``removeOnComplete`` / ``removeOnFail`` options (``{count}`` and ``{age, count}``)."""
+
+    async def handler(payload: Any, ctx: Any) -> None:
+        return None
+
+    definition: JobDefinition[Any] = JobDefinition(
+        name="kept",
+        queue="interop:kept",
+        payload=_Empty,
+        handler=handler,
+        remove_on_fail=Retention(count=20, age=3600),
+    )
+    ref = await queue_adapter.enqueue(
+        "interop:kept", "kept", {}, options=job_options(definition, job_id="kept-1")
+    )
+    read = await node_bullmq.run(
+        "inspect.cjs", redis_url, f"{redis_prefix}:interop", "kept", ref.id
+    )
+    opts = read["jobs"]["kept-1"]["opts"]
+    assert opts["removeOnComplete"] == {"count": 1000}
+    assert opts["removeOnFail"] == {"count": 20, "age": 3600}

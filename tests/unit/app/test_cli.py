@@ -61,6 +61,8 @@ HELP = [
     (["failed", "list"], "List dead letters, newest first"),
     (["failed", "retry"], "Send dead letters back to their queue"),
     (["failed", "purge"], "Delete old dead letters"),
+    (["outbox"], "The transactional outbox"),
+    (["outbox", "purge"], "Delete published outbox events older than --older-than"),
 ]
 
 
@@ -238,3 +240,39 @@ def test_a4_failed_list_retry_purge(runner: CliRunner, cli_infra: Infra) -> None
     info = asyncio.run(cli_infra.queue.get_job("ingestion:ingest", retried.stdout.split()[3]))
     assert info is not None
     assert info.max_attempts == 3
+
+
+def test_q15_outbox_purge_deletes_published_events_older_than_the_age(
+    runner: CliRunner, cli_infra: Infra
+) -> None:
+    """Q15: ``portside outbox purge --older-than`` deletes published events past the age and
+    keeps newer and unpublished ones; a bad age exits 2 naming the option and the fix."""
+    outbox = cli_infra.outbox
+    assert isinstance(outbox, InMemoryOutbox)
+
+    async def publish(stream: str) -> None:
+        async with outbox.transaction() as tx:
+            await outbox.append(tx, stream, "step", {})
+        await outbox.drain_once()
+
+    asyncio.run(publish("old"))
+    outbox.clock.advance(3 * 3600)
+    asyncio.run(publish("new"))
+
+    async def unpublished() -> None:
+        async with outbox.transaction() as tx:
+            await outbox.append(tx, "waiting", "step", {})
+
+    asyncio.run(unpublished())
+    kept = invoke(runner, "outbox", "purge", "--older-than", "4h")
+    purged = invoke(runner, "outbox", "purge", "--older-than", "2h")
+    bad = invoke(runner, "outbox", "purge", "--older-than", "two days")
+
+    assert kept.exit_code == 0, kept.stdout
+    assert "purged 0 published outbox event(s) older than 4h" in kept.stdout
+    assert purged.exit_code == 0, purged.stdout
+    assert "purged 1 published outbox event(s) older than 2h" in purged.stdout
+    assert [event.stream for event in outbox.events()] == ["new", "waiting"]
+    assert bad.exit_code == 2
+    assert "--older-than 'two days' is not an age" in bad.stderr
+    assert "7d, 12h, 30m or 90s" in bad.stderr

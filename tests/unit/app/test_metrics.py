@@ -1,4 +1,4 @@
-"""A2: the worker's metric children are looked up once per label set and count correctly."""
+"""OBS2: the worker's attempt metrics count correctly and cost nothing per attempt."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from portside.app.metrics import WorkerMetrics
 
 
-def test_a2_repeated_attempts_count_on_the_same_children() -> None:
+def test_obs2_repeated_attempts_count_per_queue_and_job() -> None:
     metrics = WorkerMetrics()
     for seconds in (0.001, 0.2, 3.0):
         metrics.attempt_finished("items", "item", seconds)
@@ -35,15 +35,30 @@ def test_a2_repeated_attempts_count_on_the_same_children() -> None:
     )
 
 
-def test_a2_the_in_flight_gauge_of_a_queue_is_one_child() -> None:
+def test_obs2_attempts_in_flight_are_read_when_metrics_are_scraped() -> None:
+    """OBS2: the in-flight gauge costs nothing per attempt: it is read on scrape."""
     metrics = WorkerMetrics()
-    gauge = metrics.running("items")
+    in_flight = {"items": 2, "other": 0}
+    metrics.count_in_flight(lambda: dict(in_flight))
 
-    assert metrics.running("items") is gauge
-    gauge.inc()
-    gauge.inc()
-    metrics.running("items").dec()
-    metrics.running("other").inc()
+    def sample(queue: str) -> float | None:
+        return metrics.registry.get_sample_value("portside_jobs_in_flight", {"queue": queue})
 
-    assert metrics.registry.get_sample_value("portside_jobs_in_flight", {"queue": "items"}) == 1.0
-    assert metrics.registry.get_sample_value("portside_jobs_in_flight", {"queue": "other"}) == 1.0
+    assert (sample("items"), sample("other")) == (2.0, 0.0)
+    in_flight["items"] = 1
+    assert sample("items") == 1.0
+
+
+def test_obs2_durations_fall_into_prometheus_buckets() -> None:
+    """OBS2: a duration equal to a bucket's bound counts in that bucket (le), one above it
+    in the next; +Inf counts them all."""
+    metrics = WorkerMetrics()
+    for seconds in (0.005, 0.0051, 400.0):
+        metrics.attempt_finished("items", "item", seconds)
+
+    def bucket(le: str) -> float | None:
+        return metrics.registry.get_sample_value(
+            "portside_job_duration_seconds_bucket", {"queue": "items", "job": "item", "le": le}
+        )
+
+    assert (bucket("0.005"), bucket("0.01"), bucket("300.0"), bucket("+Inf")) == (1, 2, 2, 3)

@@ -21,7 +21,12 @@ from portside.app import (
 )
 from portside.app.logs import JsonFormatter
 from portside.infra import Infra
-from portside.ports import ConfigurationError, PermanentError, TransientError
+from portside.ports import (
+    BackendUnavailableError,
+    ConfigurationError,
+    PermanentError,
+    TransientError,
+)
 from tests.unit.app.support import Captured, Item, item_job
 
 MakeRuntime = Callable[..., WorkerRuntime]
@@ -289,35 +294,37 @@ async def test_q10_stop_waits_for_the_in_flight_job_within_grace(
     assert not runtime.running
 
 
-async def test_a3_history_outage_before_the_handler_retries_the_job(
+async def test_a3_history_outage_at_the_end_of_an_attempt_is_retried_until_the_row_is_written(
     app_infra: Infra, fake_queue: InMemoryQueue, make_runtime: MakeRuntime, history: InMemoryHistory
 ) -> None:
+    """A3: an attempt's row is written once, when it ends; while the history store is
+    unreachable the write is retried before the queue hears the job finished, so the job
+    completes once, with its row, and the outage is counted and logged."""
     calls: list[str] = []
 
     async def counted(payload: Item, ctx: JobContext) -> None:
         calls.append(payload.itemId)
 
-    original = history.record_start
-    failures = iter([True])
+    original = history.record_run
+    failures = iter([True, True])
 
-    async def flaky_start(run: Any) -> Any:
+    async def flaky_record(run: Any) -> None:
         if next(failures, False):
-            raise OSError("connection refused")
-        return await original(run)
+            raise BackendUnavailableError("connection refused", fix="start Postgres")
+        await original(run)
 
-    history.record_start = flaky_start  # type: ignore[method-assign]
+    history.record_run = flaky_record  # type: ignore[method-assign]
     registry = Registry([item_job(counted)])
     async with make_runtime(registry) as runtime:
-        await dispatch(registry, app_infra.queue, "item", {"itemId": "i-8"})
-        first = await fake_queue.drain("items")
-        await fake_queue.advance(1)
-        second = await fake_queue.drain("items")
+        ref = await dispatch(registry, app_infra.queue, "item", {"itemId": "i-8"})
+        outcomes = await fake_queue.drain("items")
 
-    assert [(o.status, o.failure_kind) for o in first] == [("retrying", "transient")]
-    assert [o.status for o in second] == ["completed"]
+    assert [o.status for o in outcomes] == ["completed"]
     assert calls == ["i-8"]
+    (run,) = await history.list_runs(job_id=ref.id)
+    assert (run.status, run.attempt) == ("completed", 1)
     errors = runtime.metrics.registry.get_sample_value(
-        "portside_history_write_errors_total", {"operation": "record_start"}
+        "portside_history_write_errors_total", {"operation": "record_run"}
     )
     assert errors == 1.0
 

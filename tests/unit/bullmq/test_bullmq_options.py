@@ -62,7 +62,7 @@ def test_q7_keep_jobs_matches_bullmq() -> None:
     """Q7: ``removeOnComplete``/``removeOnFail`` become BullMQ's ``keepJobs``."""
     assert keep_jobs(True) == {"count": 0}
     assert keep_jobs(False) == {"count": -1}
-    assert keep_jobs(None) == {"count": -1}
+    assert keep_jobs(None) is None  # the job sets none: the worker's retention applies
     assert keep_jobs(7) == {"count": 7}
     assert keep_jobs({"age": 60}) == {"age": 60}
 
@@ -76,7 +76,7 @@ def test_q3_q5_worker_settings_from_stored_opts() -> None:
     assert settings.attempts == 3
     assert settings.backoff == {"type": "fixed", "delay": 10}
     assert settings.timeout == 2.5
-    assert settings.keep_completed == {"count": -1}
+    assert settings.keep_completed is None
     assert stored_options(stored) is settings
     node_default = stored_options('{"attempts":0}')
     assert (node_default.attempts, node_default.timeout) == (1, None)

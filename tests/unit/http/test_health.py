@@ -100,6 +100,22 @@ async def test_a6_health_endpoint_reports_every_queue(api: Api) -> None:
     assert queues["ingestion:ingest"]["status"] == "ok"
 
 
+async def test_e2_health_endpoint_describes_the_queue_server(api: Api) -> None:
+    report = (await api.client.get("/health/queues")).json()
+
+    assert report["status"] == "ok"
+    assert report["queueServer"] == {
+        "backend": "in-memory",
+        "status": "ok",
+        "maxmemoryPolicy": "noeviction",
+        "usedMemoryBytes": None,
+        "maxmemoryBytes": 0,
+        "memoryUsedRatio": None,
+        "warnings": [],
+        "unreadable": None,
+    }
+
+
 async def test_a6_failure_rate_and_latency_come_from_run_history(api: Api) -> None:
     bad = {"organizationId": "o", "integrationId": "revoked-1", "date": "2024-05-01"}
     good = {**bad, "integrationId": "ok-1"}

@@ -46,16 +46,22 @@ def _event(kind: str, queue: str = "ingestion:ingest", **extra: Any) -> QueueEve
 
 
 class _Recorder:
-    def __init__(self, status: int = 200, error: Exception | None = None) -> None:
+    def __init__(
+        self,
+        status: int = 200,
+        error: Exception | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.status = status
         self.error = error
+        self.headers = headers
         self.requests: list[httpx.Request] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         if self.error is not None:
             raise self.error
-        return httpx.Response(self.status)
+        return httpx.Response(self.status, headers=self.headers)
 
 
 async def _deliver(infra: Infra, recorder: _Recorder, secret: str | None = SECRET) -> Any:
@@ -104,6 +110,19 @@ async def test_delivery_failures_are_classified(
 ) -> None:
     outcome = await _deliver(fake_infra, recorder)
     assert (outcome.status, outcome.failure_kind) == (status, kind)
+
+
+async def test_q17_a_delivery_retries_after_the_receivers_retry_after(fake_infra: Infra) -> None:
+    """Q17: a 503 with ``Retry-After: 90`` is retried after 90 s, not the 1 s backoff."""
+    queue = fake_infra.queue
+    assert isinstance(queue, InMemoryQueue)
+    outcome = await _deliver(fake_infra, _Recorder(503, headers={"Retry-After": "90"}))
+    assert (outcome.status, outcome.failure_kind) == ("retrying", "transient")
+    assert [info.state for info in queue.jobs(WEBHOOK_QUEUE)] == ["delayed"]
+    await queue.advance(89)
+    assert await queue.drain(WEBHOOK_QUEUE) == []
+    await queue.advance(1)
+    assert [o.attempt for o in await queue.drain(WEBHOOK_QUEUE)] == [2]
 
 
 async def test_a_worker_without_the_secret_fails_the_delivery_permanently(

@@ -15,6 +15,7 @@ from portside.ports import (
     Job,
     JobOptions,
     JobOutcome,
+    JobStalledError,
     PermanentError,
     QueuePort,
     ValidationError,
@@ -157,13 +158,17 @@ async def test_a_classifier_that_raises_is_reported_and_the_failure_stays_transi
     assert outcome.error == "PermanentError: nope (classify raised LookupError: rules missing)"
 
 
-async def test_q8_closing_a_worker_with_a_stuck_job_stalls_it_then_fails_it() -> None:
-    """Q8, Q10: in-flight jobs past the grace period go back with ``stalled``; a second
-    stall fails the job (BullMQ's maxStalledCount of 1)."""
+async def test_q16_a_job_that_stalls_twice_fails_at_its_next_fetch_without_an_attempt() -> None:
+    """Q8, Q10, Q16: in-flight jobs past the grace period go back with ``stalled``; after a
+    second stall (BullMQ's maxStalledCount of 1) the next worker to take the job fails it
+    without running the handler, as BullMQ does, and tells ``on_abandoned``."""
     queue = InMemoryQueue()
     started = asyncio.Event()
+    runs = 0
 
     async def stuck(job: Job) -> Any:
+        nonlocal runs
+        runs += 1
         started.set()
         await asyncio.Event().wait()
 
@@ -174,12 +179,29 @@ async def test_q8_closing_a_worker_with_a_stuck_job_stalls_it_then_fails_it() ->
         await worker.start()
         await asyncio.wait_for(started.wait(), 5)
         await worker.close(grace=0)
+    waiting = await queue.get_job("s", ref.id)
+    assert waiting is not None
+    assert waiting.state == "waiting"
+
+    told: list[tuple[str, BaseException]] = []
+
+    async def abandoned(job: Job, error: BaseException) -> None:
+        told.append((job.id, error))
+
+    queue.consume("s", stuck, on_abandoned=abandoned)
+    (outcome,) = await queue.drain("s")
+    assert runs == 2
+    assert (outcome.status, outcome.failure_kind) == ("failed", "transient")
+    ((job_id, error),) = told
+    assert job_id == ref.id
+    assert isinstance(error, JobStalledError)
+    assert str(error) == "job stalled more than allowable limit"
     info = await queue.get_job("s", ref.id)
     assert info is not None
     assert (info.state, info.failure_kind) == ("failed", "transient")
-    assert info.failed_reason == "job stalled more than allowable limit (1)"
+    assert info.failed_reason == "job stalled more than allowable limit"
     kinds = [e.kind for e in queue.events_log]
-    assert kinds == ["enqueued", "active", "stalled", "active", "stalled", "failed"]
+    assert kinds == ["enqueued", "active", "stalled", "active", "stalled", "active", "failed"]
 
 
 async def test_event_stream_ends_on_aclose_and_on_queue_close() -> None:

@@ -183,3 +183,48 @@ async def test_a3_callers_are_released_when_the_writer_task_is_cancelled() -> No
     results = await asyncio.gather(*waiting, return_exceptions=True)
 
     assert [type(result) for result in results] == [BackendUnavailableError] * 2
+
+
+async def test_a3_up_to_max_in_flight_batches_are_written_at_once() -> None:
+    """A3: while one batch is held, the next callers form a second batch written beside it,
+    not after it; beyond max_in_flight, callers wait for a writer to free up."""
+    writer = Writer()
+    coalescer = Coalescer(writer.many, writer.one, max_in_flight=2)
+    first = await held_batch(writer, coalescer, [1, 2])
+    second = [asyncio.create_task(coalescer.submit(n)) for n in (3, 4)]
+    await wait_for(lambda: len(writer.batches) == 2, timeout=5, message="a second batch")
+    third = [asyncio.create_task(coalescer.submit(n)) for n in (5, 6)]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert writer.batches == [[1, 2], [3, 4]]
+    assert writer.gate is not None
+    writer.gate.set()
+    assert await asyncio.gather(*first, *second, *third) == [2, 4, 6, 8, 10, 12]
+    assert writer.batches == [[1, 2], [3, 4], [5, 6]]
+    await coalescer.idle()
+
+
+async def test_a3_keyed_items_keep_one_batch_in_flight() -> None:
+    """A3: a keyed coalescer (updates of rows) never writes two batches at once, so two
+    writes of one key cannot overtake each other."""
+    writer = Writer()
+    coalescer = Coalescer(writer.many, writer.one, key=lambda item: item % 2, max_in_flight=4)
+    first = await held_batch(writer, coalescer, [1, 2])
+    later = [asyncio.create_task(coalescer.submit(n)) for n in (3, 4)]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert writer.batches == [[1, 2]]
+    assert writer.gate is not None
+    writer.gate.set()
+    assert await asyncio.gather(*first, *later) == [2, 4, 6, 8]
+
+
+@pytest.mark.parametrize("max_in_flight", [1, 3])
+async def test_a3_a_caller_right_after_a_finished_batch_gets_a_writer(max_in_flight: int) -> None:
+    """A3: submitting again as soon as one's own write returned (the writer task has not yet
+    been reaped) still starts a writer."""
+    writer = Writer()
+    coalescer = Coalescer(writer.many, writer.one, max_in_flight=max_in_flight)
+    for n in range(5):
+        assert await asyncio.wait_for(coalescer.submit(n), timeout=5) == n * 2
+    assert writer.singles == [0, 1, 2, 3, 4]

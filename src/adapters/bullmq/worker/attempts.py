@@ -13,17 +13,20 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from portside.adapters.bullmq.jobs import KIND_FIELD, BullMQJob, clean_text
+from portside.adapters.bullmq.options import ms
 from portside.adapters.bullmq.retry_delays import UnknownBackoffError, retry_delay
 from portside.adapters.bullmq.worker.commands import QueueCommands
 from portside.ports import (
+    AbandonedHandler,
     Classifier,
     FailureKind,
     JobHandler,
+    JobStalledError,
     JobTimeoutError,
     PermanentError,
-    TransientError,
     ValidationError,
     describe_error,
+    retry_after,
 )
 
 __all__ = ["Ending", "failure", "record_commands", "run_attempt"]
@@ -77,11 +80,15 @@ def failure(
     reason = clean_text(describe_error(error))
     fields = {"failedReason": reason, "stacktrace": _stacktrace(job, error), KIND_FIELD: kind}
     if kind == "transient" and job.attempt < job.max_attempts and not final:
-        try:
-            delay = retry_delay(job.stored.backoff, job.attempt)
-        except UnknownBackoffError as exc:
-            log.warning("job %s of %s: %s; retrying at once", job.id, job.queue, exc)
-            delay = 0
+        asked = retry_after(error)
+        if asked is not None:
+            delay = ms(asked)  # Q17: the failure's own wait replaces the backoff
+        else:
+            try:
+                delay = retry_delay(job.stored.backoff, job.attempt)
+            except UnknownBackoffError as exc:
+                log.warning("job %s of %s: %s; retrying at once", job.id, job.queue, exc)
+                delay = 0
         return Ending(
             job, "retrying", error=reason, failure_kind=kind, delay_ms=delay, fields=fields
         )
@@ -94,8 +101,23 @@ def _encode_result(result: Any) -> tuple[Any, str]:
     return result, json.dumps(result, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+async def _tell_abandoned(
+    on_abandoned: AbandonedHandler | None, job: BullMQJob, error: JobStalledError
+) -> None:
+    if on_abandoned is None:
+        return
+    try:
+        await on_abandoned(job, error)
+    except Exception:
+        log.exception("on_abandoned failed for job %s of %s", job.id, job.queue)
+
+
 async def run_attempt(
-    job: BullMQJob, handler: JobHandler, default_timeout: float | None, classify: Classifier
+    job: BullMQJob,
+    handler: JobHandler,
+    default_timeout: float | None,
+    classify: Classifier,
+    on_abandoned: AbandonedHandler | None = None,
 ) -> Ending:
     """Run ``handler`` once for ``job`` and return how the attempt ended.
 
@@ -107,15 +129,25 @@ async def run_attempt(
     reads ``job.data`` gets the ``ValidationError`` and can record it), but its attempt
     always ends failed for good with that error, whatever the handler did: no retry can
     fix the stored data, and completing would hide it.
+
+    A job that stalled more often than allowed (BullMQ marks it ``defa`` when it requeues it)
+    fails for good with ``JobStalledError`` without calling ``handler``; ``on_abandoned`` is
+    told first, so the failure is recorded (Q16).
     """
     deferred = job.fields.get("defa")
     if deferred:
-        # BullMQ marks a job that stalled too often, or a parent whose child failed with
-        # failParentOnFailure ("child <key> failed"); it fails without a further attempt.
         reason = clean_text(deferred)
         if reason.startswith("child "):
+            # A parent whose child failed with failParentOnFailure ("child <key> failed"):
+            # no attempt can fix it, and nothing was abandoned.
             return failure(job, PermanentError(reason), "permanent", final=True)
-        return failure(job, TransientError(reason), "transient", final=True)
+        stalled = JobStalledError(
+            reason,
+            fix="find out why its worker died or blocked its event loop while holding it "
+            "(a crash, a CPU-bound handler, a lock duration shorter than its work)",
+        )
+        await _tell_abandoned(on_abandoned, job, stalled)
+        return failure(job, stalled, "transient", final=True)
     limit = job.stored.timeout or default_timeout
     scope: asyncio.Timeout | None = None
     try:
@@ -166,9 +198,13 @@ def _finish_opts(
 ) -> dict[str, Any]:
     job = ending.job
     stored = job.stored
+    if ending.status == "completed":
+        keep = stored.keep_completed or commands.keep_completed
+    else:
+        keep = stored.keep_failed or commands.keep_failed
     return {
         "token": job.token,
-        "keepJobs": stored.keep_completed if ending.status == "completed" else stored.keep_failed,
+        "keepJobs": keep,
         "lockDuration": commands.lock_duration_ms,
         "attempts": job.max_attempts,
         "name": commands.worker_name,

@@ -55,11 +55,23 @@ class QueueCommands:
     same scripts Node BullMQ 5 runs.
     """
 
-    def __init__(self, queue: QueueName, *, lock_duration_ms: int, worker_name: str) -> None:
+    def __init__(
+        self,
+        queue: QueueName,
+        *,
+        lock_duration_ms: int,
+        worker_name: str,
+        keep_completed: dict[str, Any] | None = None,
+        keep_failed: dict[str, Any] | None = None,
+    ) -> None:
         self.queue = queue
         self.base = queue.base
         self.lock_duration_ms = lock_duration_ms
         self.worker_name = worker_name
+        self.keep_completed: dict[str, Any] = keep_completed or {"count": -1}
+        """BullMQ ``keepJobs`` for completed jobs that set no retention of their own."""
+        self.keep_failed: dict[str, Any] = keep_failed or {"count": -1}
+        """The same for failed jobs."""
         k = queue.key
         self._active = script("moveToActive")
         self._finished = script("moveToFinished")

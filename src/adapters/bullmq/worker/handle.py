@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from types import TracebackType
+from typing import Any
 
 from portside.adapters.bullmq.jobs import BullMQJob
 from portside.adapters.bullmq.names import QueueName
@@ -19,7 +20,7 @@ from portside.adapters.bullmq.worker.maintenance import Maintenance
 from portside.adapters.bullmq.worker.signal import WorkSignal
 from portside.adapters.bullmq.worker.slots import SlotLoop
 from portside.adapters.bullmq.worker.steps import OutcomeSink, SlotSteps
-from portside.ports import Classifier, JobHandler, WorkerStatus
+from portside.ports import AbandonedHandler, Classifier, JobHandler, WorkerStatus
 
 __all__ = ["BullMQWorker"]
 
@@ -42,6 +43,9 @@ class BullMQWorker:
         limiter: dict[str, int] | None,
         timeout: float | None,
         classify: Classifier,
+        on_abandoned: AbandonedHandler | None,
+        keep_completed: dict[str, Any] | None,
+        keep_failed: dict[str, Any] | None,
         on_repeat: Callable[[BullMQJob], Awaitable[None]],
         on_close: Callable[[BullMQWorker], None],
         settle: Callable[[], Awaitable[None]],
@@ -55,7 +59,11 @@ class BullMQWorker:
         self._on_close = on_close
         self._settle = settle
         commands = QueueCommands(
-            queue, lock_duration_ms=round(settings.lock_duration * 1000), worker_name=worker_name
+            queue,
+            lock_duration_ms=round(settings.lock_duration * 1000),
+            worker_name=worker_name,
+            keep_completed=keep_completed,
+            keep_failed=keep_failed,
         )
         self._connection = PipelinedConnection(
             connector.pool(client_name, keep_bytes=True),
@@ -82,6 +90,7 @@ class BullMQWorker:
             concurrency=concurrency,
             timeout=timeout,
             classify=classify,
+            on_abandoned=on_abandoned,
             settings=settings,
             on_repeat=on_repeat,
         )

@@ -28,7 +28,7 @@ from portside.adapters.bullmq.worker.attempts import Ending, run_attempt
 from portside.adapters.bullmq.worker.signal import WorkSignal
 from portside.adapters.bullmq.worker.steps import SlotSteps
 from portside.adapters.reconnect import reconnect_delay
-from portside.ports import Classifier, JobHandler
+from portside.ports import AbandonedHandler, Classifier, JobHandler
 
 __all__ = ["SlotLoop"]
 
@@ -47,6 +47,7 @@ class SlotLoop:
         concurrency: Number of slots.
         timeout: Default attempt timeout in seconds (a job's own timeout wins).
         classify: Classifies handler failures as transient or permanent.
+        on_abandoned: Hears of jobs failed for good without an attempt (stalled too often).
         settings: The adapter's settings.
         on_repeat: Called with a job a job scheduler produced, before it runs.
     """
@@ -60,6 +61,7 @@ class SlotLoop:
         concurrency: int,
         timeout: float | None,
         classify: Classifier,
+        on_abandoned: AbandonedHandler | None,
         settings: BullMQSettings,
         on_repeat: Callable[[BullMQJob], Awaitable[None]],
     ) -> None:
@@ -69,6 +71,7 @@ class SlotLoop:
         self.concurrency = concurrency
         self.timeout = timeout
         self.classify = classify
+        self.on_abandoned = on_abandoned
         self.settings = settings
         self.on_repeat = on_repeat
         self.intake = False
@@ -229,7 +232,9 @@ class SlotLoop:
                 steps.active[job.id] = job.token
                 if job.fields.get("rjk"):
                     await self.on_repeat(job)
-                ending = await run_attempt(job, self.handler, self.timeout, self.classify)
+                ending = await run_attempt(
+                    job, self.handler, self.timeout, self.classify, self.on_abandoned
+                )
             finally:
                 self._busy -= 1
 

@@ -41,6 +41,8 @@ log = logging.getLogger("portside.adapters.bullmq")
 
 OutcomeSink = Callable[[JobOutcome], None]
 
+_HAND_BACK_ERRORS: tuple[type[BaseException], ...] = (*REDIS_ERRORS, ConnectionClosedError)
+
 
 class Intake(Protocol):
     """Whether the worker takes jobs now (the slot loop opens and closes its intake)."""
@@ -236,7 +238,24 @@ class SlotSteps:
             tried = False
         self.active.pop(job.id, None)
         self._record(ending)
+        await self._hand_back_slot(gate)
         return reply, tried
+
+    async def _hand_back_slot(self, gate: Intake) -> None:
+        """Touch the marker after a job ended on a worker that takes no more (Q13).
+
+        Finishing with *fetch next* reuses a queue-wide slot at once. A worker that stops
+        taking jobs gives its slot back instead; under a queue-wide cap the other workers are
+        parked with nothing to wake them (BullMQ's finish script adds no marker), so this
+        wakes one to look again instead of leaving it blocked for ``block_timeout``.
+        """
+        if gate.intake:
+            return
+        try:
+            async with asyncio.timeout(self.settings.command_timeout):
+                await self.connection.call(("ZADD", self.commands.marker, "0", "0"))
+        except _HAND_BACK_ERRORS as exc:
+            log.debug("could not wake other workers of %s: %s", self.queue, exc)
 
     def _record(self, ending: Ending) -> None:
         self.processed += 1

@@ -16,9 +16,11 @@ __all__ = [
     "list_schedules",
     "obliterate",
     "purge",
+    "queue_concurrency",
     "remove_schedule",
     "retry_failed",
     "set_paused",
+    "set_queue_concurrency",
     "upsert_schedule",
 ]
 
@@ -39,6 +41,18 @@ def set_paused(state: QueueState, paused: bool) -> None:
     state.paused = paused
     if not paused:
         state.wake()
+
+
+def set_queue_concurrency(state: QueueState, limit: int | None) -> None:
+    """Set (or with None remove) the cap on the queue's active jobs across its workers (Q13);
+    waiting workers look again, so a raised cap takes effect at once."""
+    state.queue_concurrency = limit
+    state.wake()
+
+
+def queue_concurrency(state: QueueState) -> int | None:
+    """The queue-wide cap, or None."""
+    return state.queue_concurrency
 
 
 def purge(state: QueueState, *, delayed: bool = True) -> int:

@@ -77,6 +77,7 @@ class JobRecord:
         "removed",
         "result",
         "scheduler_id",
+        "stalled_out",
         "stalls",
         "state",
         "taken",
@@ -117,6 +118,8 @@ class JobRecord:
         self.state = "waiting"
         self.attempts_made = 0
         self.stalls = 0
+        self.stalled_out: str | None = None
+        """Why the job fails at its next fetch without an attempt (BullMQ's ``defa``)."""
         self.progress: Any = 0
         self.result: Any = None
         self.failed_reason: str | None = None

@@ -18,6 +18,7 @@ from portside.adapters.memory.queue.runner import JobRunner
 from portside.adapters.memory.queue.state import Finish, QueueState
 from portside.adapters.memory.queue.worker import InMemoryWorker
 from portside.ports import (
+    AbandonedHandler,
     Classifier,
     ConfigurationError,
     FlowJob,
@@ -38,7 +39,9 @@ from portside.ports import (
     QueueEvent,
     QueuePort,
     RateLimit,
+    Retention,
     Schedule,
+    ServerInfo,
     WaitTimeoutError,
 )
 from portside.ports.inputs import (
@@ -52,8 +55,10 @@ from portside.ports.inputs import (
     check_delay,
     check_flow,
     check_job,
+    check_keep,
     check_lookup_id,
     check_new_job,
+    check_queue_concurrency,
     check_seconds,
     check_sequence,
     check_states,
@@ -365,10 +370,15 @@ class InMemoryQueue:
         rate_limit: RateLimit | None = None,
         timeout: float | None = None,
         classify: Classifier | None = None,
+        on_abandoned: AbandonedHandler | None = None,
+        remove_on_complete: bool | int | Retention = False,
+        remove_on_fail: bool | int | Retention = False,
     ) -> InMemoryWorker:
         """A worker for ``queue`` (not started: ``drain()`` uses it; ``start()`` runs it live).
 
-        A job's ``options.timeout`` wins over the worker's ``timeout``.
+        A job's ``options.timeout`` wins over the worker's ``timeout``. Jobs of the fake never
+        stall (no process holds them), so ``on_abandoned`` is checked and kept on the worker,
+        but never called.
         """
         state = self._open(queue)
         workers = self._workers.setdefault(state.name, [])
@@ -379,6 +389,11 @@ class InMemoryQueue:
             rate_limit=coerce_rate_limit(rate_limit),
             timeout=None if timeout is None else check_seconds(timeout, "timeout", positive=True),
             classify=check_classifier(classify),
+            on_abandoned=None
+            if on_abandoned is None
+            else check_callable(on_abandoned, "on_abandoned"),
+            keep_complete=check_keep(remove_on_complete, "remove_on_complete"),
+            keep_fail=check_keep(remove_on_fail, "remove_on_fail"),
             run_slot=self._runner.run_slot,
             detach=lambda w: workers.remove(w) if w in workers else None,
         )
@@ -424,6 +439,21 @@ class InMemoryQueue:
     async def retry_failed(self, queue: str, *, job_id: str | None = None) -> int:
         """Move failed jobs (or the one ``job_id``) back to waiting with fresh attempts."""
         return control.retry_failed(self._open(queue), job_id=job_id)
+
+    async def set_queue_concurrency(self, queue: str, limit: int | None) -> None:
+        """Run at most ``limit`` jobs of ``queue`` at once across all its workers; None
+        removes the cap (Q13)."""
+        state = self._open(queue)
+        control.set_queue_concurrency(state, check_queue_concurrency(limit))
+
+    async def queue_concurrency(self, queue: str) -> int | None:
+        """The queue-wide cap, or None (Q13)."""
+        return control.queue_concurrency(self._open(queue))
+
+    async def server_info(self) -> ServerInfo:
+        """The fake holds jobs in this process's memory and never evicts one (E2)."""
+        self._check_open()
+        return ServerInfo(backend="in-memory", maxmemory_policy="noeviction", maxmemory=0)
 
     # -- schedules ---------------------------------------------------------------------------
 

@@ -16,16 +16,20 @@ from portside.adapters.memory.queue.outcomes import OutcomeCollectors
 from portside.adapters.memory.queue.schedules import ScheduleState, job_id_for
 from portside.adapters.memory.queue.state import QueueState
 from portside.ports import (
+    AbandonedHandler,
     Classifier,
     FailureKind,
     JobHandler,
+    JobStalledError,
     JobTimeoutError,
     PermanentError,
     QueueEventKind,
     RateLimit,
+    Retention,
     ValidationError,
     default_classify,
     describe_error,
+    retry_after,
 )
 
 __all__ = ["MAX_STALLS", "Consumer", "JobRunner"]
@@ -45,6 +49,9 @@ class Consumer(Protocol):
     classify: Classifier | None
     paused: bool
     closing: bool
+    on_abandoned: AbandonedHandler | None
+    keep_complete: bool | int | Retention
+    keep_fail: bool | int | Retention
     active: int
     processed: int
     failed: int
@@ -169,7 +176,7 @@ class JobRunner:
         state = worker.state
         if state.paused or worker.paused or worker.closing or worker.active >= worker.concurrency:
             return False
-        if not state.has_ready():
+        if state.maxed() or not state.has_ready():
             return False
         limit = worker.rate_limit
         return (
@@ -182,7 +189,7 @@ class JobRunner:
         state = worker.state
         if state.paused or worker.paused or worker.closing or worker.active >= worker.concurrency:
             return None
-        if not (state.waiting or state.prioritized):
+        if state.maxed() or not (state.waiting or state.prioritized):
             return None
         now = self.clock.now()
         limit = worker.rate_limit
@@ -211,6 +218,9 @@ class JobRunner:
     async def _run(self, worker: Consumer, record: JobRecord) -> None:
         attempt = record.attempts_made + 1
         job = InMemoryJob(record, attempt, self._progress)
+        if record.stalled_out is not None:
+            await self._abandon(worker, record, job, attempt, record.stalled_out)
+            return
         timeout = record.timeout if record.timeout is not None else worker.timeout
         try:
             if record.deferred is not None:
@@ -286,8 +296,9 @@ class JobRunner:
         self.outcomes.add(record, attempt, "completed", result=result)
         if state.finish_waiters:
             state.settle(record.id, ("completed", copy_json(result)))
-        if record.keep_complete is not False:
-            state.trim("completed", record.keep_complete, now)
+        keep = record.keep_complete if record.keep_complete is not False else worker.keep_complete
+        if keep is not False:
+            state.trim("completed", keep, now)
 
     def _classify(self, worker: Consumer, error: BaseException) -> tuple[FailureKind, str]:
         reason = describe_error(error)
@@ -320,11 +331,15 @@ class JobRunner:
         worker.processed += 1
         worker.failed += 1
         if kind == "permanent" or attempt >= record.max_attempts:
-            self._finish_failed(state, record, attempt, reason, kind, now)
+            self._finish_failed(worker, record, attempt, reason, kind, now)
             return
         self.emit(state, "retrying", record, attempt, error=reason, failure=kind)
         self.outcomes.add(record, attempt, "retrying", error=reason, failure=kind)
-        delay = record.backoff.delay_for(attempt) if record.backoff is not None else 0.0
+        asked = retry_after(error)  # Q17: the failure's own wait replaces the backoff
+        if asked is not None:
+            delay = asked
+        else:
+            delay = record.backoff.delay_for(attempt) if record.backoff is not None else 0.0
         if delay > 0:
             state.push_delayed(record, now + delay)
         else:
@@ -332,13 +347,14 @@ class JobRunner:
 
     def _finish_failed(
         self,
-        state: QueueState,
+        worker: Consumer,
         record: JobRecord,
         attempt: int,
         reason: str,
         kind: FailureKind,
         now: float,
     ) -> None:
+        state = worker.state
         record.finished_at = now
         record.deferred = None
         state.move(record, "failed")
@@ -350,8 +366,9 @@ class JobRunner:
         self.outcomes.add(record, attempt, "failed", error=reason, failure=kind)
         if state.finish_waiters:
             state.settle(record.id, ("failed", record))
-        if record.keep_fail is not False:
-            state.trim("failed", record.keep_fail, now)
+        keep = record.keep_fail if record.keep_fail is not False else worker.keep_fail
+        if keep is not False:
+            state.trim("failed", keep, now)
 
     def _stalled(self, record: JobRecord, attempt: int) -> None:
         """An attempt was interrupted (worker closed or cancelled): like a real stalled job."""
@@ -361,11 +378,28 @@ class JobRunner:
         record.stalls += 1
         self.emit(state, "stalled", record, attempt)
         if record.stalls > MAX_STALLS:
-            reason = f"job stalled more than allowable limit ({MAX_STALLS})"
-            record.failed_reason, record.failure_kind = reason, "transient"
-            self._finish_failed(state, record, attempt, reason, "transient", self.clock.now())
-        else:
-            state.push_ready(record, front=True)
+            # As BullMQ does: the next worker to take it fails it without an attempt.
+            record.stalled_out = "job stalled more than allowable limit"
+        state.push_ready(record, front=True)
+
+    async def _abandon(
+        self, worker: Consumer, record: JobRecord, job: InMemoryJob, attempt: int, reason: str
+    ) -> None:
+        """Fail a job that stalled too often without running it; tell ``on_abandoned``."""
+        try:
+            if worker.on_abandoned is not None:
+                with contextlib.suppress(Exception):  # it changes nothing, as on BullMQ
+                    await worker.on_abandoned(job, JobStalledError(reason))
+        finally:
+            worker.active -= 1
+            state = worker.state
+            state.active.discard(record)
+            record.task = None
+            record.worker = None
+        record.failed_reason, record.failure_kind = reason, "transient"
+        self._finish_failed(worker, record, attempt, reason, "transient", self.clock.now())
+        if state.waiters:
+            state.wake()
 
     def _progress(self, record: JobRecord, attempt: int, progress: object) -> None:
         if isinstance(progress, bool) or not isinstance(progress, (int, float, dict)):

@@ -48,6 +48,7 @@ class QueueState:
         self.finished: dict[str, deque[JobRecord]] = {"completed": deque(), "failed": deque()}
         self.counts: dict[str, int] = dict.fromkeys(_STATES, 0)
         self.paused = False
+        self.queue_concurrency: int | None = None
         self.next_id = 0
         self.order = 0
         self.dedupe: dict[str, tuple[str, float]] = {}
@@ -148,6 +149,11 @@ class QueueState:
         for future in futures or ():
             if not future.done():
                 future.set_result(finish)
+
+    def maxed(self) -> bool:
+        """Whether the queue-wide cap is reached: as many jobs active as it allows (Q13)."""
+        cap = self.queue_concurrency
+        return cap is not None and len(self.active) >= cap
 
     def has_ready(self) -> bool:
         """Whether a job is waiting (paused or not)."""

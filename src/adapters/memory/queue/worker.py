@@ -10,10 +10,12 @@ from typing import Any
 
 from portside.adapters.memory.queue.state import QueueState
 from portside.ports import (
+    AbandonedHandler,
     Classifier,
     ConfigurationError,
     JobHandler,
     RateLimit,
+    Retention,
     WorkerHandle,
     WorkerStatus,
 )
@@ -39,6 +41,9 @@ class InMemoryWorker:
         rate_limit: Jobs per window the queue's workers may start, if limited.
         timeout: Seconds an attempt may run when its job sets no timeout.
         classify: Decides transient or permanent for a handler's error.
+        on_abandoned: Kept for the port; the fake's jobs never stall, so it is never called.
+        keep_complete: Retention of completed jobs that set none of their own.
+        keep_fail: Retention of failed jobs that set none of their own.
         run_slot: Runs one of the worker's slots once started.
         detach: Called once when the worker has closed.
     """
@@ -52,7 +57,10 @@ class InMemoryWorker:
         rate_limit: RateLimit | None,
         timeout: float | None,
         classify: Classifier | None,
+        on_abandoned: AbandonedHandler | None,
         run_slot: SlotRunner,
+        keep_complete: bool | int | Retention = False,
+        keep_fail: bool | int | Retention = False,
         detach: Callable[[InMemoryWorker], None],
     ) -> None:
         self.state = state
@@ -61,6 +69,9 @@ class InMemoryWorker:
         self.rate_limit = rate_limit
         self.timeout = timeout
         self.classify = classify
+        self.on_abandoned = on_abandoned
+        self.keep_complete = keep_complete
+        self.keep_fail = keep_fail
         self.active = 0
         self.processed = 0
         self.failed = 0
