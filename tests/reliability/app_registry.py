@@ -102,6 +102,9 @@ def _definitions() -> list[JobDefinition[Any]]:
             retry=RetryPolicy(attempts=50, backoff=Backoff.fixed(0.2)),
             timeout=GATE_TIMEOUT + 60,
             concurrency=concurrency,
+            # The tests count every finished job in BullMQ's own sets: keep them all.
+            remove_on_complete=False,
+            remove_on_fail=False,
         )
         for name, queue in zip(JOB_NAMES, QUEUES, strict=True)
     ]
