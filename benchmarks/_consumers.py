@@ -12,12 +12,13 @@ Contenders (each in a process of its own):
 Protocol of one measurement (``Bench.throughput``): pre-load the jobs into a fresh, paused
 queue (its own key prefix); start the consumer and wait until it says it is ready; sample
 Redis CPU (``INFO cpu``), the consumer's CPU and Postgres's CPU (``/proc``); resume the queue
-and time, in this process, until Redis counts every job completed (polling ``ZCARD`` of the
-completed set every few milliseconds); sample again; stop the consumer with SIGTERM. Start-up
-is outside the timed part for every contender. For ``worker`` the run is then checked: exactly
-one completed run-history row per job, one ``job.completed`` log line per job, and the metrics
-endpoint counting every job, so a fast but wrong worker cannot win. Redis is flushed and the
-run history truncated after each run.
+and time, in this process, until Redis holds none of the jobs left to run or running
+(polling the queue's lists and sets every few milliseconds; the completed set would not do,
+since the full worker keeps only the last 1,000 completed jobs); sample again; stop the
+consumer with SIGTERM. Start-up is outside the timed part for every contender. For
+``worker`` the run is then checked: exactly one completed run-history row per job, one
+``job.completed`` log line per job, and the metrics endpoint counting every job, so a fast
+but wrong worker cannot win. Redis is flushed and the run history truncated after each run.
 
 ``python benchmarks/_consumers.py serve ...`` is the Python child (``bullmq`` and ``bare``).
 """
@@ -480,20 +481,28 @@ class Bench:
     async def wait_completed(
         self, prefix: str, queue: str, jobs: int, consumer: Consumer, timeout: float = 900
     ) -> None:
-        """Poll until Redis counts ``jobs`` completed jobs (fail on a failed job)."""
+        """Poll until none of the ``jobs`` is left to run or running (fail on a failed job).
+
+        Counts what is left (waiting, paused, prioritized, delayed, active), not the
+        completed set: a consumer that keeps only the last N finished jobs (the platform's
+        default retention) trims that set as it goes.
+        """
         import redis.asyncio as aioredis
 
         client = aioredis.Redis.from_url(self.redis_url)
-        completed, failed = f"{prefix}:{queue}:completed", f"{prefix}:{queue}:failed"
+        key = f"{prefix}:{queue}:".__add__
         deadline = time.monotonic() + timeout
         try:
             while True:
                 async with client.pipeline(transaction=False) as pipe:
-                    done, bad = await pipe.zcard(completed).zcard(failed).execute()
+                    pipe.llen(key("wait")).llen(key("paused")).llen(key("active"))
+                    pipe.zcard(key("prioritized")).zcard(key("delayed")).zcard(key("failed"))
+                    *left, bad = await pipe.execute()
                 if bad:
                     raise SystemExit(f"{bad} jobs failed under {consumer.contender}")
-                if done >= jobs:
+                if not any(left):
                     return
+                done = jobs - sum(left)
                 if consumer.proc.poll() is not None:
                     raise SystemExit(f"{consumer.contender} exited:\n{consumer.tail()}")
                 if time.monotonic() > deadline:
