@@ -112,7 +112,7 @@ class AttemptRunner:
         if definition is not None and definition.business_keys:
             fields.update(definition.business_values(data))
         attempt = self.recorder.begin(job, mode, fields)
-        event(_log, "job.started", base=fields)
+        event(_log, "job.started", logging.DEBUG, base=fields)
         try:
             result = await self._execute(definition, job, data, mode, fields)
         except asyncio.CancelledError:
@@ -145,7 +145,7 @@ class AttemptRunner:
         count as). The dead letter keeps the stored text under ``raw`` for operators.
         """
         attempt = self.recorder.begin(job, "manual", self._fields(job, "manual"))
-        event(_log, "job.started", base=attempt.fields)
+        event(_log, "job.started", logging.DEBUG, base=attempt.fields)
         await self._failed(job, attempt, error, "permanent", self._raw_letter(job))
         raise error
 

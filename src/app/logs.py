@@ -62,11 +62,7 @@ class LogFields(dict[str, Any]):
     encode it again.
     """
 
-    __slots__ = ("_json",)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._json: str | None = None
+    _json: str | None = None
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._json = None

@@ -38,18 +38,6 @@ INSERT INTO job_runs (job_id, queue, job_name, attempt, run_mode, status, starte
                       finished_at, failure_kind, error_class, error_message, result)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb);
 
--- name: record_runs
--- Many record_run rows in one statement.
-INSERT INTO job_runs (job_id, queue, job_name, attempt, run_mode, status, started_at,
-                      finished_at, failure_kind, error_class, error_message, result)
-SELECT job_id, queue, job_name, attempt, run_mode, status, started_at,
-       finished_at, failure_kind, error_class, error_message, result::jsonb
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::text[],
-              $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], $11::text[],
-              $12::text[])
-       AS input (job_id, queue, job_name, attempt, run_mode, status, started_at,
-                 finished_at, failure_kind, error_class, error_message, result);
-
 -- name: touch_runs
 UPDATE job_runs SET seen_at = $2 WHERE id = ANY($1::bigint[]) AND status = 'running';
 

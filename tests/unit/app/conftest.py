@@ -68,12 +68,23 @@ def make_runtime(app_infra: Infra, clock: VirtualClock) -> Callable[..., WorkerR
 
 @pytest.fixture
 def captured() -> Iterator[Captured]:
+    """The ``portside`` log records at INFO and above."""
+    yield from _capture(logging.INFO)
+
+
+@pytest.fixture
+def captured_debug() -> Iterator[Captured]:
+    """The ``portside`` log records at DEBUG and above (``job.started`` is DEBUG)."""
+    yield from _capture(logging.DEBUG)
+
+
+def _capture(level: int) -> Iterator[Captured]:
     logger = logging.getLogger("portside")
-    handler, level = Captured(), logger.level
+    handler, before = Captured(level), logger.level
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    logger.setLevel(level)
     try:
         yield handler
     finally:
         logger.removeHandler(handler)
-        logger.setLevel(level)
+        logger.setLevel(before)

@@ -38,8 +38,8 @@ def item_job(
 class Captured(logging.Handler):
     """Collects ``portside`` records directly (``configure_logging`` stops propagation)."""
 
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
+    def __init__(self, level: int = logging.INFO) -> None:
+        super().__init__(level)
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:

@@ -240,7 +240,7 @@ async def test_a2_logs_are_json_with_job_fields_and_business_keys(
     app_infra: Infra,
     fake_queue: InMemoryQueue,
     make_runtime: MakeRuntime,
-    captured: Captured,
+    captured_debug: Captured,
 ) -> None:
     async def talks(payload: Item, ctx: JobContext) -> None:
         ctx.log("item.step", step=1)
@@ -251,7 +251,7 @@ async def test_a2_logs_are_json_with_job_fields_and_business_keys(
         await fake_queue.drain("items")
 
     formatter = JsonFormatter()
-    lines = [json.loads(formatter.format(record)) for record in captured.records]
+    lines = [json.loads(formatter.format(record)) for record in captured_debug.records]
     events = {line["event"]: line for line in lines}
     assert {"worker.starting", "worker.ready", "job.started", "item.step", "job.completed"} <= set(
         events

@@ -74,7 +74,7 @@ async def test_a4_unreadable_job_data_is_recorded_and_dead_lettered_once(
     app_infra: Infra,
     clock: VirtualClock,
     history: InMemoryHistory,
-    captured: Captured,
+    captured_debug: Captured,
     job: UnreadableJob,
     raw: str | None,
 ) -> None:
@@ -105,7 +105,7 @@ async def test_a4_unreadable_job_data_is_recorded_and_dead_lettered_once(
     assert letter.data == {"raw": raw}
     assert letter.error_class == "ValidationError"
     assert letter.failure_kind == "permanent"
-    events = [record.getMessage() for record in captured.records]
+    events = [record.getMessage() for record in captured_debug.records]
     assert events == ["job.started", "job.failed", "job.dead_lettered"]
     failed = metrics.registry.get_sample_value(
         "portside_jobs_failed_total",
