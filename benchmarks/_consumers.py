@@ -59,7 +59,11 @@ LABELS = {
     "bullmq": "Python bullmq.Worker",
     "bare": "portside bare adapter (BullMQQueue.consume)",
     "worker": "portside worker (history+logs+metrics)",
+    "worker-async": "portside worker (history+logs+metrics), history commits not waiting for "
+    "the disk flush (PORTSIDE_HISTORY_SYNCHRONOUS_COMMIT=off)",
 }
+WORKERS = ("worker", "worker-async")
+"""The contenders that are the full ``portside worker``."""
 
 
 # ---------------------------------------------------------------- workloads
@@ -384,8 +388,10 @@ class Bench:
     ) -> Consumer:
         errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed with the process
         launched = time.perf_counter()
-        if contender == "worker":
-            return self._launch_worker(prefix, workload, processes, errors, launched)
+        if contender in WORKERS:
+            return self._launch_worker(
+                prefix, workload, processes, errors, launched, wait_for_flush=contender == "worker"
+            )
         if contender in ("node", "node-ap"):
             script = node_script("bench-consumer.js", NODE_CONSUMER)
             command = ["node", script, self.redis_url, prefix, workload.queue]
@@ -407,7 +413,7 @@ class Bench:
             raise SystemExit(f"{contender} did not start (it said {line!r}):\n{consumer.tail()}")
         return consumer
 
-    def worker_env(self, prefix: str) -> dict[str, str]:
+    def worker_env(self, prefix: str, *, wait_for_flush: bool = True) -> dict[str, str]:
         if self.postgres_dsn is None:
             raise SystemExit("the portside worker contender needs Postgres")
         path = os.pathsep.join(filter(None, [str(self.workdir), os.environ.get("PYTHONPATH")]))
@@ -421,11 +427,19 @@ class Bench:
             "PORTSIDE_REDIS_PREFIX": prefix,
             "PORTSIDE_POSTGRES_DSN": self.postgres_dsn,
             "PORTSIDE_LOG_LEVEL": "INFO",
+            "PORTSIDE_HISTORY_SYNCHRONOUS_COMMIT": "on" if wait_for_flush else "off",
             "BENCH_CONCURRENCY": str(self.concurrency),
         }
 
     def _launch_worker(
-        self, prefix: str, workload: Workload, processes: int, errors: IO[str], launched: float
+        self,
+        prefix: str,
+        workload: Workload,
+        processes: int,
+        errors: IO[str],
+        launched: float,
+        *,
+        wait_for_flush: bool = True,
     ) -> Consumer:
         log = self.workdir / f"worker-{prefix}.log"
         port = free_ports(processes)
@@ -434,12 +448,13 @@ class Bench:
         with log.open("w") as out:
             proc = subprocess.Popen(
                 command,
-                env=self.worker_env(prefix),
+                env=self.worker_env(prefix, wait_for_flush=wait_for_flush),
                 stdout=errors,
                 stderr=out,
                 text=True,
             )
-        consumer = Consumer("worker", proc, errors, 0.0, log, tuple(range(port, port + processes)))
+        name = "worker" if wait_for_flush else "worker-async"
+        consumer = Consumer(name, proc, errors, 0.0, log, tuple(range(port, port + processes)))
         ready = 0
         deadline = time.monotonic() + 120
         with log.open() as reader:
@@ -620,19 +635,19 @@ def throughput(
     consumer = bench.launch(contender, prefix, workload, processes=processes)
     try:
         sample = asyncio.run(_timed(bench, consumer, prefix, workload, jobs))
-        if contender == "worker":
+        if contender in WORKERS:
             counted = bench.processed_metric(consumer, workload.queue)
             if counted != jobs:
                 raise SystemExit(f"metrics count {counted:.0f} processed jobs, want {jobs}")
         consumer.stop()
-        if contender == "worker":
+        if contender in WORKERS:
             asyncio.run(bench.check_worker(consumer, workload.queue, jobs))
     finally:
         consumer.kill()
         if consumer.log is not None:
             consumer.log.unlink(missing_ok=True)
         bench.flush()
-        if bench.postgres_dsn is not None and contender == "worker":
+        if bench.postgres_dsn is not None and contender in WORKERS:
             asyncio.run(bench.truncate_history())
     return sample
 
@@ -643,7 +658,7 @@ async def _timed(
     adapter = BullMQQueue(bench.redis_url, prefix=prefix)
     try:
         watched = consumer.proc.pid
-        with_pg = consumer.contender == "worker"
+        with_pg = consumer.contender in WORKERS
         redis0, own0 = bench.cpu.sample(), tree_cpu(watched)
         pg0 = tree_cpu(bench.postgres_pid) if with_pg else None
         started = time.perf_counter()

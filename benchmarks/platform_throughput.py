@@ -45,6 +45,7 @@ from _common import (
 from _consumers import (
     LABELS,
     PAYLOAD_BYTES,
+    WORKERS,
     WORKLOADS,
     Bench,
     Sample,
@@ -82,23 +83,24 @@ def report(
             f"{cost_columns(runs, lambda s: s.consumer_cpu)} | "
             f"{cost_columns(runs, lambda s: s.postgres_cpu)} |"
         )
-    worker = rates.get("worker")
-    if worker is None:
-        return
     where = f"{workload.key}, c={concurrency}"
-    full = LABELS["worker"]
-    if node is not None:
-        verdict = "met" if worker >= VS_NODE * node else "NOT met"
-        print(
-            f"target {where}: {full} >= {VS_NODE:.1f}x Node BullMQ bare Worker: {verdict} "
-            f"({worker / node:.2f}x, medians of {len(samples['worker'])} runs)"
-        )
-    if bare is not None:
-        verdict = "met" if worker >= VS_BARE * bare else "NOT met"
-        print(
-            f"target {where}: {full} >= {VS_BARE:.1f}x portside bare adapter: {verdict} "
-            f"({worker / bare:.2f}x, medians of {len(samples['worker'])} runs)"
-        )
+    for name in WORKERS:
+        worker = rates.get(name)
+        if worker is None:
+            continue
+        full, counted = LABELS[name], len(samples[name])
+        if node is not None:
+            verdict = "met" if worker >= VS_NODE * node else "NOT met"
+            print(
+                f"target {where}: {full} >= {VS_NODE:.1f}x Node BullMQ bare Worker: {verdict} "
+                f"({worker / node:.2f}x, medians of {counted} runs)"
+            )
+        if bare is not None:
+            verdict = "met" if worker >= VS_BARE * bare else "NOT met"
+            print(
+                f"target {where}: {full} >= {VS_BARE:.1f}x portside bare adapter: {verdict} "
+                f"({worker / bare:.2f}x, medians of {counted} runs)"
+            )
 
 
 def _ratio(value: float, base: float | None) -> str:
@@ -123,7 +125,7 @@ def main() -> None:
 
     print(header("Platform throughput: portside worker vs Node BullMQ vs the bare adapter"))
     node = not args.no_node and node_ready(install=not args.no_install)
-    contenders = (["node", "node-ap"] if node else []) + ["bare", "worker"]
+    contenders = (["node", "node-ap"] if node else []) + ["bare", "worker", "worker-async"]
     if not args.no_node and not node:
         print("note: Node BullMQ contenders skipped (node/npm missing or install failed)")
     if jobs < FULL_JOBS or runs < RUNS:
