@@ -144,7 +144,7 @@ class RunRecorder:
         False if it failed (logged and counted)."""
         self._in_flight.pop(attempt, None)
         finished_at = self._clock()
-        run = await _settled(attempt.row)
+        run = None if attempt.row is None else await _settled(attempt.row)
         if run is None:
             finished = FinishedRun(
                 job_id=attempt.job_id,
@@ -160,12 +160,17 @@ class RunRecorder:
                 error_message=error_message,
                 result=result,
             )
-            return await self.persist(
-                "record_run",
-                attempt.fields,
-                lambda: self._history.record_run(finished),
-                retry=retry,
-            )
+            try:  # the common case, without the retry loop's frames
+                await self._history.record_run(finished)
+            except Exception as error:
+                return await self.persist(
+                    "record_run",
+                    attempt.fields,
+                    lambda: self._history.record_run(finished),
+                    retry=retry,
+                    failed=error,
+                )
+            return True
         run_id = run.id
         outcome = RunFinish(
             status=status,
@@ -189,56 +194,52 @@ class RunRecorder:
         write: Callable[[], Awaitable[object]],
         *,
         retry: bool = True,
+        failed: Exception | None = None,
     ) -> bool:
         """Run ``write`` until it succeeds, retrying while the store is unreachable (unless
-        ``retry`` is False).
+        ``retry`` is False). ``failed`` is the error of a first try the caller already made.
 
         Any other error is logged as ``history.write_failed`` and counted; it never changes
         the job's outcome.
         """
         delay = _RETRY_FIRST
         reported = False
+        error = failed
         while True:
-            try:
-                await write()
-            except BackendUnavailableError as error:
-                if not retry:
-                    self._metrics.history_errors.labels(operation).inc()
-                    event(
-                        _log,
-                        "history.write_failed",
-                        logging.ERROR,
-                        operation=operation,
-                        error=str(error),
-                        retrying=False,
-                        base=fields,
-                    )
-                    return False
-                if not reported:
-                    reported = True
-                    self._metrics.history_errors.labels(operation).inc()
-                    event(
-                        _log,
-                        "history.write_failed",
-                        logging.ERROR,
-                        operation=operation,
-                        error=str(error),
-                        retrying=True,
-                        base=fields,
-                    )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _RETRY_MAX)
-                continue
-            except Exception:
+            if error is None:
+                try:
+                    await write()
+                except Exception as caught:
+                    error = caught
+                else:
+                    if reported:
+                        event(_log, "history.write_recovered", base=fields, operation=operation)
+                    return True
+            if not isinstance(error, BackendUnavailableError):
                 self._metrics.history_errors.labels(operation).inc()
-                _log.exception(
+                _log.error(
                     "history.write_failed",
+                    exc_info=error,
                     extra={"portside": {"operation": operation, **fields}},
                 )
                 return False
-            if reported:
-                event(_log, "history.write_recovered", base=fields, operation=operation)
-            return True
+            if not retry or not reported:
+                reported = True
+                self._metrics.history_errors.labels(operation).inc()
+                event(
+                    _log,
+                    "history.write_failed",
+                    logging.ERROR,
+                    operation=operation,
+                    error=str(error),
+                    retrying=retry,
+                    base=fields,
+                )
+            if not retry:
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX)
+            error = None
 
     def write_running_rows(self) -> int:
         """Give a ``running`` row to every attempt in flight for ``running_row_after``
