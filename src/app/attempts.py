@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 from pydantic import BaseModel
 
 from portside.app.context import JobContext
+from portside.app.deadlines import Deadlines
 from portside.app.definition import JobDefinition
 from portside.app.logs import LogFields, event
 from portside.app.metrics import WorkerMetrics
@@ -92,6 +93,7 @@ class AttemptRunner:
         self._metrics = metrics
         self._clock = clock
         self.recorder = recorder or RunRecorder(history, metrics, clock)
+        self._deadlines = Deadlines()
 
     @staticmethod
     def classify(error: BaseException) -> FailureKind:
@@ -191,13 +193,13 @@ class AttemptRunner:
             log_fields=fields,
             now=self._clock,
         )
-        scope = asyncio.timeout(definition.timeout)
+        scope = self._deadlines.after(definition.timeout)
         try:
             with use_infra(self._infra):
                 async with scope:
                     return _jsonable(await definition.handler(payload, ctx))
         except TimeoutError as error:
-            if scope.expired():
+            if scope.expired:
                 raise JobTimeoutError(
                     f"job {job.id!r} ran longer than its {definition.timeout:g} s timeout",
                     fix=f"make {definition.name!r} faster or raise its timeout",
