@@ -10,7 +10,7 @@ from pydantic import ConfigDict
 
 from portside.ports.model import PortModel
 
-__all__ = ["OutboxErrorCallback", "OutboxEvent", "OutboxHandler"]
+__all__ = ["OutboxErrorCallback", "OutboxEvent", "OutboxHandler", "OutboxStream"]
 
 
 class OutboxEvent(PortModel):
@@ -29,6 +29,17 @@ class OutboxEvent(PortModel):
     key: str | None = None
     created_at: datetime
     published_at: datetime | None = None
+
+
+class OutboxStream(PortModel):
+    """One stream of the outbox: its last ``seq`` handed out and its committed events not
+    yet published (``pending``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stream: str
+    last_seq: int
+    pending: int = 0
 
 
 OutboxHandler = Callable[[OutboxEvent], Awaitable[None]]
