@@ -34,6 +34,7 @@ _SAFE_INT = 2**53 - 1
 _MAX_FLOAT = sys.float_info.max
 _SCALARS = frozenset({str, bool, type(None)})
 _CONTROL = re.compile("[\r\n\t\0]")
+_INTEGER = re.compile("[0-9]+")
 _STR_ONLY = frozenset({str})
 
 
@@ -96,6 +97,14 @@ def check_job_name(name: object) -> str:
     return value
 
 
+JOB_ID_PATTERN = r"^[^:\x00]*[^:\x00\s\x1c-\x1f0-9][^:\x00]*$"
+"""What ``check_job_id`` accepts, as a regular expression (for schemas): no ``:`` and no
+NUL, and one character at least that is neither a digit nor a space."""
+TEXT_PATTERN = r"^[^\x00]*[^\x00\s\x1c-\x1f][^\x00]*$"
+"""What ``check_text`` accepts apart from the length, as a regular expression (the four
+separator controls U+001C-U+001F count as spaces for ``str.strip``, not for regex spaces)."""
+
+
 def check_job_id(job_id: object, field: str = "options.job_id") -> str:
     """Validate a caller-chosen job id; BullMQ forbids ':' and pure integers in custom ids."""
     value = check_text(job_id, field, "job id")
@@ -105,7 +114,7 @@ def check_job_id(job_id: object, field: str = "options.job_id") -> str:
             fix="BullMQ reserves ':' as its key separator; use '-' or '.' instead",
             field=field,
         )
-    if value.isdigit():
+    if _INTEGER.fullmatch(value):
         raise ValidationError(
             f"job id {value!r} is an integer",
             fix="BullMQ reserves integer ids for generated ids; add a prefix such as 'job-'",

@@ -18,7 +18,7 @@ from portside import version
 from portside.app.admin import AdminService
 from portside.app.application import internal_jobs
 from portside.app.http import routes_admin, routes_jobs, routes_ops, routes_runs
-from portside.app.http.auth import require_api_token
+from portside.app.http.auth import API_SCHEME, require_api_token
 from portside.app.http.console import install_console
 from portside.app.http.health import HealthService
 from portside.app.http.limits import BodyLimitMiddleware
@@ -189,7 +189,12 @@ def create_app(
     for module in (routes_ops, routes_admin):
         app.include_router(module.router)
     install_console(app)
-    install_openapi(app, registry)
+    install_openapi(
+        app,
+        registry,
+        queues=state.admin.queue_names,
+        unused_schemes=() if settings.api_token is not None else (API_SCHEME,),
+    )
     return app
 
 

@@ -20,6 +20,7 @@ from portside.app.http.settings import ADMIN_TOKEN_ENV, API_TOKEN_ENV
 from portside.app.http.state import ApiState, api_state
 
 __all__ = [
+    "API_SCHEME",
     "CSRF_HEADER",
     "SESSION_COOKIE",
     "console_session",
@@ -33,6 +34,7 @@ SESSION_COOKIE = "portside_console"
 CSRF_HEADER = "X-Portside-Console"
 """Sent by the console's own script with every action: a cross-site form cannot set it."""
 _SESSION_LABEL = b"portside console session v1"
+API_SCHEME = "apiToken"
 
 State = Annotated[ApiState, Depends(api_state)]
 _admin_bearer = HTTPBearer(
@@ -42,7 +44,7 @@ _admin_bearer = HTTPBearer(
 )
 _api_bearer = HTTPBearer(
     auto_error=False,
-    scheme_name="apiToken",
+    scheme_name=API_SCHEME,
     description=f"The value of {API_TOKEN_ENV}, sent as `Authorization: Bearer <token>` "
     "(only when the server sets it).",
 )

@@ -1,12 +1,15 @@
-"""The OpenAPI document, with the registered jobs' payload models on ``POST /jobs/{name}``.
+"""The OpenAPI document: one enqueue operation per registered job, and problem bodies.
 
-FastAPI cannot know the body of ``POST /jobs/{name}``: it depends on ``name``. This fills it
-in from the registry (one schema per payload model, ``anyOf``) and lists the job names, so
-the document describes exactly what the endpoint accepts.
+FastAPI cannot know the body of ``POST /jobs/{name}``: it depends on ``name``. The document
+lists one ``POST /jobs/<job>`` per registered job with that job's payload model instead, so
+it describes exactly what the endpoint accepts (and generated clients get one method per job).
 """
 
 from __future__ import annotations
 
+import copy
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -19,35 +22,53 @@ from portside.app.registry import Registry
 __all__ = ["install_openapi"]
 
 _REF = "#/components/schemas/{model}"
+ENQUEUE_PATH = "/jobs/{name}"
 
 
-def _payload_schemas(registry: Registry, components: dict[str, Any]) -> list[dict[str, Any]]:
-    refs: list[dict[str, Any]] = []
-    seen: set[type[BaseModel]] = set()
+def _payload_schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template=_REF, mode="validation")
+    for name, nested in schema.pop("$defs", {}).items():
+        components.setdefault(name, nested)
+    components.setdefault(model.__name__, schema)
+    return schema
+
+
+def _camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[-_]", name) if part)
+
+
+def _enqueue_operations(document: dict[str, Any], registry: Registry) -> None:
+    """Replace ``POST /jobs/{name}`` with one ``POST /jobs/<job>`` per registered job, each
+    with that job's payload model: the body a job accepts depends on its name."""
+    paths = document.get("paths", {})
+    template = paths.get(ENQUEUE_PATH, {}).pop("post", None)
+    if not isinstance(template, dict):
+        return
+    if not paths[ENQUEUE_PATH]:
+        del paths[ENQUEUE_PATH]
+    components = document.setdefault("components", {}).setdefault("schemas", {})
     for definition in registry:
-        model = definition.payload
-        if model in seen:
-            continue
-        seen.add(model)
-        schema = model.model_json_schema(ref_template=_REF, mode="validation")
-        for name, nested in schema.pop("$defs", {}).items():
-            components.setdefault(name, nested)
-        components.setdefault(model.__name__, schema)
-        refs.append({"$ref": _REF.format(model=model.__name__)})
-    return refs
-
-
-def _describe_jobs(registry: Registry) -> str:
-    lines = ["The job's payload, a JSON object. Registered jobs and their payload models:", ""]
-    for definition in registry:
-        about = f" — {definition.description}" if definition.description else ""
-        lines.append(f"- `{definition.name}`: `{definition.payload.__name__}`{about}")
-    return "\n".join(lines)
-
-
-def _enqueue_operation(document: dict[str, Any]) -> dict[str, Any] | None:
-    operation = document.get("paths", {}).get("/jobs/{name}", {}).get("post")
-    return operation if isinstance(operation, dict) else None
+        operation = copy.deepcopy(template)
+        operation["parameters"] = [
+            parameter
+            for parameter in operation.get("parameters", [])
+            if parameter["name"] != "name"
+        ]
+        schema = _payload_schema(definition.payload, components)
+        operation["operationId"] = f"enqueue{_camel(definition.name)}"
+        operation["summary"] = f"Enqueue a {definition.name} job"
+        if definition.description:
+            operation["description"] = f"{definition.description}\n\n{template['description']}"
+        operation["requestBody"] = {
+            # An empty body is the empty object: required only when that is not a payload.
+            "required": bool(schema.get("required")),
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": _REF.format(model=definition.payload.__name__)}
+                }
+            },
+        }
+        paths.setdefault(f"/jobs/{definition.name}", {})["post"] = operation
 
 
 _PROBLEM = {"$ref": _REF.format(model="Problem")}
@@ -68,8 +89,38 @@ def _problem_bodies(document: dict[str, Any]) -> None:
         schemas.pop(unused, None)
 
 
-def install_openapi(app: FastAPI, registry: Registry) -> None:
-    """Make ``app.openapi()`` describe ``registry``'s payloads on ``POST /jobs/{name}``."""
+def _queue_names(document: dict[str, Any], queues: Sequence[str]) -> None:
+    """A ``{queue}`` path parameter takes the names of the app's queues only."""
+    for path, path_item in document.get("paths", {}).items():
+        if "{queue}" not in path:
+            continue
+        for operation in path_item.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] == "queue" and parameter["in"] == "path":
+                    parameter["schema"] = {"type": "string", "enum": sorted(queues)}
+
+
+def _without_scheme(document: dict[str, Any], scheme: str) -> None:
+    """Drop a security scheme the server does not use (a token it has not been given)."""
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            kept = [item for item in operation.get("security", []) if scheme not in item]
+            if kept:
+                operation["security"] = kept
+            else:
+                operation.pop("security", None)
+    document.get("components", {}).get("securitySchemes", {}).pop(scheme, None)
+
+
+def install_openapi(
+    app: FastAPI,
+    registry: Registry,
+    *,
+    queues: Sequence[str] = (),
+    unused_schemes: Sequence[str] = (),
+) -> None:
+    """Make ``app.openapi()`` describe each registered job's ``POST /jobs/<job>`` with its
+    payload model, and every error as a problem document."""
 
     def build() -> dict[str, Any]:
         if app.openapi_schema is not None:
@@ -81,18 +132,10 @@ def install_openapi(app: FastAPI, registry: Registry) -> None:
             routes=app.routes,
             tags=app.openapi_tags,
         )
-        operation = _enqueue_operation(document)
-        if operation is not None and len(registry):
-            components = document.setdefault("components", {}).setdefault("schemas", {})
-            refs = _payload_schemas(registry, components)
-            operation["requestBody"] = {
-                "required": False,  # an empty body is the empty object
-                "description": _describe_jobs(registry),
-                "content": {"application/json": {"schema": {"anyOf": refs}}},
-            }
-            for parameter in operation.get("parameters", []):
-                if parameter.get("name") == "name" and parameter.get("in") == "path":
-                    parameter["schema"] = {**parameter["schema"], "enum": registry.names()}
+        _enqueue_operations(document, registry)
+        _queue_names(document, queues)
+        for scheme in unused_schemes:
+            _without_scheme(document, scheme)
         _problem_bodies(document)
         app.openapi_schema = document
         return document

@@ -15,8 +15,14 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from portside.app.errors import UnknownJobError
-from portside.ports import BackendUnavailableError, ConfigurationError, ValidationError
+from portside.app.errors import UnknownJobError, UnknownQueueError
+from portside.ports import (
+    BackendUnavailableError,
+    ConfigurationError,
+    JobNotFoundError,
+    JobStateError,
+    ValidationError,
+)
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
@@ -205,6 +211,18 @@ async def _unknown_job(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(404, str(exc), error="unknown_job")
 
 
+async def _job_not_found(request: Request, exc: Exception) -> JSONResponse:
+    return problem_response(404, str(exc), error="unknown_job")
+
+
+async def _job_state(request: Request, exc: Exception) -> JSONResponse:
+    return problem_response(409, str(exc), error="wrong_state")
+
+
+async def _unknown_queue(request: Request, exc: Exception) -> JSONResponse:
+    return problem_response(404, str(exc), error="unknown_queue")
+
+
 async def _portside_invalid(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ValidationError)
     fields = [FieldProblem(loc=[exc.field], msg=exc.message, type="value_error")]
@@ -232,6 +250,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(UnknownJobError, _unknown_job)
+    app.add_exception_handler(UnknownQueueError, _unknown_queue)
+    app.add_exception_handler(JobNotFoundError, _job_not_found)
+    app.add_exception_handler(JobStateError, _job_state)
     app.add_exception_handler(ValidationError, _portside_invalid)
     app.add_exception_handler(BackendUnavailableError, _unavailable)
     app.add_exception_handler(ConfigurationError, _misconfigured)

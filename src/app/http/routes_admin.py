@@ -31,6 +31,7 @@ from portside.app.http.schemas import FailedJob, FailedJobList, RetriedJob
 from portside.app.http.sse import MAX_SEQ, event_stream, parse_last_event_id, resume_from
 from portside.app.http.state import ApiState, api_state
 from portside.ports import FailureKind, JobState, RunMode, RunStatus
+from portside.ports.validation import MAX_NAME_LENGTH, TEXT_PATTERN
 
 __all__ = ["QUEUE_PATTERN", "STREAM_OPERATION", "require_admin", "router"]
 
@@ -46,7 +47,10 @@ FailureId = Annotated[str, Path(min_length=1, max_length=100, description="Dead 
 QueueName = Annotated[
     str, Path(min_length=1, max_length=200, pattern=QUEUE_PATTERN, description="A queue name.")
 ]
-JobId = Annotated[str, Path(min_length=1, max_length=256, description="The job id.")]
+JobId = Annotated[
+    str,
+    Path(min_length=1, max_length=MAX_NAME_LENGTH, pattern=TEXT_PATTERN, description="The job id."),
+]
 JobName = Annotated[
     str | None, Query(min_length=1, max_length=200, description="Only jobs of this name.")
 ]

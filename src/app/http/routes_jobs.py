@@ -14,6 +14,7 @@ from portside.app.http.job_lookup import find_job
 from portside.app.http.problems import ApiError, FieldProblem, field_problems, responses
 from portside.app.http.schemas import EnqueuedJob, JobStatus
 from portside.app.http.state import ApiState, api_state
+from portside.ports.validation import JOB_ID_PATTERN, MAX_NAME_LENGTH
 
 __all__ = ["ENQUEUE_OPERATION", "read_json_object", "router"]
 
@@ -66,7 +67,8 @@ async def enqueue_job(
         Query(
             alias="jobId",
             min_length=1,
-            max_length=200,
+            max_length=MAX_NAME_LENGTH,
+            pattern=JOB_ID_PATTERN,
             description="Idempotency: the same id twice is one job. No ':', not all digits.",
         ),
     ] = None,

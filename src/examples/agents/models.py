@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from annotated_types import Ge, Le
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from portside.ports import JobRef
@@ -51,6 +58,17 @@ RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 _AGENT_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
 
 
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("a number is expected, not true or false")
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_not_bool)]
+"""An integer that JSON ``true``/``false`` is not (pydantic's lax ``int`` takes them)."""
+DEFAULT_STEPS = 3
+
+
 class RunRequest(BaseModel):
     """What ``POST /runs`` takes: the agent, its input and how the simulated run behaves.
 
@@ -60,7 +78,10 @@ class RunRequest(BaseModel):
     """
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
     )
 
     agent: str = Field(
@@ -69,23 +90,33 @@ class RunRequest(BaseModel):
         description="Agent name: lowercase letters, digits and '-', up to 40 characters.",
     )
     input: str = Field(
-        min_length=1, max_length=4000, description="The task for the agent (1-4000 characters)."
+        min_length=1,
+        max_length=4000,
+        pattern=r"^[^\x00]*$",
+        description="The task for the agent (1-4000 characters, no NUL).",
     )
-    steps: int = Field(default=3, ge=1, le=MAX_STEPS, description="How many steps the run takes.")
-    step_delay_ms: int = Field(
+    steps: WholeNumber = Field(
+        default=DEFAULT_STEPS, ge=1, le=MAX_STEPS, description="How many steps the run takes."
+    )
+    step_delay_ms: WholeNumber = Field(
         default=0, ge=0, le=10_000, description="Milliseconds each step takes (simulated work)."
     )
-    fail_at_step: int | None = Field(
+    fail_at_step: Annotated[int, Ge(1), Le(MAX_STEPS), BeforeValidator(_not_bool)] | None = Field(
         default=None,
-        ge=1,
-        le=MAX_STEPS,
-        description="Make this step fail (the first attempt only when failure is 'transient').",
+        description="Make this step fail (the first attempt only when failure is 'transient'); "
+        "a step beyond `steps` is never reached, so nothing fails.",
     )
     failure: FailureMode = Field(
         default="transient",
         description="'transient': the step fails once and the job retries and resumes; "
         "'permanent': the run fails at once.",
     )
+
+    @property
+    def failing_step(self) -> int | None:
+        """The step that fails, if the run reaches it (``failAtStep`` beyond ``steps``: none)."""
+        step = self.fail_at_step
+        return step if step is not None and step <= self.steps else None
 
     @field_validator("input")
     @classmethod
@@ -97,14 +128,6 @@ class RunRequest(BaseModel):
         except UnicodeEncodeError as error:
             raise ValueError("input contains a lone surrogate, which is not valid UTF-8") from error
         return value
-
-    @model_validator(mode="after")
-    def _fail_within_steps(self) -> RunRequest:
-        if self.fail_at_step is not None and self.fail_at_step > self.steps:
-            raise ValueError(
-                f"failAtStep is {self.fail_at_step} but the run has only {self.steps} steps"
-            )
-        return self
 
 
 class NewRun(BaseModel):
@@ -164,7 +187,7 @@ class RunRecord(BaseModel):
             input=request.input,
             steps=request.steps,
             step_delay_ms=request.step_delay_ms,
-            fail_at_step=request.fail_at_step,
+            fail_at_step=request.failing_step,
             failure=request.failure,
             status="queued",
             last_seq=run.last_seq,

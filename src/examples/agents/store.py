@@ -92,7 +92,7 @@ class _SqlWriter:
             request.input,
             request.steps,
             request.step_delay_ms,
-            request.fail_at_step,
+            request.failing_step,
             request.failure,
             run.last_seq,
             run.job_id,

@@ -114,9 +114,14 @@ async def test_empty_body_means_an_empty_payload(api: Api) -> None:
 
 
 async def test_invalid_job_id_is_422_naming_the_field(api: Api) -> None:
-    response = await api.client.post("/jobs/ingest?jobId=a:b", json=INGEST)
-    assert response.status_code == 422
-    assert response.json()["fields"][0]["loc"] == ["job_id"]
+    """OPS3: the schema's jobId pattern (no ':', not all digits) is what the API enforces."""
+    for bad in ("a:b", "123", " "):
+        response = await api.client.post("/jobs/ingest", params={"jobId": bad}, json=INGEST)
+        assert response.status_code == 422, bad
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["fields"][0]["loc"] == ["query", "jobId"]
+    accepted = await api.client.post("/jobs/ingest", params={"jobId": "x-123"}, json=INGEST)
+    assert accepted.status_code == 202
 
 
 async def test_wrong_query_types_are_422(api: Api) -> None:
