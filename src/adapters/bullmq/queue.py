@@ -505,6 +505,7 @@ class BullMQQueue:
             block=settings.event_block,
             retry_backoff=settings.retry_backoff,
             max_backoff=settings.max_backoff,
+            safe_url=self._connector.safe_url,
         )
         self._streams[stream] = connection
         try:

@@ -34,6 +34,7 @@ class BlockingConnection:
             async with asyncio.timeout(reply_timeout):
                 return await conn.read_response()
         except BaseException:
+            abort_connection(conn)  # a TLS shutdown with a dead peer would linger
             with contextlib.suppress(*CONNECTION_ERRORS):
                 await conn.disconnect(nowait=True)
             raise
@@ -46,6 +47,7 @@ class BlockingConnection:
             await conn.connect()
             return await step(conn)
         except BaseException:
+            abort_connection(conn)  # a TLS shutdown with a dead peer would linger
             with contextlib.suppress(*CONNECTION_ERRORS):
                 await conn.disconnect(nowait=True)
             raise
