@@ -197,8 +197,9 @@ def test_q11_schedule_is_idempotent(runner: CliRunner, cli_infra: Infra) -> None
 
     assert first.exit_code == second.exit_code == 0
     assert "created  sync:energy/sync-energy-wholesale-5m" in first.stdout
-    assert first.stdout.strip().endswith("3 created, 0 updated, 0 unchanged, 0 removed")
-    assert second.stdout.strip() == "schedules: 0 created, 0 updated, 3 unchanged, 0 removed"
+    assert "created  ingestion:ingest/ingest" in first.stdout
+    assert first.stdout.strip().endswith("5 created, 0 updated, 0 unchanged, 0 removed")
+    assert second.stdout.strip() == "schedules: 0 created, 0 updated, 5 unchanged, 0 removed"
 
 
 def test_a4_failed_list_retry_purge(runner: CliRunner, cli_infra: Infra) -> None:
