@@ -120,6 +120,7 @@ class WeatherJobs:
                     "windKmh": gust,
                 },
                 mode=ctx.run_mode,
+                deterministic_id=True,  # one alert job per station and hour
             )
             alert = ref.id
         return {"readings": len(readings), "changed": len(changed), "alertJobId": alert}

@@ -277,3 +277,25 @@ def test_q15_outbox_purge_deletes_published_events_older_than_the_age(
     assert bad.exit_code == 2
     assert "--older-than 'two days' is not an age" in bad.stderr
     assert "7d, 12h, 30m or 90s" in bad.stderr
+
+
+def test_e1_dev_lists_every_example_job_with_a_sample(runner: CliRunner) -> None:
+    """E1: ``portside dev --list`` names every example job, its queue and a command that
+    dispatches it, without starting any server."""
+    result = invoke(runner, "dev", "--list")
+
+    assert result.exit_code == 0, result.stdout
+    for name in (
+        "phase1-task",
+        "weather-ingestion",
+        "alert-fanout",
+        "color-extraction",
+        "moderation-review",
+        "analytics-ingest",
+        "analytics-aggregate",
+        "ingest",
+        "aggregate",
+        "sync-housing-abs-daily",
+    ):
+        assert f"{name}  (queue " in result.stdout, name
+    assert 'portside dev --job color-extraction --data \'{"imageId": "img-1"' in result.stdout
