@@ -26,6 +26,7 @@ from portside.app.http.runs import RunService
 from portside.app.http.settings import HttpSettings
 from portside.app.http.state import ApiState
 from portside.app.http.watcher import QueueWatcher
+from portside.app.readiness import Readiness
 from portside.app.registry import Registry
 from portside.infra import Infra
 from portside.ports import WorkerStatus
@@ -45,7 +46,10 @@ from any sequence number)."""
 TAGS: list[dict[str, Any]] = [
     {"name": "jobs", "description": "Enqueue registered jobs and read their status."},
     {"name": "runs", "description": "Runs and their event streams."},
-    {"name": "operations", "description": "Queue health and Prometheus metrics."},
+    {
+        "name": "operations",
+        "description": "Liveness, readiness, queue health and Prometheus metrics.",
+    },
     {"name": "admin", "description": "Dead letters (bearer token)."},
 ]
 
@@ -88,7 +92,8 @@ def create_app(
         publish_outbox: Run the outbox publisher while the app runs (safe next to other
             publishers), with the run service's outbox handler (which, for agent runs,
             re-queues runs whose enqueue failed after their commit).
-        local_workers: Statuses of workers in this process, for health's worker counts.
+        local_workers: Statuses of workers in this process, for health's worker counts and
+            ``/readyz`` (which then needs them all fetching).
         extra_metrics: More registries to export on ``/metrics``.
         clock: Now as an aware datetime, for health windows (default: the system clock; tests
             pass the fakes' virtual clock).
@@ -119,6 +124,7 @@ def create_app(
             local_workers=local_workers,
             clock=clock or (lambda: datetime.now(UTC)),
         ),
+        readiness=Readiness(infra.queue, infra.history, workers=local_workers),
         queues=queues,
         queue_of_job={definition.name: definition.queue for definition in known},
         watcher=watcher,

@@ -13,6 +13,7 @@ from portside.app.http.runs import RunService
 from portside.app.http.settings import HttpSettings
 from portside.app.http.sse import FrameCache, frame
 from portside.app.http.watcher import QueueWatcher
+from portside.app.readiness import Readiness
 from portside.app.registry import Registry
 from portside.infra import Infra
 
@@ -32,6 +33,7 @@ class ApiState:
         settings: Configuration.
         metrics: The app's Prometheus registry.
         health: ``GET /health/queues``.
+        readiness: ``GET /readyz``.
         queues: Every queue the API looks jobs up on and reports health for.
         queue_of_job: Job name -> queue, for every job in ``known``.
         watcher: Follows queue events while the app runs (None when disabled).
@@ -46,6 +48,7 @@ class ApiState:
     settings: HttpSettings
     metrics: HttpMetrics
     health: HealthService
+    readiness: Readiness
     queues: tuple[str, ...]
     queue_of_job: dict[str, str]
     watcher: QueueWatcher | None = None
