@@ -331,9 +331,12 @@ class WorkerRuntime:
         return [handle.status() for handle in self._handles.values()]
 
     async def sample(self) -> None:
-        """Sample every queue's counts into the depth gauges."""
+        """Sample every queue's counts into the depth gauges, the queue server's memory and
+        the outbox's pending events."""
         for queue in self.queues:
             self.metrics.queue_sampled(queue, await self.infra.queue.counts(queue))
+        self.metrics.server_sampled(await self.infra.queue.server_info())
+        self.metrics.outbox_sampled(await self.infra.outbox.pending())
 
     async def purge_expired(self) -> int:
         """Delete dead letters past retention; return how many."""

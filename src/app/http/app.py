@@ -75,6 +75,7 @@ def create_app(
     publish_outbox: bool = False,
     local_workers: Callable[[], Sequence[WorkerStatus]] | None = None,
     extra_metrics: Sequence[CollectorRegistry] = (),
+    metrics_registry: CollectorRegistry | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The HTTP API on ``infra``: what it serves is what it is given.
@@ -95,6 +96,9 @@ def create_app(
         local_workers: Statuses of workers in this process, for health's worker counts and
             ``/readyz`` (which then needs them all fetching).
         extra_metrics: More registries to export on ``/metrics``.
+        metrics_registry: The process's registry to add the API's metrics to (a worker
+            runtime's ``metrics.registry`` in one process with both); default: a fresh one
+            with the process and runtime collectors.
         clock: Now as an aware datetime, for health windows (default: the system clock; tests
             pass the fakes' virtual clock).
 
@@ -105,7 +109,7 @@ def create_app(
     settings = settings or HttpSettings()
     known = _known_jobs(registry, runs)
     queues = tuple(known.queues())
-    metrics = HttpMetrics(extra_metrics)
+    metrics = HttpMetrics(extra_metrics, registry=metrics_registry)
     watcher = QueueWatcher(infra.queue, queues) if settings.watch_queue_events else None
     if watcher is not None and settings.webhook_urls:
         watcher.add_listener(WebhookNotifier(infra.queue, settings.webhook_urls, metrics))
