@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -14,6 +15,9 @@ from portside.app.http.settings import HttpSettings
 from portside.app.http.sse import FrameCache, frame
 from portside.app.http.watcher import QueueWatcher
 from portside.app.readiness import Readiness
+
+if TYPE_CHECKING:
+    from portside.app.tracing.spans import Tracing
 from portside.app.registry import Registry
 from portside.infra import Infra
 
@@ -39,6 +43,7 @@ class ApiState:
         watcher: Follows queue events while the app runs (None when disabled).
         closing: Set when the server shuts down: open event streams end.
         frames: Encoded SSE frames of recent events, shared by every open event stream.
+        tracing: Set when the app traces (OBS1): event streams send each event in a span.
     """
 
     infra: Infra
@@ -54,6 +59,7 @@ class ApiState:
     watcher: QueueWatcher | None = None
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     frames: FrameCache = field(default_factory=lambda: FrameCache(frame))
+    tracing: Tracing | None = None
 
     def require_runs(self) -> RunService:
         """The run service; only run routes call this, and they are mounted only with one."""
