@@ -127,5 +127,3 @@ async def test_obs1_a_node_worker_continues_a_trace_started_in_portside(
     info = await infra.queue.get_job("otel:py2node", ref.id)
     assert info is not None
     assert info.state == "completed"
-
-
