@@ -26,6 +26,7 @@ from _common import (
     QUICK_RUNS,
     RUNS,
     RedisServer,
+    compile_portside,
     durable_postgres,
     footer,
     header,
@@ -63,6 +64,7 @@ def main() -> None:
             f"note: {jobs:,} jobs and {runs} runs per N (the rules ask >= {FULL_JOBS:,} and "
             f">= {RUNS}): development figures only"
         )
+    print(compile_portside())
     redis = RedisServer()
     postgres, described = durable_postgres()
     try:

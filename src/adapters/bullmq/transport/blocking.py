@@ -9,8 +9,8 @@ from typing import Any
 
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 
-from portside.adapters.bullmq.transport.connector import abort_connection
 from portside.adapters.bullmq.transport.errors import CONNECTION_ERRORS
+from portside.adapters.bullmq.transport.redis_internals import abort_connection
 
 __all__ = ["BlockingConnection"]
 

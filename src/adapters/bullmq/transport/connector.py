@@ -11,7 +11,6 @@ ids back byte for byte (see ``jobs.py``).
 from __future__ import annotations
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
-from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import BusyLoadingError
@@ -20,7 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from portside.adapters.bullmq.settings import BullMQSettings, redacted_url
 
-__all__ = ["RedisConnector", "abort_connection", "abort_pool"]
+__all__ = ["RedisConnector"]
 
 
 class RedisConnector:
@@ -76,23 +75,3 @@ class RedisConnector:
             protocol=2,
         )
         return pool
-
-
-def abort_connection(conn: AbstractConnection) -> None:
-    """Drop ``conn``'s socket at once, unsent data included; a pending read then fails.
-
-    For a server that stopped answering, where an orderly disconnect could wait.
-    """
-    stream: object = getattr(conn, "_writer", None)
-    transport = getattr(stream, "transport", None)
-    if transport is not None:
-        transport.abort()
-
-
-def abort_pool(pool: ConnectionPool) -> None:
-    """Abort every connection of ``pool``, idle and in use."""
-    idle: list[AbstractConnection] = list(getattr(pool, "_available_connections", ()))
-    busy: list[AbstractConnection] = list(getattr(pool, "_in_use_connections", ()))
-    for conn in idle + busy:
-        abort_connection(conn)
-        conn._close()  # type: ignore[no-untyped-call]  # marks it disconnected, no waiting

@@ -23,8 +23,8 @@ from redis.asyncio.connection import AbstractConnection, ConnectionPool, SSLConn
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from portside.adapters.bullmq.transport.connector import abort_connection
 from portside.adapters.bullmq.transport.errors import CONNECTION_ERRORS, refusal
+from portside.adapters.bullmq.transport.redis_internals import abort_connection, stream_writer
 from portside.adapters.bullmq.transport.scripts import LuaScript
 from portside.adapters.reconnect import reconnect_delay
 
@@ -189,7 +189,7 @@ class PipelinedConnection:
         conn = self._conn
         if not self._ready or not self._out or conn is None:
             return
-        stream: asyncio.StreamWriter | None = getattr(conn, "_writer", None)
+        stream = stream_writer(conn)
         if stream is None or stream.is_closing():
             self._wake_writer.set()  # let the writer task go through redis-py's own path
             return
@@ -307,7 +307,7 @@ class PipelinedConnection:
             conn = self._conn
             if self._drain_needed and conn is not None:
                 self._drain_needed = False
-                stream: asyncio.StreamWriter | None = getattr(conn, "_writer", None)
+                stream = stream_writer(conn)
                 if stream is not None:
                     generation = self._generation
                     try:
