@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import socket
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -10,7 +11,9 @@ from urllib.parse import quote
 import pytest
 
 from portside.servers import LocalRedis, find_redis_server
+from portside.servers.sentinel import LocalSentinel
 from portside.servers.tls import ServerTls
+from portside.testing import wait_for
 from portside.testing.certificates import make_server_tls
 
 APP_USER = "portside-app"
@@ -83,3 +86,68 @@ def tls_redis(tmp_path: Path) -> Iterator[TlsRedis]:
         yield TlsRedis(server, tls)
     finally:
         server.stop()
+
+
+SERVICE = "portside-master"
+
+
+@dataclass
+class SentinelSet:
+    """A master, its replica and three Sentinels watching them, all private processes."""
+
+    master: LocalRedis
+    replica: LocalRedis
+    sentinels: list[LocalSentinel]
+
+    @property
+    def url(self) -> str:
+        """``redis+sentinel://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3/portside-master``."""
+        hosts = ",".join(f"127.0.0.1:{sentinel.port}" for sentinel in self.sentinels)
+        return f"redis+sentinel://{hosts}/{SERVICE}"
+
+    def stop(self) -> None:
+        for server in [*self.sentinels, self.replica, self.master]:
+            server.stop()
+
+
+def _replicas_online(master: LocalRedis) -> int:
+    with socket.create_connection(("127.0.0.1", master.port), timeout=2) as conn:
+        conn.sendall(b"INFO replication\r\n")
+        text = conn.recv(65536).decode(errors="replace")
+    return text.count("state=online")
+
+
+def _sentinel_view(sentinel: LocalSentinel) -> str:
+    with socket.create_connection(("127.0.0.1", sentinel.port), timeout=2) as conn:
+        conn.sendall(f"SENTINEL MASTER {SERVICE}\r\n".encode())
+        return conn.recv(65536).decode(errors="replace")
+
+
+def _sees_everyone(view: str) -> bool:
+    lines = view.split("\r\n")
+    values = dict(zip(lines[2::4], lines[4::4], strict=False))
+    return values.get("num-slaves") == "1" and values.get("num-other-sentinels") == "2"
+
+
+@pytest.fixture
+async def sentinel_set() -> AsyncIterator[SentinelSet]:
+    """S2: a master with one replica and three Sentinels (quorum 2, master down after 1 s),
+    returned once every Sentinel knows the replica and the other two."""
+    master = LocalRedis(appendonly=True).start()
+    replica = LocalRedis(extra_args=("--replicaof", "127.0.0.1", str(master.port)))
+    servers = SentinelSet(master, replica, [])
+    try:
+        replica.start()
+        await wait_for(
+            lambda: _replicas_online(master) == 1, timeout=30, message="the replica to sync"
+        )
+        for _ in range(3):
+            servers.sentinels.append(LocalSentinel(SERVICE, master.port, down_after=1.0).start())
+        await wait_for(
+            lambda: all(_sees_everyone(_sentinel_view(s)) for s in servers.sentinels),
+            timeout=60,
+            message="every Sentinel to know the replica and the other Sentinels",
+        )
+        yield servers
+    finally:
+        servers.stop()

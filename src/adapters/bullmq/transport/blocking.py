@@ -58,7 +58,8 @@ class BlockingConnection:
             abort_connection(self._conn)
 
     async def close(self) -> None:
-        """Disconnect."""
+        """Disconnect, waiting (at most the connect timeout) for the socket to close: a TLS
+        connection left closing would outlive its event loop."""
         if self._conn is not None:
             with contextlib.suppress(*CONNECTION_ERRORS):
-                await self._conn.disconnect(nowait=True)
+                await self._conn.disconnect()
