@@ -23,6 +23,7 @@ from portside.app.cli._common import (
     run,
     user_errors,
 )
+from portside.app.monitoring import GRAFANA_SCHEMA_VERSION, dashboard_path, rules_path
 from portside.app.registry import Registry
 from portside.app.settings import Settings
 from portside.ports import ValidationError
@@ -100,6 +101,9 @@ def _banner(options: _Options, url: str, token: str, generated: bool, queues: li
     _say(f"  API       {url}  (OpenAPI docs: {url}/docs)")
     origin = "generated; set PORTSIDE_ADMIN_TOKEN to choose it" if generated else "configured"
     _say(f"  Admin     bearer token {token}  ({origin})")
+    _say(f"  Probes    {url}/livez  {url}/readyz  {url}/metrics")
+    _say(f"  Grafana   {dashboard_path()}  (dashboard, schemaVersion {GRAFANA_SCHEMA_VERSION})")
+    _say(f"  Alerts    {rules_path()}  (Prometheus rule_files)")
     post = f"curl -s -X POST {url}/{{path}} -H 'Content-Type: application/json' -d '{{body}}'"
     application = options.application
     _say()
@@ -197,7 +201,7 @@ async def _serve(settings: Settings, options: _Options) -> int:
                     runs=options.application.runs,
                     publish_outbox=True,
                     local_workers=runtime.status,
-                    extra_metrics=[runtime.metrics.registry],
+                    metrics_registry=runtime.metrics.registry,
                 )
                 async with ApiServer(app, host=options.host, port=options.port) as server:
                     secret = http_settings.admin_token
