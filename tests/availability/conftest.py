@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+import asyncpg
 import pytest
 
-from portside.servers import LocalRedis, find_redis_server
+from portside.servers import LocalPostgres, LocalRedis, find_redis_server
 from portside.servers.sentinel import LocalSentinel
+from portside.servers.standby import LocalStandby
 from portside.servers.tls import ServerTls
 from portside.testing import wait_for
 from portside.testing.certificates import make_server_tls
@@ -151,3 +153,60 @@ async def sentinel_set() -> AsyncIterator[SentinelSet]:
         yield servers
     finally:
         servers.stop()
+
+
+@dataclass
+class PostgresPair:
+    """A primary committing synchronously to one streaming standby."""
+
+    primary: LocalPostgres
+    standby: LocalStandby
+
+    @property
+    def dsn(self) -> str:
+        """Both hosts, asking for the one that accepts writes (S4)."""
+        return (
+            f"postgresql://postgres@127.0.0.1:{self.primary.port},127.0.0.1:{self.standby.port}"
+            "/postgres?target_session_attrs=read-write"
+        )
+
+
+async def _sync_standbys(dsn: str) -> bool:
+    conn = await asyncpg.connect(dsn)
+    try:
+        count: int = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'"
+        )
+        return count > 0
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def postgres_pair() -> AsyncIterator[PostgresPair]:
+    """S4: a primary with portside's migrations and a standby made by pg_basebackup, which
+    every commit waits for (``synchronous_standby_names = '*'``), so promoting the standby
+    keeps every acknowledged commit."""
+    from portside.adapters.postgres.migrations import migrate
+
+    primary = LocalPostgres(crash_safe=True, settings={"full_page_writes": "on"}).start()
+    standby: LocalStandby | None = None
+    try:
+        await migrate(primary.dsn)
+        standby = LocalStandby(primary).start()
+        admin = await asyncpg.connect(primary.dsn)
+        try:
+            await admin.execute("ALTER SYSTEM SET synchronous_standby_names = '*'")
+            await admin.execute("SELECT pg_reload_conf()")
+        finally:
+            await admin.close()
+        await wait_for(
+            lambda: _sync_standbys(primary.dsn),
+            timeout=30,
+            message="the standby to stream synchronously",
+        )
+        yield PostgresPair(primary, standby)
+    finally:
+        if standby is not None:
+            standby.stop()
+        primary.stop()

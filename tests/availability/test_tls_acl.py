@@ -4,7 +4,10 @@ BullMQ adapter opens; refusals fail fast with a clear error."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+from asyncio.sslproto import SSLProtocol
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,34 @@ from tests.availability.conftest import APP_PREFIX, APP_USER, TlsRedis
 QUEUE = "jobs"
 FAST = 3.0
 """A refusal must surface within this many seconds (no reconnect loop)."""
+
+
+def _tls_sockets_open() -> int:
+    """Sockets under TLS connections of this process's event loop that are still open."""
+    return len([obj for obj in gc.get_objects() if _open_tls(obj)])
+
+
+def _open_tls(obj: object) -> bool:
+    try:
+        if not isinstance(obj, SSLProtocol):
+            return False
+    except ReferenceError:  # a dead weakref.proxy (redis-py's Sentinel pools leave some)
+        return False
+    transport = getattr(obj, "_transport", None)
+    return transport is not None and not transport.is_closing()
+
+
+@pytest.fixture(autouse=True)
+async def _tls_closed() -> AsyncIterator[None]:
+    """After each test, wait for the TLS connections it closed to finish closing: a TLS
+    shutdown still in progress when the event loop ends leaves its socket unclosed."""
+    yield
+    await wait_for(
+        lambda: _tls_sockets_open() == 0,
+        timeout=10,
+        message="every TLS connection of the test to finish closing",
+        interval=0.05,
+    )
 
 
 async def _clients(tls_redis: TlsRedis) -> list[dict[str, Any]]:

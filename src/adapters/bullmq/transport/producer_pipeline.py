@@ -133,6 +133,7 @@ class ProducerPipeline:
             return await _read(conn, count, watchdog, limit)
         except BaseException as exc:
             expired = watchdog.release(conn)
+            abort_connection(conn)  # a TLS shutdown with a dead peer would linger
             await conn.disconnect(nowait=True)
             if expired and isinstance(exc, Exception):
                 raise RedisTimeoutError(f"Redis gave no reply for {limit} s") from None
