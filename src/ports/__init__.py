@@ -55,6 +55,7 @@ from portside.ports.queue import (
     Job,
     JobHandler,
     QueuePort,
+    TracedJob,
     WorkerHandle,
 )
 from portside.ports.queue_types import (
@@ -138,6 +139,7 @@ __all__ = [
     "RunStatus",
     "Schedule",
     "ServerInfo",
+    "TracedJob",
     "Transaction",
     "TransientError",
     "ValidationError",

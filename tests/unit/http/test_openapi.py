@@ -28,6 +28,8 @@ async def test_every_operation_documents_its_answers_with_models(api: Api) -> No
         ("get", "/runs/{run_id}"),
         ("get", "/runs/{run_id}/events"),
         ("get", "/health/queues"),
+        ("get", "/livez"),
+        ("get", "/readyz"),
         ("get", "/metrics"),
         ("get", "/admin/failed-jobs"),
         ("post", "/admin/failed-jobs/{failure_id}/retry"),
@@ -37,7 +39,10 @@ async def test_every_operation_documents_its_answers_with_models(api: Api) -> No
         success = [code for code in responses if code.startswith("2")]
         assert len(success) == 1, (method, path, success)
         for code, response in responses.items():
-            if code.startswith(("4", "5")):
+            if (method, path, code) == ("get", "/readyz", "503"):
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Readiness"}  # OBS3: same body
+            elif code.startswith(("4", "5")):
                 schema = response["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/Problem"}, (path, code)
         if operation.get("parameters"):
@@ -66,16 +71,35 @@ async def test_enqueue_documents_every_registered_payload(api: Api) -> None:
     (name,) = [p for p in operation["parameters"] if p["name"] == "name"]
     assert name["schema"]["enum"] == [
         "aggregate",
+        "alert-fanout",
+        "analytics-aggregate",
+        "analytics-ingest",
+        "color-extraction",
         "ingest",
+        "moderation-review",
+        "phase1-task",
         "sync-energy-retail-prd-hourly",
         "sync-energy-wholesale-5m",
         "sync-housing-abs-daily",
+        "weather-ingestion",
     ]
     body = operation["requestBody"]["content"]["application/json"]["schema"]
     refs = {item["$ref"].rsplit("/", 1)[-1] for item in body["anyOf"]}
-    assert refs == {"AggregatePayload", "IngestPayload", "SyncPayload"}
+    assert refs == {
+        "AggregatePayload",
+        "AlertPayload",
+        "DayPayload",
+        "ImagePayload",
+        "IngestPayload",
+        "Phase1Task",
+        "ReviewPayload",
+        "SourceDayPayload",
+        "StationPayload",
+        "SyncPayload",
+    }
     ingest = document["components"]["schemas"]["IngestPayload"]
-    assert set(ingest["required"]) == {"organizationId", "integrationId", "date"}
+    assert set(ingest["required"]) == {"organizationId", "integrationId"}
+    assert "date" in ingest["properties"]  # optional: the daily schedule ingests yesterday
     run = document["components"]["schemas"]["RunRequest"]
     assert {"input", "steps", "stepDelayMs", "failAtStep"} <= set(run["properties"])
 
