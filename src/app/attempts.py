@@ -36,7 +36,7 @@ from portside.ports import (
     ValidationError,
     default_classify,
 )
-from portside.ports.history import MAX_ERROR_MESSAGE
+from portside.ports.history import BUSINESS_KEYS, MAX_ERROR_MESSAGE, business_keys
 from portside.ports.validation import spell_out_nul
 
 __all__ = ["KIND_ATTR", "AttemptRunner"]
@@ -126,7 +126,9 @@ class AttemptRunner:
         fields = self._fields(job, mode)
         if definition is not None and definition.business_keys:
             fields.update(definition.business_values(data))
-        attempt = self.recorder.begin(job, mode, fields)
+        names = definition.business_keys if definition is not None else ()
+        keys = business_keys(data, names or BUSINESS_KEYS)
+        attempt = self.recorder.begin(job, mode, fields, keys)
         event(_log, "job.started", logging.DEBUG, base=fields)
         try:
             result = await self._execute(definition, job, data, mode, fields)

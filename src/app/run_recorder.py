@@ -68,6 +68,8 @@ class Attempt:
     """``time.perf_counter()`` when it began."""
     fields: LogFields
     """Its log fields (job id, queue, attempt, run mode, business keys)."""
+    keys: dict[str, str] = field(default_factory=dict)
+    """Business keys of its payload, stored with its row."""
     row: asyncio.Task[JobRun | None] | None = field(default=None)
     """The write of its ``running`` row, once it ran long enough to get one."""
 
@@ -80,6 +82,7 @@ class Attempt:
             attempt=self.attempt,
             run_mode=self.run_mode,
             started_at=self.started_at,
+            keys=self.keys,
         )
 
 
@@ -113,7 +116,13 @@ class RunRecorder:
             return len(self._in_flight)
         return sum(1 for attempt in self._in_flight if attempt.queue == queue)
 
-    def begin(self, job: Job, run_mode: RunMode, fields: LogFields) -> Attempt:
+    def begin(
+        self,
+        job: Job,
+        run_mode: RunMode,
+        fields: LogFields,
+        keys: dict[str, str] | None = None,
+    ) -> Attempt:
         """Track an attempt that begins now; nothing is written yet."""
         attempt = Attempt(
             job.id,
@@ -124,6 +133,7 @@ class RunRecorder:
             self._clock(),
             time.perf_counter(),
             fields,
+            keys or {},
         )
         self._in_flight[attempt] = None
         return attempt
@@ -153,6 +163,7 @@ class RunRecorder:
                 attempt=attempt.attempt,
                 run_mode=attempt.run_mode,
                 started_at=attempt.started_at,
+                keys=attempt.keys,
                 status=status,
                 finished_at=finished_at,
                 failure_kind=failure_kind,

@@ -33,6 +33,7 @@ from portside.ports.errors import (
 )
 from portside.ports.flows import ChildFailure, FlowJob, FlowRef, FlowTree
 from portside.ports.history import (
+    BUSINESS_KEYS,
     DEFAULT_FAILURE_RETENTION,
     DEFAULT_RUN_RETENTION,
     RUN_MODES,
@@ -42,13 +43,19 @@ from portside.ports.history import (
     JobRun,
     NewDeadLetter,
     QueueRunStats,
+    RunBucket,
     RunFinish,
     RunMode,
     RunStart,
     RunStatus,
 )
 from portside.ports.outbox import OutboxPort, Transaction
-from portside.ports.outbox_types import OutboxErrorCallback, OutboxEvent, OutboxHandler
+from portside.ports.outbox_types import (
+    OutboxErrorCallback,
+    OutboxEvent,
+    OutboxHandler,
+    OutboxStream,
+)
 from portside.ports.queue import (
     AbandonedHandler,
     EventStream,
@@ -77,11 +84,13 @@ from portside.ports.queue_types import (
     Retention,
     Schedule,
     ServerInfo,
+    WorkerInfo,
     WorkerStatus,
     default_attempts,
 )
 
 __all__ = [
+    "BUSINESS_KEYS",
     "CRON_MACROS",
     "DEFAULT_FAILURE_RETENTION",
     "DEFAULT_RUN_RETENTION",
@@ -124,6 +133,7 @@ __all__ = [
     "OutboxEvent",
     "OutboxHandler",
     "OutboxPort",
+    "OutboxStream",
     "PermanentError",
     "PortsideError",
     "QueueCounts",
@@ -133,6 +143,7 @@ __all__ = [
     "QueueRunStats",
     "RateLimit",
     "Retention",
+    "RunBucket",
     "RunFinish",
     "RunMode",
     "RunStart",
@@ -145,6 +156,7 @@ __all__ = [
     "ValidationError",
     "WaitTimeoutError",
     "WorkerHandle",
+    "WorkerInfo",
     "WorkerStatus",
     "check_cron_pattern",
     "default_attempts",

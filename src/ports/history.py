@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -13,6 +13,7 @@ from portside.ports.model import PortModel
 from portside.ports.queue_types import FailureKind
 
 __all__ = [
+    "BUSINESS_KEYS",
     "DEFAULT_FAILURE_RETENTION",
     "DEFAULT_RUN_RETENTION",
     "RUN_MODES",
@@ -22,10 +23,12 @@ __all__ = [
     "JobRun",
     "NewDeadLetter",
     "QueueRunStats",
+    "RunBucket",
     "RunFinish",
     "RunMode",
     "RunStart",
     "RunStatus",
+    "business_keys",
 ]
 
 RunMode = Literal["scheduled", "manual", "backfill"]
@@ -44,6 +47,21 @@ LOST_RUN_MESSAGE = (
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
+BUSINESS_KEYS: tuple[str, ...] = ("organizationId", "integrationId", "date")
+"""Top-level payload fields a run records as its business keys, to find its runs by them."""
+MAX_KEY_VALUE = 200
+
+
+def business_keys(data: Mapping[str, Any], names: Sequence[str] = BUSINESS_KEYS) -> dict[str, str]:
+    """The business keys of a job's payload: each of ``names`` that holds a string or an
+    integer at the top level, as text (longer values are cut to 200 characters)."""
+    found: dict[str, str] = {}
+    for name in names:
+        value = data.get(name)
+        if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+            found[name] = str(value)[:MAX_KEY_VALUE]
+    return found
+
 
 class RunStart(PortModel):
     """An attempt that began: what ``record_start`` stores."""
@@ -56,6 +74,8 @@ class RunStart(PortModel):
     attempt: int = Field(ge=1)
     run_mode: RunMode
     started_at: AwareDatetime
+    keys: dict[str, str] = Field(default_factory=dict)
+    """Business keys of the job's payload (``business_keys``), to query runs by."""
 
 
 class RunFinish(PortModel):
@@ -112,6 +132,7 @@ class JobRun(PortModel):
     started_at: datetime
     finished_at: datetime | None = None
     seen_at: datetime | None = None
+    keys: dict[str, str] = Field(default_factory=dict)
 
     @property
     def duration(self) -> float | None:
@@ -213,6 +234,24 @@ class QueueRunStats(PortModel):
         return failures / self.finished if self.finished else 0.0
 
 
+class RunBucket(PortModel):
+    """Attempts of one queue that finished within one time bucket (throughput charts)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    queue: str
+    start: datetime
+    completed: int = 0
+    retrying: int = 0
+    failed: int = 0
+    lost: int = 0
+
+    @property
+    def finished(self) -> int:
+        """Every attempt that ended in the bucket."""
+        return self.completed + self.retrying + self.failed + self.lost
+
+
 @runtime_checkable
 class HistoryPort(Protocol):
     """Run history and dead letters. Lists are newest first."""
@@ -256,9 +295,27 @@ class HistoryPort(Protocol):
         job_id: str | None = None,
         queue: str | None = None,
         name: str | None = None,
+        status: RunStatus | None = None,
+        run_mode: RunMode | None = None,
+        keys: Mapping[str, str] | None = None,
+        started_after: datetime | None = None,
+        started_before: datetime | None = None,
+        offset: int = 0,
         limit: int = 100,
     ) -> list[JobRun]:
-        """Attempts matching every given filter, newest first, at most ``limit``."""
+        """Attempts matching every given filter, newest first: ``limit`` of them after
+        skipping ``offset``.
+
+        ``keys`` matches runs whose business keys include every given pair;
+        ``started_after`` is inclusive, ``started_before`` exclusive.
+        """
+        ...
+
+    async def run_buckets(
+        self, since: datetime, *, bucket: timedelta = timedelta(minutes=1), queue: str | None = None
+    ) -> list[RunBucket]:
+        """Attempts that finished at or after ``since``, counted per queue and per ``bucket``
+        of time (aligned to the epoch), oldest bucket first; empty buckets are left out."""
         ...
 
     async def queue_stats(self, since: datetime) -> list[QueueRunStats]:
@@ -270,9 +327,19 @@ class HistoryPort(Protocol):
         ...
 
     async def list_failures(
-        self, *, queue: str | None = None, include_retried: bool = False, limit: int = 100
+        self,
+        *,
+        queue: str | None = None,
+        name: str | None = None,
+        failure_kind: FailureKind | None = None,
+        failed_after: datetime | None = None,
+        failed_before: datetime | None = None,
+        include_retried: bool = False,
+        offset: int = 0,
+        limit: int = 100,
     ) -> list[DeadLetter]:
-        """Dead letters, newest first; retried ones only with ``include_retried``."""
+        """Dead letters matching every given filter, newest first; retried ones only with
+        ``include_retried``. ``failed_after`` is inclusive, ``failed_before`` exclusive."""
         ...
 
     async def get_failure(self, failure_id: str) -> DeadLetter | None:

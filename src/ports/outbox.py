@@ -6,7 +6,12 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, runtime_checkable
 
-from portside.ports.outbox_types import OutboxErrorCallback, OutboxEvent, OutboxHandler
+from portside.ports.outbox_types import (
+    OutboxErrorCallback,
+    OutboxEvent,
+    OutboxHandler,
+    OutboxStream,
+)
 
 __all__ = ["OutboxPort", "Transaction"]
 
@@ -64,6 +69,10 @@ class OutboxPort(Protocol):
 
     async def pending(self) -> int:
         """How many committed events are not yet published."""
+        ...
+
+    async def streams(self) -> list[OutboxStream]:
+        """Every stream that has had an event, by name, with its last seq and pending count."""
         ...
 
     async def purge_published(self, older_than: float) -> int:

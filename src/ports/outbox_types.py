@@ -10,7 +10,7 @@ from pydantic import ConfigDict
 
 from portside.ports.model import PortModel
 
-__all__ = ["OutboxErrorCallback", "OutboxEvent", "OutboxHandler"]
+__all__ = ["OutboxErrorCallback", "OutboxEvent", "OutboxHandler", "OutboxStream"]
 
 
 class OutboxEvent(PortModel):
@@ -31,6 +31,17 @@ class OutboxEvent(PortModel):
     published_at: datetime | None = None
     trace_context: str | None = None
     """The trace context of the append (OBS1): publishing and delivery spans link to it."""
+
+
+class OutboxStream(PortModel):
+    """One stream of the outbox: its last ``seq`` handed out and its committed events not
+    yet published (``pending``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stream: str
+    last_seq: int
+    pending: int = 0
 
 
 OutboxHandler = Callable[[OutboxEvent], Awaitable[None]]

@@ -24,6 +24,7 @@ from portside.ports.queue_types import (
     Retention,
     Schedule,
     ServerInfo,
+    WorkerInfo,
     WorkerStatus,
 )
 
@@ -304,6 +305,14 @@ class QueuePort(Protocol):
 
     async def list_schedules(self, queue: str) -> list[Schedule]:
         """The job schedulers of a queue."""
+        ...
+
+    async def schedule_next_runs(self, queue: str) -> dict[str, float]:
+        """When each job scheduler of ``queue`` runs next (epoch seconds), by scheduler id."""
+        ...
+
+    async def list_workers(self, queue: str) -> list[WorkerInfo]:
+        """The workers connected to ``queue`` now, one per worker (OPS1)."""
         ...
 
     async def set_queue_concurrency(self, queue: str, limit: int | None) -> None:

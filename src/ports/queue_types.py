@@ -40,6 +40,7 @@ __all__ = [
     "Retention",
     "Schedule",
     "ServerInfo",
+    "WorkerInfo",
     "WorkerStatus",
     "default_attempts",
     "default_options",
@@ -48,6 +49,7 @@ __all__ = [
 ATTEMPTS_ENV = "PORTSIDE_DEFAULT_ATTEMPTS"
 MAX_SECONDS = float(2**31)  # ~68 years: every duration must fit BullMQ's integer milliseconds
 MAX_KEEP = 2**31 - 1
+MAX_STACKTRACES = 10  # tracebacks a job keeps, newest last (BullMQ keeps what the worker writes)
 MAX_PRIORITY = 2_097_151  # 2**21 - 1, the largest priority Node BullMQ 5 accepts
 
 JobState = Literal[
@@ -315,6 +317,10 @@ class JobInfo(PortModel):
     processed_at: float | None = None
     finished_at: float | None = None
     parent: JobParent | None = None
+    options: JobOptions | None = None
+    """The options the job was added with (None when the stored ones are unreadable)."""
+    stacktrace: list[str] = Field(default_factory=list)
+    """Tracebacks of its failed attempts, oldest first (the newest few are kept)."""
 
 
 class JobPage(PortModel):
@@ -402,6 +408,19 @@ class WorkerStatus(PortModel):
     processed: int
     failed: int
     last_fetch_at: float | None = None
+
+
+class WorkerInfo(PortModel):
+    """A worker connected to a queue, as the queue's server sees it (Node BullMQ's
+    ``getWorkers``): its connection name, address, and how long it has been connected and
+    idle, in seconds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    address: str | None = None
+    age: float = 0.0
+    idle: float = 0.0
 
 
 class ServerInfo(PortModel):

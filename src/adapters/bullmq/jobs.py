@@ -14,9 +14,11 @@ import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import pydantic
+
 from portside.adapters.bullmq.names import portside_queue
-from portside.adapters.bullmq.options import PORTSIDE_KEY
-from portside.ports import FailureKind, JobInfo, JobParent, JobState, ValidationError
+from portside.adapters.bullmq.options import PORTSIDE_KEY, from_bullmq_opts
+from portside.ports import FailureKind, JobInfo, JobOptions, JobParent, JobState, ValidationError
 from portside.ports.inputs import check_log_line
 from portside.ports.queue_types import MAX_TRACE_CONTEXT
 
@@ -417,7 +419,26 @@ def job_info(
         processed_at=_seconds(fields.get("processedOn")),
         finished_at=_seconds(fields.get("finishedOn")),
         parent=_parent(text, prefix) if "parent" in text or "parentKey" in text else None,
+        options=_options(text.get("opts")),
+        stacktrace=_stacktrace(text.get("stacktrace")),
     )
+
+
+def _options(raw: str | None) -> JobOptions | None:
+    opts = _json(raw, None)
+    if not isinstance(opts, dict):
+        return None
+    try:
+        return from_bullmq_opts(opts)
+    except (ValidationError, pydantic.ValidationError, TypeError, ValueError):
+        return None
+
+
+def _stacktrace(raw: str | None) -> list[str]:
+    traces = _json(raw, [])
+    if not isinstance(traces, list):
+        return []
+    return [trace for trace in traces if isinstance(trace, str)]
 
 
 def children_values(processed: Any, prefix: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from portside.adapters.bullmq.transport.errors import translate_errors
 from portside.adapters.bullmq.transport.scripts import check_bullmq_scripts
 from portside.adapters.bullmq.waiting import FinishWatch
 from portside.adapters.bullmq.worker.handle import BullMQWorker
+from portside.adapters.bullmq.workers import list_workers
 from portside.ports import (
     AbandonedHandler,
     Classifier,
@@ -52,6 +53,7 @@ from portside.ports import (
     ServerInfo,
     ValidationError,
     WorkerHandle,
+    WorkerInfo,
     default_classify,
 )
 from portside.ports.inputs import (
@@ -492,6 +494,21 @@ class BullMQQueue:
         target = self._queue(queue)
         async with translate_errors(self._connector.safe_url, "list_schedules"):
             return await self._schedules.list(target)
+
+    async def schedule_next_runs(self, queue: str) -> dict[str, float]:
+        """When each job scheduler of ``queue`` runs next (the scores of its ``repeat`` set)."""
+        target = self._queue(queue)
+        async with translate_errors(self._connector.safe_url, "schedule_next_runs"):
+            pairs: list[Any] = await self._client.zrange(
+                target.key("repeat"), 0, -1, withscores=True
+            )
+        return {str(key): float(score) / 1000 for key, score in pairs}
+
+    async def list_workers(self, queue: str) -> list[WorkerInfo]:
+        """The workers connected to ``queue`` (BullMQ's connection names in ``CLIENT LIST``)."""
+        target = self._queue(queue)
+        async with translate_errors(self._connector.safe_url, "list_workers"):
+            return await list_workers(self._client, target)
 
     # -- events ----------------------------------------------------------------------------
 

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
 from portside.ports import (
     DEFAULT_FAILURE_RETENTION,
     DeadLetter,
+    FailureKind,
     FinishedRun,
     HistoryPort,
     JobRun,
     NewDeadLetter,
     QueueRunStats,
+    RunBucket,
     RunFinish,
+    RunMode,
     RunStart,
+    RunStatus,
     ValidationError,
 )
 from portside.ports.history import DEFAULT_RUN_RETENTION, LOST_RUN_ERROR, LOST_RUN_MESSAGE
@@ -105,18 +109,55 @@ class InMemoryHistory:
         job_id: str | None = None,
         queue: str | None = None,
         name: str | None = None,
+        status: RunStatus | None = None,
+        run_mode: RunMode | None = None,
+        keys: Mapping[str, str] | None = None,
+        started_after: datetime | None = None,
+        started_before: datetime | None = None,
+        offset: int = 0,
         limit: int = 100,
     ) -> list[JobRun]:
         """Attempts matching every given filter, newest first."""
+        wanted = {
+            "job_id": job_id,
+            "queue": queue,
+            "name": name,
+            "status": status,
+            "run_mode": run_mode,
+        }
+        given = {field: value for field, value in wanted.items() if value is not None}
+        pairs = dict(keys or {}).items()
         found = [
             run
-            for run in reversed(self.runs.values())
-            if (job_id is None or run.job_id == job_id)
-            and (queue is None or run.queue == queue)
-            and (name is None or run.name == name)
+            for run in self.runs.values()
+            if all(getattr(run, field) == value for field, value in given.items())
+            and pairs <= run.keys.items()
+            and (started_after is None or run.started_at >= started_after)
+            and (started_before is None or run.started_at < started_before)
         ]
-        found.sort(key=lambda run: run.started_at, reverse=True)
-        return found[: max(limit, 0)]
+        found.sort(key=lambda run: (run.started_at, int(run.id)), reverse=True)
+        first = max(offset, 0)
+        return found[first : first + max(limit, 0)]
+
+    async def run_buckets(
+        self, since: datetime, *, bucket: timedelta = timedelta(minutes=1), queue: str | None = None
+    ) -> list[RunBucket]:
+        """Finished attempts per queue and per ``bucket`` of time, oldest bucket first."""
+        width = bucket.total_seconds()
+        counts: dict[tuple[datetime, str], dict[str, int]] = {}
+        for run in self.runs.values():
+            if run.finished_at is None or run.finished_at < since:
+                continue
+            if queue is not None and run.queue != queue:
+                continue
+            seconds = run.finished_at.timestamp() // width * width
+            start = datetime.fromtimestamp(seconds, UTC)
+            tally = counts.setdefault((start, run.queue), {})
+            tally[run.status] = tally.get(run.status, 0) + 1
+        return [
+            RunBucket(queue=name, start=start, **tally)
+            for (start, name), tally in sorted(counts.items())
+        ]
 
     async def queue_stats(self, since: datetime) -> list[QueueRunStats]:
         """Per queue, the attempts that finished at or after ``since``."""
@@ -147,17 +188,31 @@ class InMemoryHistory:
         return stored
 
     async def list_failures(
-        self, *, queue: str | None = None, include_retried: bool = False, limit: int = 100
+        self,
+        *,
+        queue: str | None = None,
+        name: str | None = None,
+        failure_kind: FailureKind | None = None,
+        failed_after: datetime | None = None,
+        failed_before: datetime | None = None,
+        include_retried: bool = False,
+        offset: int = 0,
+        limit: int = 100,
     ) -> list[DeadLetter]:
-        """Dead letters, newest first."""
+        """Dead letters matching every given filter, newest first."""
         found = [
             failure
             for failure in reversed(self.failures.values())
             if (queue is None or failure.queue == queue)
+            and (name is None or failure.name == name)
+            and (failure_kind is None or failure.failure_kind == failure_kind)
+            and (failed_after is None or failure.failed_at >= failed_after)
+            and (failed_before is None or failure.failed_at < failed_before)
             and (include_retried or failure.retried_at is None)
         ]
         found.sort(key=lambda failure: failure.failed_at, reverse=True)
-        return found[: max(limit, 0)]
+        first = max(offset, 0)
+        return found[first : first + max(limit, 0)]
 
     async def get_failure(self, failure_id: str) -> DeadLetter | None:
         """One dead letter by id, or None."""

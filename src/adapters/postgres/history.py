@@ -6,7 +6,7 @@ import asyncio
 import json
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -19,13 +19,17 @@ from portside.ports import (
     DEFAULT_FAILURE_RETENTION,
     ConfigurationError,
     DeadLetter,
+    FailureKind,
     FinishedRun,
     HistoryPort,
     JobRun,
     NewDeadLetter,
     QueueRunStats,
+    RunBucket,
     RunFinish,
+    RunMode,
     RunStart,
+    RunStatus,
     ValidationError,
 )
 from portside.ports.history import DEFAULT_RUN_RETENTION, LOST_RUN_ERROR, LOST_RUN_MESSAGE
@@ -77,6 +81,7 @@ def _run(row: asyncpg.Record) -> JobRun:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         seen_at=row["seen_at"],
+        keys=json.loads(row["keys"]),
     )
 
 
@@ -93,6 +98,7 @@ _RUN_COLUMNS = (
     "error_class",
     "error_message",
     "result",
+    "keys",
 )
 """The ``job_runs`` columns ``_run_args`` gives values for, in its order."""
 
@@ -109,7 +115,12 @@ def _run_args(run: FinishedRun) -> tuple[Any, ...]:
         run.started_at,
         finished_at,
         *outcome,
+        _keys(run.keys),
     )
+
+
+def _keys(keys: Mapping[str, str]) -> str:
+    return _json(dict(keys)) or "{}"
 
 
 def _failure(row: asyncpg.Record) -> DeadLetter:
@@ -276,6 +287,7 @@ class PostgresHistory:
             run.attempt,
             run.run_mode,
             run.started_at,
+            _keys(run.keys),
         )
         assert row is not None  # INSERT ... RETURNING always returns the row
         return _run(row)
@@ -289,6 +301,7 @@ class PostgresHistory:
             [run.attempt for run in runs],
             [run.run_mode for run in runs],
             [run.started_at for run in runs],
+            [_keys(run.keys) for run in runs],
         )
         # Rows are matched by content, not by the order RETURNING happens to use; runs with
         # equal content are interchangeable.
@@ -399,11 +412,36 @@ class PostgresHistory:
         job_id: str | None = None,
         queue: str | None = None,
         name: str | None = None,
+        status: RunStatus | None = None,
+        run_mode: RunMode | None = None,
+        keys: Mapping[str, str] | None = None,
+        started_after: datetime | None = None,
+        started_before: datetime | None = None,
+        offset: int = 0,
         limit: int = 100,
     ) -> list[JobRun]:
         """Attempts matching every given filter, newest first."""
-        rows = await self._fetch("list_runs", job_id, queue, name, max(limit, 0))
+        rows = await self._fetch(
+            "list_runs",
+            job_id,
+            queue,
+            name,
+            max(limit, 0),
+            status,
+            run_mode,
+            _keys(keys) if keys else None,
+            started_after,
+            started_before,
+            max(offset, 0),
+        )
         return [_run(row) for row in rows]
+
+    async def run_buckets(
+        self, since: datetime, *, bucket: timedelta = timedelta(minutes=1), queue: str | None = None
+    ) -> list[RunBucket]:
+        """Finished attempts per queue and per ``bucket`` of time, oldest bucket first."""
+        rows = await self._fetch("run_buckets", since, bucket.total_seconds(), queue)
+        return [RunBucket(**dict(row)) for row in rows]
 
     async def queue_stats(self, since: datetime) -> list[QueueRunStats]:
         """Per queue, the attempts that finished at or after ``since``."""
@@ -435,10 +473,29 @@ class PostgresHistory:
         return _failure(row)
 
     async def list_failures(
-        self, *, queue: str | None = None, include_retried: bool = False, limit: int = 100
+        self,
+        *,
+        queue: str | None = None,
+        name: str | None = None,
+        failure_kind: FailureKind | None = None,
+        failed_after: datetime | None = None,
+        failed_before: datetime | None = None,
+        include_retried: bool = False,
+        offset: int = 0,
+        limit: int = 100,
     ) -> list[DeadLetter]:
-        """Dead letters, newest first."""
-        rows = await self._fetch("list_failures", queue, include_retried, max(limit, 0))
+        """Dead letters matching every given filter, newest first."""
+        rows = await self._fetch(
+            "list_failures",
+            queue,
+            include_retried,
+            max(limit, 0),
+            name,
+            failure_kind,
+            failed_after,
+            failed_before,
+            max(offset, 0),
+        )
         return [_failure(row) for row in rows]
 
     async def get_failure(self, failure_id: str) -> DeadLetter | None:

@@ -1,16 +1,18 @@
 -- Named queries of PostgresHistory (run history and dead letters). Tables: 0010_job_runs.sql.
 
 -- name: record_start
-INSERT INTO job_runs (job_id, queue, job_name, attempt, run_mode, status, started_at)
-VALUES ($1, $2, $3, $4, $5, 'running', $6)
+INSERT INTO job_runs (job_id, queue, job_name, attempt, run_mode, status, started_at, keys)
+VALUES ($1, $2, $3, $4, $5, 'running', $6, $7::jsonb)
 RETURNING *;
 
 -- name: record_starts
 -- Many record_start rows in one statement; the caller matches the returned rows to its inputs.
-INSERT INTO job_runs (job_id, queue, job_name, attempt, run_mode, status, started_at)
-SELECT job_id, queue, job_name, attempt, run_mode, 'running', started_at
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::timestamptz[])
-       WITH ORDINALITY AS input (job_id, queue, job_name, attempt, run_mode, started_at, position)
+INSERT INTO job_runs (job_id, queue, job_name, attempt, run_mode, status, started_at, keys)
+SELECT job_id, queue, job_name, attempt, run_mode, 'running', started_at, keys::jsonb
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::timestamptz[],
+              $7::text[])
+       WITH ORDINALITY AS input (job_id, queue, job_name, attempt, run_mode, started_at, keys,
+                                 position)
  ORDER BY position
 RETURNING *;
 
@@ -35,8 +37,8 @@ RETURNING run.*;
 
 -- name: record_run
 INSERT INTO job_runs (job_id, queue, job_name, attempt, run_mode, status, started_at,
-                      finished_at, failure_kind, error_class, error_message, result)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb);
+                      finished_at, failure_kind, error_class, error_message, result, keys)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13::jsonb);
 
 -- name: touch_runs
 UPDATE job_runs SET seen_at = $2 WHERE id = ANY($1::bigint[]) AND status = 'running';
@@ -64,8 +66,27 @@ SELECT *
  WHERE ($1::text IS NULL OR job_id = $1)
    AND ($2::text IS NULL OR queue = $2)
    AND ($3::text IS NULL OR job_name = $3)
+   AND ($5::text IS NULL OR status = $5)
+   AND ($6::text IS NULL OR run_mode = $6)
+   AND ($7::jsonb IS NULL OR keys @> $7::jsonb)
+   AND ($8::timestamptz IS NULL OR started_at >= $8)
+   AND ($9::timestamptz IS NULL OR started_at < $9)
  ORDER BY started_at DESC, id DESC
- LIMIT $4;
+ LIMIT $4 OFFSET $10;
+
+-- name: run_buckets
+-- Finished attempts since $1 per queue and per $2-second bucket aligned to the epoch.
+SELECT queue,
+       to_timestamp(floor(extract(epoch FROM finished_at) / $2) * $2) AS start,
+       count(*) FILTER (WHERE status = 'completed') AS completed,
+       count(*) FILTER (WHERE status = 'retrying')  AS retrying,
+       count(*) FILTER (WHERE status = 'failed')    AS failed,
+       count(*) FILTER (WHERE status = 'lost')      AS lost
+  FROM job_runs
+ WHERE finished_at >= $1
+   AND ($3::text IS NULL OR queue = $3)
+ GROUP BY 1, 2
+ ORDER BY 2, 1;
 
 -- name: queue_stats
 SELECT queue,
@@ -92,8 +113,12 @@ SELECT *
   FROM job_failures
  WHERE ($1::text IS NULL OR queue = $1)
    AND ($2::boolean OR retried_at IS NULL)
+   AND ($4::text IS NULL OR job_name = $4)
+   AND ($5::text IS NULL OR failure_kind = $5)
+   AND ($6::timestamptz IS NULL OR failed_at >= $6)
+   AND ($7::timestamptz IS NULL OR failed_at < $7)
  ORDER BY failed_at DESC, id
- LIMIT $3;
+ LIMIT $3 OFFSET $8;
 
 -- name: get_failure
 SELECT * FROM job_failures WHERE id = $1;

@@ -26,6 +26,7 @@ from portside.ports import (
     OutboxEvent,
     OutboxHandler,
     OutboxPort,
+    OutboxStream,
     ValidationError,
 )
 from portside.ports.inputs import check_append, check_from_seq, check_seconds
@@ -254,6 +255,13 @@ class PostgresOutbox:
         )
         return count
 
+    async def streams(self) -> list[OutboxStream]:
+        """Every stream that has had an event, by name, with its last seq and pending count."""
+        rows: list[Any] = await run(
+            await self._get_pool(), _fetch(query("streams")), "outbox streams()"
+        )
+        return [OutboxStream(**dict(row)) for row in rows]
+
     async def lag(self) -> float:
         """Seconds since the oldest unpublished event was appended (0.0 when none)."""
         seconds: float = await run(await self._get_pool(), _fetchval(query("lag")), "outbox lag()")
@@ -328,6 +336,13 @@ class PostgresOutbox:
             callback(error)
         except Exception:
             _log.exception("the outbox on_error callback raised")
+
+
+def _fetch(sql: str, *args: Any) -> Callable[[Any], Awaitable[Any]]:
+    async def work(conn: Any) -> Any:
+        return await conn.fetch(sql, *args)
+
+    return work
 
 
 def _fetchval(sql: str, *args: Any) -> Callable[[Any], Awaitable[Any]]:

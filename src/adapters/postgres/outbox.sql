@@ -131,6 +131,14 @@ ORDER BY e.stream, e.seq;
 -- name: pending_count
 SELECT count(*) FROM portside_outbox_events WHERE published_at IS NULL;
 
+-- name: streams
+-- Every stream with its last seq and its committed, unpublished events (partial index).
+SELECT s.stream, s.last_seq,
+       (SELECT count(*) FROM portside_outbox_events e
+         WHERE e.stream = s.stream AND e.published_at IS NULL) AS pending
+  FROM portside_outbox_streams s
+ ORDER BY s.stream;
+
 -- name: lag
 SELECT coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)::float8
 FROM portside_outbox_events

@@ -271,11 +271,14 @@ def _main_job_of(
 
 def _list_jobs(application: Application, public: Registry) -> None:
     """Every job clients may enqueue, its queue, what it does and its sample payload."""
+    main = application.main_job
     for definition in public:
         _say(f"{definition.name}  (queue {definition.queue})")
         if definition.description:
             _say(f"    {definition.description}")
         sample = application.samples.get(definition.name)
+        if sample is None and main is not None and main.name == definition.name:
+            sample = main.data()
         if sample is not None:
             _say(f"    portside dev --job {definition.name} --data '{json.dumps(dict(sample))}'")
 

@@ -10,12 +10,16 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 
 from portside import version
+from portside.app.admin import AdminService
 from portside.app.application import internal_jobs
 from portside.app.http import routes_admin, routes_jobs, routes_ops, routes_runs
+from portside.app.http.auth import require_api_token
+from portside.app.http.console import install_console
 from portside.app.http.health import HealthService
 from portside.app.http.limits import BodyLimitMiddleware
 from portside.app.http.metrics import HttpMetrics, MetricsMiddleware
@@ -39,10 +43,11 @@ __all__ = ["api_state_of", "close_streams", "create_app"]
 _log = logging.getLogger("portside.http")
 
 DESCRIPTION = """\
-Enqueue registered jobs and follow them; queue health and Prometheus metrics; dead-letter
-administration behind a bearer token.{runs}
+Enqueue registered jobs and follow them; queue health and Prometheus metrics; queue, job,
+run-history, dead-letter, scheduler and outbox administration behind a bearer token.{runs}
 
-Every error answers with a JSON body `{{"error": code, "detail": sentence, "fields": [...]}}`.
+Every error answers with an `application/problem+json` body (RFC 9457)
+`{{"type", "title", "status", "error": code, "detail": sentence, "fields": [...]}}`.
 """
 RUNS_DESCRIPTION = """ Start runs and stream their events as Server-Sent Events (replayable
 from any sequence number)."""
@@ -53,7 +58,11 @@ TAGS: list[dict[str, Any]] = [
         "name": "operations",
         "description": "Liveness, readiness, queue health and Prometheus metrics.",
     },
-    {"name": "admin", "description": "Dead letters (bearer token)."},
+    {
+        "name": "admin",
+        "description": "Queues, jobs, run history, dead letters, job schedulers and the outbox "
+        "(bearer token).",
+    },
 ]
 
 
@@ -63,6 +72,17 @@ def _known_jobs(registry: Registry, runs: RunService | None) -> Registry:
         if definition.name not in known:
             known.register(definition)
     return known
+
+
+def _system_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def operation_id(route: APIRoute) -> str:
+    """A route's OpenAPI operation id: its function name in camelCase (``list_queues`` ->
+    ``listQueues``), so generated clients get readable method names."""
+    first, *rest = route.name.split("_")
+    return first + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def _report_outbox_error(error: BaseException) -> None:
@@ -116,6 +136,7 @@ def create_app(
     """
     settings = settings or HttpSettings()
     tracing = _resolved(tracing)
+    now = clock or _system_now
     known = _known_jobs(registry, runs)
     queues = tuple(known.queues())
     metrics = HttpMetrics(extra_metrics, registry=metrics_registry)
@@ -135,11 +156,12 @@ def create_app(
             settings.thresholds,
             watcher=watcher,
             local_workers=local_workers,
-            clock=clock or (lambda: datetime.now(UTC)),
+            clock=now,
         ),
         readiness=Readiness(infra.queue, infra.history, workers=local_workers),
         queues=queues,
         queue_of_job={definition.name: definition.queue for definition in known},
+        admin=AdminService(infra, known, clock=now),
         watcher=watcher,
         tracing=tracing,
     )
@@ -173,17 +195,20 @@ def create_app(
         # An API answers a trailing slash with 404, not a redirect clients may not follow.
         redirect_slashes=False,
         openapi_tags=[tag for tag in TAGS if runs is not None or tag["name"] != "runs"],
+        generate_unique_id_function=operation_id,
     )
     app.state.portside = state
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.include_router(routes_jobs.router)
+    public = [Depends(require_api_token)]
+    app.include_router(routes_jobs.router, dependencies=public)
     if runs is not None:
-        app.include_router(runs.routes())
-        app.include_router(routes_runs.router)
+        app.include_router(runs.routes(), dependencies=public)
+        app.include_router(routes_runs.router, dependencies=public)
     for module in (routes_ops, routes_admin):
         app.include_router(module.router)
+    install_console(app)
     install_openapi(app, registry)
     if tracing is not None:
         _instrument(app, tracing)

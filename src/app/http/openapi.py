@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from portside.app.http.problems import PROBLEM_MEDIA_TYPE
 from portside.app.registry import Registry
 
 __all__ = ["install_openapi"]
@@ -49,6 +50,33 @@ def _enqueue_operation(document: dict[str, Any]) -> dict[str, Any] | None:
     return operation if isinstance(operation, dict) else None
 
 
+_PROBLEM = {"$ref": _REF.format(model="Problem")}
+
+
+def _own_body(response: dict[str, Any]) -> bool:
+    """Whether an error answer is documented with a model of its own (``/readyz``'s 503 is
+    the readiness report, not a problem)."""
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    reference = str(schema.get("$ref", ""))
+    return bool(reference) and not reference.endswith(("/Problem", "/HTTPValidationError"))
+
+
+def _problem_bodies(document: dict[str, Any]) -> None:
+    """Every 4xx/5xx answer is a ``Problem`` in ``application/problem+json``, including the
+    422 FastAPI documents on its own, whose default body the API never sends; an answer
+    documented with a model of its own keeps it."""
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            for status, response in operation.get("responses", {}).items():
+                if str(status)[:1] in ("4", "5") and not _own_body(response):
+                    response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM}}
+                    if str(status) == "422":
+                        response["description"] = "Invalid input; `fields` lists each problem."
+    schemas = document.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+
+
 def install_openapi(app: FastAPI, registry: Registry) -> None:
     """Make ``app.openapi()`` describe ``registry``'s payloads on ``POST /jobs/{name}``."""
 
@@ -74,6 +102,7 @@ def install_openapi(app: FastAPI, registry: Registry) -> None:
             for parameter in operation.get("parameters", []):
                 if parameter.get("name") == "name" and parameter.get("in") == "path":
                     parameter["schema"] = {**parameter["schema"], "enum": registry.names()}
+        _problem_bodies(document)
         app.openapi_schema = document
         return document
 

@@ -1,9 +1,11 @@
-"""Error responses: one JSON shape for every 4xx/5xx, and the handlers that produce it."""
+"""Error responses: one ``application/problem+json`` shape (RFC 9457) for every 4xx/5xx, and
+the handlers that produce it."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,11 +13,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from portside.app.errors import UnknownJobError
 from portside.ports import BackendUnavailableError, ConfigurationError, ValidationError
 
 __all__ = [
+    "PROBLEM_MEDIA_TYPE",
     "ApiError",
     "FieldProblem",
     "Problem",
@@ -26,6 +30,8 @@ __all__ = [
 ]
 
 _log = logging.getLogger("portside.http")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 _CODES = {
     400: "bad_request",
@@ -53,10 +59,14 @@ class FieldProblem(BaseModel):
 
 
 class Problem(BaseModel):
-    """Every error response: a machine-readable ``error`` code, a sentence, field details."""
+    """Every error response (RFC 9457 problem details): the HTTP ``status`` and its
+    ``title``, a machine-readable ``error`` code, a sentence, and field details."""
 
     model_config = ConfigDict(frozen=True)
 
+    type: str = "about:blank"
+    title: str
+    status: int
     error: str
     detail: str
     fields: list[FieldProblem] = []
@@ -90,9 +100,27 @@ def problem_response(
     fields: Sequence[FieldProblem] = (),
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    """A ``Problem`` JSON response."""
-    body = Problem(error=error or _CODES.get(status, "error"), detail=detail, fields=list(fields))
-    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+    """A ``Problem`` response (``application/problem+json``)."""
+    body = Problem(
+        title=_title(status),
+        status=status,
+        error=error or _CODES.get(status, "error"),
+        detail=detail,
+        fields=list(fields),
+    )
+    return JSONResponse(
+        body.model_dump(mode="json"),
+        status_code=status,
+        headers=headers,
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
+
+
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 def field_problems(
@@ -145,9 +173,25 @@ async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(422, f"invalid input: {where}", fields=fields)
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves on the request's path (Starlette names only the first
+    route that matched the path)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "\x00"})
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+        detail = f"{request.method} is not allowed here; allowed: {headers['Allow']}"
+        return problem_response(405, detail, headers=headers)
+    return problem_response(exc.status_code, str(exc.detail), headers=headers)
 
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:

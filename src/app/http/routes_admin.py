@@ -1,89 +1,283 @@
-"""Admin endpoints behind a bearer token: list and retry dead letters (A4)."""
+"""Admin endpoints behind the bearer token (OPS3): queues, jobs, run history, dead letters,
+job schedulers and the outbox, all through ``AdminService``."""
 
 from __future__ import annotations
 
-import hmac
-from typing import Annotated
+from datetime import datetime, timedelta
+from typing import Annotated, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Query, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+import pydantic
+from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi.responses import StreamingResponse
 
-from portside.app.failures import retry_failure
-from portside.app.http.problems import ApiError, responses
+from portside.app.admin import FailureQuery, RunQuery
+from portside.app.http.admin_schemas import (
+    ActionDone,
+    JobDetailBody,
+    JobList,
+    OutboxStreamBody,
+    OutboxStreamList,
+    Purged,
+    QueueBody,
+    QueueList,
+    RunBody,
+    RunList,
+    SchedulerBody,
+    SchedulerList,
+)
+from portside.app.http.auth import require_admin
+from portside.app.http.problems import ApiError, field_problems, responses
 from portside.app.http.schemas import FailedJob, FailedJobList, RetriedJob
-from portside.app.http.settings import ADMIN_TOKEN_ENV
+from portside.app.http.sse import MAX_SEQ, event_stream, parse_last_event_id, resume_from
 from portside.app.http.state import ApiState, api_state
+from portside.ports import FailureKind, JobState, RunMode, RunStatus
 
-__all__ = ["require_admin", "router"]
+__all__ = ["QUEUE_PATTERN", "STREAM_OPERATION", "require_admin", "router"]
 
 State = Annotated[ApiState, Depends(api_state)]
-_bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="adminToken",
-    description=f"The value of {ADMIN_TOKEN_ENV}, sent as `Authorization: Bearer <token>`.",
-)
 QUEUE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(?::[A-Za-z0-9][A-Za-z0-9_.\-]*)*$"
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="portside-admin"'}
-
-
-async def require_admin(
-    api: State,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-) -> None:
-    """Let the request through only with the configured bearer token (constant-time compare)."""
-    token = api.settings.admin_token
-    if token is None:
-        raise ApiError(
-            403,
-            f"the admin API is disabled: set {ADMIN_TOKEN_ENV} on the API server to enable it",
-        )
-    if credentials is None:
-        raise ApiError(
-            401,
-            f"missing bearer token: send 'Authorization: Bearer <{ADMIN_TOKEN_ENV}>'",
-            headers=_CHALLENGE,
-        )
-    given = credentials.credentials.encode("utf-8", "surrogateescape")
-    if not hmac.compare_digest(given, token.get_secret_value().encode("utf-8")):
-        raise ApiError(401, "wrong bearer token", headers=_CHALLENGE)
-
+STREAM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$"
+KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}=[^=]{1,200}$"
+STREAM_OPERATION = "tailOutboxStream"
+MAX_AGE_DAYS = 36_500
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 FailureId = Annotated[str, Path(min_length=1, max_length=100, description="Dead letter id.")]
+QueueName = Annotated[
+    str, Path(min_length=1, max_length=200, pattern=QUEUE_PATTERN, description="A queue name.")
+]
+JobId = Annotated[str, Path(min_length=1, max_length=256, description="The job id.")]
+JobName = Annotated[
+    str | None, Query(min_length=1, max_length=200, description="Only jobs of this name.")
+]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Skip this many.")]
+Limit = Annotated[int, Query(ge=1, le=500, description="At most this many.")]
+ListableState = Literal[
+    "waiting", "active", "delayed", "completed", "failed", "paused", "waiting-children"
+]
+Since = Annotated[
+    datetime | None,
+    Query(description="From this moment on (inclusive), e.g. 2026-01-31T00:00:00Z."),
+]
+Until = Annotated[
+    datetime | None, Query(description="Before this moment (exclusive), with a time zone.")
+]
+_ALL = (401, 403, 422, 503)
+Q = TypeVar("Q", RunQuery, FailureQuery)
+
+
+def _query(model: type[Q], **values: object) -> Q:
+    try:
+        return model.model_validate(values)
+    except pydantic.ValidationError as error:
+        fields = field_problems(error.errors(include_url=False), ("query",))
+        where = ", ".join(".".join(str(part) for part in field.loc) for field in fields)
+        raise ApiError(422, f"invalid input: {where}", fields=fields) from error
+
+
+# -- queues ----------------------------------------------------------------------------------
 
 
 @router.get(
-    "/failed-jobs",
-    summary="Dead letters, newest first",
-    responses=responses(401, 403, 422, 503),
+    "/queues", summary="Every queue with counts, workers and throughput", responses=responses(*_ALL)
 )
-async def failed_jobs(
+async def list_queues(api: State) -> QueueList:
+    """Per queue: jobs per state, paused flag, connected workers, and attempts per minute
+    (completed and failed) over the last 15 minutes."""
+    return QueueList(items=[QueueBody.of(summary) for summary in await api.admin.queues()])
+
+
+@router.get("/queues/{queue}", summary="One queue", responses=responses(404, *_ALL))
+async def get_queue(queue: QueueName, api: State) -> QueueBody:
+    """Jobs per state, paused flag, workers and recent throughput of one queue."""
+    return QueueBody.of(await api.admin.queue(queue))
+
+
+@router.post("/queues/{queue}/pause", summary="Pause a queue", responses=responses(404, *_ALL))
+async def pause_queue(queue: QueueName, api: State) -> QueueBody:
+    """Every worker stops taking jobs of the queue until it is resumed; running jobs finish."""
+    await api.admin.pause(queue)
+    return QueueBody.of(await api.admin.queue(queue))
+
+
+@router.post("/queues/{queue}/resume", summary="Resume a queue", responses=responses(404, *_ALL))
+async def resume_queue(queue: QueueName, api: State) -> QueueBody:
+    """Workers take the queue's jobs again."""
+    await api.admin.resume(queue)
+    return QueueBody.of(await api.admin.queue(queue))
+
+
+@router.post(
+    "/queues/{queue}/purge",
+    summary="Remove a queue's waiting and delayed jobs",
+    responses=responses(404, *_ALL),
+)
+async def purge_queue(queue: QueueName, api: State) -> Purged:
+    """Removes every waiting and delayed job (BullMQ's drain); active, completed and failed
+    jobs stay."""
+    return Purged(removed=await api.admin.purge(queue))
+
+
+# -- jobs ------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/queues/{queue}/jobs",
+    summary="A page of a queue's jobs in one state",
+    responses=responses(404, *_ALL),
+)
+async def list_jobs(
+    queue: QueueName,
+    api: State,
+    state: Annotated[ListableState, Query(description="The state to list.")] = "waiting",
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> JobList:
+    """Newest first; ``total`` counts every job in the state."""
+    listed: JobState = state
+    return JobList.of(await api.admin.jobs(queue, listed, offset=offset, limit=limit))
+
+
+@router.get(
+    "/queues/{queue}/jobs/{job_id}",
+    summary="One job with its runs and logs",
+    responses=responses(404, *_ALL),
+)
+async def get_job(queue: QueueName, job_id: JobId, api: State) -> JobDetailBody:
+    """Data, options, progress, result, failure reason and kind, stack traces, attempts,
+    timestamps, its run-history rows and its log lines."""
+    detail = await api.admin.job(queue, job_id)
+    if detail is None:
+        raise ApiError(404, f"no job {job_id!r} on queue {queue!r}", error="unknown_job")
+    return JobDetailBody.of(detail)
+
+
+@router.post(
+    "/queues/{queue}/jobs/{job_id}/retry",
+    summary="Retry a failed job",
+    responses=responses(404, 409, *_ALL),
+)
+async def retry_job(queue: QueueName, job_id: JobId, api: State) -> ActionDone:
+    """Moves the failed job back to waiting with fresh attempts; 409 if it is not failed."""
+    if not await api.admin.retry_job(queue, job_id):
+        raise ApiError(409, f"job {job_id!r} of queue {queue!r} is not failed", error="not_failed")
+    return ActionDone(detail=f"job {job_id} is waiting again")
+
+
+@router.post(
+    "/queues/{queue}/jobs/{job_id}/promote",
+    summary="Run a delayed job now",
+    responses=responses(404, 409, *_ALL),
+)
+async def promote_job(queue: QueueName, job_id: JobId, api: State) -> ActionDone:
+    """Makes a delayed job waiting now; 409 if it is not delayed."""
+    await api.admin.promote_job(queue, job_id)
+    return ActionDone(detail=f"job {job_id} is waiting now")
+
+
+@router.delete(
+    "/queues/{queue}/jobs/{job_id}",
+    summary="Delete a job",
+    responses=responses(404, 409, *_ALL),
+)
+async def delete_job(queue: QueueName, job_id: JobId, api: State) -> ActionDone:
+    """Removes the job and its children; 409 while it runs."""
+    await api.admin.delete_job(queue, job_id)
+    return ActionDone(detail=f"job {job_id} was deleted")
+
+
+# -- run history -----------------------------------------------------------------------------
+
+
+@router.get("/runs", summary="Query the run history", responses=responses(*_ALL))
+async def list_runs(
+    api: State,
+    queue: Annotated[str | None, Query(max_length=200, pattern=QUEUE_PATTERN)] = None,
+    name: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="Job name.")
+    ] = None,
+    job_id: Annotated[str | None, Query(alias="jobId", min_length=1, max_length=256)] = None,
+    status: Annotated[RunStatus | None, Query()] = None,
+    run_mode: Annotated[RunMode | None, Query(alias="runMode")] = None,
+    key: Annotated[
+        list[str] | None,
+        Query(
+            max_length=10,
+            description="Business key as `name=value` (e.g. `organizationId=org-1`); "
+            "repeat for several, all must match.",
+        ),
+    ] = None,
+    started_after: Annotated[Since, Query(alias="startedAfter")] = None,
+    started_before: Annotated[Until, Query(alias="startedBefore")] = None,
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> RunList:
+    """Attempts matching every given filter, newest first."""
+    keys = {}
+    for pair in key or ():
+        field, _, value = pair.partition("=")
+        keys[field] = value
+    query = _query(
+        RunQuery,
+        queue=queue,
+        name=name,
+        job_id=job_id,
+        status=status,
+        run_mode=run_mode,
+        keys=keys,
+        started_after=started_after,
+        started_before=started_before,
+        offset=offset,
+        limit=limit,
+    )
+    return RunList(items=[RunBody.of(run) for run in await api.admin.runs(query)])
+
+
+# -- dead letters ----------------------------------------------------------------------------
+
+
+@router.get("/failed-jobs", summary="Dead letters, newest first", responses=responses(*_ALL))
+async def list_failed_jobs(
     api: State,
     queue: Annotated[
         str | None, Query(max_length=200, pattern=QUEUE_PATTERN, description="Only this queue.")
     ] = None,
+    name: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="Job name.")
+    ] = None,
+    failure_kind: Annotated[FailureKind | None, Query(alias="failureKind")] = None,
+    failed_after: Annotated[Since, Query(alias="failedAfter")] = None,
+    failed_before: Annotated[Until, Query(alias="failedBefore")] = None,
     include_retried: Annotated[
         bool, Query(alias="includeRetried", description="Include retried ones.")
     ] = False,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many.")] = 100,
 ) -> FailedJobList:
     """Jobs that failed for good (permanently, or out of attempts), with payload and error."""
-    rows = await api.infra.require_history().list_failures(
-        queue=queue, include_retried=include_retried, limit=limit
+    query = _query(
+        FailureQuery,
+        queue=queue,
+        name=name,
+        failure_kind=failure_kind,
+        failed_after=failed_after,
+        failed_before=failed_before,
+        include_retried=include_retried,
+        offset=offset,
+        limit=min(limit, 500),
     )
-    return FailedJobList(items=[FailedJob.of(row) for row in rows])
+    return FailedJobList(items=[FailedJob.of(row) for row in await api.admin.failures(query)])
 
 
 @router.post(
     "/failed-jobs/{failure_id}/retry",
     summary="Send a dead letter back to its queue",
-    responses=responses(401, 403, 404, 409, 422, 503),
+    responses=responses(404, 409, *_ALL),
 )
 async def retry_failed_job(failure_id: FailureId, api: State) -> RetriedJob:
     """Requeue the failed job with fresh attempts (or a copy, if the queue dropped it) and
     mark the dead letter retried. 409 if it was retried already."""
-    history = api.infra.require_history()
-    failure = await history.get_failure(failure_id)
+    failure = await api.admin.failure(failure_id)
     if failure is None:
         raise ApiError(404, f"no dead letter with id {failure_id!r}", error="unknown_failure")
     if failure.retried_at is not None:
@@ -92,5 +286,77 @@ async def retry_failed_job(failure_id: FailureId, api: State) -> RetriedJob:
             f"dead letter {failure_id!r} was already retried as job {failure.retry_job_id!r}",
             error="already_retried",
         )
-    outcome = await retry_failure(api.known, api.infra, failure_id)
-    return RetriedJob.of(outcome)
+    return RetriedJob.of(await api.admin.retry_failure(failure_id))
+
+
+@router.post(
+    "/failed-jobs/purge", summary="Delete dead letters past an age", responses=responses(*_ALL)
+)
+async def purge_failed_jobs(
+    api: State,
+    older_than_days: Annotated[
+        float,
+        Query(alias="olderThanDays", ge=0, le=MAX_AGE_DAYS, description="Age in days."),
+    ] = 30,
+) -> Purged:
+    """Deletes dead letters that failed longer ago than ``olderThanDays`` (0: all)."""
+    return Purged(removed=await api.admin.purge_failures(timedelta(days=older_than_days)))
+
+
+# -- schedulers and outbox -------------------------------------------------------------------
+
+
+@router.get("/schedulers", summary="Every job scheduler", responses=responses(*_ALL))
+async def list_schedulers(api: State) -> SchedulerList:
+    """Pattern or interval, next run and the last scheduled run of each job scheduler."""
+    return SchedulerList(items=[SchedulerBody.of(view) for view in await api.admin.schedulers()])
+
+
+@router.get("/outbox/streams", summary="Outbox streams", responses=responses(*_ALL))
+async def list_outbox_streams(api: State) -> OutboxStreamList:
+    """Every stream with its last seq and its committed events not yet published."""
+    streams = await api.admin.outbox_streams()
+    return OutboxStreamList(items=[OutboxStreamBody.of(stream) for stream in streams])
+
+
+_TAIL_DOC = {
+    200: {
+        "description": "The stream's events as Server-Sent Events (`id: <seq>`, "
+        "`event: <type>`, `data: <JSON>`), stored ones from `from_seq` then live; never ends "
+        "on its own.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
+    **responses(400, 404, *_ALL),
+}
+
+
+@router.get(
+    "/outbox/streams/{stream}/events",
+    summary="Tail an outbox stream (SSE)",
+    response_class=StreamingResponse,
+    responses=_TAIL_DOC,
+    operation_id=STREAM_OPERATION,
+)
+async def tail_outbox_stream(
+    stream: Annotated[str, Path(pattern=STREAM_PATTERN, description="The stream name.")],
+    api: State,
+    from_seq: Annotated[int, Query(ge=1, le=MAX_SEQ, description="First event to send.")] = 1,
+    last_event_id: Annotated[
+        str | None,
+        Header(alias="Last-Event-ID", max_length=64, description="Resume after this seq."),
+    ] = None,
+) -> StreamingResponse:
+    """Follows one outbox stream live, with no gap and no duplicate (O4)."""
+    first = resume_from(from_seq, parse_last_event_id(last_event_id))
+    frames = event_stream(
+        api.infra.outbox.subscribe(stream, first),
+        first_seq=first,
+        terminal=frozenset(),
+        ping_seconds=api.settings.sse_ping_seconds,
+        closing=api.closing,
+    )
+    return StreamingResponse(
+        frames,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

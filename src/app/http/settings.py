@@ -13,6 +13,8 @@ from portside.ports import ConfigurationError
 
 __all__ = [
     "ADMIN_TOKEN_ENV",
+    "API_TOKEN_ENV",
+    "CONSOLE_PUBLIC_READ_ENV",
     "MAX_BODY_ENV",
     "WEBHOOK_SECRET_ENV",
     "WEBHOOK_URLS_ENV",
@@ -21,6 +23,8 @@ __all__ = [
 ]
 
 ADMIN_TOKEN_ENV = "PORTSIDE_ADMIN_TOKEN"
+API_TOKEN_ENV = "PORTSIDE_API_TOKEN"
+CONSOLE_PUBLIC_READ_ENV = "PORTSIDE_CONSOLE_PUBLIC_READ"
 WEBHOOK_URLS_ENV = "PORTSIDE_WEBHOOK_URLS"
 WEBHOOK_SECRET_ENV = "PORTSIDE_WEBHOOK_SECRET"
 MAX_BODY_ENV = "PORTSIDE_HTTP_MAX_BODY_BYTES"
@@ -65,6 +69,10 @@ class HttpSettings(BaseModel):
     Attributes:
         admin_token: ``$PORTSIDE_ADMIN_TOKEN``; the bearer token of ``/admin``. Without it the
             admin endpoints answer 403.
+        api_token: ``$PORTSIDE_API_TOKEN``; when set, the public job endpoints (enqueue,
+            status, runs) need it as a bearer token. Off by default.
+        console_public_read: ``$PORTSIDE_CONSOLE_PUBLIC_READ=1``: the console's pages can be
+            read without logging in (every action still needs the admin token).
         webhook_urls: ``$PORTSIDE_WEBHOOK_URLS`` (comma-separated): notified when a job
             completes or fails for good.
         webhook_secret: ``$PORTSIDE_WEBHOOK_SECRET``: the HMAC key deliveries are signed with
@@ -78,6 +86,8 @@ class HttpSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     admin_token: SecretStr | None = None
+    api_token: SecretStr | None = None
+    console_public_read: bool = False
     webhook_urls: tuple[str, ...] = ()
     webhook_secret: SecretStr | None = None
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
@@ -89,6 +99,11 @@ class HttpSettings(BaseModel):
     @classmethod
     def _admin_token(cls, value: SecretStr | None) -> SecretStr | None:
         return _check_secret(value, ADMIN_TOKEN_ENV)
+
+    @field_validator("api_token")
+    @classmethod
+    def _api_token(cls, value: SecretStr | None) -> SecretStr | None:
+        return _check_secret(value, API_TOKEN_ENV)
 
     @field_validator("webhook_secret")
     @classmethod
@@ -115,6 +130,17 @@ class HttpSettings(BaseModel):
         values: dict[str, Any] = {}
         if source.get(ADMIN_TOKEN_ENV, "").strip():
             values["admin_token"] = source[ADMIN_TOKEN_ENV].strip()
+        if source.get(API_TOKEN_ENV, "").strip():
+            values["api_token"] = source[API_TOKEN_ENV].strip()
+        public = source.get(CONSOLE_PUBLIC_READ_ENV, "").strip().lower()
+        if public:
+            if public not in ("1", "true", "yes", "0", "false", "no"):
+                raise ConfigurationError(
+                    f"{CONSOLE_PUBLIC_READ_ENV}={public!r} is not a yes or no",
+                    fix=f"set {CONSOLE_PUBLIC_READ_ENV} to 1 (pages readable without login) or 0",
+                    field=CONSOLE_PUBLIC_READ_ENV,
+                )
+            values["console_public_read"] = public in ("1", "true", "yes")
         urls = [url.strip() for url in source.get(WEBHOOK_URLS_ENV, "").split(",") if url.strip()]
         if urls:
             values["webhook_urls"] = tuple(urls)

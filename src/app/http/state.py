@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import Request
 
+from portside.app.admin import AdminService
 from portside.app.http.health import HealthService
 from portside.app.http.metrics import HttpMetrics
 from portside.app.http.runs import RunService
@@ -40,6 +41,7 @@ class ApiState:
         readiness: ``GET /readyz``.
         queues: Every queue the API looks jobs up on and reports health for.
         queue_of_job: Job name -> queue, for every job in ``known``.
+        admin: The operator's reads and actions (admin API, console).
         watcher: Follows queue events while the app runs (None when disabled).
         closing: Set when the server shuts down: open event streams end.
         frames: Encoded SSE frames of recent events, shared by every open event stream.
@@ -56,6 +58,7 @@ class ApiState:
     readiness: Readiness
     queues: tuple[str, ...]
     queue_of_job: dict[str, str]
+    admin: AdminService
     watcher: QueueWatcher | None = None
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     frames: FrameCache = field(default_factory=lambda: FrameCache(frame))

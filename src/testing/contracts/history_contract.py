@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 import pytest
 
@@ -11,6 +12,7 @@ from portside.ports import (
     HistoryPort,
     NewDeadLetter,
     RunFinish,
+    RunMode,
     RunStart,
     ValidationError,
 )
@@ -19,6 +21,7 @@ from portside.ports.history import LOST_RUN_ERROR, LOST_RUN_MESSAGE
 __all__ = ["T0", "HistoryContract", "dead", "start"]
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+RunStatusEnded = Literal["completed", "retrying", "failed"]
 
 
 def start(job_id: str, attempt: int = 1, *, queue: str = "q", at: datetime = T0) -> RunStart:
@@ -242,3 +245,101 @@ class HistoryContract:
 
         assert await history.purge_runs(timedelta(0), now=now + timedelta(days=1)) == 3
         assert await history.list_runs() == []
+
+    async def test_ops1_runs_are_filtered_by_status_mode_keys_and_time_and_paged(
+        self, history: HistoryPort
+    ) -> None:
+        """OPS1: ``list_runs`` filters by status, run mode, business keys and a started-at
+        range (inclusive start, exclusive end), and pages with offset and limit."""
+        for i in range(6):
+            mode: RunMode = "scheduled" if i % 2 else "manual"
+            await history.record_run(
+                FinishedRun(
+                    job_id=f"k{i}",
+                    queue="q",
+                    name="job",
+                    attempt=1,
+                    run_mode=mode,
+                    started_at=T0 + timedelta(minutes=i),
+                    keys={"organizationId": f"org-{i % 3}", "date": "2026-01-01"},
+                    status="failed" if i == 4 else "completed",
+                    finished_at=T0 + timedelta(minutes=i, seconds=1),
+                    failure_kind="permanent" if i == 4 else None,
+                )
+            )
+
+        async def ids(**filters: Any) -> list[str]:
+            return [run.job_id for run in await history.list_runs(**filters)]
+
+        assert await ids() == ["k5", "k4", "k3", "k2", "k1", "k0"]
+        assert await ids(status="failed") == ["k4"]
+        assert await ids(run_mode="scheduled") == ["k5", "k3", "k1"]
+        assert await ids(keys={"organizationId": "org-1"}) == ["k4", "k1"]
+        assert await ids(keys={"organizationId": "org-1", "date": "2026-01-01"}) == ["k4", "k1"]
+        assert await ids(keys={"organizationId": "org-1", "date": "2026-01-02"}) == []
+        assert await ids(
+            started_after=T0 + timedelta(minutes=1), started_before=T0 + timedelta(minutes=3)
+        ) == ["k2", "k1"]
+        assert await ids(offset=2, limit=3) == ["k3", "k2", "k1"]
+        assert await ids(offset=6) == []
+        (run,) = await history.list_runs(job_id="k4")
+        assert run.keys == {"organizationId": "org-1", "date": "2026-01-01"}
+        started = await history.record_start(
+            RunStart(
+                job_id="k9",
+                queue="q",
+                name="job",
+                attempt=1,
+                run_mode="backfill",
+                started_at=T0,
+                keys={"integrationId": "int-7"},
+            )
+        )
+        assert started.keys == {"integrationId": "int-7"}
+        assert await ids(keys={"integrationId": "int-7"}, status="running") == ["k9"]
+
+    async def test_ops1_run_buckets_count_finished_attempts_per_minute(
+        self, history: HistoryPort
+    ) -> None:
+        """OPS1: ``run_buckets`` counts finished attempts per queue and minute by outcome."""
+        outcomes: list[tuple[str, int, RunStatusEnded]] = [
+            ("q", 0, "completed"),
+            ("q", 10, "completed"),
+            ("q", 50, "failed"),
+            ("q", 70, "retrying"),
+            ("other", 5, "completed"),
+        ]
+        for queue, second, status in outcomes:
+            run = await history.record_start(start(f"b{second}", queue=queue, at=T0))
+            await history.record_finish(
+                run.id, RunFinish(status=status, finished_at=T0 + timedelta(seconds=second))
+            )
+        buckets = await history.run_buckets(T0)
+        counted = [(b.queue, b.start, b.completed, b.failed, b.retrying) for b in buckets]
+        assert counted == [
+            ("other", T0, 1, 0, 0),
+            ("q", T0, 2, 1, 0),
+            ("q", T0 + timedelta(minutes=1), 0, 0, 1),
+        ]
+        only_q = await history.run_buckets(T0 + timedelta(seconds=60), queue="q")
+        assert [(b.start, b.finished) for b in only_q] == [(T0 + timedelta(minutes=1), 1)]
+
+    async def test_ops1_dead_letters_are_filtered_and_paged(self, history: HistoryPort) -> None:
+        """OPS1: ``list_failures`` filters by job name, failure kind and a failed-at range,
+        and pages with offset and limit."""
+        for i in range(4):
+            letter = dead(f"d{i}", T0 + timedelta(hours=i), queue="q")
+            if i == 3:
+                letter = letter.model_copy(update={"name": "other", "failure_kind": "transient"})
+            await history.add_failure(letter)
+
+        async def ids(**filters: Any) -> list[str]:
+            return [letter.job_id for letter in await history.list_failures(**filters)]
+
+        assert await ids() == ["d3", "d2", "d1", "d0"]
+        assert await ids(name="other") == ["d3"]
+        assert await ids(failure_kind="permanent") == ["d2", "d1", "d0"]
+        assert await ids(
+            failed_after=T0 + timedelta(hours=1), failed_before=T0 + timedelta(hours=3)
+        ) == ["d2", "d1"]
+        assert await ids(offset=1, limit=2) == ["d2", "d1"]

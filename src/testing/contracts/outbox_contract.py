@@ -150,6 +150,23 @@ class OutboxContract:
             await loose.append(object(), "run-3", "t", {})
         assert await outbox.pending() == 1
 
+    async def test_ops1_streams_show_last_seq_and_pending(
+        self, outbox_driver: OutboxDriver
+    ) -> None:
+        """OPS1: ``streams`` lists each stream with its last seq and unpublished events."""
+        outbox = outbox_driver.outbox
+        assert await outbox.streams() == []
+        await _commit(outbox, "console-a")
+        await _commit(outbox, "console-a")
+        await _commit(outbox, "console-b")
+        listed = {s.stream: (s.last_seq, s.pending) for s in await outbox.streams()}
+        assert listed == {"console-a": (2, 2), "console-b": (1, 1)}
+        with pytest.raises(_Boom):
+            await _append_then_fail(outbox, "console-a", "lost")
+        await outbox.drain_once("console-a")
+        listed = {s.stream: (s.last_seq, s.pending) for s in await outbox.streams()}
+        assert listed == {"console-a": (2, 0), "console-b": (1, 1)}
+
     async def test_o3_drain_once_delivers_everything_committed_before(
         self, outbox_driver: OutboxDriver
     ) -> None:

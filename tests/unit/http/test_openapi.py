@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
@@ -33,6 +34,21 @@ async def test_every_operation_documents_its_answers_with_models(api: Api) -> No
         ("get", "/metrics"),
         ("get", "/admin/failed-jobs"),
         ("post", "/admin/failed-jobs/{failure_id}/retry"),
+        ("post", "/admin/failed-jobs/purge"),
+        ("get", "/admin/queues"),
+        ("get", "/admin/queues/{queue}"),
+        ("post", "/admin/queues/{queue}/pause"),
+        ("post", "/admin/queues/{queue}/resume"),
+        ("post", "/admin/queues/{queue}/purge"),
+        ("get", "/admin/queues/{queue}/jobs"),
+        ("get", "/admin/queues/{queue}/jobs/{job_id}"),
+        ("delete", "/admin/queues/{queue}/jobs/{job_id}"),
+        ("post", "/admin/queues/{queue}/jobs/{job_id}/retry"),
+        ("post", "/admin/queues/{queue}/jobs/{job_id}/promote"),
+        ("get", "/admin/runs"),
+        ("get", "/admin/schedulers"),
+        ("get", "/admin/outbox/streams"),
+        ("get", "/admin/outbox/streams/{stream}/events"),
     }
     for method, path, operation in operations(document):
         responses = operation["responses"]
@@ -43,11 +59,22 @@ async def test_every_operation_documents_its_answers_with_models(api: Api) -> No
                 schema = response["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/Readiness"}  # OBS3: same body
             elif code.startswith(("4", "5")):
-                schema = response["content"]["application/json"]["schema"]
+                schema = response["content"]["application/problem+json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/Problem"}, (path, code)
         if operation.get("parameters"):
             assert "422" in responses, (method, path)
     assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+async def test_ops3_operation_ids_are_readable_camel_case_names(api: Api) -> None:
+    """OPS3: every operation has a unique camelCase id a generated client can use as a
+    method name (``listQueues``, ``pauseQueue``, ``retryFailedJob``)."""
+    document = await _document(api)
+    ids = [operation["operationId"] for _, _, operation in operations(document)]
+    assert len(ids) == len(set(ids))
+    assert all(re.fullmatch(r"[a-z][A-Za-z]+", name) for name in ids), ids
+    assert {"listQueues", "pauseQueue", "resumeQueue", "purgeQueue", "listRuns"} <= set(ids)
+    assert {"enqueueJob", "jobStatus", "retryFailedJob", "tailOutboxStream"} <= set(ids)
 
 
 async def test_status_codes_match_the_endpoints(api: Api) -> None:

@@ -28,12 +28,12 @@ from portside.ports import (
     describe_error,
     retry_after,
 )
+from portside.ports.queue_types import MAX_STACKTRACES
 
 __all__ = ["Ending", "failure", "record_commands", "run_attempt"]
 
 log = logging.getLogger("portside.adapters.bullmq")
 
-_STACK_LIMIT = 10
 
 Command = tuple[Any, ...]
 
@@ -61,7 +61,7 @@ def _stacktrace(job: BullMQJob, error: BaseException) -> str:
         previous = []
     text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     previous.append(text)
-    return json.dumps(previous[-_STACK_LIMIT:], separators=(",", ":"))
+    return json.dumps(previous[-MAX_STACKTRACES:], separators=(",", ":"))
 
 
 def _classify(classify: Classifier, error: BaseException) -> FailureKind:

@@ -16,6 +16,7 @@ from portside.ports import (
     OutboxEvent,
     OutboxHandler,
     OutboxPort,
+    OutboxStream,
     ValidationError,
 )
 from portside.ports.inputs import check_append, check_callable, check_from_seq, check_seconds
@@ -291,6 +292,15 @@ class InMemoryOutbox:
         """Committed events not yet published."""
         self._check_open()
         return self._store.pending_total
+
+    async def streams(self) -> list[OutboxStream]:
+        """Every stream that has had an event, by name, with its last seq and pending count."""
+        self._check_open()
+        store = self._store
+        return [
+            OutboxStream(stream=name, last_seq=last, pending=len(store.pending.get(name, ())))
+            for name, last in sorted(store.last_seq.items())
+        ]
 
     async def purge_published(self, older_than: float) -> int:
         """Delete events published at least ``older_than`` seconds ago (virtual clock)."""

@@ -69,6 +69,7 @@ class JobRecord:
         "logs",
         "max_attempts",
         "name",
+        "options",
         "order",
         "priority",
         "processed_at",
@@ -77,6 +78,7 @@ class JobRecord:
         "removed",
         "result",
         "scheduler_id",
+        "stacktrace",
         "stalled_out",
         "stalls",
         "state",
@@ -114,6 +116,8 @@ class JobRecord:
         self.keep_logs: int | None = options.keep_logs
         self.trace_context: str | None = options.trace_context
         self.delay = options.delay
+        self.options = options
+        self.stacktrace: list[str] = []
         self.scheduler_id = scheduler_id
         self.created_at = now
         self.order = order
@@ -169,6 +173,8 @@ class JobRecord:
             processed_at=self.processed_at,
             finished_at=self.finished_at,
             parent=self._parent(),
+            options=self.options,
+            stacktrace=list(self.stacktrace),
         )
 
     def _parent(self) -> JobParent | None:

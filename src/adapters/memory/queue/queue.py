@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -43,6 +44,7 @@ from portside.ports import (
     Schedule,
     ServerInfo,
     WaitTimeoutError,
+    WorkerInfo,
 )
 from portside.ports.inputs import (
     MAX_PAGE,
@@ -89,6 +91,7 @@ class InMemoryQueue:
         self._runner = JobRunner(clock, events_log_limit)
         self.clock = self._runner.clock
         self._workers: dict[str, list[InMemoryWorker]] = {}
+        self._worker_ids = itertools.count(1)
         self._closed = False
 
     def _check_open(self) -> None:
@@ -397,8 +400,24 @@ class InMemoryQueue:
             run_slot=self._runner.run_slot,
             detach=lambda w: workers.remove(w) if w in workers else None,
         )
+        worker.name = f"memory-{next(self._worker_ids)}"
+        worker.connected_at = self.clock.now()
         workers.append(worker)
         return worker
+
+    async def list_workers(self, queue: str) -> list[WorkerInfo]:
+        """The started, unclosed workers of ``queue``, oldest first."""
+        state = self._open(queue)
+        now = self.clock.now()
+        return [
+            WorkerInfo(
+                name=worker.name,
+                age=max(0.0, now - worker.connected_at),
+                idle=max(0.0, now - (worker.last_fetch_at or worker.connected_at)),
+            )
+            for worker in self._workers.get(state.name, ())
+            if worker.started and not worker.closing
+        ]
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -471,6 +490,11 @@ class InMemoryQueue:
     async def list_schedules(self, queue: str) -> list[Schedule]:
         """The queue's schedulers, soonest first."""
         return control.list_schedules(self._open(queue))
+
+    async def schedule_next_runs(self, queue: str) -> dict[str, float]:
+        """When each scheduler of ``queue`` runs next (virtual clock), by scheduler id."""
+        state = self._open(queue)
+        return {key: stored.next_at for key, stored in state.schedules.items()}
 
     # -- events ------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import traceback
 from collections import deque
 from typing import Any, Protocol
 
@@ -31,6 +32,7 @@ from portside.ports import (
     describe_error,
     retry_after,
 )
+from portside.ports.queue_types import MAX_STACKTRACES
 
 __all__ = ["MAX_STALLS", "Consumer", "JobRunner"]
 
@@ -328,6 +330,8 @@ class JobRunner:
         record.attempts_made = attempt
         record.failed_reason = reason
         record.failure_kind = kind
+        trace = "".join(traceback.format_exception(error))
+        record.stacktrace = [*record.stacktrace, trace][-MAX_STACKTRACES:]
         worker.processed += 1
         worker.failed += 1
         if kind == "permanent" or attempt >= record.max_attempts:

@@ -80,6 +80,10 @@ class InMemoryWorker:
         self.closing = False
         self.closed = False
         self.last_fetch_at: float | None = None
+        self.name = "memory"
+        """How ``list_workers`` names it (the queue numbers its workers)."""
+        self.connected_at = 0.0
+        """When the queue made it (virtual clock)."""
         self._run_slot = run_slot
         self._detach = detach
         self._slots: set[asyncio.Task[None]] = set()
