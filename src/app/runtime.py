@@ -162,6 +162,7 @@ class WorkerRuntime:
         self._started_at = started_at
         self._tracing = tracing
         self._recorder: RunRecorder | None = None
+        self._runner: AttemptRunner | None = None
         self._handles: dict[str, WorkerHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.startup_seconds: float | None = None
@@ -186,6 +187,7 @@ class WorkerRuntime:
         )
         runner = self._runner(history, recorder)
         self._recorder = recorder
+        self._runner = runner
         self.metrics.count_in_flight(lambda: _per_queue(recorder, self.queues))
         event(_log, "worker.starting", queues=self.queues, infra=self.infra.name, pid=os.getpid())
         await apply_queue_caps(self.registry, self.infra.queue, self.queues)
@@ -323,6 +325,8 @@ class WorkerRuntime:
         if pending:
             # A close that swallows its cancellation is abandoned, not awaited forever.
             await asyncio.wait(pending, timeout=_CANCEL_WAIT)
+        if self._runner is not None:
+            await self._runner.close()
         if self._recorder is not None:
             await self._recorder.idle()
         statuses = [handle.status() for handle in handles.values()]

@@ -13,8 +13,8 @@ __all__ = ["build_infra", "migrate"]
 
 def build_infra(settings: Settings, *, name: str = "portside") -> Infra:
     """Real adapters from ``settings``: BullMQ queue (with the lock and stall tuning of
-    ``settings.bullmq_tuning()``) and Redis cache on ``redis_url``, Postgres outbox and
-    history on ``postgres_dsn``.
+    ``settings.bullmq_tuning()``) on ``redis_url``, Redis cache on ``cache_redis_url`` (else
+    ``redis_url``), Postgres outbox and history on ``postgres_dsn``.
 
     Adapters connect lazily, so building is cheap; close the result (``async with``). With
     tracing on (``portside.app.tracing.resolve_tracing``), the queue and the outbox are wrapped
@@ -41,7 +41,10 @@ def build_infra(settings: Settings, *, name: str = "portside") -> Infra:
         queue=BullMQQueue(redis_url, prefix=settings.redis_prefix, **settings.bullmq_tuning()),
         outbox=PostgresOutbox(dsn),
         history=PostgresHistory(dsn, synchronous_commit=settings.history_synchronous_commit),
-        cache=RedisCache(redis_url, prefix=f"{settings.redis_prefix}-cache"),
+        # The cache may live on a Redis of its own (allkeys-lru), apart from the queues' (E2).
+        cache=RedisCache(
+            settings.cache_redis_url or redis_url, prefix=f"{settings.redis_prefix}-cache"
+        ),
         name=name,
     )
     # OBS1: traced enqueues and outbox appends when an OpenTelemetry SDK is configured.

@@ -97,6 +97,7 @@ def _application(spec: str) -> tuple[Application, Registry, Registry]:
 
 def _banner(options: _Options, url: str, token: str, generated: bool, queues: list[str]) -> None:
     _say(f"  Worker    {len(queues)} queues: {', '.join(queues)}")
+    _say(f"  Jobs      {', '.join(options.public.names())}  (portside dev --list)")
     _say(f"  API       {url}  (OpenAPI docs: {url}/docs)")
     origin = "generated; set PORTSIDE_ADMIN_TOKEN to choose it" if generated else "configured"
     _say(f"  Admin     bearer token {token}  ({origin})")
@@ -263,7 +264,20 @@ def _main_job_of(
         return name, parse_json_object(data)
     if main is not None and name == main.name:
         return name, dict(main.data())
+    if name is not None and name in application.samples:
+        return name, dict(application.samples[name])
     return name, {}
+
+
+def _list_jobs(application: Application, public: Registry) -> None:
+    """Every job clients may enqueue, its queue, what it does and its sample payload."""
+    for definition in public:
+        _say(f"{definition.name}  (queue {definition.queue})")
+        if definition.description:
+            _say(f"    {definition.description}")
+        sample = application.samples.get(definition.name)
+        if sample is not None:
+            _say(f"    portside dev --job {definition.name} --data '{json.dumps(dict(sample))}'")
 
 
 def dev(
@@ -297,6 +311,12 @@ def dev(
             show_default="the application's payload for its main job (a demo ingest for today)",
         ),
     ] = None,
+    list_jobs: Annotated[
+        bool,
+        typer.Option(
+            "--list", help="List the application's jobs with their sample payloads and exit."
+        ),
+    ] = False,
     grace: Annotated[
         float, typer.Option(min=0, help="Seconds in-flight jobs get to finish at shutdown.")
     ] = 10.0,
@@ -321,7 +341,10 @@ def dev(
     SIGTERM) shuts everything down and removes the embedded servers' data. The application is
     --app (default: the examples, portside.examples.dev:application).
 
-    Example: portside dev --once
+    Any job can be the main job: --job NAME runs it with the application's sample payload
+    for it (or --data); --list shows them all.
+
+    Example: portside dev --once --job color-extraction
     """
     with user_errors():
         settings = Settings.from_env(
@@ -331,6 +354,9 @@ def dev(
             log_level=log_level or ("WARNING" if once else None),
         )
         application, worker, public = _application(settings.app or DEFAULT_APP)
+        if list_jobs:
+            _list_jobs(application, public)
+            raise typer.Exit(0)
         job, payload = _main_job_of(application, job, data)
         if job is not None:
             public.get(job).validate(payload)

@@ -71,16 +71,35 @@ async def test_enqueue_documents_every_registered_payload(api: Api) -> None:
     (name,) = [p for p in operation["parameters"] if p["name"] == "name"]
     assert name["schema"]["enum"] == [
         "aggregate",
+        "alert-fanout",
+        "analytics-aggregate",
+        "analytics-ingest",
+        "color-extraction",
         "ingest",
+        "moderation-review",
+        "phase1-task",
         "sync-energy-retail-prd-hourly",
         "sync-energy-wholesale-5m",
         "sync-housing-abs-daily",
+        "weather-ingestion",
     ]
     body = operation["requestBody"]["content"]["application/json"]["schema"]
     refs = {item["$ref"].rsplit("/", 1)[-1] for item in body["anyOf"]}
-    assert refs == {"AggregatePayload", "IngestPayload", "SyncPayload"}
+    assert refs == {
+        "AggregatePayload",
+        "AlertPayload",
+        "DayPayload",
+        "ImagePayload",
+        "IngestPayload",
+        "Phase1Task",
+        "ReviewPayload",
+        "SourceDayPayload",
+        "StationPayload",
+        "SyncPayload",
+    }
     ingest = document["components"]["schemas"]["IngestPayload"]
-    assert set(ingest["required"]) == {"organizationId", "integrationId", "date"}
+    assert set(ingest["required"]) == {"organizationId", "integrationId"}
+    assert "date" in ingest["properties"]  # optional: the daily schedule ingests yesterday
     run = document["components"]["schemas"]["RunRequest"]
     assert {"input", "steps", "stepDelayMs", "failAtStep"} <= set(run["properties"])
 
