@@ -208,8 +208,8 @@ async def test_obs1_with_tracing_off_the_runtime_runs_the_untraced_runner(
     plain = make_runtime(registry, tracing=None)
     traced = make_runtime(registry, tracing=tracing)
     history = app_infra.require_history()
-    assert type(plain._runner(history, None)) is AttemptRunner  # type: ignore[arg-type]
-    assert type(traced._runner(history, None)) is TracedAttemptRunner  # type: ignore[arg-type]
+    assert type(plain._attempt_runner(history, None)) is AttemptRunner  # type: ignore[arg-type]
+    assert type(traced._attempt_runner(history, None)) is TracedAttemptRunner  # type: ignore[arg-type]
     assert instrument(app_infra, None) is app_infra
 
 
