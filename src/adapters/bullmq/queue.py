@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 import warnings
@@ -23,7 +24,7 @@ from portside.adapters.bullmq.server_info import server_info as read_server_info
 from portside.adapters.bullmq.settings import BullMQSettings, check_redis_url, parse_settings
 from portside.adapters.bullmq.transport.blocking import BlockingConnection
 from portside.adapters.bullmq.transport.connector import RedisConnector
-from portside.adapters.bullmq.transport.errors import translate_errors
+from portside.adapters.bullmq.transport.errors import CONNECTION_ERRORS, translate_errors
 from portside.adapters.bullmq.transport.scripts import check_bullmq_scripts
 from portside.adapters.bullmq.waiting import FinishWatch
 from portside.adapters.bullmq.worker.handle import BullMQWorker
@@ -525,6 +526,7 @@ class BullMQQueue:
             block=settings.event_block,
             retry_backoff=settings.retry_backoff,
             max_backoff=settings.max_backoff,
+            safe_url=self._connector.safe_url,
         )
         self._streams[stream] = connection
         try:
@@ -625,6 +627,8 @@ class BullMQQueue:
             settings=self._connector.settings,
             safe_url=self._connector.safe_url,
         )
+        with contextlib.suppress(*CONNECTION_ERRORS):
+            await self._connector.close()
 
     async def __aenter__(self) -> BullMQQueue:
         return self

@@ -10,25 +10,73 @@ ids back byte for byte (see ``jobs.py``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import BusyLoadingError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from portside.adapters.bullmq.settings import BullMQSettings, redacted_url
+from portside.adapters.bullmq.transport.sentinel import SCHEME, MasterConnection, parse_sentinel_url
 
 __all__ = ["RedisConnector"]
 
 
+class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """A Sentinel-backed pool whose callers wait for a free connection (as the plain one)."""
+
+
 class RedisConnector:
-    """Creates the adapter's Redis clients from one URL and the settings."""
+    """Creates the adapter's Redis clients from one URL and the settings.
+
+    A ``redis+sentinel://`` URL (S2, see ``sentinel.py``) gives pools whose every new
+    connection asks the Sentinels for the current master, so a reconnect after a failover
+    reaches the new master.
+    """
 
     def __init__(self, url: str, settings: BullMQSettings) -> None:
         self.url = url
         self.safe_url = redacted_url(url)
         self.settings = settings
+        self._sentinel: Sentinel | None = None
+        self._service = ""
+        self._master_options: dict[str, Any] = {}
+        if url.startswith(f"{SCHEME}://"):
+            parsed = parse_sentinel_url(url, self.safe_url)
+            self._service = parsed.service
+            self._master_options = {
+                "db": parsed.db,
+                "connection_class": MasterConnection,
+                **parsed.master_options,
+            }
+            self._sentinel = Sentinel(
+                list(parsed.sentinels),
+                sentinel_kwargs={
+                    "socket_connect_timeout": settings.connect_timeout,
+                    "socket_timeout": settings.connect_timeout,
+                    **parsed.sentinel_options,
+                },
+            )
+
+    def _make_pool(self, pool_class: type[ConnectionPool], **options: Any) -> ConnectionPool:
+        if self._sentinel is None:
+            return pool_class.from_url(self.url, **options)
+        blocking = pool_class is BlockingConnectionPool
+        sentinel_class = _BlockingSentinelPool if blocking else SentinelConnectionPool
+        pool: ConnectionPool = sentinel_class(  # type: ignore[no-untyped-call]
+            self._service, self._sentinel, **self._master_options, **options
+        )
+        return pool
+
+    async def close(self) -> None:
+        """Close the connections to the Sentinels (the pools close with their owners)."""
+        if self._sentinel is not None:
+            for client in self._sentinel.sentinels:
+                await client.aclose()
 
     def client(self) -> Redis:
         """The pooled client for producers and control commands (bounded retries)."""
@@ -39,8 +87,8 @@ class RedisConnector:
         )
         # A blocking pool: when every connection is busy (a backfill checking 100 days at
         # once), callers wait for one instead of failing with MaxConnectionsError.
-        pool = BlockingConnectionPool.from_url(
-            self.url,
+        pool = self._make_pool(
+            BlockingConnectionPool,
             decode_responses=True,
             encoding_errors="replace",
             socket_connect_timeout=settings.connect_timeout,
@@ -63,8 +111,8 @@ class RedisConnector:
             keep_bytes: Decode bytes that are not UTF-8 to lone surrogates (a worker's
                 connection) instead of U+FFFD.
         """
-        pool: ConnectionPool = ConnectionPool.from_url(
-            self.url,
+        return self._make_pool(
+            ConnectionPool,
             decode_responses=True,
             encoding_errors="surrogateescape" if keep_bytes else "replace",
             socket_connect_timeout=self.settings.connect_timeout,
@@ -74,4 +122,3 @@ class RedisConnector:
             client_name=client_name,
             protocol=2,
         )
-        return pool
