@@ -185,7 +185,7 @@ class WorkerRuntime:
         recorder = RunRecorder(
             history, self.metrics, self._clock, running_row_after=self._running_row_after
         )
-        runner = self._runner(history, recorder)
+        runner = self._attempt_runner(history, recorder)
         self._recorder = recorder
         self._attempts = runner
         self.metrics.count_in_flight(lambda: _per_queue(recorder, self.queues))
@@ -244,7 +244,7 @@ class WorkerRuntime:
                 outbox = self._every(self._retention_interval, self.purge_outbox)
                 self._tasks.append(asyncio.create_task(outbox, name="portside-purge-outbox"))
 
-    def _runner(self, history: HistoryPort, recorder: RunRecorder) -> AttemptRunner:
+    def _attempt_runner(self, history: HistoryPort, recorder: RunRecorder) -> AttemptRunner:
         """The attempt runner, traced or not: chosen here, once, never per attempt."""
         tracing = self._tracing
         if tracing == "auto":

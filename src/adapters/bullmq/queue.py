@@ -25,6 +25,7 @@ from portside.adapters.bullmq.settings import BullMQSettings, check_redis_url, p
 from portside.adapters.bullmq.transport.blocking import BlockingConnection
 from portside.adapters.bullmq.transport.connector import RedisConnector
 from portside.adapters.bullmq.transport.errors import CONNECTION_ERRORS, translate_errors
+from portside.adapters.bullmq.transport.scripts import check_bullmq_scripts
 from portside.adapters.bullmq.waiting import FinishWatch
 from portside.adapters.bullmq.worker.handle import BullMQWorker
 from portside.adapters.bullmq.workers import list_workers
@@ -89,8 +90,9 @@ class BullMQQueue:
             stalled_interval, block_timeout, retries, close_grace, ...).
 
     Raises:
-        ConfigurationError: ``redis_url`` or ``prefix`` is invalid, or a tuning keyword is
-            unknown or out of range (the error names it).
+        ConfigurationError: ``redis_url`` or ``prefix`` is invalid, a tuning keyword is
+            unknown or out of range (the error names it), or the installed ``bullmq``
+            package is a release whose Lua scripts the adapter was not written for.
 
     Beyond the port: ``drain(queue)`` runs due jobs with the registered handlers until none is
     due, and ``advance(seconds)`` moves delayed jobs and rate-limit windows forward in time;
@@ -106,6 +108,7 @@ class BullMQQueue:
     """
 
     def __init__(self, redis_url: str, *, prefix: str = "bull", **tuning: Any) -> None:
+        check_bullmq_scripts()
         self._connector = RedisConnector(check_redis_url(redis_url), parse_settings(tuning))
         self._prefix = check_prefix(prefix)
         self._client = self._connector.client()

@@ -30,6 +30,7 @@ from portside.app.http.runs import RunService
 from portside.app.http.settings import HttpSettings
 from portside.app.http.state import ApiState
 from portside.app.http.watcher import QueueWatcher
+from portside.app.logs import add_log_context
 from portside.app.readiness import Readiness
 from portside.app.registry import Registry
 from portside.infra import Infra
@@ -224,9 +225,11 @@ def _resolved(tracing: Tracing | Literal["auto"] | None) -> Tracing | None:
 
 
 def _instrument(app: FastAPI, tracing: Tracing) -> None:
-    """OpenTelemetry's own FastAPI instrumentation: a server span per request (OBS1)."""
+    """OpenTelemetry's own FastAPI instrumentation: a server span per request, and the
+    active span's ids in portside's JSON log lines (OBS1)."""
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+    add_log_context(tracing.log_fields)
     FastAPIInstrumentor.instrument_app(
         app, tracer_provider=tracing.provider, excluded_urls="livez,readyz,metrics"
     )

@@ -9,7 +9,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
 from portside.app.tracing.spans import MESSAGING_SYSTEM, Tracing
-from portside.ports import JobOptions, JobRef, NewJob, QueuePort
+from portside.ports import FlowJob, FlowRef, JobOptions, JobRef, NewJob, QueuePort
 from portside.ports.queue_types import default_options
 
 __all__ = ["TracedQueue", "producer_attributes"]
@@ -35,10 +35,22 @@ def _with_context(options: JobOptions | None, trace_context: str) -> JobOptions:
     return chosen.model_copy(update={"trace_context": trace_context})
 
 
+def _flow_with_context(flow: FlowJob, trace_context: str) -> FlowJob:
+    options = flow.options
+    if options is None or options.trace_context is None:
+        options = _with_context(options, trace_context)
+    children = tuple(_flow_with_context(child, trace_context) for child in flow.children)
+    return flow.model_copy(update={"options": options, "children": children})
+
+
+def _flow_size(flow: FlowJob) -> int:
+    return 1 + sum(_flow_size(child) for child in flow.children)
+
+
 class TracedQueue:
-    """Wraps a ``QueuePort``: ``enqueue`` and ``enqueue_bulk`` run in a ``send <queue>``
-    producer span and store its context in each job's ``trace_context`` (BullMQ's ``tm``);
-    everything else goes to the wrapped adapter unchanged.
+    """Wraps a ``QueuePort``: ``enqueue``, ``enqueue_bulk`` and ``add_flow`` run in a
+    ``send <queue>`` producer span and store its context in each job's ``trace_context``
+    (BullMQ's ``tm``); everything else goes to the wrapped adapter unchanged.
 
     A job that already carries a ``trace_context`` keeps it.
     """
@@ -95,3 +107,14 @@ class TracedQueue:
                 for job in jobs
             ]
             return await self._inner.enqueue_bulk(queue, traced)
+
+    async def add_flow(self, flow: FlowJob) -> FlowRef:
+        """Add a flow in one producer span (named after the top job's queue); every job of
+        the flow carries its context."""
+        checked: object = flow
+        if not isinstance(checked, FlowJob):
+            return await self._inner.add_flow(flow)  # the adapter says what is wrong
+        attributes = producer_attributes(flow.queue, flow.name, _flow_size(flow))
+        with self._tracing.start(f"send {flow.queue}", SpanKind.PRODUCER, attributes):
+            traced = _flow_with_context(flow, self._tracing.inject())
+            return await self._inner.add_flow(traced)

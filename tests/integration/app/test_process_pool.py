@@ -1,7 +1,8 @@
 """Q14: CPU-bound handlers in a process pool, on real BullMQ, Redis and Postgres.
 
-The handlers are in ``pool_jobs`` (a child imports them by name). Each test reads the child's
-pid from the job's progress, so it can check what happened to that very process.
+The handlers are in ``pool_jobs`` (a child imports them by name). Each attempt's child records
+its pid in a file before it does anything else, so a test can check what happened to that
+very process (progress could not say it for a child that dies at once).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -23,7 +25,7 @@ from portside.app.pool import ProcessPool
 from portside.infra import Infra, use_infra
 from portside.ports import Backoff, JobInfo, OutboxPort
 from portside.testing import wait_for
-from tests.integration.app.pool_jobs import Work, work
+from tests.integration.app.pool_jobs import PID_DIR_ENV, Work, work
 
 pytestmark = pytest.mark.integration
 
@@ -88,18 +90,20 @@ async def finished(infra: Infra, job_id: str, timeout: float = 60) -> JobInfo:
     return found[0]
 
 
-async def child_pid(infra: Infra, job_id: str) -> int:
-    pids: list[int] = []
+@pytest.fixture(autouse=True)
+def pid_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where each attempt's child records its pid (pool children inherit the environment)."""
+    monkeypatch.setenv(PID_DIR_ENV, str(tmp_path))
+    return tmp_path
 
-    async def reported() -> bool:
-        info = await infra.queue.get_job(QUEUE, job_id)
-        if info is not None and isinstance(info.progress, dict) and "pid" in info.progress:
-            pids.append(info.progress["pid"])
-            return True
-        return False
 
-    await wait_for(reported, timeout=30, message=f"job {job_id} to report its child's pid")
-    return pids[0]
+async def child_pid(job_id: str, attempt: int = 1) -> int:
+    """The pid of the child that ran ``attempt`` of ``job_id``, as the child recorded it."""
+    record = Path(os.environ[PID_DIR_ENV]) / f"{job_id}.{attempt}"
+    await wait_for(
+        record.exists, timeout=30, message=f"attempt {attempt} of job {job_id} to record its pid"
+    )
+    return int(record.read_text())
 
 
 def gone(pid: int) -> bool:
@@ -152,7 +156,7 @@ async def test_q14_cpu_burn_longer_than_the_lock_completes_without_a_stall(
                 reg, short_lock_infra.queue, "work", {"mode": "ok", "seconds": 4 * LOCK_DURATION}
             )
             lock_key = map_queue(QUEUE, redis_prefix).job_key(ref.id) + ":lock"
-            await child_pid(short_lock_infra, ref.id)
+            await child_pid(ref.id)
             last = time.monotonic()
             while (info := await short_lock_infra.queue.get_job(QUEUE, ref.id)) is not None and (
                 info.state == "active"
@@ -186,7 +190,7 @@ async def test_q14_timeout_kills_the_child_and_fails_the_attempt(
         warm = await dispatch(reg, platform_infra.queue, "work", {"mode": "ok"}, job_id="warm")
         assert (await finished(platform_infra, warm.id)).state == "completed"
         ref = await dispatch(reg, platform_infra.queue, "work", {"mode": "ok", "seconds": 60})
-        pid = await child_pid(platform_infra, ref.id)
+        pid = await child_pid(ref.id)
         info = await finished(platform_infra, ref.id)
         await wait_for(lambda: gone(pid), timeout=10, message=f"child {pid} to be killed")
         assert worker.running
@@ -219,9 +223,9 @@ async def test_q14_a_crashed_child_fails_only_its_attempt_and_is_replaced(
         beside = await dispatch(
             reg, platform_infra.queue, "work", {"mode": "ok", "seconds": 1.5}, job_id="beside"
         )
-        beside_pid = await child_pid(platform_infra, beside.id)
+        beside_pid = await child_pid(beside.id)
         ref = await dispatch(reg, platform_infra.queue, "work", {"mode": mode, "until": 2})
-        crashed_pid = await child_pid(platform_infra, ref.id)
+        crashed_pid = await child_pid(ref.id)
         info = await finished(platform_infra, ref.id)
         beside_info = await finished(platform_infra, beside.id)
         pair = [
@@ -270,7 +274,7 @@ async def test_q14_shutdown_waits_for_pooled_jobs_within_grace(
     worker = runtime(reg, platform_infra)
     await worker.start()
     ref = await dispatch(reg, platform_infra.queue, "work", {"mode": "ok", "seconds": 1.0})
-    pid = await child_pid(platform_infra, ref.id)
+    pid = await child_pid(ref.id)
     await worker.stop(grace=20)
     info = await platform_infra.queue.get_job(QUEUE, ref.id)
     assert info is not None
@@ -287,7 +291,7 @@ async def test_q14_shutdown_releases_pooled_jobs_past_grace(
     worker = runtime(reg, platform_infra)
     await worker.start()
     ref = await dispatch(reg, platform_infra.queue, "work", {"mode": "ok", "seconds": 60})
-    pid = await child_pid(platform_infra, ref.id)
+    pid = await child_pid(ref.id)
     begin = time.monotonic()
     await worker.stop(grace=0.5)
     assert time.monotonic() - begin < 10

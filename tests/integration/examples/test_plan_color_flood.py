@@ -10,7 +10,6 @@ in each job's result, not from anything the queue counts.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
@@ -24,6 +23,7 @@ from portside.app.runmode import with_run_mode
 from portside.infra import Infra
 from portside.ports import NewJob
 from portside.testing import wait_for
+from tests.integration.app.worker_support import Worker
 
 pytestmark = pytest.mark.integration
 
@@ -31,39 +31,10 @@ ROOT = Path(__file__).resolve().parents[3]
 QUEUE = "color-extraction"
 
 
-class Workers:
-    """``portside worker --processes 2`` for the color queue; its children's JSON log lines."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.events: list[dict[str, Any]] = []
-        self.other: list[str] = []
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.process.stderr is not None
-        async for raw in self.process.stderr:
-            line = raw.decode(errors="replace").strip()
-            try:
-                self.events.append(json.loads(line))
-            except json.JSONDecodeError:
-                self.other.append(line)
-
-    def count(self, name: str) -> int:
-        return sum(1 for event in self.events if event.get("event") == name)
-
-    async def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(60):
-            code = await self.process.wait()
-            await self._reader
-        return code
-
-
 @pytest.fixture
 async def two_workers(
     redis_url: str, redis_prefix: str, postgres_dsn: str
-) -> AsyncIterator[Callable[[], Awaitable[Workers]]]:
+) -> AsyncIterator[Callable[[], Awaitable[Worker]]]:
     """Start ``portside worker --processes 2 --app portside.examples.plans:registry`` on the
     color queue; killed if left running."""
     env = {
@@ -76,7 +47,7 @@ async def two_workers(
     }
     started: list[asyncio.subprocess.Process] = []
 
-    async def start() -> Workers:
+    async def start() -> Worker:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -93,7 +64,7 @@ async def two_workers(
             start_new_session=True,
         )
         started.append(process)
-        workers = Workers(process)
+        workers = Worker(process)
         await wait_for(
             lambda: workers.count("worker.ready") == 2 or process.returncode is not None,
             timeout=60,
@@ -121,7 +92,7 @@ def max_overlap(spans: list[tuple[int, int]]) -> int:
 
 @pytest.mark.parametrize("jobs", [100, 500])
 async def test_e1_color_extraction_flood_over_two_workers_never_exceeds_5(
-    two_workers: Callable[[], Awaitable[Workers]],
+    two_workers: Callable[[], Awaitable[Worker]],
     platform_infra: Infra,
     jobs: int,
     record_property: Any,

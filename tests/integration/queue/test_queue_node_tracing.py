@@ -1,21 +1,21 @@
 """OBS1: one trace across Node BullMQ (with bullmq-otel) and portside, both ways.
 
 The trace context travels in the job's opts as ``tm`` (BullMQ's ``telemetry.metadata``).
-Both sides export to memory; the test compares trace ids and parent span ids. Needs ``node``
-and ``npm``; the pinned npm packages (``NODE_OTEL_PINS``) are installed once into
+Both sides export to a list in memory; the test compares trace ids and parent span ids.
+Needs ``node`` and ``npm``; the pinned npm packages (``NODE_OTEL_PINS``) are installed once into
 ``~/.cache/portside/node-bullmq-otel`` (``$PORTSIDE_NODE_BULLMQ_OTEL``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from pydantic import BaseModel, ConfigDict
 
 from portside.app import JobContext, JobDefinition, Registry
@@ -35,13 +35,27 @@ class FromNode(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-@pytest.fixture
-def exported() -> InMemorySpanExporter:
-    return InMemorySpanExporter()
+class Recorded(SpanExporter):
+    """Keeps every finished span in a list (what the SDK's own memory exporter does)."""
+
+    def __init__(self) -> None:
+        self.spans: list[ReadableSpan] = []
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.spans.extend(spans)
+        return SpanExportResult.SUCCESS
+
+    def get_finished_spans(self) -> tuple[ReadableSpan, ...]:
+        return tuple(self.spans)
 
 
 @pytest.fixture
-def tracing(exported: InMemorySpanExporter) -> Tracing:
+def exported() -> Recorded:
+    return Recorded()
+
+
+@pytest.fixture
+def tracing(exported: Recorded) -> Tracing:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exported))
     return Tracing(provider)
@@ -59,7 +73,7 @@ async def test_obs1_a_portside_worker_continues_a_trace_started_in_node(
     redis_url: str,
     redis_prefix: str,
     tracing: Tracing,
-    exported: InMemorySpanExporter,
+    exported: Recorded,
     drain_queue: Any,
 ) -> None:
     """OBS1: Node ``Queue.add`` with bullmq-otel writes ``tm``; the portside attempt's
@@ -106,7 +120,7 @@ async def test_obs1_a_node_worker_continues_a_trace_started_in_portside(
     redis_url: str,
     redis_prefix: str,
     tracing: Tracing,
-    exported: InMemorySpanExporter,
+    exported: Recorded,
 ) -> None:
     """OBS1: a portside enqueue's ``send`` span is the parent of Node's ``process`` span
     (bullmq-otel reads ``tm``), in the same trace."""

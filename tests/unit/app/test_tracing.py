@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -24,7 +25,13 @@ from portside.app.tracing import instrument, resolve_tracing
 from portside.app.tracing.attempts import TracedAttemptRunner
 from portside.app.tracing.spans import Tracing
 from portside.infra import Infra
-from portside.ports import ConfigurationError, OutboxEvent, PermanentError, TransientError
+from portside.ports import (
+    ConfigurationError,
+    FlowJob,
+    OutboxEvent,
+    PermanentError,
+    TransientError,
+)
 from tests.unit.app.support import Item, item_job
 
 MakeRuntime = Callable[..., WorkerRuntime]
@@ -208,8 +215,8 @@ async def test_obs1_with_tracing_off_the_runtime_runs_the_untraced_runner(
     plain = make_runtime(registry, tracing=None)
     traced = make_runtime(registry, tracing=tracing)
     history = app_infra.require_history()
-    assert type(plain._runner(history, None)) is AttemptRunner  # type: ignore[arg-type]
-    assert type(traced._runner(history, None)) is TracedAttemptRunner  # type: ignore[arg-type]
+    assert type(plain._attempt_runner(history, None)) is AttemptRunner  # type: ignore[arg-type]
+    assert type(traced._attempt_runner(history, None)) is TracedAttemptRunner  # type: ignore[arg-type]
     assert instrument(app_infra, None) is app_infra
 
 
@@ -232,3 +239,31 @@ def test_obs1_a_malformed_trace_context_starts_a_new_trace(tracing: Tracing) -> 
     assert tracing.extract("[1, 2]") is None
     assert tracing.extract(None) is None
     assert tracing.link('{"traceparent": "garbage"}') == []
+
+
+async def test_obs1_every_job_of_a_flow_continues_the_flows_trace(
+    app_infra: Infra, fake_queue: InMemoryQueue, tracing: Tracing, exported: InMemorySpanExporter
+) -> None:
+    """OBS1: add_flow is one producer span; the parent's and the child's attempts are its
+    children."""
+    traced = instrument(app_infra, tracing)
+    seen: list[str | None] = []
+
+    async def handler(job: Any) -> None:
+        seen.append(job.trace_context)
+
+    for queue in ("parents", "children"):
+        traced.queue.consume(queue, handler)
+    await traced.queue.add_flow(
+        FlowJob(queue="parents", name="p", children=(FlowJob(queue="children", name="c"),))
+    )
+    await fake_queue.drain()
+    (send,) = _by_name(exported.get_finished_spans(), "send parents")
+    assert (send.attributes or {})["messaging.batch.message_count"] == 2
+    assert send.context is not None
+    assert len(seen) == 2
+    for carried in seen:
+        extracted = tracing.extract(carried)
+        assert extracted is not None
+        parent = trace.get_current_span(extracted).get_span_context()
+        assert parent.span_id == send.context.span_id

@@ -8,6 +8,7 @@ No network: connections are given one end of a ``socket.socketpair()``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -44,8 +45,10 @@ async def pair() -> AsyncIterator[Pair]:
     conn._reader, conn._writer = reader, writer  # what Connection.connect() sets
     yield Pair(conn, writer, peer)
     conn._reader = conn._writer = None
-    writer.transport.abort()
-    peer_writer.transport.abort()
+    for stream in (writer, peer_writer):  # closed sockets, not ResourceWarnings at a later GC
+        stream.close()
+        with contextlib.suppress(OSError):
+            await stream.wait_closed()
 
 
 @dataclass
