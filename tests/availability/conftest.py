@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from portside.servers.sentinel import LocalSentinel
 from portside.servers.standby import LocalStandby
 from portside.servers.tls import ServerTls
 from portside.testing import wait_for
-from portside.testing.certificates import make_server_tls
+from portside.testing.certificates import make_certificate, make_server_tls
 
 APP_USER = "portside-app"
 APP_PASSWORD = "s3cret/p@ss"
@@ -210,3 +212,57 @@ async def postgres_pair() -> AsyncIterator[PostgresPair]:
         if standby is not None:
             standby.stop()
         primary.stop()
+
+
+@dataclass(frozen=True)
+class TlsPostgres:
+    """A Postgres that accepts TCP clients only over TLS with a client certificate."""
+
+    server: LocalPostgres
+    directory: Path
+
+    def dsn(self, *, sslmode: str = "verify-full", cert: str = "postgres") -> str:
+        """The DSN with ``sslmode`` and the CA and client certificate files in the query."""
+        files = self.directory
+        return (
+            f"postgresql://postgres@127.0.0.1:{self.server.port}/postgres?sslmode={sslmode}"
+            f"&sslrootcert={files / 'ca.crt'}&sslcert={files / f'{cert}.crt'}"
+            f"&sslkey={files / f'{cert}.key'}"
+        )
+
+
+_TLS_HBA = """\
+local all all trust
+hostssl all all 127.0.0.1/32 cert
+host all all 127.0.0.1/32 reject
+"""
+"""TCP clients need TLS and a certificate whose common name is their user (S3)."""
+
+
+@pytest.fixture
+async def tls_postgres(tmp_path: Path) -> AsyncIterator[TlsPostgres]:
+    """S3: a Postgres with ``ssl = on``, whose TCP clients must present a certificate
+    signed by the test's CA (``cert`` authentication: common name ``postgres``)."""
+    files = tmp_path / "pg-tls"
+    tls = make_server_tls(files)
+    make_certificate(files, "postgres", ca_name="ca", server=False)
+    server = LocalPostgres().start()
+    try:
+        data = server.data_dir
+        owner = data.stat()
+        for source, name in ((tls.cert, "server.crt"), (tls.key, "server.key"), (tls.ca, "ca.crt")):
+            target = data / name
+            shutil.copyfile(source, target)
+            os.chown(target, owner.st_uid, owner.st_gid)
+            target.chmod(0o600)
+        (data / "pg_hba.conf").write_text(_TLS_HBA)
+        admin = await asyncpg.connect(server.dsn)
+        try:
+            await admin.execute("ALTER SYSTEM SET ssl = on")
+            await admin.execute("ALTER SYSTEM SET ssl_ca_file = 'ca.crt'")
+            await admin.execute("SELECT pg_reload_conf()")
+        finally:
+            await admin.close()
+        yield TlsPostgres(server, files)
+    finally:
+        server.stop()
