@@ -109,8 +109,10 @@ class BullMQQueue:
 
     def __init__(self, redis_url: str, *, prefix: str = "bull", **tuning: Any) -> None:
         check_bullmq_scripts()
-        self._connector = RedisConnector(check_redis_url(redis_url), parse_settings(tuning))
         self._prefix = check_prefix(prefix)
+        self._connector = RedisConnector(
+            check_redis_url(redis_url), parse_settings(tuning), prefix=self._prefix
+        )
         self._client = self._connector.client()
         self._schedules = Schedules(self._client)
         self._queues: dict[str, QueueName] = {}

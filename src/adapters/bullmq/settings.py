@@ -12,7 +12,7 @@ from portside.ports import ConfigurationError
 
 __all__ = ["BullMQSettings", "check_redis_url", "parse_settings", "redacted_url"]
 
-_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel")
+_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster")
 
 
 class BullMQSettings(BaseModel):

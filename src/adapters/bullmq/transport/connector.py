@@ -21,6 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from portside.adapters.bullmq.settings import BullMQSettings, redacted_url
+from portside.adapters.bullmq.transport import cluster
 from portside.adapters.bullmq.transport.sentinel import SCHEME, MasterConnection, parse_sentinel_url
 
 __all__ = ["RedisConnector"]
@@ -38,10 +39,15 @@ class RedisConnector:
     reaches the new master.
     """
 
-    def __init__(self, url: str, settings: BullMQSettings) -> None:
+    def __init__(self, url: str, settings: BullMQSettings, *, prefix: str = "bull") -> None:
         self.url = url
         self.safe_url = redacted_url(url)
         self.settings = settings
+        self._cluster: cluster.ClusterUrl | None = None
+        self._slot = 0
+        if url.startswith(f"{cluster.SCHEME}://"):
+            self._cluster = cluster.parse_cluster_url(url, self.safe_url)
+            self._slot = cluster.prefix_slot(prefix)
         self._sentinel: Sentinel | None = None
         self._service = ""
         self._master_options: dict[str, Any] = {}
@@ -63,6 +69,12 @@ class RedisConnector:
             )
 
     def _make_pool(self, pool_class: type[ConnectionPool], **options: Any) -> ConnectionPool:
+        if self._cluster is not None:
+            blocking_pool = pool_class is BlockingConnectionPool
+            owner_class = cluster.BlockingSlotOwnerPool if blocking_pool else cluster.SlotOwnerPool
+            return owner_class(
+                list(self._cluster.seeds), self._slot, **self._cluster.options, **options
+            )
         if self._sentinel is None:
             return pool_class.from_url(self.url, **options)
         blocking = pool_class is BlockingConnectionPool

@@ -12,6 +12,7 @@ the master (``socket_keepalive=true``, ...).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -21,7 +22,14 @@ from redis.asyncio.sentinel import SentinelManagedConnection
 
 from portside.ports import ConfigurationError
 
-__all__ = ["SCHEME", "MasterConnection", "SentinelUrl", "parse_sentinel_url"]
+__all__ = [
+    "SCHEME",
+    "MasterConnection",
+    "SentinelUrl",
+    "parse_address",
+    "parse_sentinel_url",
+    "typed_option",
+]
 
 SCHEME = "redis+sentinel"
 _DEFAULT_PORT = 26379
@@ -49,16 +57,23 @@ def _invalid(url: str, problem: str) -> ConfigurationError:
     )
 
 
-def _address(text: str, safe: str) -> tuple[str, int]:
+def parse_address(
+    text: str,
+    safe: str,
+    default_port: int = _DEFAULT_PORT,
+    invalid: Callable[[str, str], ConfigurationError] | None = None,
+) -> tuple[str, int]:
+    """``host:port`` (port optional) of a URL listing several hosts."""
+    fail = invalid or _invalid
     host, _, port = text.rpartition(":") if ":" in text else (text, "", "")
     if not host:
-        raise _invalid(safe, f"{text!r} names no host")
+        raise fail(safe, f"{text!r} names no host")
     try:
-        number = int(port) if port else _DEFAULT_PORT
+        number = int(port) if port else default_port
     except ValueError:
-        raise _invalid(safe, f"{text!r} has a port that is not a number") from None
+        raise fail(safe, f"{text!r} has a port that is not a number") from None
     if not 0 < number < 65536:
-        raise _invalid(safe, f"{text!r} has a port outside 1-65535")
+        raise fail(safe, f"{text!r} has a port outside 1-65535")
     return host.strip("[]"), number
 
 
@@ -72,7 +87,7 @@ def parse_sentinel_url(url: str, safe: str) -> SentinelUrl:
     userinfo, _, hosts = parts.netloc.rpartition("@")
     if not hosts:
         raise _invalid(safe, "it names no Sentinel")
-    sentinels = tuple(_address(host, safe) for host in hosts.split(",") if host)
+    sentinels = tuple(parse_address(host, safe) for host in hosts.split(",") if host)
     path = [piece for piece in parts.path.split("/") if piece]
     if not path:
         raise _invalid(safe, "the service name (the master's name in Sentinel) is missing")
@@ -95,18 +110,24 @@ def parse_sentinel_url(url: str, safe: str) -> SentinelUrl:
         if name in ("sentinel_password", "sentinel_username"):
             sentinel[name.removeprefix("sentinel_")] = value
         else:
-            master[name] = _typed(name, value, safe)
+            master[name] = typed_option(name, value, safe)
     return SentinelUrl(sentinels, unquote(path[0]), db, master, sentinel)
 
 
-def _typed(name: str, value: str, safe: str) -> Any:
+def typed_option(
+    name: str,
+    value: str,
+    safe: str,
+    invalid: Callable[[str, str], ConfigurationError] | None = None,
+) -> Any:
+    """A URL query option converted as redis-py converts it in its own URLs."""
     parser = URL_QUERY_ARGUMENT_PARSERS.get(name)
     if parser is None:
         return value
     try:
         return parser(value)
     except (TypeError, ValueError):
-        raise _invalid(safe, f"the option {name}={value!r} is not valid") from None
+        raise (invalid or _invalid)(safe, f"the option {name}={value!r} is not valid") from None
 
 
 class MasterConnection(SentinelManagedConnection):
