@@ -14,6 +14,7 @@ from portside.ports import BackendUnavailableError, Job, JobOptions
 from portside.servers import LocalRedis
 from portside.servers.cluster import LocalCluster
 from portside.testing import wait_for
+from tests.integration.queue.conftest import _install_node_bullmq
 
 QUEUES = ("emails", "reports", "agents-run:orchestrator")
 JOBS = 900
@@ -173,3 +174,26 @@ def test_s1_a_cluster_adapter_needs_a_hash_tagged_prefix() -> None:
     with pytest.raises(ConfigurationError, match="hash tag") as caught:
         BullMQQueue("redis+cluster://127.0.0.1:7000", prefix="bull")
     assert caught.value.field == "prefix"
+
+
+@pytest.mark.node
+async def test_s1_q12_node_bullmq_works_the_cluster_queue_portside_fills(
+    cluster: LocalCluster,
+) -> None:
+    """S1, Q12: portside enqueues through `redis+cluster://` under prefix `{interop}`; a Node
+    BullMQ worker with `prefix: '{interop}:shared'`, connected to the shard that owns the
+    tag's slot, runs the jobs, and portside reads Node's results back through the cluster."""
+    node = _install_node_bullmq()
+    adapter = BullMQQueue(_url(cluster), prefix="{interop}")
+    try:
+        refs = [await adapter.enqueue("shared:py2node", "work", {"n": n}) for n in range(3)]
+        owner = cluster.owner_of(key_slot(b"{interop}"))
+        seen = await node.run("consume.cjs", owner.url, "{interop}:shared", "py2node", "3")
+        assert set(seen["jobs"]) == {ref.id for ref in refs}
+        for n, ref in enumerate(refs):
+            info = await adapter.get_job("shared:py2node", ref.id)
+            assert info is not None
+            assert info.state == "completed"
+            assert info.result == {"by": "node", "seen": {"n": n}}
+    finally:
+        await adapter.close()
