@@ -543,7 +543,8 @@ class Bench:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as page:
                 text = page.read().decode()
             for line in text.splitlines():
-                if line.startswith("portside_jobs_processed_total{") and f'queue="{queue}"' in line:
+                completed = line.startswith("portside_attempts_completed_total{")
+                if completed and f'queue="{queue}"' in line:
                     total += float(line.rsplit(" ", 1)[1])
         return total
 

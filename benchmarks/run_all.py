@@ -41,6 +41,11 @@ BENCHMARKS: list[tuple[str, str, list[str]]] = [
     ("sse", "SSE fan-out to 100 subscribers", ["benchmarks/sse_fanout.py"]),
     ("harness", "Harness isolation overhead and start-up", ["benchmarks/harness.py"]),
     ("http", "HTTP status poll latency", ["benchmarks/http_status.py"]),
+    (
+        "tracing",
+        "Tracing overhead: portside worker with tracing off, API only, SDK",
+        ["benchmarks/tracing_overhead.py"],
+    ),
 ]
 
 

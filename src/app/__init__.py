@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from portside.app.dispatching import dispatch
     from portside.app.errors import InvalidPayloadError, UnknownJobError, UnknownQueueError
     from portside.app.failures import RetryOutcome, purge_failures, retry_failure
+    from portside.app.pool import PoolContext, ProcessPool
     from portside.app.registry import QueueSettings, Registry
     from portside.app.runmode import META_KEY
     from portside.app.runtime import WorkerRuntime
@@ -50,6 +51,8 @@ _HOMES = {
     "UnknownQueueError": "errors",
     "RetryOutcome": "failures",
     "purge_failures": "failures",
+    "PoolContext": "pool",
+    "ProcessPool": "pool",
     "retry_failure": "failures",
     "QueueSettings": "registry",
     "Registry": "registry",
@@ -72,6 +75,8 @@ __all__ = [
     "JobDefinition",
     "JobSchedule",
     "MainJob",
+    "PoolContext",
+    "ProcessPool",
     "QueueSettings",
     "ReadThroughCache",
     "Registry",

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from portside.app.definition import JobDefinition
@@ -58,6 +58,8 @@ class Application:
             ``portside.adapters.postgres.migrations``.
         main_job: What ``portside dev`` enqueues at start-up (None: nothing unless ``--job``).
         sample_run: A ``POST /runs`` body ``portside dev`` suggests trying.
+        samples: A payload per job: what ``portside dev --job NAME`` enqueues unless
+            ``--data`` says otherwise, and what ``portside dev --list`` shows.
     """
 
     registry: Registry
@@ -65,6 +67,7 @@ class Application:
     migrate: Migrate | None = None
     main_job: MainJob | None = None
     sample_run: Mapping[str, Any] | None = None
+    samples: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.registry, Registry):
@@ -73,6 +76,13 @@ class Application:
                 fix="pass a portside.app.Registry of the application's jobs",
                 field="registry",
             )
+        for name in self.samples:
+            if name not in self.registry:
+                raise ValidationError(
+                    f"the sample payload of {name!r} names no job of the application's registry",
+                    fix=f"name one of its jobs ({', '.join(self.registry.names()) or 'none'})",
+                    field="samples",
+                )
         main = self.main_job
         if main is not None and main.name not in self.registry:
             jobs = ", ".join(self.registry.names()) or "none"

@@ -9,15 +9,18 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from pydantic import BaseModel
 
 from portside.app.context import JobContext
 from portside.app.deadlines import Deadlines
-from portside.app.definition import JobDefinition
+from portside.app.definition import Handler, JobDefinition
 from portside.app.logs import LogFields, event
 from portside.app.metrics import WorkerMetrics
+from portside.app.pool.errors import ChildHandlerError
+from portside.app.pool.pools import Pools
+from portside.app.pool.protocol import Task
 from portside.app.registry import Registry
 from portside.app.run_recorder import Attempt, RunRecorder
 from portside.app.runmode import split_run_mode
@@ -63,6 +66,13 @@ def _message(error: BaseException) -> str:
     return spell_out_nul(str(error))[:MAX_ERROR_MESSAGE]
 
 
+def _error_class(error: BaseException) -> str:
+    # A pooled handler's exception stayed in its child: its class name came back.
+    if isinstance(error, ChildHandlerError):
+        return error.error_class
+    return type(error).__name__
+
+
 def _tag(error: BaseException, kind: FailureKind) -> None:
     # Exceptions with __slots__ cannot carry the tag and keep the default classification.
     with contextlib.suppress(AttributeError, TypeError):
@@ -86,6 +96,7 @@ class AttemptRunner:
         metrics: WorkerMetrics,
         clock: Callable[[], datetime],
         recorder: RunRecorder | None = None,
+        pools: Pools | None = None,
     ) -> None:
         self._registry = registry
         self._infra = infra
@@ -94,6 +105,8 @@ class AttemptRunner:
         self._clock = clock
         self.recorder = recorder or RunRecorder(history, metrics, clock)
         self._deadlines = Deadlines()
+        self.pools = pools or Pools()
+        """The process pools of jobs with ``executor=ProcessPool(...)`` (Q14)."""
 
     @staticmethod
     def classify(error: BaseException) -> FailureKind:
@@ -199,7 +212,10 @@ class AttemptRunner:
         try:
             with use_infra(self._infra):
                 async with scope:
-                    return _jsonable(await definition.handler(payload, ctx))
+                    if definition.executor is not None:
+                        return await self._in_pool(definition, payload, ctx)
+                    handler = cast("Handler[Any]", definition.handler)
+                    return _jsonable(await handler(payload, ctx))
         except TimeoutError as error:
             if scope.expired:
                 raise JobTimeoutError(
@@ -207,6 +223,29 @@ class AttemptRunner:
                     fix=f"make {definition.name!r} faster or raise its timeout",
                 ) from error
             raise
+
+    async def _in_pool(
+        self, definition: JobDefinition[Any], payload: BaseModel, ctx: JobContext
+    ) -> Any:
+        """Run a pooled handler in a child of the definition's pool (Q14)."""
+        assert definition.executor is not None and definition.pool_paths is not None
+        handler, model = definition.pool_paths
+        job = ctx.job
+        task = Task(
+            handler=handler,
+            model=model,
+            payload=payload.model_dump(mode="json", by_alias=True),
+            job_id=job.id,
+            name=job.name,
+            queue=job.queue,
+            attempt=job.attempt,
+        )
+        pool = self.pools.get(definition.name, definition.executor)
+        return await pool.run(task, ctx.progress)
+
+    async def close(self) -> None:
+        """End the process pools' children (the worker has stopped)."""
+        await self.pools.close()
 
     async def _completed(self, attempt: Attempt, result: Any) -> Any:
         seconds = time.perf_counter() - attempt.began
@@ -231,8 +270,9 @@ class AttemptRunner:
         now = self._clock()
         fields = attempt.fields
         self._metrics.attempt_finished(attempt.queue, attempt.name, seconds, kind, final=final)
+        error_class = _error_class(error)
         error_fields = {
-            "error_class": type(error).__name__,
+            "error_class": error_class,
             "error": _message(error),
             "classification": kind,
             "duration_ms": round(seconds * 1000, 3),
@@ -241,7 +281,7 @@ class AttemptRunner:
             attempt,
             "failed" if final else "retrying",
             failure_kind=kind,
-            error_class=type(error).__name__,
+            error_class=error_class,
             error_message=_message(error),
         )
         if not final:
@@ -253,7 +293,7 @@ class AttemptRunner:
             job_id=job.id,
             name=job.name,
             data=data,
-            error_class=type(error).__name__,
+            error_class=error_class,
             error_message=_message(error),
             failure_kind=kind,
             attempts_made=job.attempt,

@@ -18,6 +18,9 @@ from pydantic import BaseModel
 from portside.app.context import JobContext
 from portside.app.errors import InvalidPayloadError
 from portside.app.job_ids import deterministic_job_id
+from portside.app.pool.context import PoolContext
+from portside.app.pool.errors import ChildHandlerError
+from portside.app.pool.options import ProcessPool, import_path
 from portside.ports import (
     Backoff,
     Classifier,
@@ -39,12 +42,15 @@ __all__ = [
     "Handler",
     "JobDefinition",
     "JobSchedule",
+    "PoolHandler",
     "RetryPolicy",
     "payload_error_detail",
 ]
 
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
 Handler = Callable[[PayloadT, JobContext], Awaitable[Any]]
+PoolHandler = Callable[[PayloadT, PoolContext], Any]
+"""A handler run in a process pool (``executor=ProcessPool(...)``): a plain function."""
 _JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 _KINDS = ("transient", "permanent")
 
@@ -125,6 +131,8 @@ class JobDefinition(Generic[PayloadT]):
         queue: The queue it runs on (``agents-run:orchestrator`` style namespaces allowed).
         payload: The pydantic model of its data; validated at enqueue and again in the worker.
         handler: ``async def handler(payload, ctx) -> result``; the result must be JSON.
+            With ``executor``, a plain ``def handler(payload, ctx: PoolContext) -> result``
+            defined at the top level of an importable module (Q14).
         retry: Attempts and backoff.
         timeout: Seconds one attempt may run; a timed-out attempt is a transient failure.
         concurrency: Jobs of this queue running at once per worker process.
@@ -147,12 +155,14 @@ class JobDefinition(Generic[PayloadT]):
             (all fields when empty).
         date_field: The ``date`` field a backfill fills in, one job per day.
         description: One line for ``--help`` and docs.
+        executor: ``ProcessPool(size=...)`` runs the handler in child processes, off the
+            worker's event loop, for CPU-bound work (Q14); None runs it on the event loop.
     """
 
     name: str
     queue: str
     payload: type[PayloadT]
-    handler: Handler[PayloadT]
+    handler: Handler[PayloadT] | PoolHandler[PayloadT]
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: float = 60.0
     concurrency: int = 1
@@ -167,6 +177,9 @@ class JobDefinition(Generic[PayloadT]):
     remove_on_complete: Keep = DEFAULT_KEEP_COMPLETED
     remove_on_fail: Keep = DEFAULT_KEEP_FAILED
     classifier: Classifier | None = None
+    executor: ProcessPool | None = None
+    pool_paths: tuple[str, str] | None = field(init=False, default=None, repr=False)
+    """``module:qualname`` of the handler and the payload model, for a pool child."""
 
     def __post_init__(self) -> None:
         self._check_identity()
@@ -197,13 +210,39 @@ class JobDefinition(Generic[PayloadT]):
                 f"payload is {self.payload!r}, not a pydantic model class",
                 "pass the BaseModel subclass itself, e.g. payload=IngestPayload",
             )
-        if not inspect.iscoroutinefunction(self.handler):
+        if self.executor is not None:
+            self._check_pooled()
+        elif not inspect.iscoroutinefunction(self.handler):
             raise _fail(
                 self.name,
                 "handler",
                 f"handler {self.handler!r} is not an async function",
                 "define it as `async def handler(payload, ctx): ...`",
             )
+
+    def _check_pooled(self) -> None:
+        if not isinstance(self.executor, ProcessPool):
+            raise _fail(
+                self.name,
+                "executor",
+                f"executor is {self.executor!r}",
+                "pass ProcessPool(size=...), or None to run the handler on the event loop",
+            )
+        if inspect.iscoroutinefunction(self.handler):
+            raise _fail(
+                self.name,
+                "handler",
+                f"handler {self.handler!r} is async, but runs in a process pool",
+                "make it a plain `def handler(payload, ctx): ...` (CPU-bound work), or drop "
+                "executor to run it on the event loop",
+            )
+        paths = []
+        for attr, target in (("handler", self.handler), ("payload", self.payload)):
+            try:
+                paths.append(import_path(target, attr))
+            except ValidationError as exc:
+                raise _fail(self.name, attr, exc.message, exc.fix or "") from None
+        object.__setattr__(self, "pool_paths", (paths[0], paths[1]))
 
     def _check_runtime(self) -> None:
         if not isinstance(self.retry, RetryPolicy):
@@ -377,11 +416,26 @@ class JobDefinition(Generic[PayloadT]):
         ``classification``, then ``classifier`` (``default_classify`` unless given)."""
         if isinstance(error, InvalidPayloadError):
             return "permanent"
+        if isinstance(error, ChildHandlerError):
+            return self._classify_in_child(error)
         for klass in type(error).__mro__:
             kind = self.classification.get(klass)
             if kind is not None:
                 return kind
         return (self.classifier or default_classify)(error)
+
+    def _classify_in_child(self, error: ChildHandlerError) -> FailureKind:
+        """A pooled handler's error: ``classification`` by class name, else the child's
+        default classification (the exception itself stayed in the child)."""
+        by_name = {
+            f"{klass.__module__}.{klass.__qualname__}": kind
+            for klass, kind in self.classification.items()
+        }
+        for name in error.error_types:
+            kind = by_name.get(name)
+            if kind is not None:
+                return kind
+        return error.kind
 
     def business_values(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """The business keys found in raw job ``data`` (by key or field name), for log lines."""

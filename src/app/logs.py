@@ -14,9 +14,11 @@ from typing import Any, TextIO
 
 __all__ = [
     "FIELDS_ATTR",
+    "ContextJsonLinesHandler",
     "JsonFormatter",
     "JsonLinesHandler",
     "LogFields",
+    "add_log_context",
     "configure_logging",
     "event",
     "flush_logs",
@@ -256,6 +258,47 @@ class JsonLinesHandler(logging.Handler):
         super().close()
 
 
+class ContextJsonLinesHandler(JsonLinesHandler):
+    """A ``JsonLinesHandler`` that adds the fields of the current context to every line: the
+    active span's ``trace_id`` and ``span_id`` when tracing is on (OBS1).
+
+    A separate class, installed only when tracing is on, so the untraced handler asks
+    nothing per line.
+
+    Args:
+        context_fields: The fields to add now, or None for none.
+        stream: As ``JsonLinesHandler``'s.
+    """
+
+    def __init__(
+        self,
+        context_fields: Callable[[], dict[str, str] | None],
+        stream: TextIO | None = None,
+    ) -> None:
+        super().__init__(stream)
+        self._context_fields = context_fields
+
+    def emit(self, record: logging.LogRecord) -> None:
+        extra = self._context_fields()
+        if extra:
+            fields = getattr(record, FIELDS_ATTR, None)
+            setattr(record, FIELDS_ATTR, {**extra, **fields} if isinstance(fields, dict) else extra)
+        super().emit(record)
+
+    def emit_event(
+        self,
+        logger: str,
+        level: int,
+        name: str,
+        fields: dict[str, Any],
+        base: LogFields | None = None,
+    ) -> None:
+        extra = self._context_fields()
+        if extra:
+            fields = {**fields, **{key: value for key, value in extra.items() if key not in fields}}
+        super().emit_event(logger, level, name, fields, base)
+
+
 def configure_logging(level: str | int = "INFO", stream: TextIO | None = None) -> None:
     """Send the ``portside`` loggers to ``stream`` (default: the current stderr) as JSON lines.
 
@@ -271,6 +314,24 @@ def configure_logging(level: str | int = "INFO", stream: TextIO | None = None) -
     logger.addHandler(handler)
     logger.setLevel(level.upper() if isinstance(level, str) else level)
     logger.propagate = False
+
+
+def add_log_context(context_fields: Callable[[], dict[str, str] | None]) -> bool:
+    """Make the handler ``configure_logging`` installed add ``context_fields()`` to every line
+    (it is replaced by a ``ContextJsonLinesHandler`` on the same stream). Returns whether
+    there was such a handler; calling it again replaces the function."""
+    logger = logging.getLogger("portside")
+    for handler in list(logger.handlers):
+        if handler.get_name() != _HANDLER_NAME or not isinstance(handler, JsonLinesHandler):
+            continue
+        replacement = ContextJsonLinesHandler(context_fields, handler._stream)
+        replacement.set_name(_HANDLER_NAME)
+        replacement.setLevel(handler.level)
+        handler.flush()
+        logger.addHandler(replacement)
+        logger.removeHandler(handler)
+        return True
+    return False
 
 
 def event(
@@ -320,7 +381,10 @@ def _only_json_handler(logger: logging.Logger, level: int) -> JsonLinesHandler |
                 continue
             if (
                 found is not None
-                or type(handler) is not JsonLinesHandler
+                or (
+                    type(handler) is not JsonLinesHandler
+                    and type(handler) is not ContextJsonLinesHandler
+                )
                 or handler.filters
                 or type(handler.formatter) is not JsonFormatter
             ):

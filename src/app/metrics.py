@@ -3,6 +3,10 @@
 The per-attempt figures (attempts completed and failed, their durations, attempts in flight)
 are plain counters that a collector turns into Prometheus samples when ``/metrics`` is read:
 counting an attempt costs a few additions, not a labelled child's lock per metric.
+
+Names follow Prometheus' conventions: a counter ends in ``_total`` and names what it counts,
+a ratio ends in ``_ratio``, a unit is part of the name (``_seconds``, ``_bytes``). No
+``_created`` series are exported.
 """
 
 from __future__ import annotations
@@ -10,7 +14,16 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -19,13 +32,29 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from portside.ports import FailureKind, QueueCounts
+from portside.ports import FailureKind, QueueCounts, ServerInfo
 
-__all__ = ["DURATION_BUCKETS", "WorkerMetrics"]
+__all__ = ["DURATION_BUCKETS", "HISTORY_OPERATIONS", "WorkerMetrics", "process_registry"]
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+HISTORY_OPERATIONS = ("record_start", "record_run", "record_finish", "add_failure")
+"""The run-history writes ``portside_history_write_errors_total`` counts, by ``operation``."""
 _STATES = ("waiting", "active", "delayed", "completed", "failed", "paused")
 _UPPER_BOUNDS = (*(float(bound) for bound in DURATION_BUCKETS), float("inf"))
+
+
+def process_registry() -> CollectorRegistry:
+    """A new registry with the standard ``process_*``, ``python_info`` and ``python_gc_*``
+    collectors: the one registry a process exports.
+
+    Also turns off prometheus_client's ``_created`` series for the whole process (they double
+    every counter's series and no portside panel or rule reads them).
+    """
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+    registry = CollectorRegistry()
+    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        registry.register(collector)
+    return registry
 
 
 class _JobStats:
@@ -51,15 +80,15 @@ class _AttemptCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         processed = CounterMetricFamily(
-            "portside_jobs_processed", "Attempts that completed.", labels=("queue", "job")
+            "portside_attempts_completed", "Attempts that completed.", labels=("queue", "job")
         )
         failed = CounterMetricFamily(
-            "portside_jobs_failed",
+            "portside_attempts_failed",
             "Attempts that failed; final=true when the job was dead-lettered.",
             labels=("queue", "job", "classification", "final"),
         )
         duration = HistogramMetricFamily(
-            "portside_job_duration_seconds",
+            "portside_attempt_duration_seconds",
             "Wall time of one attempt, any outcome.",
             labels=("queue", "job"),
         )
@@ -73,7 +102,7 @@ class _AttemptCollector(Collector):
                 buckets.append((_bound_label(bound), cumulative))
             duration.add_metric((queue, job), buckets, stats.seconds)
         running = GaugeMetricFamily(
-            "portside_jobs_in_flight", "Attempts running in this process.", labels=("queue",)
+            "portside_attempts_in_flight", "Attempts running in this process.", labels=("queue",)
         )
         for queue, count in sorted(self._in_flight().items()):
             running.add_metric((queue,), count)
@@ -94,11 +123,12 @@ class WorkerMetrics:
     one process, or two tests, never share counts.
 
     Args:
-        registry: Where to register; a fresh one by default.
+        registry: Where to register; by default a fresh ``process_registry()`` (with the
+            process and runtime collectors).
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry if registry is not None else CollectorRegistry()
+        self.registry = registry if registry is not None else process_registry()
         self._stats: dict[tuple[str, str], _JobStats] = {}
         self._in_flight: Callable[[], dict[str, int]] = dict
         self.registry.register(_AttemptCollector(self._stats, lambda: self._in_flight()))
@@ -120,6 +150,29 @@ class WorkerMetrics:
             ("operation",),
             registry=self.registry,
         )
+        for operation in HISTORY_OPERATIONS:  # zeros from the start, for rate() and alerts
+            self.history_errors.labels(operation)
+        self.outbox_pending = Gauge(
+            "portside_outbox_pending_events",
+            "Outbox events committed but not yet published (outbox lag), sampled.",
+            registry=self.registry,
+        )
+        self.server_memory = Gauge(
+            "portside_queue_server_memory_used_bytes",
+            "Memory the queue's Redis uses, sampled.",
+            registry=self.registry,
+        )
+        self.server_maxmemory = Gauge(
+            "portside_queue_server_memory_max_bytes",
+            "The queue Redis's maxmemory (0: no limit), sampled.",
+            registry=self.registry,
+        )
+        self.server_policy = Gauge(
+            "portside_queue_server_maxmemory_policy_info",
+            "1 for the queue Redis's maxmemory-policy (anything but noeviction can lose jobs).",
+            ("policy",),
+            registry=self.registry,
+        )
         self.startup = Gauge(
             "portside_worker_startup_seconds",
             "Seconds from process start to every consumer fetching.",
@@ -127,7 +180,8 @@ class WorkerMetrics:
         )
 
     def count_in_flight(self, per_queue: Callable[[], dict[str, int]]) -> None:
-        """Read ``portside_jobs_in_flight`` from ``per_queue()`` (attempts per queue) on scrape."""
+        """Read ``portside_attempts_in_flight`` from ``per_queue()`` (attempts per queue) on
+        scrape."""
         self._in_flight = per_queue
 
     def attempt_finished(
@@ -156,6 +210,20 @@ class WorkerMetrics:
         self.depth.labels(queue).set(counts.depth)
         for state in _STATES:
             self.jobs.labels(queue, state).set(getattr(counts, state))
+
+    def server_sampled(self, info: ServerInfo) -> None:
+        """Record the queue server's memory and eviction policy (E2)."""
+        if info.used_memory is not None:
+            self.server_memory.set(info.used_memory)
+        if info.maxmemory is not None:
+            self.server_maxmemory.set(info.maxmemory)
+        if info.maxmemory_policy is not None:
+            self.server_policy.clear()
+            self.server_policy.labels(info.maxmemory_policy).set(1)
+
+    def outbox_sampled(self, pending: int) -> None:
+        """Record how many outbox events wait to be published."""
+        self.outbox_pending.set(pending)
 
     def exposition(self) -> bytes:
         """The text format for a ``/metrics`` endpoint."""

@@ -10,18 +10,27 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from portside.app.attempts import AttemptRunner
 from portside.app.errors import UnknownQueueError
-from portside.app.logs import event, flush_logs
+from portside.app.logs import add_log_context, event, flush_logs
 from portside.app.metrics import WorkerMetrics
 from portside.app.queue_caps import apply_queue_caps
 from portside.app.registry import Registry
 from portside.app.run_recorder import RUNNING_ROW_AFTER, RunRecorder
 from portside.infra import Infra
-from portside.ports import DEFAULT_FAILURE_RETENTION, ValidationError, WorkerHandle, WorkerStatus
+from portside.ports import (
+    DEFAULT_FAILURE_RETENTION,
+    HistoryPort,
+    ValidationError,
+    WorkerHandle,
+    WorkerStatus,
+)
 from portside.ports.history import DEFAULT_RUN_RETENTION
+
+if TYPE_CHECKING:
+    from portside.app.tracing.spans import Tracing
 
 __all__ = [
     "DEFAULT_LOST_AFTER",
@@ -94,6 +103,9 @@ class WorkerRuntime:
         running_row_after: Seconds an attempt runs before it gets a ``running`` row (shorter
             attempts are written once, when they end).
         started_at: ``time.perf_counter()`` when the process started, for the start-up time.
+        tracing: ``"auto"``: decided at ``start()`` by ``portside.app.tracing.resolve_tracing``
+            (``$PORTSIDE_TRACING``; on when an OpenTelemetry SDK is configured); a ``Tracing``:
+            every attempt is a consumer span; None: no tracing, and no cost for it.
     """
 
     def __init__(
@@ -113,6 +125,7 @@ class WorkerRuntime:
         lost_after: float | None = DEFAULT_LOST_AFTER,
         running_row_after: float = RUNNING_ROW_AFTER,
         started_at: float | None = None,
+        tracing: Tracing | Literal["auto"] | None = "auto",
     ) -> None:
         known = registry.queues()
         chosen = list(dict.fromkeys(queues)) if queues is not None else known
@@ -147,7 +160,9 @@ class WorkerRuntime:
         self._lost_after = lost_after
         self._running_row_after = running_row_after
         self._started_at = started_at
+        self._tracing = tracing
         self._recorder: RunRecorder | None = None
+        self._attempts: AttemptRunner | None = None
         self._handles: dict[str, WorkerHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.startup_seconds: float | None = None
@@ -170,10 +185,9 @@ class WorkerRuntime:
         recorder = RunRecorder(
             history, self.metrics, self._clock, running_row_after=self._running_row_after
         )
-        runner = AttemptRunner(
-            self.registry, self.infra, history, self.metrics, self._clock, recorder
-        )
+        runner = self._attempt_runner(history, recorder)
         self._recorder = recorder
+        self._attempts = runner
         self.metrics.count_in_flight(lambda: _per_queue(recorder, self.queues))
         event(_log, "worker.starting", queues=self.queues, infra=self.infra.name, pid=os.getpid())
         await apply_queue_caps(self.registry, self.infra.queue, self.queues)
@@ -229,6 +243,22 @@ class WorkerRuntime:
             if self._outbox_retention is not None:
                 outbox = self._every(self._retention_interval, self.purge_outbox)
                 self._tasks.append(asyncio.create_task(outbox, name="portside-purge-outbox"))
+
+    def _attempt_runner(self, history: HistoryPort, recorder: RunRecorder) -> AttemptRunner:
+        """The attempt runner, traced or not: chosen here, once, never per attempt."""
+        tracing = self._tracing
+        if tracing == "auto":
+            from portside.app.tracing import resolve_tracing
+
+            tracing = resolve_tracing()
+        args = (self.registry, self.infra, history, self.metrics, self._clock, recorder)
+        if tracing is None:
+            return AttemptRunner(*args)
+        from portside.app.tracing.attempts import TracedAttemptRunner
+
+        add_log_context(tracing.log_fields)
+        event(_log, "worker.tracing", tracer="opentelemetry")
+        return TracedAttemptRunner(*args, tracing=tracing)
 
     def _start_run_keeping(self, recorder: RunRecorder) -> None:
         """The background duties of run history: ``running`` rows for long attempts, vouching
@@ -295,6 +325,8 @@ class WorkerRuntime:
         if pending:
             # A close that swallows its cancellation is abandoned, not awaited forever.
             await asyncio.wait(pending, timeout=_CANCEL_WAIT)
+        if self._attempts is not None:
+            await self._attempts.close()
         if self._recorder is not None:
             await self._recorder.idle()
         statuses = [handle.status() for handle in handles.values()]
@@ -331,9 +363,12 @@ class WorkerRuntime:
         return [handle.status() for handle in self._handles.values()]
 
     async def sample(self) -> None:
-        """Sample every queue's counts into the depth gauges."""
+        """Sample every queue's counts into the depth gauges, the queue server's memory and
+        the outbox's pending events."""
         for queue in self.queues:
             self.metrics.queue_sampled(queue, await self.infra.queue.counts(queue))
+        self.metrics.server_sampled(await self.infra.queue.server_info())
+        self.metrics.outbox_sampled(await self.infra.outbox.pending())
 
     async def purge_expired(self) -> int:
         """Delete dead letters past retention; return how many."""

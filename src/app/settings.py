@@ -18,6 +18,7 @@ __all__ = [
     "BULLMQ_LOCK_DURATION_ENV",
     "BULLMQ_MAX_STALLED_COUNT_ENV",
     "BULLMQ_STALLED_INTERVAL_ENV",
+    "CACHE_REDIS_URL_ENV",
     "HISTORY_SYNCHRONOUS_COMMIT_ENV",
     "LOG_LEVEL_ENV",
     "OUTBOX_RETENTION_ENV",
@@ -30,6 +31,7 @@ __all__ = [
 
 REDIS_URL_ENV = "PORTSIDE_REDIS_URL"
 REDIS_PREFIX_ENV = "PORTSIDE_REDIS_PREFIX"
+CACHE_REDIS_URL_ENV = "PORTSIDE_CACHE_REDIS_URL"
 POSTGRES_DSN_ENV = "PORTSIDE_POSTGRES_DSN"
 APP_ENV = "PORTSIDE_APP"
 LOG_LEVEL_ENV = "PORTSIDE_LOG_LEVEL"
@@ -63,6 +65,8 @@ class Settings(BaseModel):
         redis_url: ``$PORTSIDE_REDIS_URL``, e.g. ``redis://127.0.0.1:6379/0``.
         redis_prefix: ``$PORTSIDE_REDIS_PREFIX``, BullMQ's key prefix (default ``bull``).
         postgres_dsn: ``$PORTSIDE_POSTGRES_DSN``, e.g. ``postgresql://postgres@127.0.0.1/app``.
+        cache_redis_url: ``$PORTSIDE_CACHE_REDIS_URL``, a Redis of its own for the cache
+            (configured ``maxmemory-policy allkeys-lru``, E2); the queues' Redis when unset.
         app: ``$PORTSIDE_APP``, the registry as ``module:attribute``.
         log_level: ``$PORTSIDE_LOG_LEVEL`` (default ``INFO``).
         bullmq_lock_duration: ``$PORTSIDE_BULLMQ_LOCK_DURATION``, seconds a fetched job stays
@@ -86,6 +90,7 @@ class Settings(BaseModel):
     redis_url: str | None = None
     redis_prefix: str = "bull"
     postgres_dsn: str | None = None
+    cache_redis_url: str | None = None
     app: str | None = None
     log_level: str = "INFO"
     bullmq_lock_duration: float | None = None
@@ -104,6 +109,7 @@ class Settings(BaseModel):
             ("redis_url", REDIS_URL_ENV),
             ("redis_prefix", REDIS_PREFIX_ENV),
             ("postgres_dsn", POSTGRES_DSN_ENV),
+            ("cache_redis_url", CACHE_REDIS_URL_ENV),
             ("app", APP_ENV),
             ("log_level", LOG_LEVEL_ENV),
             ("run_history_days", RUN_HISTORY_DAYS_ENV),
@@ -147,6 +153,7 @@ class Settings(BaseModel):
                 raise _bad_days(str(days), name, default)
         for value, schemes, name in (
             (self.redis_url, _REDIS_SCHEMES, REDIS_URL_ENV),
+            (self.cache_redis_url, _REDIS_SCHEMES, CACHE_REDIS_URL_ENV),
             (self.postgres_dsn, _POSTGRES_SCHEMES, POSTGRES_DSN_ENV),
         ):
             if value is not None and urlsplit(value).scheme not in schemes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from portside.app.application import Application
 from portside.app.settings import Settings
+from portside.app.tracing import instrument, resolve_tracing
 from portside.infra import Infra
 from portside.ports import ConfigurationError
 
@@ -12,10 +13,12 @@ __all__ = ["build_infra", "migrate"]
 
 def build_infra(settings: Settings, *, name: str = "portside") -> Infra:
     """Real adapters from ``settings``: BullMQ queue (with the lock and stall tuning of
-    ``settings.bullmq_tuning()``) and Redis cache on ``redis_url``, Postgres outbox and
-    history on ``postgres_dsn``.
+    ``settings.bullmq_tuning()``) on ``redis_url``, Redis cache on ``cache_redis_url`` (else
+    ``redis_url``), Postgres outbox and history on ``postgres_dsn``.
 
-    Adapters connect lazily, so building is cheap; close the result (``async with``).
+    Adapters connect lazily, so building is cheap; close the result (``async with``). With
+    tracing on (``portside.app.tracing.resolve_tracing``), the queue and the outbox are wrapped
+    to trace enqueues and appends.
 
     Raises:
         ConfigurationError: a URL is missing or malformed.
@@ -34,13 +37,18 @@ def build_infra(settings: Settings, *, name: str = "portside") -> Infra:
             fix="install portside with its app extra: pip install 'portside[app]'",
         ) from exc
 
-    return Infra(
+    infra = Infra(
         queue=BullMQQueue(redis_url, prefix=settings.redis_prefix, **settings.bullmq_tuning()),
         outbox=PostgresOutbox(dsn),
         history=PostgresHistory(dsn, synchronous_commit=settings.history_synchronous_commit),
-        cache=RedisCache(redis_url, prefix=f"{settings.redis_prefix}-cache"),
+        # The cache may live on a Redis of its own (allkeys-lru), apart from the queues' (E2).
+        cache=RedisCache(
+            settings.cache_redis_url or redis_url, prefix=f"{settings.redis_prefix}-cache"
+        ),
         name=name,
     )
+    # OBS1: traced enqueues and outbox appends when an OpenTelemetry SDK is configured.
+    return instrument(infra, resolve_tracing())
 
 
 async def migrate(settings: Settings, application: Application | None = None) -> list[str]:

@@ -69,7 +69,8 @@ async def run_worker(
         stop: Set it (or send SIGTERM after ``install_stop_signals``) to shut down.
         queues: Only these queues.
         grace: Seconds in-flight jobs get to finish after ``stop``.
-        metrics_port: Serve Prometheus metrics on this port (0.0.0.0) while running.
+        metrics_port: Serve Prometheus metrics, ``/livez`` and ``/readyz`` on this port
+            (0.0.0.0) while running (0: a free port, logged as ``worker.metrics``).
         started_at: ``time.perf_counter()`` at process start, for the start-up measurement.
         run_retention: How long finished runs are kept (None: forever).
         outbox_retention: How long published outbox events are kept (None: forever).
@@ -94,10 +95,15 @@ async def run_worker(
     )
     server = None
     if metrics_port is not None:
-        from prometheus_client import start_http_server
+        from portside.app.probe_server import ProbeServer
+        from portside.app.readiness import Readiness
 
-        server, _ = start_http_server(metrics_port, registry=runtime.metrics.registry)
-        event(_log, "worker.metrics", port=metrics_port)
+        readiness = Readiness(infra.queue, infra.history, workers=runtime.status)
+        server = ProbeServer(
+            runtime.metrics.registry, readiness, asyncio.get_running_loop(), metrics_port
+        )
+        server.start()
+        event(_log, "worker.metrics", port=server.port, paths=["/metrics", "/livez", "/readyz"])
     try:
         await check_queue_server(infra.queue)  # E2: warn when the queue Redis would evict
         await runtime.start()
@@ -105,7 +111,7 @@ async def run_worker(
     finally:
         await runtime.stop()
         if server is not None:
-            server.shutdown()
+            server.stop()
     if runtime.unreleased:
         raise UnreleasedJobsError(runtime.unreleased)
     return runtime

@@ -1,9 +1,11 @@
 """The examples as one application: what ``portside dev`` runs unless ``--app`` says otherwise.
 
-``application`` bundles the ingestion and dataset-sync jobs, the agent runs (with their
-orchestrator job) and the examples' migrations. Workers next to the API run
-``portside worker --app portside.examples.dev:application``: the jobs, the orchestrator and
-webhook deliveries.
+``application`` bundles the ingestion and dataset-sync jobs, the plans' own queues
+(``portside.examples.plans``: phase 1 tasks, weather and alerts, color extraction,
+moderation, analytics), the agent runs (with their orchestrator job) and the examples'
+migrations; ``portside dev --list`` lists every job with a sample payload. Workers next to
+the API run ``portside worker --app portside.examples.dev:application``: the jobs, the
+orchestrator and webhook deliveries.
 """
 
 from __future__ import annotations
@@ -15,12 +17,23 @@ from portside.app.application import Application, MainJob
 from portside.examples.agents import AgentRuns, AgentRunStore
 from portside.examples.ingestion import ExampleStore, SourceClient, build_registry
 from portside.examples.migrations import migrate
+from portside.examples.plans import SAMPLES as PLAN_SAMPLES
+from portside.examples.plans import register_plans
 
 __all__ = ["MAIN_JOB", "SAMPLE_RUN", "application", "build_application"]
 
 MAIN_JOB = "ingest"
 SAMPLE_RUN = {"input": "Summarise the energy market", "steps": 5, "stepDelayMs": 500}
 """The ``POST /runs`` body ``portside dev`` suggests."""
+
+
+INGESTION_SAMPLES: dict[str, dict[str, Any]] = {
+    "aggregate": {"organizationId": "org-demo"},
+    "sync-energy-wholesale-5m": {},
+    "sync-energy-retail-prd-hourly": {},
+    "sync-housing-abs-daily": {},
+}
+"""Sample payloads of the ingestion example's jobs (``ingest``'s is the main job's)."""
 
 
 def _demo_ingest() -> dict[str, Any]:
@@ -43,11 +56,12 @@ def build_application(
         source: Where they read (a ``FakeSourceClient`` by default).
     """
     return Application(
-        registry=build_registry(source=source, store=examples),
+        registry=register_plans(build_registry(source=source, store=examples)),
         runs=AgentRuns(runs),
         migrate=migrate,
         main_job=MainJob(MAIN_JOB, _demo_ingest),
         sample_run=SAMPLE_RUN,
+        samples={**INGESTION_SAMPLES, **PLAN_SAMPLES},
     )
 
 

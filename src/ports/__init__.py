@@ -62,6 +62,7 @@ from portside.ports.queue import (
     Job,
     JobHandler,
     QueuePort,
+    TracedJob,
     WorkerHandle,
 )
 from portside.ports.queue_types import (
@@ -149,6 +150,7 @@ __all__ = [
     "RunStatus",
     "Schedule",
     "ServerInfo",
+    "TracedJob",
     "Transaction",
     "TransientError",
     "ValidationError",

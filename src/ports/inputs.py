@@ -20,6 +20,7 @@ from portside.ports.flows import ChildFailure, FlowJob
 from portside.ports.model import model_error
 from portside.ports.queue_types import (
     MAX_SECONDS,
+    MAX_TRACE_CONTEXT,
     JobOptions,
     JobState,
     NewJob,
@@ -68,6 +69,7 @@ __all__ = [
     "check_seconds",
     "check_sequence",
     "check_states",
+    "check_trace_context",
     "check_ttl",
     "coerce_model",
     "coerce_new_job",
@@ -131,6 +133,7 @@ class OutboxAppend(NamedTuple):
     payload: dict[str, Any]
     payload_json: str
     key: str | None
+    trace_context: str | None = None
 
 
 class EncodedJob(NamedTuple):
@@ -366,17 +369,37 @@ def check_queue_concurrency(value: object) -> int | None:
     return value
 
 
-def check_append(stream: object, type: object, payload: object, key: object) -> OutboxAppend:
+def check_append(
+    stream: object, type: object, payload: object, key: object, trace_context: object = None
+) -> OutboxAppend:
     """The arguments of an outbox ``append``, checked before anything is written (O1).
 
     Raises:
-        ValidationError: naming ``stream``, ``type``, ``payload...`` or ``key``.
+        ValidationError: naming ``stream``, ``type``, ``payload...``, ``key`` or
+            ``trace_context``.
     """
     name = check_stream_name(stream)
     kind = check_text(type, "type", "event type")
     text = encode_payload(payload, field="payload")
     event_key = None if key is None else check_text(key, "key", "event key")
-    return OutboxAppend(name, kind, json.loads(text), text, event_key)
+    return OutboxAppend(
+        name, kind, json.loads(text), text, event_key, check_trace_context(trace_context)
+    )
+
+
+def check_trace_context(value: object) -> str | None:
+    """Trace propagation metadata (OBS1): None, or text of at most ``MAX_TRACE_CONTEXT``."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_TRACE_CONTEXT or "\x00" in value:
+        shown = f"a {type(value).__name__}" if not isinstance(value, str) else f"{len(value)} chars"
+        raise ValidationError(
+            f"trace_context is {shown}",
+            fix=f"pass None or the propagation headers as JSON text of 1 to "
+            f"{MAX_TRACE_CONTEXT} characters without NUL (portside's tracing sets it)",
+            field="trace_context",
+        )
+    return value
 
 
 def check_from_seq(from_seq: object) -> int:

@@ -36,8 +36,10 @@ class OutboxPort(Protocol):
         payload: Mapping[str, Any],
         *,
         key: str | None = None,
+        trace_context: str | None = None,
     ) -> OutboxEvent:
-        """Insert an event inside ``tx``; it gets the stream's next gap-free ``seq``."""
+        """Insert an event inside ``tx``; it gets the stream's next gap-free ``seq``.
+        ``trace_context`` (propagation headers as JSON, OBS1) is stored with it."""
         ...
 
     def add_handler(self, handler: OutboxHandler) -> Callable[[], None]:

@@ -29,6 +29,8 @@ class OutboxEvent(PortModel):
     key: str | None = None
     created_at: datetime
     published_at: datetime | None = None
+    trace_context: str | None = None
+    """The trace context of the append (OBS1): publishing and delivery spans link to it."""
 
 
 class OutboxStream(PortModel):

@@ -28,7 +28,15 @@ from portside.ports.queue_types import (
     WorkerStatus,
 )
 
-__all__ = ["AbandonedHandler", "EventStream", "Job", "JobHandler", "QueuePort", "WorkerHandle"]
+__all__ = [
+    "AbandonedHandler",
+    "EventStream",
+    "Job",
+    "JobHandler",
+    "QueuePort",
+    "TracedJob",
+    "WorkerHandle",
+]
 
 
 @runtime_checkable
@@ -83,6 +91,17 @@ JobHandler = Callable[[Job], Awaitable[Any]]
 
 AbandonedHandler = Callable[[Job, BaseException], Awaitable[None]]
 """Told of a job the queue failed for good without running its handler, and why."""
+
+
+@runtime_checkable
+class TracedJob(Protocol):
+    """A job that carries trace context (OBS1). Optional for adapters: a job without it
+    starts a new trace in the worker."""
+
+    @property
+    def trace_context(self) -> str | None:
+        """The job's ``JobOptions.trace_context`` as stored (BullMQ's ``tm``), or None."""
+        ...
 
 
 @runtime_checkable

@@ -141,6 +141,10 @@ class Retention(PortModel):
     age: float | None = Field(default=None, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
 
 
+MAX_TRACE_CONTEXT = 8192
+"""Longest ``JobOptions.trace_context`` accepted, in characters."""
+
+
 class JobOptions(PortModel):
     """Per-job options; unknown options are rejected."""
 
@@ -158,6 +162,10 @@ class JobOptions(PortModel):
     dedupe_ttl: float | None = Field(default=None, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
     keep_logs: int | None = Field(default=None, ge=1, le=MAX_KEEP)
     """Log lines kept per job, the newest (BullMQ ``keepLogs``); None keeps every line."""
+    trace_context: str | None = Field(default=None, max_length=MAX_TRACE_CONTEXT)
+    """Trace propagation metadata carried with the job (OBS1): where Node BullMQ's telemetry
+    keeps it (``telemetry.metadata``, stored as ``tm`` in the job's opts), a JSON object of
+    propagation headers such as ``traceparent``. Set by portside's tracing; rarely by hand."""
 
     @field_validator("job_id")
     @classmethod

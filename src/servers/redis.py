@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import socket
+import ssl
 from pathlib import Path
 
 from portside.servers import cleanup
 from portside.servers.base import LocalServer
 from portside.servers.binaries import RedisBinary, find_redis_server
+from portside.servers.errors import ServerStartError
 from portside.servers.process import spawn, wait_until
+from portside.servers.tls import ServerTls
 
 __all__ = ["LocalRedis"]
 
@@ -29,6 +32,8 @@ class LocalRedis(LocalServer):
         base_dir: Where to create the server directory (default: ``default_base_dir()``,
             /dev/shm when roomy, else the temp dir).
         extra_args: More ``--option value`` arguments for the server.
+        tls: Serve TLS only (on ``port``) with these files and require client certificates
+            signed by their CA; the binary must be built with TLS (``binary.supports_tls``).
     """
 
     def __init__(
@@ -39,11 +44,13 @@ class LocalRedis(LocalServer):
         binary: RedisBinary | None = None,
         base_dir: Path | None = None,
         extra_args: tuple[str, ...] = (),
+        tls: ServerTls | None = None,
     ) -> None:
         super().__init__(port=port, base_dir=base_dir)
         self.appendonly = appendonly
         self._binary = binary
         self._extra = extra_args
+        self.tls = tls
 
     @property
     def binary(self) -> RedisBinary:
@@ -54,8 +61,11 @@ class LocalRedis(LocalServer):
 
     @property
     def url(self) -> str:
-        """``redis://127.0.0.1:<port>/0``."""
+        """``redis://127.0.0.1:<port>/0``; with ``tls``, ``rediss://`` with the query that
+        trusts the CA and presents the harness's client certificate."""
         self.directory  # noqa: B018 - raises if not started
+        if self.tls is not None:
+            return f"rediss://127.0.0.1:{self.port}/0?{self.tls.url_query()}"
         return f"redis://127.0.0.1:{self.port}/0"
 
     @property
@@ -86,6 +96,8 @@ class LocalRedis(LocalServer):
         ]  # fmt: skip
         if self.socket_path is not None:
             argv += ["--unixsocket", self.socket_path, "--unixsocketperm", "700"]
+        if self.tls is not None:
+            argv += self._tls_args(self.tls)
         argv += list(self._extra)
         self._proc = spawn(argv, log=self.log_path)
         wait_until(
@@ -96,14 +108,38 @@ class LocalRedis(LocalServer):
             timeout=timeout,
         )
 
+    def _tls_args(self, tls: ServerTls) -> list[str | Path]:
+        if not self.binary.supports_tls:
+            raise ServerStartError(
+                f"{self.binary.describe()} was built without TLS",
+                fix="use a valkey-server or redis-server built with TLS (set "
+                "PORTSIDE_REDIS_SERVER to its path)",
+            )
+        return [
+            "--port", "0",
+            "--tls-port", str(self.port),
+            "--tls-cert-file", tls.cert,
+            "--tls-key-file", tls.key,
+            "--tls-ca-cert-file", tls.ca,
+            "--tls-auth-clients", "yes",
+        ]  # fmt: skip
+
     def _answers_ping(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
-                conn.sendall(b"PING\r\n")
-                return conn.recv(64).startswith(b"+PONG")
-        except OSError:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as raw:
+                if self.tls is None:
+                    return _pong(raw)
+                context = self.tls.client_context()
+                with context.wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+                    return _pong(conn)
+        except (OSError, ssl.SSLError):
             return False
 
     def _port_clash(self) -> bool:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "Address already in use" in text
+
+
+def _pong(conn: socket.socket) -> bool:
+    conn.sendall(b"PING\r\n")
+    return conn.recv(64).startswith(b"+PONG")

@@ -68,7 +68,7 @@ def test_wheel_ships_every_source_and_data_file(wheel: Path) -> None:
         "portside/" + str(path.relative_to(SRC))
         for path in SRC.rglob("*")
         if path.is_file()
-        and path.suffix in {".py", ".sql", ".lua", ".typed", ".json"}
+        and path.suffix in {".py", ".sql", ".lua", ".typed", ".json", ".yml"}
         and "__pycache__" not in path.parts
     }
     assert "portside/py.typed" in names

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from portside.adapters.bullmq.events import BullMQEventStream
 from portside.adapters.bullmq.settings import BullMQSettings
 from portside.adapters.bullmq.transport.blocking import BlockingConnection
-from portside.adapters.bullmq.transport.connector import abort_pool
+from portside.adapters.bullmq.transport.redis_internals import abort_pool
 from portside.adapters.bullmq.worker.handle import BullMQWorker
 
 __all__ = ["close_within_bound"]

@@ -26,7 +26,7 @@ from redis.asyncio.connection import AbstractConnection
 from portside.adapters.bullmq.jobs import KIND_FIELD
 from portside.adapters.bullmq.names import QueueName
 from portside.adapters.bullmq.transport.blocking import BlockingConnection
-from portside.adapters.bullmq.transport.errors import CONNECTION_ERRORS
+from portside.adapters.bullmq.transport.errors import CONNECTION_ERRORS, refusal, refused
 from portside.adapters.bullmq.transport.scripts import execute
 from portside.adapters.reconnect import reconnect_delay
 from portside.ports import FailureKind, QueueEvent, QueueEventKind
@@ -164,8 +164,11 @@ class BullMQEventStream:
         block: float,
         retry_backoff: float,
         max_backoff: float,
+        safe_url: str = "",
     ) -> None:
         self._queue = queue
+        self._safe_url = safe_url
+        self._answered = False
         self._key = queue.key("events")
         self._conn = connection
         self._last_id = last_id
@@ -202,9 +205,15 @@ class BullMQEventStream:
             try:
                 await self._read()
                 failures = 0
+                self._answered = True
             except CONNECTION_ERRORS as exc:
                 if self._closed:
                     raise StopAsyncIteration from None
+                reason = refusal(
+                    exc, tls=not self._answered and self._safe_url.startswith("rediss:")
+                )
+                if reason is not None:
+                    raise refused(reason, self._safe_url, "reading events") from exc
                 log.debug("event stream of %s lost its connection: %s", self._queue.portside, exc)
                 await asyncio.sleep(
                     reconnect_delay(failures, self._retry_backoff, self._max_backoff)

@@ -20,6 +20,7 @@ from portside.adapters.bullmq.names import portside_queue
 from portside.adapters.bullmq.options import PORTSIDE_KEY, from_bullmq_opts
 from portside.ports import FailureKind, JobInfo, JobOptions, JobParent, JobState, ValidationError
 from portside.ports.inputs import check_log_line
+from portside.ports.queue_types import MAX_TRACE_CONTEXT
 
 __all__ = [
     "KIND_FIELD",
@@ -204,6 +205,8 @@ def stored_options(raw_opts: str | None) -> StoredOptions:
         timeout=_timeout(timeout),
         keep_logs=keep_logs if type(keep_logs) is int and keep_logs > 0 else None,
     )
+    if "tm" in opts:  # trace context: one per job, never shared
+        return stored
     if len(_cache) > 512:
         _cache.clear()
     _cache[key] = stored
@@ -288,6 +291,13 @@ class BullMQJob:
             return data
         assert isinstance(data, ValidationError)
         raise ValidationError(data.message, fix=data.fix, field=data.field)
+
+    @property
+    def trace_context(self) -> str | None:
+        """The trace context in the job's opts (``tm``: Node BullMQ's ``telemetry.metadata``,
+        written by bullmq-otel and by portside's tracing), or None."""
+        found = self.stored.opts.get("tm")
+        return found if isinstance(found, str) and len(found) <= MAX_TRACE_CONTEXT else None
 
     @property
     def raw_data(self) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from portside.ports import Backoff, JobOptions, Retention
+from portside.ports.queue_types import MAX_TRACE_CONTEXT
 
 __all__ = [
     "PORTSIDE_KEY",
@@ -76,6 +77,8 @@ def to_bullmq_opts(options: JobOptions, *, custom_id: bool) -> dict[str, Any]:
         opts["kl"] = options.keep_logs  # BullMQ's short name of keepLogs
     if options.timeout is not None:
         opts[PORTSIDE_KEY] = {"timeout": ms(options.timeout)}
+    if options.trace_context is not None:
+        opts["tm"] = options.trace_context  # BullMQ's telemetry.metadata (bullmq-otel)
     if custom_id and options.job_id is not None:
         opts["jobId"] = options.job_id
     return opts
@@ -120,6 +123,9 @@ def from_bullmq_opts(opts: dict[str, Any]) -> JobOptions:
     keep_logs = opts.get("kl")
     if isinstance(keep_logs, int) and not isinstance(keep_logs, bool) and keep_logs >= 1:
         settings["keep_logs"] = keep_logs
+    trace_context = opts.get("tm")
+    if isinstance(trace_context, str) and 0 < len(trace_context) <= MAX_TRACE_CONTEXT:
+        settings["trace_context"] = trace_context
     own = opts.get(PORTSIDE_KEY)
     if isinstance(own, dict) and own.get("timeout"):
         settings["timeout"] = float(own["timeout"]) / 1000

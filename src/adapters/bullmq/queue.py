@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 import warnings
@@ -23,7 +24,8 @@ from portside.adapters.bullmq.server_info import server_info as read_server_info
 from portside.adapters.bullmq.settings import BullMQSettings, check_redis_url, parse_settings
 from portside.adapters.bullmq.transport.blocking import BlockingConnection
 from portside.adapters.bullmq.transport.connector import RedisConnector
-from portside.adapters.bullmq.transport.errors import translate_errors
+from portside.adapters.bullmq.transport.errors import CONNECTION_ERRORS, translate_errors
+from portside.adapters.bullmq.transport.scripts import check_bullmq_scripts
 from portside.adapters.bullmq.waiting import FinishWatch
 from portside.adapters.bullmq.worker.handle import BullMQWorker
 from portside.adapters.bullmq.workers import list_workers
@@ -88,8 +90,9 @@ class BullMQQueue:
             stalled_interval, block_timeout, retries, close_grace, ...).
 
     Raises:
-        ConfigurationError: ``redis_url`` or ``prefix`` is invalid, or a tuning keyword is
-            unknown or out of range (the error names it).
+        ConfigurationError: ``redis_url`` or ``prefix`` is invalid, a tuning keyword is
+            unknown or out of range (the error names it), or the installed ``bullmq``
+            package is a release whose Lua scripts the adapter was not written for.
 
     Beyond the port: ``drain(queue)`` runs due jobs with the registered handlers until none is
     due, and ``advance(seconds)`` moves delayed jobs and rate-limit windows forward in time;
@@ -105,8 +108,11 @@ class BullMQQueue:
     """
 
     def __init__(self, redis_url: str, *, prefix: str = "bull", **tuning: Any) -> None:
-        self._connector = RedisConnector(check_redis_url(redis_url), parse_settings(tuning))
+        check_bullmq_scripts()
         self._prefix = check_prefix(prefix)
+        self._connector = RedisConnector(
+            check_redis_url(redis_url), parse_settings(tuning), prefix=self._prefix
+        )
         self._client = self._connector.client()
         self._schedules = Schedules(self._client)
         self._queues: dict[str, QueueName] = {}
@@ -522,6 +528,7 @@ class BullMQQueue:
             block=settings.event_block,
             retry_backoff=settings.retry_backoff,
             max_backoff=settings.max_backoff,
+            safe_url=self._connector.safe_url,
         )
         self._streams[stream] = connection
         try:
@@ -622,6 +629,8 @@ class BullMQQueue:
             settings=self._connector.settings,
             safe_url=self._connector.safe_url,
         )
+        with contextlib.suppress(*CONNECTION_ERRORS):
+            await self._connector.close()
 
     async def __aenter__(self) -> BullMQQueue:
         return self

@@ -12,7 +12,7 @@ from portside.ports import ConfigurationError
 
 __all__ = ["BullMQSettings", "check_redis_url", "parse_settings", "redacted_url"]
 
-_SCHEMES = ("redis", "rediss", "unix")
+_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster")
 
 
 class BullMQSettings(BaseModel):
@@ -74,11 +74,13 @@ def parse_settings(tuning: dict[str, Any]) -> BullMQSettings:
 
 
 def check_redis_url(url: object) -> str:
-    """Validate ``redis_url`` (``redis://``, ``rediss://`` or ``unix://``)."""
+    """Validate ``redis_url`` (``redis://``, ``rediss://``, ``unix://`` or
+    ``redis+sentinel://``)."""
     if not isinstance(url, str) or urlsplit(url).scheme not in _SCHEMES:
         raise ConfigurationError(
             f"redis_url {redacted_url(url)!r} is not a Redis URL",
-            fix="pass a URL such as 'redis://127.0.0.1:6379/0'",
+            fix="pass a URL such as 'redis://127.0.0.1:6379/0' or "
+            "'redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster'",
             field="redis_url",
         )
     return url
@@ -91,8 +93,6 @@ def redacted_url(url: object) -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
+    host = parts.netloc.rpartition("@")[2]  # verbatim: a Sentinel URL lists several hosts
     user = f"{parts.username}:***@" if parts.username else ":***@"
     return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))

@@ -7,6 +7,7 @@ A connection that is lost for good surfaces as ``BackendUnavailableError`` (see
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -21,7 +22,9 @@ from portside.adapters.postgres.errors import (
     unavailable,
 )
 
-__all__ = ["UNKNOWN_COMMIT_FIX", "acquire", "begin", "run"]
+__all__ = ["UNKNOWN_COMMIT_FIX", "acquire", "begin", "release", "run"]
+
+_log = logging.getLogger("portside.adapters.postgres")
 
 T = TypeVar("T")
 
@@ -74,18 +77,19 @@ async def begin(
             try:
                 yield conn
             except BaseException as exc:
-                # Keep the caller's error. A connection that died has already been detached
-                # from its proxy by the pool, and then there is nothing to roll back.
+                # Keep the caller's error. A lost connection has nothing to roll back: it is
+                # dropped (it may already be detached from its proxy by the pool).
+                if isinstance(exc, Exception) and connection_lost(exc, conn):
+                    _discard(conn)
+                    raise unavailable(exc, what) from exc
                 if not connection_gone(conn):
                     with contextlib.suppress(Exception):
                         await transaction.rollback()
-                if isinstance(exc, Exception) and connection_lost(exc, conn):
-                    raise unavailable(exc, what) from exc
                 raise
             await _commit(conn, transaction, what)
             return
         finally:
-            await pool.release(conn)
+            await release(pool, conn)
 
 
 async def _commit(conn: Any, transaction: Any, what: str) -> None:
@@ -99,6 +103,26 @@ async def _commit(conn: Any, transaction: Any, what: str) -> None:
         if gone_before:
             raise unavailable(exc, what) from exc
         raise unavailable(exc, f"COMMIT of {what}", fix=UNKNOWN_COMMIT_FIX) from exc
+
+
+async def release(pool: asyncpg.Pool[Any], conn: asyncpg.pool.PoolConnectionProxy[Any]) -> None:
+    """Give ``conn`` back to ``pool``; a failure to do so never replaces the work's outcome.
+
+    asyncpg resets a connection as the pool takes it back (``RESET ALL`` and friends) and
+    raises when that fails, after terminating the connection itself. It fails when the server
+    ended the session after the work was done: ``pg_terminate_backend`` right after
+    ``COMMIT``, for example, whose FATAL message leaves asyncpg's protocol waiting for a
+    ReadyForQuery that never comes (the reset then meets ``InternalClientError: cannot switch
+    to state 15; another operation (2) is in progress``, or the closed socket). Raised from a
+    ``finally``, that error replaced the caller's result: a unit of work that had committed
+    surfaced as a raw asyncpg error, and one that had failed lost its
+    ``BackendUnavailableError``. The work's outcome is what the caller must see, and the pool
+    is already rid of the connection, so the error is logged and dropped.
+    """
+    try:
+        await pool.release(conn)
+    except Exception as exc:
+        _log.debug("a pooled Postgres connection was dropped on release: %r", exc)
 
 
 def _discard(conn: Any) -> None:
@@ -127,5 +151,5 @@ async def run(
             if attempt + 1 == attempts:
                 raise unavailable(exc, what) from exc
         finally:
-            await pool.release(conn)
+            await release(pool, conn)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -9,15 +9,44 @@ statement itself (constraint violations, bad SQL, bad arguments) pass through un
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import asyncpg
 import asyncpg.exceptions
 
-from portside.ports import BackendUnavailableError
+from portside.ports import BackendUnavailableError, ConfigurationError
 
-__all__ = ["RETRY_FIX", "backend_errors", "connection_gone", "connection_lost", "unavailable"]
+__all__ = [
+    "RETRY_FIX",
+    "backend_errors",
+    "connection_gone",
+    "connection_lost",
+    "refused",
+    "unavailable",
+]
+
+_REFUSALS: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+    asyncpg.exceptions.InvalidPasswordError,
+    ssl.SSLCertVerificationError,
+)
+"""Connection failures no retry can cure: the server refused the credentials, the TLS mode
+or the certificate (S3)."""
+
+
+def refused(error: BaseException, what: str) -> ConfigurationError | None:
+    """A ConfigurationError naming the refusal when ``error`` is one, else None."""
+    if not isinstance(error, _REFUSALS):
+        return None
+    return ConfigurationError(
+        f"{what} failed: Postgres refused the connection ({type(error).__name__}: {error})",
+        fix="check the user and password in the DSN, the server's pg_hba.conf rules, and for "
+        "TLS the sslmode, sslrootcert, sslcert and sslkey query parameters",
+        field="dsn",
+    )
+
 
 RETRY_FIX = (
     "the work did not happen; retry it once Postgres is reachable again (check that the "
@@ -122,6 +151,9 @@ def backend_errors(
     try:
         yield
     except Exception as exc:
+        refusal = refused(exc, what) if connecting else None
+        if refusal is not None:
+            raise refusal from exc
         if connection_lost(exc, conn, connecting=connecting):
             raise unavailable(exc, what, fix=fix) from exc
         raise

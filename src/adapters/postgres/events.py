@@ -25,4 +25,5 @@ def event_from_row(row: Mapping[str, Any]) -> OutboxEvent:
         key=row["key"],
         created_at=row["created_at"],
         published_at=row["published_at"],
+        trace_context=row["trace_context"],
     )

@@ -14,6 +14,7 @@ import asyncpg
 
 from portside.adapters.postgres.coalesce import Coalescer
 from portside.adapters.postgres.errors import backend_errors
+from portside.adapters.postgres.migrations import pending_migrations
 from portside.ports import (
     DEFAULT_FAILURE_RETENTION,
     ConfigurationError,
@@ -544,6 +545,13 @@ class PostgresHistory:
             removed += deleted
             if deleted < self._purge_batch:
                 return removed
+
+    async def pending_migrations(self) -> list[str]:
+        """portside's migrations the database lacks (empty when current); reaching Postgres
+        is part of the answer: an unreachable server raises (readiness, OBS3)."""
+        pool = await self._get_pool()
+        with backend_errors("job history pending_migrations"):
+            return await pending_migrations(pool)
 
     async def close(self) -> None:
         """Finish the writes under way, then close the pool."""

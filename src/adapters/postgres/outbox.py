@@ -114,6 +114,7 @@ class PostgresOutbox:
         payload: Mapping[str, Any],
         *,
         key: str | None = None,
+        trace_context: str | None = None,
     ) -> OutboxEvent:
         """Insert an event in ``tx``'s transaction with the stream's next gap-free ``seq``.
 
@@ -123,6 +124,7 @@ class PostgresOutbox:
             type: The event type, e.g. ``run.step.completed``.
             payload: A JSON object (dict or pydantic model).
             key: Optional business key (e.g. for consumer-side routing).
+            trace_context: Trace propagation headers as JSON (OBS1), stored with the event.
 
         Returns:
             The event as stored (``published_at`` is ``None``).
@@ -133,10 +135,12 @@ class PostgresOutbox:
                 or the server restarted): its transaction is gone; retry the whole unit of
                 work. The asyncpg error is the ``__cause__``.
         """
-        name, kind, data, text, event_key = check_append(stream, type, payload, key)
+        name, kind, data, text, event_key, carried = check_append(
+            stream, type, payload, key, trace_context
+        )
         with backend_errors("outbox append", tx):
             _check_transaction(tx)
-            row = await tx.fetchrow(query("append"), name, kind, text, event_key)
+            row = await tx.fetchrow(query("append"), name, kind, text, event_key, carried)
         return OutboxEvent(
             id=row["id"],
             stream=name,
@@ -145,6 +149,7 @@ class PostgresOutbox:
             payload=data,
             key=event_key,
             created_at=row["created_at"],
+            trace_context=carried,
         )
 
     def add_handler(self, handler: OutboxHandler) -> Callable[[], None]:

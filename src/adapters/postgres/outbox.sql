@@ -9,8 +9,8 @@ WITH next AS (
     ON CONFLICT (stream) DO UPDATE SET last_seq = s.last_seq + 1
     RETURNING last_seq
 )
-INSERT INTO portside_outbox_events (stream, seq, type, payload, key)
-SELECT $1::text, next.last_seq, $2::text, $3::text::jsonb, $4::text
+INSERT INTO portside_outbox_events (stream, seq, type, payload, key, trace_context)
+SELECT $1::text, next.last_seq, $2::text, $3::text::jsonb, $4::text, $5::text
 FROM next
 RETURNING id::text AS id, seq, created_at;
 
@@ -79,7 +79,7 @@ SELECT pg_advisory_xact_lock($1::int, hashtext($2::text));
 -- The oldest unpublished events of each claimed stream. Must be a statement of its own,
 -- after the claim: its snapshot then includes every commit of the previous holder.
 SELECT e.id::text AS id, e.stream, e.seq, e.type, e.payload::text AS payload, e.key,
-       e.created_at, now() AS published_at
+       e.created_at, now() AS published_at, e.trace_context
 FROM unnest($1::text[]) AS c(stream)
 CROSS JOIN LATERAL (
     SELECT *
@@ -107,7 +107,7 @@ ORDER BY stream;
 
 -- name: read_stream
 SELECT id::text AS id, stream, seq, type, payload::text AS payload, key, created_at,
-       published_at
+       published_at, trace_context
 FROM portside_outbox_events
 WHERE stream = $1::text AND seq >= $2::bigint
 ORDER BY seq
@@ -117,7 +117,7 @@ LIMIT $3::int;
 -- The shared read of subscriptions: up to $3 events of each stream in $1, from its own
 -- position in $2 (one statement per wake-up for every watched stream).
 SELECT e.id::text AS id, e.stream, e.seq, e.type, e.payload::text AS payload, e.key,
-       e.created_at, e.published_at
+       e.created_at, e.published_at, e.trace_context
 FROM unnest($1::text[], $2::bigint[]) AS w(stream, next_seq)
 CROSS JOIN LATERAL (
     SELECT *

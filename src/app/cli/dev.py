@@ -23,6 +23,7 @@ from portside.app.cli._common import (
     run,
     user_errors,
 )
+from portside.app.monitoring import GRAFANA_SCHEMA_VERSION, dashboard_path, rules_path
 from portside.app.registry import Registry
 from portside.app.settings import Settings
 from portside.ports import ValidationError
@@ -96,9 +97,13 @@ def _application(spec: str) -> tuple[Application, Registry, Registry]:
 
 def _banner(options: _Options, url: str, token: str, generated: bool, queues: list[str]) -> None:
     _say(f"  Worker    {len(queues)} queues: {', '.join(queues)}")
+    _say(f"  Jobs      {', '.join(options.public.names())}  (portside dev --list)")
     _say(f"  API       {url}  (OpenAPI docs: {url}/docs)")
     origin = "generated; set PORTSIDE_ADMIN_TOKEN to choose it" if generated else "configured"
     _say(f"  Admin     bearer token {token}  ({origin})")
+    _say(f"  Probes    {url}/livez  {url}/readyz  {url}/metrics")
+    _say(f"  Grafana   {dashboard_path()}  (dashboard, schemaVersion {GRAFANA_SCHEMA_VERSION})")
+    _say(f"  Alerts    {rules_path()}  (Prometheus rule_files)")
     post = f"curl -s -X POST {url}/{{path}} -H 'Content-Type: application/json' -d '{{body}}'"
     application = options.application
     _say()
@@ -196,7 +201,7 @@ async def _serve(settings: Settings, options: _Options) -> int:
                     runs=options.application.runs,
                     publish_outbox=True,
                     local_workers=runtime.status,
-                    extra_metrics=[runtime.metrics.registry],
+                    metrics_registry=runtime.metrics.registry,
                 )
                 async with ApiServer(app, host=options.host, port=options.port) as server:
                     secret = http_settings.admin_token
@@ -259,7 +264,23 @@ def _main_job_of(
         return name, parse_json_object(data)
     if main is not None and name == main.name:
         return name, dict(main.data())
+    if name is not None and name in application.samples:
+        return name, dict(application.samples[name])
     return name, {}
+
+
+def _list_jobs(application: Application, public: Registry) -> None:
+    """Every job clients may enqueue, its queue, what it does and its sample payload."""
+    main = application.main_job
+    for definition in public:
+        _say(f"{definition.name}  (queue {definition.queue})")
+        if definition.description:
+            _say(f"    {definition.description}")
+        sample = application.samples.get(definition.name)
+        if sample is None and main is not None and main.name == definition.name:
+            sample = main.data()
+        if sample is not None:
+            _say(f"    portside dev --job {definition.name} --data '{json.dumps(dict(sample))}'")
 
 
 def dev(
@@ -293,6 +314,12 @@ def dev(
             show_default="the application's payload for its main job (a demo ingest for today)",
         ),
     ] = None,
+    list_jobs: Annotated[
+        bool,
+        typer.Option(
+            "--list", help="List the application's jobs with their sample payloads and exit."
+        ),
+    ] = False,
     grace: Annotated[
         float, typer.Option(min=0, help="Seconds in-flight jobs get to finish at shutdown.")
     ] = 10.0,
@@ -317,7 +344,10 @@ def dev(
     SIGTERM) shuts everything down and removes the embedded servers' data. The application is
     --app (default: the examples, portside.examples.dev:application).
 
-    Example: portside dev --once
+    Any job can be the main job: --job NAME runs it with the application's sample payload
+    for it (or --data); --list shows them all.
+
+    Example: portside dev --once --job color-extraction
     """
     with user_errors():
         settings = Settings.from_env(
@@ -327,6 +357,9 @@ def dev(
             log_level=log_level or ("WARNING" if once else None),
         )
         application, worker, public = _application(settings.app or DEFAULT_APP)
+        if list_jobs:
+            _list_jobs(application, public)
+            raise typer.Exit(0)
         job, payload = _main_job_of(application, job, data)
         if job is not None:
             public.get(job).validate(payload)

@@ -20,7 +20,9 @@ from portside.app.settings import Settings
 
 __all__ = ["outbox", "parse_age"]
 
-outbox = typer.Typer(help="The transactional outbox: purge published events.", no_args_is_help=True)
+outbox = typer.Typer(
+    help="The transactional outbox: list streams, purge published events.", no_args_is_help=True
+)
 
 _AGE = re.compile(r"^\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>[smhd]?)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 86400}

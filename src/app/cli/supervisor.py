@@ -6,29 +6,38 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from types import FrameType
 
-from portside.app.settings import Settings
+from portside.app.settings import POSTGRES_DSN_ENV, REDIS_PREFIX_ENV, REDIS_URL_ENV, Settings
 
-__all__ = ["supervise"]
+__all__ = ["child_command", "child_environment", "supervise"]
 
 
-def _child_args(
+def child_command(
     settings: Settings, queues: list[str] | None, grace: float, metrics_port: int | None
 ) -> list[str]:
+    """The command line of one worker process: no connection string, since ``ps`` shows it."""
     args = [sys.executable, "-m", "portside.app.cli", "worker", "--grace", str(grace)]
     if settings.app:
         args += ["--app", settings.app]
     for queue in queues or ():
         args += ["--queues", queue]
-    if settings.redis_url:
-        args += ["--redis-url", settings.redis_url]
-    if settings.postgres_dsn:
-        args += ["--postgres-dsn", settings.postgres_dsn]
     args += ["--log-level", settings.log_level]
     if metrics_port is not None:
         args += ["--metrics-port", str(metrics_port)]
     return args
+
+
+def child_environment(settings: Settings, parent: Mapping[str, str]) -> dict[str, str]:
+    """The worker processes' environment: ``parent``'s, with the connection strings the
+    supervisor resolved (from its options or its environment), which may hold passwords."""
+    env = {**parent, REDIS_PREFIX_ENV: settings.redis_prefix}
+    if settings.redis_url:
+        env[REDIS_URL_ENV] = settings.redis_url
+    if settings.postgres_dsn:
+        env[POSTGRES_DSN_ENV] = settings.postgres_dsn
+    return env
 
 
 def supervise(
@@ -43,10 +52,10 @@ def supervise(
     A worker that exits on its own (a crash) makes the supervisor stop the others and
     return 1, so a process manager can restart the whole group.
     """
-    env = {**os.environ, "PORTSIDE_REDIS_PREFIX": settings.redis_prefix}
+    env = child_environment(settings, os.environ)
     children = [
         subprocess.Popen(
-            _child_args(
+            child_command(
                 settings, queues, grace, None if metrics_port is None else metrics_port + index
             ),
             env=env,

@@ -103,7 +103,8 @@ def worker(
             min=1,
             max=65535,
             metavar="PORT",
-            help="Serve Prometheus metrics on this port (process i of --processes uses port+i).",
+            help="Serve /metrics, /livez and /readyz on this port (process i of --processes "
+            "uses port+i).",
             show_default=False,
         ),
     ] = None,

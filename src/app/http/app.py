@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
@@ -30,9 +30,14 @@ from portside.app.http.runs import RunService
 from portside.app.http.settings import HttpSettings
 from portside.app.http.state import ApiState
 from portside.app.http.watcher import QueueWatcher
+from portside.app.logs import add_log_context
+from portside.app.readiness import Readiness
 from portside.app.registry import Registry
 from portside.infra import Infra
 from portside.ports import WorkerStatus
+
+if TYPE_CHECKING:
+    from portside.app.tracing.spans import Tracing
 
 __all__ = ["api_state_of", "close_streams", "create_app"]
 
@@ -50,7 +55,10 @@ from any sequence number)."""
 TAGS: list[dict[str, Any]] = [
     {"name": "jobs", "description": "Enqueue registered jobs and read their status."},
     {"name": "runs", "description": "Runs and their event streams."},
-    {"name": "operations", "description": "Queue health and Prometheus metrics."},
+    {
+        "name": "operations",
+        "description": "Liveness, readiness, queue health and Prometheus metrics.",
+    },
     {
         "name": "admin",
         "description": "Queues, jobs, run history, dead letters, job schedulers and the outbox "
@@ -91,6 +99,8 @@ def create_app(
     publish_outbox: bool = False,
     local_workers: Callable[[], Sequence[WorkerStatus]] | None = None,
     extra_metrics: Sequence[CollectorRegistry] = (),
+    metrics_registry: CollectorRegistry | None = None,
+    tracing: Tracing | Literal["auto"] | None = "auto",
     clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The HTTP API on ``infra``: what it serves is what it is given.
@@ -108,8 +118,16 @@ def create_app(
         publish_outbox: Run the outbox publisher while the app runs (safe next to other
             publishers), with the run service's outbox handler (which, for agent runs,
             re-queues runs whose enqueue failed after their commit).
-        local_workers: Statuses of workers in this process, for health's worker counts.
+        local_workers: Statuses of workers in this process, for health's worker counts and
+            ``/readyz`` (which then needs them all fetching).
         extra_metrics: More registries to export on ``/metrics``.
+        metrics_registry: The process's registry to add the API's metrics to (a worker
+            runtime's ``metrics.registry`` in one process with both); default: a fresh one
+            with the process and runtime collectors.
+        tracing: ``"auto"``: decided now by ``portside.app.tracing.resolve_tracing`` (on when an
+            OpenTelemetry SDK is configured); a ``Tracing``: requests are traced by
+            OpenTelemetry's FastAPI instrumentation (the probes and ``/metrics`` excluded) and
+            each event sent on an event stream is a span; None: nothing is traced.
         clock: Now as an aware datetime, for health windows (default: the system clock; tests
             pass the fakes' virtual clock).
 
@@ -118,10 +136,11 @@ def create_app(
             queue.
     """
     settings = settings or HttpSettings()
+    tracing = _resolved(tracing)
     now = clock or _system_now
     known = _known_jobs(registry, runs)
     queues = tuple(known.queues())
-    metrics = HttpMetrics(extra_metrics)
+    metrics = HttpMetrics(extra_metrics, registry=metrics_registry)
     watcher = QueueWatcher(infra.queue, queues) if settings.watch_queue_events else None
     if watcher is not None and settings.webhook_urls:
         watcher.add_listener(WebhookNotifier(infra.queue, settings.webhook_urls, metrics))
@@ -140,10 +159,12 @@ def create_app(
             local_workers=local_workers,
             clock=now,
         ),
+        readiness=Readiness(infra.queue, infra.history, workers=local_workers),
         queues=queues,
         queue_of_job={definition.name: definition.queue for definition in known},
         admin=AdminService(infra, known, clock=now),
         watcher=watcher,
+        tracing=tracing,
     )
 
     @asynccontextmanager
@@ -195,7 +216,28 @@ def create_app(
         queues=state.admin.queue_names,
         unused_schemes=() if settings.api_token is not None else (API_SCHEME,),
     )
+    if tracing is not None:
+        _instrument(app, tracing)
     return app
+
+
+def _resolved(tracing: Tracing | Literal["auto"] | None) -> Tracing | None:
+    if tracing != "auto":
+        return tracing
+    from portside.app.tracing import resolve_tracing
+
+    return resolve_tracing()
+
+
+def _instrument(app: FastAPI, tracing: Tracing) -> None:
+    """OpenTelemetry's own FastAPI instrumentation: a server span per request, and the
+    active span's ids in portside's JSON log lines (OBS1)."""
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    add_log_context(tracing.log_fields)
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=tracing.provider, excluded_urls="livez,readyz,metrics"
+    )
 
 
 def api_state_of(app: FastAPI) -> ApiState:

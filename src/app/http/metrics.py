@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from portside.app.metrics import process_registry
+
 __all__ = ["CONTENT_TYPE", "HttpMetrics", "MetricsMiddleware"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -19,16 +21,20 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 class HttpMetrics:
     """The API's counters and gauges.
 
-    Each instance owns a ``CollectorRegistry`` (never the global default), so two apps in one
-    process, or two tests, never share counts.
+    Each instance has a ``CollectorRegistry`` of its own (never the global default), so two
+    apps in one process, or two tests, never share counts.
 
     Args:
-        extra: Registries exported together with this one on ``/metrics`` (e.g. the worker
-            runtime's when ``portside dev`` runs both in one process).
+        extra: Registries exported together with this one on ``/metrics``.
+        registry: Register into this one (the process's, e.g. the worker runtime's when
+            ``portside dev`` runs both in one process) instead of a fresh
+            ``process_registry()``.
     """
 
-    def __init__(self, extra: Sequence[CollectorRegistry] = ()) -> None:
-        self.registry = CollectorRegistry()
+    def __init__(
+        self, extra: Sequence[CollectorRegistry] = (), registry: CollectorRegistry | None = None
+    ) -> None:
+        self.registry = registry if registry is not None else process_registry()
         self.extra = tuple(extra)
         self.requests = Counter(
             "portside_http_requests_total",
@@ -65,8 +71,8 @@ class HttpMetrics:
             registry=self.registry,
         )
         self.failure_rate = Gauge(
-            "portside_health_failure_rate",
-            "Share of recent attempts that failed, per queue.",
+            "portside_health_failure_ratio",
+            "Share of recent attempts that failed, per queue (0 to 1).",
             ("queue",),
             registry=self.registry,
         )

@@ -74,13 +74,22 @@ def _enqueue_operations(document: dict[str, Any], registry: Registry) -> None:
 _PROBLEM = {"$ref": _REF.format(model="Problem")}
 
 
+def _own_body(response: dict[str, Any]) -> bool:
+    """Whether an error answer is documented with a model of its own (``/readyz``'s 503 is
+    the readiness report, not a problem)."""
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    reference = str(schema.get("$ref", ""))
+    return bool(reference) and not reference.endswith(("/Problem", "/HTTPValidationError"))
+
+
 def _problem_bodies(document: dict[str, Any]) -> None:
     """Every 4xx/5xx answer is a ``Problem`` in ``application/problem+json``, including the
-    422 FastAPI documents on its own, whose default body the API never sends."""
+    422 FastAPI documents on its own, whose default body the API never sends; an answer
+    documented with a model of its own keeps it."""
     for path_item in document.get("paths", {}).values():
         for operation in path_item.values():
             for status, response in operation.get("responses", {}).items():
-                if str(status)[:1] in ("4", "5"):
+                if str(status)[:1] in ("4", "5") and not _own_body(response):
                     response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM}}
                     if str(status) == "422":
                         response["description"] = "Invalid input; `fields` lists each problem."

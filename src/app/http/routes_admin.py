@@ -9,6 +9,7 @@ from typing import Annotated, Literal, TypeVar
 import pydantic
 from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import StreamingResponse
+from pydantic import StringConstraints
 
 from portside.app.admin import FailureQuery, RunQuery
 from portside.app.http.admin_schemas import (
@@ -38,7 +39,7 @@ __all__ = ["QUEUE_PATTERN", "STREAM_OPERATION", "require_admin", "router"]
 State = Annotated[ApiState, Depends(api_state)]
 QUEUE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(?::[A-Za-z0-9][A-Za-z0-9_.\-]*)*$"
 STREAM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$"
-KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}=[^=]{1,200}$"
+KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}=[^=\x00]{1,200}$"
 STREAM_OPERATION = "tailOutboxStream"
 MAX_AGE_DAYS = 36_500
 
@@ -51,9 +52,12 @@ JobId = Annotated[
     str,
     Path(min_length=1, max_length=MAX_NAME_LENGTH, pattern=TEXT_PATTERN, description="The job id."),
 ]
+NO_NUL = r"^[^\x00]*$"
 JobName = Annotated[
-    str | None, Query(min_length=1, max_length=200, description="Only jobs of this name.")
+    str | None,
+    Query(min_length=1, max_length=200, pattern=NO_NUL, description="Only jobs of this name."),
 ]
+BusinessKey = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Skip this many.")]
 Limit = Annotated[int, Query(ge=1, le=500, description="At most this many.")]
 ListableState = Literal[
@@ -200,11 +204,13 @@ async def list_runs(
     name: Annotated[
         str | None, Query(min_length=1, max_length=200, description="Job name.")
     ] = None,
-    job_id: Annotated[str | None, Query(alias="jobId", min_length=1, max_length=256)] = None,
+    job_id: Annotated[
+        str | None, Query(alias="jobId", min_length=1, max_length=256, pattern=NO_NUL)
+    ] = None,
     status: Annotated[RunStatus | None, Query()] = None,
     run_mode: Annotated[RunMode | None, Query(alias="runMode")] = None,
     key: Annotated[
-        list[str] | None,
+        list[BusinessKey] | None,
         Query(
             max_length=10,
             description="Business key as `name=value` (e.g. `organizationId=org-1`); "

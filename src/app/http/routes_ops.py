@@ -1,4 +1,5 @@
-"""``GET /health/queues`` (queue health against the alert thresholds) and ``GET /metrics``."""
+"""``GET /livez`` and ``GET /readyz`` (OBS3), ``GET /health/queues`` (queue health against the
+alert thresholds) and ``GET /metrics``."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from portside.app.http.metrics import CONTENT_TYPE
 from portside.app.http.problems import responses
-from portside.app.http.schemas import HealthReport
+from portside.app.http.schemas import HealthReport, Liveness, Readiness
 from portside.app.http.state import ApiState, api_state
 
 __all__ = ["record_health", "router"]
@@ -29,6 +30,26 @@ def record_health(api: ApiState, report: HealthReport) -> None:
         firing = {alert.rule for alert in queue.alerts}
         for rule in _RULES:
             api.metrics.alerts.labels(queue.queue, rule).set(1 if rule in firing else 0)
+
+
+@router.get("/livez", summary="Liveness: the process answers")
+async def livez() -> Liveness:
+    """Always ``{"status": "alive"}`` while the process serves requests; touches no backend."""
+    return Liveness()
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: backends reachable, migrations applied, workers fetching",
+    response_model=Readiness,
+    responses={503: {"description": "A check failed; the body says which.", "model": Readiness}},
+)
+async def readyz(api: State) -> JSONResponse:
+    """200 when the queue's Redis and Postgres answer, portside's migrations are applied and
+    this process's workers (``portside dev``) are fetching; 503 naming the failed check
+    otherwise. Answers are reused for a second, so probing every second is cheap."""
+    report = await api.readiness.check()
+    return JSONResponse(report.body(), status_code=200 if report.ready else 503)
 
 
 @router.get(

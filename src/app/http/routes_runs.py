@@ -92,10 +92,15 @@ async def run_events(
             closing=api.closing,
         )
     else:
+        events = api.infra.outbox.subscribe(run.stream, first)
+        if api.tracing is not None:
+            from portside.app.tracing.outbox import sse_spans
+
+            events = sse_spans(events, api.tracing)
         frames = _counted(
             api,
             event_stream(
-                api.infra.outbox.subscribe(run.stream, first),
+                events,
                 first_seq=first,
                 terminal=runs.terminal_events,
                 ping_seconds=api.settings.sse_ping_seconds,

@@ -21,8 +21,11 @@ __all__ = [
     "HealthAlert",
     "HealthReport",
     "JobStatus",
+    "Liveness",
+    "ProbeCheck",
     "QueueHealth",
     "QueueServerHealth",
+    "Readiness",
     "RetriedJob",
     "ServerWarningBody",
 ]
@@ -164,6 +167,31 @@ class HealthReport(ApiModel):
     queue_server: QueueServerHealth | None = Field(
         default=None, description="The Redis holding the queues (E2)."
     )
+
+
+class Liveness(ApiModel):
+    """``GET /livez``: the process answers."""
+
+    status: Literal["alive"] = "alive"
+
+
+class ProbeCheck(ApiModel):
+    """One readiness check."""
+
+    status: Literal["ok", "failed", "skipped"]
+    detail: str
+
+
+class Readiness(ApiModel):
+    """``GET /readyz``: ``ready`` when no check failed (the same body with 503 otherwise).
+
+    Checks: ``queue_server`` (the queue's Redis answers), ``postgres`` (reachable, portside's
+    migrations applied), ``workers`` (this process's consumers fetching; skipped in an API
+    process without workers).
+    """
+
+    status: Literal["ready", "unready"]
+    checks: dict[str, ProbeCheck]
 
 
 class FailedJob(ApiModel):

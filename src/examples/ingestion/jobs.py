@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from portside.app.context import JobContext
@@ -29,6 +29,15 @@ SOURCE_RETRY = RetryPolicy(attempts=3, backoff=Backoff.schedule(1, 5, 30))
 SYNC_RETRY = RetryPolicy(attempts=4, backoff=Backoff.exponential(5))
 
 
+DEMO_ORGANIZATION = {"organizationId": "org-demo", "integrationId": "int-demo"}
+"""Whom the daily ingestion schedule ingests (a real deployment has one schedule, or one
+backfill, per integration)."""
+
+
+def _yesterday(ctx: JobContext) -> date:
+    return ctx.now().date() - timedelta(days=1)
+
+
 class ExampleJobs:
     """Handlers of the example jobs, bound to a source client and a store."""
 
@@ -39,11 +48,12 @@ class ExampleJobs:
 
     async def ingest(self, payload: IngestPayload, ctx: JobContext) -> dict[str, Any]:
         """Copy one integration's records for a day; queue the day's aggregate if they changed."""
+        day = payload.date or _yesterday(ctx)
         records = await self.source.fetch_records(
-            payload.organizationId, payload.integrationId, payload.date
+            payload.organizationId, payload.integrationId, day
         )
         changed = await self.store.upsert_records(
-            payload.organizationId, payload.integrationId, payload.date, records
+            payload.organizationId, payload.integrationId, day, records
         )
         aggregate = None
         if changed:
@@ -51,7 +61,7 @@ class ExampleJobs:
                 self.registry,
                 ctx.infra.queue,
                 "aggregate",
-                {"organizationId": payload.organizationId, "date": payload.date},
+                {"organizationId": payload.organizationId, "date": day},
                 mode=ctx.run_mode,
             )
             aggregate = ref.id
@@ -60,7 +70,8 @@ class ExampleJobs:
 
     async def aggregate(self, payload: AggregatePayload, ctx: JobContext) -> dict[str, Any]:
         """Recompute an organisation's daily totals."""
-        result = await self.store.aggregate_day(payload.organizationId, payload.date)
+        day = payload.date or _yesterday(ctx)
+        result = await self.store.aggregate_day(payload.organizationId, day)
         return {"records": result.records, "total": str(result.total), "changed": result.changed}
 
     def _day(self, payload: SyncPayload, ctx: JobContext) -> date:
@@ -109,6 +120,7 @@ def build_registry(
             timeout=30,
             concurrency=5,
             rate_limit=RateLimit(max=60, per=60),
+            schedule=JobSchedule(pattern="0 2 * * *", data=DEMO_ORGANIZATION),
             classification=CLASSIFICATION,
             business_keys=("organizationId", "integrationId", "date"),
             id_keys=("organizationId", "integrationId", "date"),
@@ -125,6 +137,9 @@ def build_registry(
             retry=SOURCE_RETRY,
             timeout=60,
             concurrency=2,
+            schedule=JobSchedule(
+                pattern="30 3 * * *", data={"organizationId": DEMO_ORGANIZATION["organizationId"]}
+            ),
             business_keys=("organizationId", "date"),
             id_keys=("organizationId", "date"),
             date_field="date",

@@ -13,22 +13,23 @@ _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
 class IngestPayload(BaseModel):
-    """One organisation's integration, one day."""
+    """One organisation's integration, one day; the daily schedule leaves ``date`` out:
+    yesterday (UTC)."""
 
     model_config = _STRICT
 
     organizationId: str = Field(pattern=_ID)
     integrationId: str = Field(pattern=_ID)
-    date: dt.date
+    date: dt.date | None = None
 
 
 class AggregatePayload(BaseModel):
-    """One organisation, one day."""
+    """One organisation, one day; the daily schedule leaves ``date`` out: yesterday (UTC)."""
 
     model_config = _STRICT
 
     organizationId: str = Field(pattern=_ID)
-    date: dt.date
+    date: dt.date | None = None
 
 
 class SyncPayload(BaseModel):

@@ -29,6 +29,8 @@ async def test_q11_scheduler_bootstrap_twice_creates_no_duplicates(platform_infr
     second = await sync_schedules(registry, platform_infra.queue)
 
     assert sorted(first.created) == [
+        "ingestion:aggregate/aggregate",
+        "ingestion:ingest/ingest",
         "sync:energy/sync-energy-retail-prd-hourly",
         "sync:energy/sync-energy-wholesale-5m",
         "sync:housing/sync-housing-abs-daily",

@@ -9,7 +9,6 @@ adapter counts.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
@@ -24,6 +23,7 @@ from portside.app.runmode import with_run_mode
 from portside.infra import Infra
 from portside.ports import NewJob
 from portside.testing import wait_for
+from tests.integration.app.worker_support import Worker
 
 pytestmark = pytest.mark.integration
 
@@ -69,39 +69,10 @@ APP = textwrap.dedent(
 )
 
 
-class Group:
-    """A ``portside worker --processes N`` supervisor; its children's JSON log lines."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.events: list[dict[str, Any]] = []
-        self.other: list[str] = []
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.process.stderr is not None
-        async for raw in self.process.stderr:
-            line = raw.decode().strip()
-            try:
-                self.events.append(json.loads(line))
-            except json.JSONDecodeError:
-                self.other.append(line)
-
-    def count(self, name: str) -> int:
-        return sum(1 for event in self.events if event.get("event") == name)
-
-    async def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(60):
-            code = await self.process.wait()
-            await self._reader
-        return code
-
-
 @pytest.fixture
 async def fleet(
     tmp_path: Path, redis_url: str, redis_prefix: str, postgres_dsn: str
-) -> AsyncIterator[Callable[[int], Awaitable[Group]]]:
+) -> AsyncIterator[Callable[[int], Awaitable[Worker]]]:
     """Start ``portside worker --processes N`` on the color app; killed if left running."""
     (tmp_path / "colors_app.py").write_text(APP)
     env = {
@@ -114,7 +85,7 @@ async def fleet(
     }
     started: list[asyncio.subprocess.Process] = []
 
-    async def start(processes: int) -> Group:
+    async def start(processes: int) -> Worker:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -130,7 +101,7 @@ async def fleet(
             start_new_session=True,
         )
         started.append(process)
-        group = Group(process)
+        group = Worker(process)
         await wait_for(
             lambda: group.count("worker.ready") == processes or process.returncode is not None,
             timeout=60,
@@ -164,7 +135,7 @@ def test_max_overlap_counts_what_runs_at_once() -> None:
 
 @pytest.mark.parametrize("jobs", [100, 500])
 async def test_q13_three_worker_processes_never_run_more_than_the_cap(
-    fleet: Callable[[int], Awaitable[Group]],
+    fleet: Callable[[int], Awaitable[Worker]],
     platform_infra: Infra,
     jobs: int,
     record_property: Any,

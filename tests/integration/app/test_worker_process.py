@@ -79,14 +79,14 @@ async def spawn(
     }
     started: list[asyncio.subprocess.Process] = []
 
-    async def start(*args: str) -> Worker:
+    async def start(*args: str, **overrides: str) -> Worker:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "portside.app.cli",
             "worker",
             *args,
-            env=env,
+            env={**env, **overrides},
             cwd=tmp_path,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,  # so the cleanup below can end the whole group
@@ -208,6 +208,40 @@ async def test_q10_supervisor_ends_the_group_when_a_worker_dies(
 
     assert code == 1
     assert group.names().count("worker.stopped") == 1  # the survivor stopped cleanly
+
+
+async def test_a2_supervisor_passes_connection_strings_to_its_workers_off_the_command_line(
+    spawn: Callable[..., Awaitable[Worker]], redis_url: str, postgres_dsn: str
+) -> None:
+    """A2: with --redis-url and --postgres-dsn given to ``--processes 2`` (and unusable ones
+    in its environment), both worker processes connect, and neither command line holds them."""
+    group = await spawn(
+        "--processes",
+        "2",
+        "--grace",
+        "5",
+        "--redis-url",
+        redis_url,
+        "--postgres-dsn",
+        postgres_dsn,
+        PORTSIDE_REDIS_URL="redis://127.0.0.1:1/0",
+        PORTSIDE_POSTGRES_DSN="postgresql://nobody@127.0.0.1:1/none",
+    )
+    await wait_for(
+        lambda: group.names().count("worker.ready") == 2 or group.process.returncode is not None,
+        timeout=60,
+        message="both worker processes to log worker.ready",
+    )
+    assert group.names().count("worker.ready") == 2, group.other
+    pids = {event["pid"] for event in group.events if event["event"] == "worker.starting"}
+    assert len(pids) == 2, group.other
+    for pid in pids:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        assert b"worker" in command
+        for secret in (redis_url, postgres_dsn):
+            assert not any(secret.encode() in part for part in command), command
+    group.process.send_signal(signal.SIGTERM)
+    assert await group.wait(timeout=60) == 0, group.other
 
 
 def free_port() -> int:

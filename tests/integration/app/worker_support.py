@@ -1,9 +1,11 @@
-"""A ``portside worker`` subprocess for integration tests: its JSON log lines, its exit."""
+"""A ``portside worker`` subprocess (or a ``--processes N`` supervisor) for integration tests:
+its JSON log lines, its exit."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from typing import Any
 
 
@@ -19,7 +21,7 @@ class Worker:
     async def _read(self) -> None:
         assert self.process.stderr is not None
         async for raw in self.process.stderr:
-            line = raw.decode().strip()
+            line = raw.decode(errors="replace").strip()
             try:
                 self.events.append(json.loads(line))
             except json.JSONDecodeError:
@@ -27,6 +29,10 @@ class Worker:
 
     def names(self) -> list[str]:
         return [event["event"] for event in self.events]
+
+    def count(self, name: str) -> int:
+        """How many log lines so far are the event ``name`` (one per process for N processes)."""
+        return sum(1 for event in self.events if event.get("event") == name)
 
     def event(self, name: str) -> dict[str, Any]:
         return next(event for event in self.events if event["event"] == name)
@@ -42,3 +48,8 @@ class Worker:
             ) from None
         await self._reader
         return code
+
+    async def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM, then the exit code once the process and its log reader have ended."""
+        self.process.send_signal(signal.SIGTERM)
+        return await self.wait(timeout)

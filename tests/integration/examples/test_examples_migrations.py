@@ -48,7 +48,7 @@ async def migrate_cli(dsn: str, *args: str) -> tuple[int, str, str]:
 
 async def test_migrate_with_the_examples_applies_portside_then_theirs(empty_dsn: str) -> None:
     core = ", ".join(migration.version for migration in available_migrations())
-    examples = "portside.examples/0001, portside.examples/0002"
+    examples = "portside.examples/0001, portside.examples/0002, portside.examples/0003"
 
     assert await migrate_cli(empty_dsn, "--app", DEV_APP) == (
         0,

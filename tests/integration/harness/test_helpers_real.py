@@ -47,7 +47,11 @@ async def test_h1_each_test_database_has_every_migration(postgres_dsn: str) -> N
     assert "0001" in versions
     assert versions == sorted(versions)
     # and the examples' own, from pyproject's portside_migrations
-    assert [r["version"] for r in rows if r["source"] == "portside.examples"] == ["0001", "0002"]
+    assert [r["version"] for r in rows if r["source"] == "portside.examples"] == [
+        "0001",
+        "0002",
+        "0003",
+    ]
     assert name == urlsplit(postgres_dsn).path.lstrip("/")
     assert name.startswith("pt_")
 

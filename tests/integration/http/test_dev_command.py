@@ -12,6 +12,7 @@ import socket
 import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -60,6 +61,13 @@ async def test_dev_once_runs_the_main_job_on_embedded_servers_and_exits_0() -> N
     assert process.returncode == 0, (text, err.decode()[-3000:])
     print(f"portside dev --once: {seconds:.1f} s")
     assert "(embedded, discarded on exit)" in text
+    # OBS2: the shipped dashboard and alert rules, where they are installed.
+    shipped = re.findall(r"(?:Grafana|Alerts) +(\S+)", text)
+    assert [Path(path).name for path in shipped] == [
+        "grafana-dashboard.json",
+        "prometheus-rules.yml",
+    ]
+    assert all(Path(path).is_file() for path in shipped)
     assert re.search(r"Job ingest\.dev-[0-9a-f]+ completed", text)
     result = json.loads(text[text.index("{\n") :])
     assert result["state"] == "completed"

@@ -176,3 +176,29 @@ async def test_o4_opposite_stream_order_deadlock_is_detected_and_leaves_no_gap(
         await outbox.append(tx, "a", "step", {})
         await outbox.append(tx, "b", "step", {})
     assert await _rows(db) == [("a", 1), ("a", 2), ("b", 1), ("b", 2)]
+
+
+async def test_obs1_the_trace_context_is_stored_read_back_and_delivered(
+    outbox: PostgresOutbox,
+) -> None:
+    """OBS1: an append's trace context (migration 0014) reaches the handlers and the
+    subscribers with the event; an event appended without one has None."""
+    carried = '{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}'
+    delivered = []
+
+    async def handler(event: object) -> None:
+        delivered.append(event)
+
+    outbox.add_handler(handler)
+    async with outbox.transaction() as tx:
+        appended = await outbox.append(tx, "run-t", "step", {"n": 1}, trace_context=carried)
+        await outbox.append(tx, "run-t", "step", {"n": 2})
+    assert appended.trace_context == carried
+    assert await outbox.drain_once("run-t") == 2
+    assert [event.trace_context for event in delivered] == [carried, None]  # type: ignore[attr-defined]
+    replayed = outbox.subscribe("run-t", 1)
+    try:
+        first = await anext(replayed)
+    finally:
+        await replayed.aclose()
+    assert first.trace_context == carried

@@ -25,6 +25,18 @@ WORKER_SCRIPT = HERE / "queue_worker_process.py"
 NODE_DIR = Path(
     os.environ.get("PORTSIDE_NODE_BULLMQ", "~/.cache/portside/node-bullmq")
 ).expanduser()
+NODE_OTEL_DIR = Path(
+    os.environ.get("PORTSIDE_NODE_BULLMQ_OTEL", "~/.cache/portside/node-bullmq-otel")
+).expanduser()
+NODE_OTEL_PINS = {
+    "bullmq": "5.81.5",
+    "ioredis": "5.11.1",
+    "bullmq-otel": "1.3.1",  # 2.x needs bullmq 6
+    "@opentelemetry/api": "1.9.1",
+    "@opentelemetry/core": "2.12.1",
+    "@opentelemetry/sdk-trace-base": "2.12.1",
+}
+"""OBS1 interop: BullMQ with its OpenTelemetry add-on, pinned (the versions the tests ran on)."""
 DEADLINE = 30.0
 
 
@@ -173,30 +185,38 @@ class NodeBullMQ:
         return json.loads(out.decode().strip().splitlines()[-1])
 
 
-def _install_node_bullmq() -> NodeBullMQ:
+def _npm_install(directory: Path, specs: list[str], marker: str, why: str) -> Path:
+    """``npm install specs`` into ``directory`` once (xdist workers take turns); the
+    ``package.json`` of the ``marker`` package. Skips when node or npm cannot do it."""
     if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("Node interop (Q12) needs node and npm on PATH")
-    NODE_DIR.mkdir(parents=True, exist_ok=True)
-    with open(NODE_DIR / ".install.lock", "w") as lock:
+        pytest.skip(f"{why} needs node and npm on PATH")
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".install.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # xdist workers install once, one at a time
-        package = NODE_DIR / "node_modules" / "bullmq" / "package.json"
+        package = directory / "node_modules" / marker / "package.json"
         if not package.exists():
-            manifest = NODE_DIR / "package.json"
+            manifest = directory / "package.json"
             if not manifest.exists():
-                manifest.write_text('{"name": "portside-node-bullmq", "private": true}\n')
+                manifest.write_text('{"name": "portside-node-interop", "private": true}\n')
+            wanted = " ".join(specs)
             try:
                 result = subprocess.run(
-                    ["npm", "install", "--no-audit", "--no-fund", "bullmq@5"],
-                    cwd=NODE_DIR,
+                    ["npm", "install", "--no-audit", "--no-fund", "--save-exact", *specs],
+                    cwd=directory,
                     capture_output=True,
                     text=True,
                     timeout=300,
                     check=False,
                 )
             except subprocess.TimeoutExpired:
-                pytest.skip("npm install bullmq@5 took over 300 s (no registry access?)")
+                pytest.skip(f"npm install {wanted} took over 300 s (no registry access?)")
             if result.returncode != 0 or not package.exists():
-                pytest.skip(f"npm install bullmq@5 failed: {result.stderr.strip()[-500:]}")
+                pytest.skip(f"npm install {wanted} failed: {result.stderr.strip()[-500:]}")
+    return package
+
+
+def _install_node_bullmq() -> NodeBullMQ:
+    package = _npm_install(NODE_DIR, ["bullmq@5"], "bullmq", "Node interop (Q12)")
     version = json.loads(package.read_text())["version"]
     if not version.startswith("5."):
         pytest.skip(f"{NODE_DIR} holds bullmq {version}, not 5.x; delete it to reinstall")
@@ -207,3 +227,17 @@ def _install_node_bullmq() -> NodeBullMQ:
 def node_bullmq() -> NodeBullMQ:
     """Node BullMQ 5 from the cache dir (installed on first use); skips if unavailable."""
     return _install_node_bullmq()
+
+
+@pytest.fixture(scope="session")
+def node_bullmq_otel() -> NodeBullMQ:
+    """Node BullMQ 5 with bullmq-otel and the OpenTelemetry SDK (``NODE_OTEL_PINS``),
+    installed on first use into ``NODE_OTEL_DIR``; skips if unavailable."""
+    specs = [f"{name}@{version}" for name, version in NODE_OTEL_PINS.items()]
+    _npm_install(NODE_OTEL_DIR, specs, "bullmq-otel", "Node tracing interop (OBS1)")
+    for name, version in NODE_OTEL_PINS.items():
+        found = json.loads((NODE_OTEL_DIR / "node_modules" / name / "package.json").read_text())
+        if found["version"] != version:
+            held = found["version"]
+            pytest.skip(f"{NODE_OTEL_DIR} holds {name} {held}, not {version}; delete it")
+    return NodeBullMQ(node_modules=NODE_OTEL_DIR / "node_modules", version=NODE_OTEL_PINS["bullmq"])

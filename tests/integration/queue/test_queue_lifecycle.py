@@ -208,22 +208,35 @@ async def test_q10_worker_survives_client_kill_of_its_connections(
         )
         fetched_before = worker.status().last_fetch_at
         assert fetched_before is not None
-        clients = [c for c in await raw_redis.client_list() if ":w:killme" in c.get("name", "")]
-        assert len(clients) == 2, f"expected the worker's two connections, found {clients}"
-        for client in clients:
+
+        async def worker_clients() -> list[dict[str, str]]:
+            return [c for c in await raw_redis.client_list() if ":w:killme" in c.get("name", "")]
+
+        async def both_connected() -> bool:
+            return len(await worker_clients()) == 2
+
+        # The blocking connection opens when the worker first waits for a job, which may be
+        # after job 1 already ran: wait for it rather than look once.
+        await wait_for(both_connected, message="the worker's two connections")
+        for client in await worker_clients():
             await raw_redis.client_kill_filter(_id=client["id"])
         second = await adapter.enqueue("resilient", "after", {})
         done = await events_until(
             stream, lambda e: e.kind == "completed" and e.job_id == second.id, "job 2 after kill"
         )
         assert done.result == "after"
+        # The completed event comes from Redis; the worker counts the job once the finish
+        # script's reply is back, and reconnects its blocking connection only when it next
+        # waits for a job. Both follow the event, so wait for them with a deadline.
+        await wait_for(
+            lambda: worker.status().processed == 2, message="the worker to count both jobs"
+        )
+        await wait_for(both_connected, message="the worker to reconnect both connections")
         status = worker.status()
         assert status.running
         assert status.processed == 2
         assert status.last_fetch_at is not None
         assert status.last_fetch_at > fetched_before
-        again = [c for c in await raw_redis.client_list() if ":w:killme" in c.get("name", "")]
-        assert len(again) == 2, "the worker should be connected again on both connections"
     finally:
         await worker.close(grace=5)
         await stream.aclose()

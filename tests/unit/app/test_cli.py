@@ -197,8 +197,9 @@ def test_q11_schedule_is_idempotent(runner: CliRunner, cli_infra: Infra) -> None
 
     assert first.exit_code == second.exit_code == 0
     assert "created  sync:energy/sync-energy-wholesale-5m" in first.stdout
-    assert first.stdout.strip().endswith("3 created, 0 updated, 0 unchanged, 0 removed")
-    assert second.stdout.strip() == "schedules: 0 created, 0 updated, 3 unchanged, 0 removed"
+    assert "created  ingestion:ingest/ingest" in first.stdout
+    assert first.stdout.strip().endswith("5 created, 0 updated, 0 unchanged, 0 removed")
+    assert second.stdout.strip() == "schedules: 0 created, 0 updated, 5 unchanged, 0 removed"
 
 
 def test_a4_failed_list_retry_purge(runner: CliRunner, cli_infra: Infra) -> None:
@@ -276,3 +277,26 @@ def test_q15_outbox_purge_deletes_published_events_older_than_the_age(
     assert bad.exit_code == 2
     assert "--older-than 'two days' is not an age" in bad.stderr
     assert "7d, 12h, 30m or 90s" in bad.stderr
+
+
+def test_e1_dev_lists_every_example_job_with_a_sample(runner: CliRunner) -> None:
+    """E1: ``portside dev --list`` names every example job, its queue and a command that
+    dispatches it, without starting any server."""
+    result = invoke(runner, "dev", "--list")
+
+    assert result.exit_code == 0, result.stdout
+    for name in (
+        "phase1-task",
+        "weather-ingestion",
+        "alert-fanout",
+        "color-extraction",
+        "moderation-review",
+        "analytics-ingest",
+        "analytics-aggregate",
+        "ingest",
+        "aggregate",
+        "sync-housing-abs-daily",
+    ):
+        assert f"{name}  (queue " in result.stdout, name
+    assert 'portside dev --job color-extraction --data \'{"imageId": "img-1"' in result.stdout
+    assert 'portside dev --job ingest --data \'{"organizationId": "org-demo"' in result.stdout

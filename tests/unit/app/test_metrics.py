@@ -17,15 +17,14 @@ def test_obs2_repeated_attempts_count_per_queue_and_job() -> None:
     def sample(name: str, **labels: str) -> float | None:
         return metrics.registry.get_sample_value(name, labels)
 
-    assert sample("portside_jobs_processed_total", queue="items", job="item") == 3.0
-    assert sample("portside_job_duration_seconds_count", queue="items", job="item") == 4.0
-    assert sample("portside_job_duration_seconds_sum", queue="items", job="item") == pytest.approx(
-        3.701
-    )
-    assert sample("portside_job_duration_seconds_count", queue="items", job="other") == 1.0
+    assert sample("portside_attempts_completed_total", queue="items", job="item") == 3.0
+    assert sample("portside_attempt_duration_seconds_count", queue="items", job="item") == 4.0
+    total = sample("portside_attempt_duration_seconds_sum", queue="items", job="item")
+    assert total == pytest.approx(3.701)
+    assert sample("portside_attempt_duration_seconds_count", queue="items", job="other") == 1.0
     assert (
         sample(
-            "portside_jobs_failed_total",
+            "portside_attempts_failed_total",
             queue="items",
             job="other",
             classification="permanent",
@@ -42,7 +41,7 @@ def test_obs2_attempts_in_flight_are_read_when_metrics_are_scraped() -> None:
     metrics.count_in_flight(lambda: dict(in_flight))
 
     def sample(queue: str) -> float | None:
-        return metrics.registry.get_sample_value("portside_jobs_in_flight", {"queue": queue})
+        return metrics.registry.get_sample_value("portside_attempts_in_flight", {"queue": queue})
 
     assert (sample("items"), sample("other")) == (2.0, 0.0)
     in_flight["items"] = 1
@@ -58,7 +57,7 @@ def test_obs2_durations_fall_into_prometheus_buckets() -> None:
 
     def bucket(le: str) -> float | None:
         return metrics.registry.get_sample_value(
-            "portside_job_duration_seconds_bucket", {"queue": "items", "job": "item", "le": le}
+            "portside_attempt_duration_seconds_bucket", {"queue": "items", "job": "item", "le": le}
         )
 
     assert (bucket("0.005"), bucket("0.01"), bucket("300.0"), bucket("+Inf")) == (1, 2, 2, 3)

@@ -246,7 +246,7 @@ async def test_q16_a_job_abandoned_by_the_queue_gets_a_closed_row_and_a_dead_let
     events = [record.getMessage() for record in captured.records]
     assert events == ["job.failed", "job.dead_lettered"]
     failed = metrics.registry.get_sample_value(
-        "portside_jobs_failed_total",
+        "portside_attempts_failed_total",
         {"queue": "items", "job": "item", "classification": "transient", "final": "true"},
     )
     assert failed == 1.0

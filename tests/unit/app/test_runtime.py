@@ -64,7 +64,7 @@ async def test_a3_completed_attempt_is_recorded_with_result_and_run_mode(
     assert info is not None
     assert info.result == {"itemId": "i-1", "doubled": 4}
     sample = runtime.metrics.registry.get_sample_value(
-        "portside_jobs_processed_total", {"queue": "items", "job": "item"}
+        "portside_attempts_completed_total", {"queue": "items", "job": "item"}
     )
     assert sample == 1.0
 
@@ -103,7 +103,7 @@ async def test_q4_transient_errors_retry_with_backoff_then_dead_letter(
     assert failure.data["itemId"] == "i-2"
     assert failure.error == "TransientError: upstream 503 on attempt 3"
     failed_final = runtime.metrics.registry.get_sample_value(
-        "portside_jobs_failed_total",
+        "portside_attempts_failed_total",
         {"queue": "items", "job": "item", "classification": "transient", "final": "true"},
     )
     assert failed_final == 1.0

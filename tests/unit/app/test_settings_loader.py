@@ -10,7 +10,8 @@ import pytest
 
 from portside.app.loader import load_registry
 from portside.app.logs import JsonFormatter, configure_logging, event
-from portside.app.settings import Settings
+from portside.app.settings import CACHE_REDIS_URL_ENV, Settings
+from portside.app.wiring import build_infra
 from portside.ports import ConfigurationError
 
 
@@ -86,3 +87,19 @@ def test_a2_json_formatter_writes_one_object_per_line() -> None:
     assert "ValueError: boom" in second["exc"]
     record = logging.LogRecord("portside.x", logging.INFO, __file__, 1, "e", None, None)
     assert json.loads(JsonFormatter().format(record))["event"] == "e"
+
+
+def test_e2_the_cache_may_have_a_redis_of_its_own() -> None:
+    """E2: PORTSIDE_CACHE_REDIS_URL puts the CLI's cache on a separate Redis (allkeys-lru);
+    without it the cache shares the queues' Redis; a bad URL names the variable."""
+    base = {
+        "PORTSIDE_REDIS_URL": "redis://queues:6379/0",
+        "PORTSIDE_POSTGRES_DSN": "postgresql://127.0.0.1:1/db",
+    }
+    separate = build_infra(Settings.from_env({**base, CACHE_REDIS_URL_ENV: "redis://cache:6379/1"}))
+    shared = build_infra(Settings.from_env(base))
+    assert separate.cache._url == "redis://cache:6379/1"  # type: ignore[union-attr]
+    assert shared.cache._url == "redis://queues:6379/0"  # type: ignore[union-attr]
+    with pytest.raises(ConfigurationError, match=CACHE_REDIS_URL_ENV) as error:
+        Settings.from_env({CACHE_REDIS_URL_ENV: "http://cache"})
+    assert error.value.field == CACHE_REDIS_URL_ENV

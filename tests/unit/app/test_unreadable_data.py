@@ -108,7 +108,7 @@ async def test_a4_unreadable_job_data_is_recorded_and_dead_lettered_once(
     events = [record.getMessage() for record in captured_debug.records]
     assert events == ["job.started", "job.failed", "job.dead_lettered"]
     failed = metrics.registry.get_sample_value(
-        "portside_jobs_failed_total",
+        "portside_attempts_failed_total",
         {"queue": "items", "job": "item", "classification": "permanent", "final": "true"},
     )
     assert failed == 1.0

@@ -19,12 +19,13 @@ from pathlib import Path
 
 from portside.examples.ingestion import build_registry
 from portside.examples.ingestion.memory_store import InMemoryExampleStore
+from portside.examples.plans import register_plans
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "example_registry.json"
 
 
 def test_a1_example_registry_matches_its_snapshot() -> None:
-    current = build_registry(store=InMemoryExampleStore()).snapshot()
+    current = register_plans(build_registry(store=InMemoryExampleStore())).snapshot()
     if os.environ.get("PORTSIDE_UPDATE_SNAPSHOTS") == "1":
         SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
     expected = json.loads(SNAPSHOT.read_text())
@@ -46,6 +47,13 @@ def test_a1_snapshot_lists_the_required_example_jobs() -> None:
         "sync-energy-wholesale-5m",
         "sync-energy-retail-prd-hourly",
         "sync-housing-abs-daily",
+        "phase1-task",
+        "weather-ingestion",
+        "alert-fanout",
+        "color-extraction",
+        "moderation-review",
+        "analytics-ingest",
+        "analytics-aggregate",
     } <= names
 
 

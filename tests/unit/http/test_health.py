@@ -86,10 +86,17 @@ async def test_a6_health_endpoint_reports_every_queue(api: Api) -> None:
     queues = {item["queue"]: item for item in report["queues"]}
     assert set(queues) == {
         "agents-run:orchestrator",
+        "alert-fanout",
+        "analytics-aggregate",
+        "analytics-ingest",
+        "color-extraction",
         "ingestion:aggregate",
         "ingestion:ingest",
+        "moderation-review",
+        "phase1-tasks",
         "sync:energy",
         "sync:housing",
+        "weather-ingestion",
         "webhooks:deliver",
     }
     housing = queues["sync:housing"]

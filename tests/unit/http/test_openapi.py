@@ -12,6 +12,20 @@ from tests.unit.http.openapi_fuzz import FuzzRequest, check_response, operations
 from tests.unit.http.support import TOKEN, Api
 
 TAIL_PATH = "/admin/outbox/streams/{stream}/events"
+JOBS = (
+    "aggregate",
+    "alert-fanout",
+    "analytics-aggregate",
+    "analytics-ingest",
+    "color-extraction",
+    "ingest",
+    "moderation-review",
+    "phase1-task",
+    "sync-energy-retail-prd-hourly",
+    "sync-energy-wholesale-5m",
+    "sync-housing-abs-daily",
+    "weather-ingestion",
+)
 
 
 async def _document(api: Api) -> dict[str, Any]:
@@ -25,16 +39,14 @@ async def test_every_operation_documents_its_answers_with_models(api: Api) -> No
     document = await _document(api)
     found = {(method, path) for method, path, _ in operations(document)}
     assert found == {
-        ("post", "/jobs/aggregate"),
-        ("post", "/jobs/ingest"),
-        ("post", "/jobs/sync-energy-retail-prd-hourly"),
-        ("post", "/jobs/sync-energy-wholesale-5m"),
-        ("post", "/jobs/sync-housing-abs-daily"),
+        *(("post", f"/jobs/{name}") for name in JOBS),
         ("get", "/jobs/{job_id}"),
         ("post", "/runs"),
         ("get", "/runs/{run_id}"),
         ("get", "/runs/{run_id}/events"),
         ("get", "/health/queues"),
+        ("get", "/livez"),
+        ("get", "/readyz"),
         ("get", "/metrics"),
         ("get", "/admin/failed-jobs"),
         ("post", "/admin/failed-jobs/{failure_id}/retry"),
@@ -59,7 +71,10 @@ async def test_every_operation_documents_its_answers_with_models(api: Api) -> No
         success = [code for code in responses if code.startswith("2")]
         assert len(success) == 1, (method, path, success)
         for code, response in responses.items():
-            if code.startswith(("4", "5")):
+            if (method, path, code) == ("get", "/readyz", "503"):
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Readiness"}  # OBS3: same body
+            elif code.startswith(("4", "5")):
                 schema = response["content"]["application/problem+json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/Problem"}, (path, code)
         if operation.get("parameters"):
@@ -103,13 +118,7 @@ async def test_enqueue_documents_every_registered_payload(api: Api) -> None:
         for path, item in document["paths"].items()
         if path.startswith("/jobs/") and "post" in item
     }
-    assert set(bodies) == {
-        "aggregate",
-        "ingest",
-        "sync-energy-retail-prd-hourly",
-        "sync-energy-wholesale-5m",
-        "sync-housing-abs-daily",
-    }
+    assert set(bodies) == set(JOBS)
     models = {
         job: body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
         for job, body in bodies.items()
@@ -120,7 +129,8 @@ async def test_enqueue_documents_every_registered_payload(api: Api) -> None:
     assert bodies["ingest"]["required"] is True
     assert bodies["sync-housing-abs-daily"]["required"] is False  # every field optional
     ingest = document["components"]["schemas"]["IngestPayload"]
-    assert set(ingest["required"]) == {"organizationId", "integrationId", "date"}
+    assert set(ingest["required"]) == {"organizationId", "integrationId"}
+    assert "date" in ingest["properties"]  # optional: the daily schedule ingests yesterday
     run = document["components"]["schemas"]["RunRequest"]
     assert {"input", "steps", "stepDelayMs", "failAtStep"} <= set(run["properties"])
 

@@ -15,13 +15,16 @@ class Step(BaseModel):
 
 
 def test_o1_append_input_is_normalised() -> None:
-    stream, kind, data, text, key = check_append("run-1", "step", Step(name="a", attempt=2), "k")
+    stream, kind, data, text, key, carried = check_append(
+        "run-1", "step", Step(name="a", attempt=2), "k"
+    )
     assert (stream, kind, data, key) == ("run-1", "step", {"name": "a", "attempt": 2}, "k")
+    assert carried is None
     assert text == '{"name":"a","attempt":2}'
 
 
 def test_o1_unicode_payload_is_kept_verbatim() -> None:
-    *_, text, _ = check_append("s", "t", {"city": "Zürich", "emoji": "🙂"}, None)
+    *_, text, _, _ = check_append("s", "t", {"city": "Zürich", "emoji": "🙂"}, None)
     assert text == '{"city":"Zürich","emoji":"🙂"}'
 
 
@@ -57,3 +60,11 @@ def test_subscribe_and_retention_arguments() -> None:
     for bad in (0, -3, True, 1.0, None):
         with pytest.raises(ValidationError):
             check_from_seq(bad)
+
+
+@pytest.mark.parametrize("bad", ["", 7, "x" * 8193, "a\x00b"])
+def test_obs1_a_bad_trace_context_is_refused_naming_the_field(bad: object) -> None:
+    """OBS1: trace_context is checked with the other append arguments."""
+    with pytest.raises(ValidationError) as caught:
+        check_append("s", "t", {}, None, bad)
+    assert caught.value.field == "trace_context"

@@ -97,6 +97,7 @@ def test_the_examples_are_a_source_of_their_own() -> None:
     assert [(m.label, m.name) for m in loaded] == [
         ("portside.examples/0001", "example_datasets"),
         ("portside.examples/0002", "agent_runs"),
+        ("portside.examples/0003", "plan_queues"),
     ]
 
 
@@ -119,7 +120,7 @@ def test_labels_name_the_source_except_portside_s_own(tmp_path: Path) -> None:
 def test_a_package_source_is_named_after_its_package() -> None:
     source = MigrationSource.from_package("portside.examples.migrations")
     assert source.name == "portside.examples.migrations"
-    assert [m.version for m in source.migrations()] == ["0001", "0002"]
+    assert [m.version for m in source.migrations()] == ["0001", "0002", "0003"]
 
 
 @pytest.mark.parametrize(

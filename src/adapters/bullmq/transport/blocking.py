@@ -9,8 +9,8 @@ from typing import Any
 
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 
-from portside.adapters.bullmq.transport.connector import abort_connection
 from portside.adapters.bullmq.transport.errors import CONNECTION_ERRORS
+from portside.adapters.bullmq.transport.redis_internals import abort_connection
 
 __all__ = ["BlockingConnection"]
 
@@ -34,6 +34,7 @@ class BlockingConnection:
             async with asyncio.timeout(reply_timeout):
                 return await conn.read_response()
         except BaseException:
+            abort_connection(conn)  # a TLS shutdown with a dead peer would linger
             with contextlib.suppress(*CONNECTION_ERRORS):
                 await conn.disconnect(nowait=True)
             raise
@@ -46,6 +47,7 @@ class BlockingConnection:
             await conn.connect()
             return await step(conn)
         except BaseException:
+            abort_connection(conn)  # a TLS shutdown with a dead peer would linger
             with contextlib.suppress(*CONNECTION_ERRORS):
                 await conn.disconnect(nowait=True)
             raise
@@ -56,7 +58,8 @@ class BlockingConnection:
             abort_connection(self._conn)
 
     async def close(self) -> None:
-        """Disconnect."""
+        """Disconnect, waiting (at most the connect timeout) for the socket to close: a TLS
+        connection left closing would outlive its event loop."""
         if self._conn is not None:
             with contextlib.suppress(*CONNECTION_ERRORS):
-                await self._conn.disconnect(nowait=True)
+                await self._conn.disconnect()

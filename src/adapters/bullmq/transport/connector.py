@@ -10,26 +10,85 @@ ids back byte for byte (see ``jobs.py``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
-from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import BusyLoadingError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from portside.adapters.bullmq.settings import BullMQSettings, redacted_url
+from portside.adapters.bullmq.transport import cluster
+from portside.adapters.bullmq.transport.sentinel import SCHEME, MasterConnection, parse_sentinel_url
 
-__all__ = ["RedisConnector", "abort_connection", "abort_pool"]
+__all__ = ["RedisConnector"]
+
+
+class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """A Sentinel-backed pool whose callers wait for a free connection (as the plain one)."""
 
 
 class RedisConnector:
-    """Creates the adapter's Redis clients from one URL and the settings."""
+    """Creates the adapter's Redis clients from one URL and the settings.
 
-    def __init__(self, url: str, settings: BullMQSettings) -> None:
+    A ``redis+sentinel://`` URL (S2, see ``sentinel.py``) gives pools whose every new
+    connection asks the Sentinels for the current master, so a reconnect after a failover
+    reaches the new master.
+    """
+
+    def __init__(self, url: str, settings: BullMQSettings, *, prefix: str = "bull") -> None:
         self.url = url
         self.safe_url = redacted_url(url)
         self.settings = settings
+        self._cluster: cluster.ClusterUrl | None = None
+        self._slot = 0
+        if url.startswith(f"{cluster.SCHEME}://"):
+            self._cluster = cluster.parse_cluster_url(url, self.safe_url)
+            self._slot = cluster.prefix_slot(prefix)
+        self._sentinel: Sentinel | None = None
+        self._service = ""
+        self._master_options: dict[str, Any] = {}
+        if url.startswith(f"{SCHEME}://"):
+            parsed = parse_sentinel_url(url, self.safe_url)
+            self._service = parsed.service
+            self._master_options = {
+                "db": parsed.db,
+                "connection_class": MasterConnection,
+                **parsed.master_options,
+            }
+            self._sentinel = Sentinel(
+                list(parsed.sentinels),
+                sentinel_kwargs={
+                    "socket_connect_timeout": settings.connect_timeout,
+                    "socket_timeout": settings.connect_timeout,
+                    **parsed.sentinel_options,
+                },
+            )
+
+    def _make_pool(self, pool_class: type[ConnectionPool], **options: Any) -> ConnectionPool:
+        if self._cluster is not None:
+            blocking_pool = pool_class is BlockingConnectionPool
+            owner_class = cluster.BlockingSlotOwnerPool if blocking_pool else cluster.SlotOwnerPool
+            return owner_class(
+                list(self._cluster.seeds), self._slot, **self._cluster.options, **options
+            )
+        if self._sentinel is None:
+            return pool_class.from_url(self.url, **options)
+        blocking = pool_class is BlockingConnectionPool
+        sentinel_class = _BlockingSentinelPool if blocking else SentinelConnectionPool
+        pool: ConnectionPool = sentinel_class(  # type: ignore[no-untyped-call]
+            self._service, self._sentinel, **self._master_options, **options
+        )
+        return pool
+
+    async def close(self) -> None:
+        """Close the connections to the Sentinels (the pools close with their owners)."""
+        if self._sentinel is not None:
+            for client in self._sentinel.sentinels:
+                await client.aclose()
 
     def client(self) -> Redis:
         """The pooled client for producers and control commands (bounded retries)."""
@@ -40,8 +99,8 @@ class RedisConnector:
         )
         # A blocking pool: when every connection is busy (a backfill checking 100 days at
         # once), callers wait for one instead of failing with MaxConnectionsError.
-        pool = BlockingConnectionPool.from_url(
-            self.url,
+        pool = self._make_pool(
+            BlockingConnectionPool,
             decode_responses=True,
             encoding_errors="replace",
             socket_connect_timeout=settings.connect_timeout,
@@ -64,8 +123,8 @@ class RedisConnector:
             keep_bytes: Decode bytes that are not UTF-8 to lone surrogates (a worker's
                 connection) instead of U+FFFD.
         """
-        pool: ConnectionPool = ConnectionPool.from_url(
-            self.url,
+        return self._make_pool(
+            ConnectionPool,
             decode_responses=True,
             encoding_errors="surrogateescape" if keep_bytes else "replace",
             socket_connect_timeout=self.settings.connect_timeout,
@@ -75,24 +134,3 @@ class RedisConnector:
             client_name=client_name,
             protocol=2,
         )
-        return pool
-
-
-def abort_connection(conn: AbstractConnection) -> None:
-    """Drop ``conn``'s socket at once, unsent data included; a pending read then fails.
-
-    For a server that stopped answering, where an orderly disconnect could wait.
-    """
-    stream: object = getattr(conn, "_writer", None)
-    transport = getattr(stream, "transport", None)
-    if transport is not None:
-        transport.abort()
-
-
-def abort_pool(pool: ConnectionPool) -> None:
-    """Abort every connection of ``pool``, idle and in use."""
-    idle: list[AbstractConnection] = list(getattr(pool, "_available_connections", ()))
-    busy: list[AbstractConnection] = list(getattr(pool, "_in_use_connections", ()))
-    for conn in idle + busy:
-        abort_connection(conn)
-        conn._close()  # type: ignore[no-untyped-call]  # marks it disconnected, no waiting

@@ -19,12 +19,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import hiredis
-from redis.asyncio.connection import AbstractConnection, ConnectionPool
+from redis.asyncio.connection import AbstractConnection, ConnectionPool, SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from portside.adapters.bullmq.transport.connector import abort_connection
-from portside.adapters.bullmq.transport.errors import CONNECTION_ERRORS
+from portside.adapters.bullmq.transport.errors import CONNECTION_ERRORS, refusal
+from portside.adapters.bullmq.transport.redis_internals import abort_connection, stream_writer
 from portside.adapters.bullmq.transport.scripts import LuaScript
 from portside.adapters.reconnect import reconnect_delay
 
@@ -102,6 +102,7 @@ class PipelinedConnection:
         on_lost: Callable[[BaseException], None] | None = None,
     ) -> None:
         self._pool = pool
+        self._tls = issubclass(pool.connection_class, SSLConnection)
         self._scripts = tuple(scripts)
         self._command_timeout = command_timeout
         self._retry_backoff = retry_backoff
@@ -133,7 +134,8 @@ class PipelinedConnection:
         """Connect (retrying ``connect_attempts`` times) and start the I/O tasks.
 
         Raises:
-            redis.exceptions.ConnectionError: if every attempt failed.
+            redis.exceptions.ConnectionError: if every attempt failed, or at once when Redis
+                refused the credentials or the certificate (no retry can cure that).
         """
         last: BaseException | None = None
         for attempt in range(connect_attempts + 1):
@@ -142,6 +144,8 @@ class PipelinedConnection:
                 break
             except CONNECTION_ERRORS as exc:
                 last = exc
+                if refusal(exc, tls=self._tls) is not None:
+                    raise
                 if attempt < connect_attempts:
                     await asyncio.sleep(
                         reconnect_delay(attempt, self._retry_backoff, self._max_backoff)
@@ -185,7 +189,7 @@ class PipelinedConnection:
         conn = self._conn
         if not self._ready or not self._out or conn is None:
             return
-        stream: asyncio.StreamWriter | None = getattr(conn, "_writer", None)
+        stream = stream_writer(conn)
         if stream is None or stream.is_closing():
             self._wake_writer.set()  # let the writer task go through redis-py's own path
             return
@@ -261,6 +265,7 @@ class PipelinedConnection:
             await conn.connect()
             await _load_scripts(conn, self._scripts)
         except BaseException:
+            abort_connection(conn)  # a TLS shutdown with a dead peer would linger
             with contextlib.suppress(*CONNECTION_ERRORS):
                 await conn.disconnect(nowait=True)
             raise
@@ -302,7 +307,7 @@ class PipelinedConnection:
             conn = self._conn
             if self._drain_needed and conn is not None:
                 self._drain_needed = False
-                stream: asyncio.StreamWriter | None = getattr(conn, "_writer", None)
+                stream = stream_writer(conn)
                 if stream is not None:
                     generation = self._generation
                     try:
@@ -367,13 +372,18 @@ class PipelinedConnection:
             self._need_connect.clear()
             conn = self._conn
             if conn is not None:
+                abort_connection(conn)
                 with contextlib.suppress(*CONNECTION_ERRORS):
                     await conn.disconnect(nowait=True)
             try:
                 await self._connect()
                 attempt = 0
             except CONNECTION_ERRORS as exc:
-                log.debug("reconnect to Redis failed: %s", exc)
+                reason = refusal(exc, tls=self._tls)
+                if reason is not None:
+                    log.error("Redis refused the reconnect: %s; retrying", reason)
+                else:
+                    log.debug("reconnect to Redis failed: %s", exc)
                 await asyncio.sleep(
                     reconnect_delay(attempt, self._retry_backoff, self._max_backoff)
                 )

@@ -26,21 +26,12 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from portside.adapters.bullmq.transport.redis_internals import abort_connection, stream_writer
+
 __all__ = ["ProducerPipeline", "producer_pipeline"]
 
 _DRAIN_ABOVE = 4 * 1024 * 1024
 """Bytes buffered for the socket beyond which a write waits for them to drain."""
-
-
-def _abort(conn: AbstractConnection, closing: set[asyncio.Task[None]]) -> None:
-    """Drop ``conn`` at once (a pending read then fails), unflushed writes included."""
-    stream: asyncio.StreamWriter | None = getattr(conn, "_writer", None)
-    if stream is not None:
-        stream.transport.abort()
-        return
-    task = asyncio.ensure_future(conn.disconnect(nowait=True))
-    closing.add(task)
-    task.add_done_callback(closing.discard)
 
 
 class _Watchdog:
@@ -49,7 +40,6 @@ class _Watchdog:
     def __init__(self) -> None:
         self._deadlines: dict[AbstractConnection, float] = {}
         self._expired: set[AbstractConnection] = set()
-        self._closing: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -79,7 +69,7 @@ class _Watchdog:
             if deadline <= now:
                 del self._deadlines[conn]
                 self._expired.add(conn)
-                _abort(conn, self._closing)
+                abort_connection(conn)
         if self._deadlines:
             self._timer = loop.call_at(min(self._deadlines.values()), self._check)
 
@@ -131,7 +121,7 @@ class ProducerPipeline:
         limit: float | None = conn.socket_timeout
         watchdog = self._watchdog
         try:
-            stream: asyncio.StreamWriter | None = getattr(conn, "_writer", None)
+            stream = stream_writer(conn)
             if conn.is_connected and stream is not None and not stream.is_closing():
                 if limit is not None:
                     watchdog.watch(conn, asyncio.get_running_loop().time() + limit)
@@ -143,6 +133,7 @@ class ProducerPipeline:
             return await _read(conn, count, watchdog, limit)
         except BaseException as exc:
             expired = watchdog.release(conn)
+            abort_connection(conn)  # a TLS shutdown with a dead peer would linger
             await conn.disconnect(nowait=True)
             if expired and isinstance(exc, Exception):
                 raise RedisTimeoutError(f"Redis gave no reply for {limit} s") from None

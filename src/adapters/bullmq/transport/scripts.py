@@ -13,7 +13,20 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-__all__ = ["LuaScript", "ensure_scripts", "execute", "run_script", "script"]
+from portside.adapters.bullmq.transport.script_pins import (
+    PINNED_SCRIPTS,
+    check_scripts,
+    installed_bullmq,
+)
+
+__all__ = [
+    "LuaScript",
+    "check_bullmq_scripts",
+    "ensure_scripts",
+    "execute",
+    "run_script",
+    "script",
+]
 
 _FILE = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9]*)-(?P<keys>\d+)\.lua$")
 
@@ -53,9 +66,18 @@ def _scan(package: str, subdir: str | None) -> dict[str, LuaScript]:
 
 @cache
 def _all() -> dict[str, LuaScript]:
-    scripts = _scan("bullmq", "commands")
+    shipped = _scan("bullmq", "commands")
+    check_scripts(shipped, installed_bullmq())
+    # Only pinned scripts can be called: one added to the code unpinned fails its first test.
+    scripts = {name: lua for name, lua in shipped.items() if name in PINNED_SCRIPTS}
     scripts.update(_scan("portside.adapters.bullmq.transport", None))
     return scripts
+
+
+def check_bullmq_scripts() -> None:
+    """Fail with ``ConfigurationError`` unless the installed bullmq ships the Lua scripts the
+    adapter was written for (see ``script_pins``); checked once per process."""
+    _all()
 
 
 def script(name: str) -> LuaScript:

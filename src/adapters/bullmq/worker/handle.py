@@ -8,12 +8,14 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
+from redis.exceptions import NoPermissionError
+
 from portside.adapters.bullmq.jobs import BullMQJob
 from portside.adapters.bullmq.names import QueueName
 from portside.adapters.bullmq.settings import BullMQSettings
 from portside.adapters.bullmq.transport.blocking import BlockingConnection
 from portside.adapters.bullmq.transport.connector import RedisConnector
-from portside.adapters.bullmq.transport.errors import CONNECTION_ERRORS, unavailable
+from portside.adapters.bullmq.transport.errors import CONNECTION_ERRORS, backend_error
 from portside.adapters.bullmq.transport.pipelined import PipelinedConnection
 from portside.adapters.bullmq.worker.commands import QueueCommands
 from portside.adapters.bullmq.worker.maintenance import Maintenance
@@ -23,6 +25,8 @@ from portside.adapters.bullmq.worker.steps import OutcomeSink, SlotSteps
 from portside.ports import AbandonedHandler, Classifier, JobHandler, WorkerStatus
 
 __all__ = ["BullMQWorker"]
+
+_START_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, NoPermissionError)
 
 
 class BullMQWorker:
@@ -111,8 +115,8 @@ class BullMQWorker:
             return
         try:
             await self._connection.start(self._connector.settings.retries)
-        except CONNECTION_ERRORS as exc:
-            raise unavailable(exc, self._connector.safe_url, "starting a worker") from exc
+        except _START_ERRORS as exc:
+            raise backend_error(exc, self._connector.safe_url, "starting a worker") from exc
         self._connected = True
 
     async def start(self) -> None:

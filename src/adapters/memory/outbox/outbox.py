@@ -100,6 +100,7 @@ class InMemoryOutbox:
         payload: Mapping[str, Any],
         *,
         key: str | None = None,
+        trace_context: str | None = None,
     ) -> OutboxEvent:
         """Stage an event in ``tx`` with the stream's next gap-free ``seq`` (O1, O4).
 
@@ -109,7 +110,9 @@ class InMemoryOutbox:
         self._check_open()
         store = self._store
         transaction = store.check_open(tx)
-        name, event_type, body, _, event_key = check_append(stream, type, payload, key)
+        name, event_type, body, _, event_key, carried = check_append(
+            stream, type, payload, key, trace_context
+        )
         await store.lock(transaction, name)
         event = OutboxEvent(
             id=str(uuid.uuid4()),
@@ -119,6 +122,7 @@ class InMemoryOutbox:
             payload=body,
             key=event_key,
             created_at=self.clock.datetime(),
+            trace_context=carried,
         )
         transaction.staged.append(event)
         return event

@@ -86,6 +86,7 @@ class JobRecord:
         "task",
         "timeout",
         "timer",
+        "trace_context",
         "worker",
     )
 
@@ -113,6 +114,7 @@ class JobRecord:
         self.keep_fail: Keep = options.remove_on_fail
         self.dedupe_key: str | None = options.dedupe_key
         self.keep_logs: int | None = options.keep_logs
+        self.trace_context: str | None = options.trace_context
         self.delay = options.delay
         self.options = options
         self.stacktrace: list[str] = []
@@ -238,6 +240,11 @@ class InMemoryJob:
     def max_attempts(self) -> int:
         """Attempts allowed in total."""
         return self._record.max_attempts
+
+    @property
+    def trace_context(self) -> str | None:
+        """The trace context the job was enqueued with (``JobOptions.trace_context``)."""
+        return self._record.trace_context
 
     async def update_progress(self, progress: int | float | dict[str, Any]) -> None:
         """Store progress (readable through ``get_job``) and emit a ``progress`` event."""

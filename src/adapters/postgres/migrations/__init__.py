@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
+from typing import Any
 
 import asyncpg
 
@@ -23,6 +24,7 @@ __all__ = [
     "load_migrations",
     "migrate",
     "migrate_connection",
+    "pending_migrations",
 ]
 
 _log = logging.getLogger(__name__)
@@ -260,3 +262,18 @@ def _check_unchanged(migration: Migration, checksum: str) -> None:
             "content (checksum mismatch)",
             fix="never edit an applied migration: revert the file and add a new NNNN_*.sql",
         )
+
+
+async def pending_migrations(conn: asyncpg.Pool[Any] | asyncpg.Connection) -> list[str]:
+    """portside's migrations not yet applied to the database of ``conn`` (a connection or a
+    pool), as labels (all of them when the version table does not exist yet). Reads only;
+    takes no lock."""
+    exists = await conn.fetchval("SELECT to_regclass('portside_schema_version') IS NOT NULL")
+    applied: set[str] = set()
+    if exists and await conn.fetchval(_sql("has_source_column")):
+        rows = await conn.fetch(_sql("applied"))
+        applied = {row["version"] for row in rows if row["source"] == CORE_SOURCE}
+    elif exists:  # a table from before sources: every row is portside's
+        rows = await conn.fetch("SELECT version FROM portside_schema_version")
+        applied = {row["version"] for row in rows}
+    return [item.label for item in available_migrations() if item.version not in applied]

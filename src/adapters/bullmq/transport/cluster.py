@@ -1,0 +1,168 @@
+"""``redis+cluster://`` URLs: a Redis Cluster, served one hash slot per adapter (S1).
+
+Format::
+
+    redis+cluster://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...][?OPTIONS]
+
+BullMQ keeps every key of a queue in one hash slot by a hash tag in the prefix
+(``{bull}``), so all of an adapter's queues live in the slot of its prefix's tag, on the
+shard that owns that slot. Every new connection asks the listed nodes (``CLUSTER SLOTS``)
+which master owns the slot now, so a reconnect after a failover or a resharding reaches the
+new owner. To spread queues over shards, use one adapter per tag (``{tenant-a}``,
+``{tenant-b}``).
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
+from redis.asyncio.connection import Connection
+from redis.crc import key_slot
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from portside.adapters.bullmq.transport.sentinel import parse_address, typed_option
+from portside.ports import ConfigurationError
+
+__all__ = ["SCHEME", "ClusterUrl", "SlotOwnerPool", "parse_cluster_url", "prefix_slot"]
+
+SCHEME = "redis+cluster"
+_FORMAT = "redis+cluster://[user:password@]host:port[,host:port...]"
+
+
+@dataclass(frozen=True)
+class ClusterUrl:
+    """A parsed ``redis+cluster://`` URL."""
+
+    seeds: tuple[tuple[str, int], ...]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def _invalid(url: str, problem: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"redis_url {url!r} is not a valid cluster URL: {problem}",
+        fix=f"write it as {_FORMAT}, e.g. 'redis+cluster://10.0.0.1:7000,10.0.0.2:7000'",
+        field="redis_url",
+    )
+
+
+def parse_cluster_url(url: str, safe: str) -> ClusterUrl:
+    """Parse ``url`` (``safe`` is it with the password hidden, for messages)."""
+    parts = urlsplit(url)
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    seeds = tuple(parse_address(host, safe, 6379, _invalid) for host in hosts.split(",") if host)
+    if not seeds:
+        raise _invalid(safe, "it names no node")
+    if parts.path.strip("/") not in ("", "0"):
+        raise _invalid(safe, "a cluster has only database 0")
+    options: dict[str, Any] = {}
+    if userinfo:
+        user, has_password, password = userinfo.partition(":")
+        if user:
+            options["username"] = unquote(user)
+        if has_password:
+            options["password"] = unquote(password)
+    for name, value in parse_qsl(parts.query):
+        options[name] = typed_option(name, value, safe, _invalid)
+    return ClusterUrl(seeds, options)
+
+
+def prefix_slot(prefix: str) -> int:
+    """The hash slot of every key under ``prefix``.
+
+    Raises:
+        ConfigurationError: the prefix has no hash tag (``{...}``), so a queue's keys would
+            spread over slots and BullMQ's scripts could not run.
+    """
+    start = prefix.find("{")
+    end = prefix.find("}", start + 1)
+    if start < 0 or end <= start + 1:
+        raise ConfigurationError(
+            f"prefix {prefix!r} has no hash tag, so a queue's keys would land in different "
+            "slots of the cluster",
+            fix="put a hash tag in the prefix, e.g. prefix='{bull}' (and the same prefix in "
+            "Node BullMQ's options), or one tag per group of queues: '{tenant-a}'",
+            field="prefix",
+        )
+    return key_slot(prefix.encode())
+
+
+class SlotOwnerConnection(Connection):
+    """A connection to the master that owns the pool's slot, asked again on every connect."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.connection_pool: SlotOwnerPool = kwargs.pop("connection_pool")
+        super().__init__(**kwargs)
+
+    async def connect_check_health(
+        self, check_health: bool = True, retry_socket_connect: bool = True
+    ) -> None:
+        if self.is_connected:
+            return
+        self.host, self.port = await self.connection_pool.find_owner()
+        await super().connect_check_health(
+            check_health=check_health, retry_socket_connect=retry_socket_connect
+        )
+
+
+class SlotOwnerPool(ConnectionPool):
+    """Connections to whichever master owns ``slot`` (asked of the seed nodes)."""
+
+    def __init__(self, seeds: list[tuple[str, int]], slot: int, **kwargs: Any) -> None:
+        kwargs.setdefault("connection_class", SlotOwnerConnection)
+        super().__init__(**kwargs)
+        self.connection_kwargs["connection_pool"] = weakref.proxy(self)
+        self.seeds = seeds
+        self.slot = slot
+        self.owner: tuple[str, int] | None = None
+
+    async def find_owner(self) -> tuple[str, int]:
+        """The master serving the slot now, by ``CLUSTER SLOTS`` of the first node that
+        answers (the last owner first, then the seeds)."""
+        kwargs = self.connection_kwargs
+        candidates = ([self.owner] if self.owner else []) + self.seeds
+        for host, port in candidates:
+            client = Redis(
+                host=host,
+                port=port,
+                username=kwargs.get("username"),
+                password=kwargs.get("password"),
+                socket_connect_timeout=kwargs.get("socket_connect_timeout") or 2.0,
+                socket_timeout=kwargs.get("socket_connect_timeout") or 2.0,
+                decode_responses=True,
+            )
+            try:
+                ranges = await client.execute_command("CLUSTER SLOTS")  # type: ignore[no-untyped-call]
+            except (RedisError, OSError):
+                continue
+            finally:
+                await client.aclose()
+            owner = _owner(ranges, self.slot)
+            if owner is not None:
+                self.owner = owner
+                return owner
+        raise RedisConnectionError(
+            f"no cluster node of {self.seeds} names a master for slot {self.slot}"
+        )
+
+
+def _owner(ranges: Any, slot: int) -> tuple[str, int] | None:
+    if isinstance(ranges, dict):  # redis-py may parse the reply into {(start, end): ...}
+        for (start, end), nodes in ranges.items():
+            if start <= slot <= end:
+                host, port = nodes["primary"]
+                return str(host), int(port)
+        return None
+    for entry in ranges:
+        start, end, master = entry[0], entry[1], entry[2]
+        if int(start) <= slot <= int(end):
+            return str(master[0]), int(master[1])
+    return None
+
+
+class BlockingSlotOwnerPool(SlotOwnerPool, BlockingConnectionPool):
+    """A slot-owner pool whose callers wait for a free connection (as the plain one)."""

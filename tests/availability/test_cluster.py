@@ -1,0 +1,199 @@
+"""S1: queues on a Redis Cluster under hash-tagged prefixes, through a master's failover."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterator
+
+import pytest
+from redis.crc import key_slot
+
+from portside.adapters.bullmq import BullMQQueue
+from portside.ports import BackendUnavailableError, Job, JobOptions
+from portside.servers import LocalRedis
+from portside.servers.cluster import LocalCluster
+from portside.testing import wait_for
+from tests.integration.queue.conftest import _install_node_bullmq
+
+QUEUES = ("emails", "reports", "agents-run:orchestrator")
+JOBS = 900
+KILL_AT = 300
+RATE = 150.0
+WORK = 0.05
+TUNING = {
+    "lock_duration": 5.0,
+    "stalled_interval": 1.0,
+    "max_backoff": 0.5,
+    "retries": 3,
+    "close_grace": 1.0,
+}
+
+
+@pytest.fixture
+def cluster() -> Iterator[LocalCluster]:
+    """S1: three masters with one replica each, on private ports."""
+    servers = LocalCluster(masters=3, replicas=1, node_timeout=1.0).start()
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+def _tags_on_two_shards(cluster: LocalCluster) -> tuple[str, str]:
+    """Two hash tags whose slots belong to different masters."""
+    owners: dict[int, str] = {}
+    for n in range(100):
+        tag = f"{{tenant-{n}}}"
+        port = cluster.owner_of(key_slot(tag.encode())).port
+        owners.setdefault(port, tag)
+        if len(owners) == 2:
+            first, second = owners.values()
+            return first, second
+    raise AssertionError("no two tags on different shards")
+
+
+class Load:
+    """Jobs with fixed ids per adapter (its index), paced, and when each ran."""
+
+    def __init__(self) -> None:
+        self.done: dict[tuple[int, str], float] = {}
+        self.accepted: dict[tuple[int, str], float] = {}
+        self.running: set[tuple[int, str]] = set()
+
+    def handler(self, index: int) -> Callable[[Job], Awaitable[None]]:
+        async def handle(job: Job) -> None:
+            key = (index, job.id)
+            self.running.add(key)
+            try:
+                await asyncio.sleep(WORK)  # the job's work
+            finally:
+                self.running.discard(key)
+            self.done.setdefault(key, time.monotonic())
+
+        return handle
+
+    async def produce(self, index: int, adapter: BullMQQueue) -> None:
+        began = time.monotonic()
+        for n in range(JOBS):
+            job_id = f"job-{n}"
+            options = JobOptions(job_id=job_id)
+            while True:
+                try:
+                    await adapter.enqueue(QUEUES[n % len(QUEUES)], "work", {}, options=options)
+                    break
+                except BackendUnavailableError:
+                    continue
+            self.accepted[(index, job_id)] = time.monotonic()
+            ahead = began + (n + 1) / RATE - time.monotonic()
+            if ahead > 0:
+                await asyncio.sleep(ahead)  # pacing the load, not waiting for anything
+
+
+def _url(cluster: LocalCluster) -> str:
+    return "redis+cluster://" + ",".join(f"127.0.0.1:{node.port}" for node in cluster.masters)
+
+
+async def test_s1_queues_of_two_tags_on_two_shards_survive_a_master_failover(
+    cluster: LocalCluster, record_property: object
+) -> None:
+    """S1: two adapters with hash-tagged prefixes on different shards run three queues
+    each; the master owning the first tag's slot is SIGKILLed after 300 of 900 jobs while
+    the producer (150 jobs/s) and the workers (10 at once, 50 ms each) run. Its replica
+    takes over, the adapter finds it on its own, every accepted job completes (lost = 0),
+    and the other shard's queues are untouched."""
+    first_tag, second_tag = _tags_on_two_shards(cluster)
+    url = _url(cluster)
+    victim_shard: LocalRedis = cluster.owner_of(key_slot(first_tag.encode()))
+    adapters = [BullMQQueue(url, prefix=tag, **TUNING) for tag in (first_tag, second_tag)]
+    load = Load()
+    done, accepted, running = load.done, load.accepted, load.running
+    workers = []
+
+    try:
+        for index, adapter in enumerate(adapters):
+            for queue in QUEUES:
+                worker = adapter.consume(queue, load.handler(index), concurrency=10)
+                await worker.start()
+                workers.append(worker)
+        production = [
+            asyncio.create_task(load.produce(index, adapter))
+            for index, adapter in enumerate(adapters)
+        ]
+        await wait_for(
+            lambda: sum(1 for index, _ in accepted if index == 0) >= KILL_AT,
+            timeout=60,
+            message=f"{KILL_AT} jobs accepted on the first shard",
+        )
+        in_flight = sum(1 for index, _ in running if index == 0)
+        killed_at = time.monotonic()
+        victim_shard.kill()
+
+        def new_jobs_handled() -> list[float]:
+            return [
+                at for key, at in done.items() if key[0] == 0 and accepted.get(key, 0.0) > killed_at
+            ]
+
+        await wait_for(
+            lambda: bool(new_jobs_handled()),
+            timeout=30,
+            message="a job enqueued after the kill to run on the new master",
+        )
+        resumed = min(new_jobs_handled()) - killed_at
+        await asyncio.wait_for(asyncio.gather(*production), timeout=90)
+        await wait_for(
+            lambda: accepted.keys() <= done.keys(),
+            timeout=60,
+            message="every accepted job to complete",
+        )
+        lost = accepted.keys() - done.keys()
+        figures = {
+            "accepted": len(accepted),
+            "completed": len(done),
+            "running_on_the_killed_shard": in_flight,
+            "lost": len(lost),
+            "seconds_to_resume": round(resumed, 2),
+        }
+        for key, value in figures.items():
+            record_property(key, value)  # type: ignore[operator]
+        print(f"S1 failover figures: {figures}")
+        assert not lost
+        assert len(accepted) == 2 * JOBS
+        assert resumed < 20
+    finally:
+        for worker in workers:
+            await worker.close()
+        for adapter in adapters:
+            await adapter.close()
+
+
+def test_s1_a_cluster_adapter_needs_a_hash_tagged_prefix() -> None:
+    """S1: a cluster URL with a prefix that has no hash tag is refused at construction."""
+    from portside.ports import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="hash tag") as caught:
+        BullMQQueue("redis+cluster://127.0.0.1:7000", prefix="bull")
+    assert caught.value.field == "prefix"
+
+
+@pytest.mark.node
+async def test_s1_q12_node_bullmq_works_the_cluster_queue_portside_fills(
+    cluster: LocalCluster,
+) -> None:
+    """S1, Q12: portside enqueues through `redis+cluster://` under prefix `{interop}`; a Node
+    BullMQ worker with `prefix: '{interop}:shared'`, connected to the shard that owns the
+    tag's slot, runs the jobs, and portside reads Node's results back through the cluster."""
+    node = _install_node_bullmq()
+    adapter = BullMQQueue(_url(cluster), prefix="{interop}")
+    try:
+        refs = [await adapter.enqueue("shared:py2node", "work", {"n": n}) for n in range(3)]
+        owner = cluster.owner_of(key_slot(b"{interop}"))
+        seen = await node.run("consume.cjs", owner.url, "{interop}:shared", "py2node", "3")
+        assert set(seen["jobs"]) == {ref.id for ref in refs}
+        for n, ref in enumerate(refs):
+            info = await adapter.get_job("shared:py2node", ref.id)
+            assert info is not None
+            assert info.state == "completed"
+            assert info.result == {"by": "node", "seen": {"n": n}}
+    finally:
+        await adapter.close()

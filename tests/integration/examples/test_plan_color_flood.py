@@ -1,0 +1,137 @@
+"""E1, Q13, Q14: floods of 100 and 500 ``color-extraction`` jobs over two ``portside worker``
+processes never run more than 5 at once.
+
+Each worker process could run 5 (its concurrency and pool size), so 10 together; the
+queue-wide cap of 5 must hold across both. The count comes from the handlers' own start and
+end timestamps (``time.monotonic_ns`` in the pool children, one clock for the host), returned
+in each job's result, not from anything the queue counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from portside.app.runmode import with_run_mode
+from portside.infra import Infra
+from portside.ports import NewJob
+from portside.testing import wait_for
+from tests.integration.app.worker_support import Worker
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[3]
+QUEUE = "color-extraction"
+
+
+@pytest.fixture
+async def two_workers(
+    redis_url: str, redis_prefix: str, postgres_dsn: str
+) -> AsyncIterator[Callable[[], Awaitable[Worker]]]:
+    """Start ``portside worker --processes 2 --app portside.examples.plans:registry`` on the
+    color queue; killed if left running."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PORTSIDE_REDIS_URL": redis_url,
+        "PORTSIDE_REDIS_PREFIX": redis_prefix,
+        "PORTSIDE_POSTGRES_DSN": postgres_dsn,
+        "PORTSIDE_APP": "portside.examples.plans:registry",
+    }
+    started: list[asyncio.subprocess.Process] = []
+
+    async def start() -> Worker:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "portside.app.cli",
+            "worker",
+            "--processes",
+            "2",
+            "--queues",
+            QUEUE,
+            "--grace",
+            "10",
+            env=env,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        started.append(process)
+        workers = Worker(process)
+        await wait_for(
+            lambda: workers.count("worker.ready") == 2 or process.returncode is not None,
+            timeout=60,
+            message="2 worker processes to log worker.ready",
+        )
+        assert workers.count("worker.ready") == 2, workers.other[-20:]
+        return workers
+
+    yield start
+    for process in started:
+        if process.returncode is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+
+
+def max_overlap(spans: list[tuple[int, int]]) -> int:
+    """The most spans open at one instant; an end at the same instant as a start comes first."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running = peak = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+@pytest.mark.parametrize("jobs", [100, 500])
+async def test_e1_color_extraction_flood_over_two_workers_never_exceeds_5(
+    two_workers: Callable[[], Awaitable[Worker]],
+    platform_infra: Infra,
+    jobs: int,
+    record_property: Any,
+) -> None:
+    """E1, Q13, Q14: 100 and 500 color extractions over two worker processes (10 pool children
+    between them) all complete, never more than 5 at once."""
+    workers = await two_workers()
+    queue = platform_infra.queue
+    assert await queue.queue_concurrency(QUEUE) == 5
+    refs = await queue.enqueue_bulk(
+        QUEUE,
+        [
+            NewJob(
+                name="color-extraction",
+                data=with_run_mode({"imageId": f"img-{n}", "width": 96, "height": 96}, "manual"),
+            )
+            for n in range(jobs)
+        ],
+    )
+
+    async def all_completed() -> bool:
+        return (await queue.counts(QUEUE)).completed == jobs
+
+    await wait_for(all_completed, timeout=240, message=f"{jobs} color extractions to complete")
+    code = await workers.stop()
+    assert code == 0, workers.other[-20:]
+
+    spans = []
+    for ref in refs:
+        info = await queue.get_job(QUEUE, ref.id)
+        assert info is not None, ref.id
+        timing = info.result["timing"]
+        spans.append((timing["startNs"], timing["endNs"]))
+    peak = max_overlap(spans)
+    record_property(f"e1_color_max_overlap_{jobs}", peak)
+    assert peak <= 5, f"{peak} color extractions ran at once under a queue-wide cap of 5"
+    assert peak >= 3, f"the flood never came near the cap (peak {peak})"
+    processed = [e["processed"] for e in workers.events if e.get("event") == "worker.stopped"]
+    record_property(f"e1_color_processed_per_worker_{jobs}", processed)
+    assert len(processed) == 2
+    assert sum(processed) == jobs
+    assert min(processed) > 0, f"one worker process ran nothing: {processed}"
