@@ -99,7 +99,7 @@ def test_ops2_runs_filters_and_json(runner: CliRunner, fakes: Infra) -> None:
                     run_mode="manual",
                     started_at=at,
                     finished_at=at,
-                    status=status,  # type: ignore[arg-type]
+                    status=status,
                     keys={"organizationId": org},
                 )
             )
