@@ -62,13 +62,17 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
+SHIPPED = {".py", ".sql", ".lua", ".typed", ".json", ".yml", ".html", ".js", ".css"}
+
+
 def test_wheel_ships_every_source_and_data_file(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     wanted = {
         "portside/" + str(path.relative_to(SRC))
         for path in SRC.rglob("*")
         if path.is_file()
-        and path.suffix in {".py", ".sql", ".lua", ".typed", ".json", ".yml"}
+        and path.suffix
+        in {".py", ".sql", ".lua", ".typed", ".json", ".yml", ".html", ".js", ".css"}
         and "__pycache__" not in path.parts
     }
     assert "portside/py.typed" in names

@@ -101,6 +101,7 @@ def _banner(options: _Options, url: str, token: str, generated: bool, queues: li
     _say(f"  API       {url}  (OpenAPI docs: {url}/docs)")
     origin = "generated; set PORTSIDE_ADMIN_TOKEN to choose it" if generated else "configured"
     _say(f"  Admin     bearer token {token}  ({origin})")
+    _say(f"  Console   {url}/ui  (sign in with the admin token)")
     _say(f"  Probes    {url}/livez  {url}/readyz  {url}/metrics")
     _say(f"  Grafana   {dashboard_path()}  (dashboard, schemaVersion {GRAFANA_SCHEMA_VERSION})")
     _say(f"  Alerts    {rules_path()}  (Prometheus rule_files)")
