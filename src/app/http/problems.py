@@ -179,14 +179,28 @@ async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(422, f"invalid input: {where}", fields=fields)
 
 
-def _allowed_methods(request: Request) -> str:
+def _route_methods(route: Any, scope: Mapping[str, Any], path: str) -> set[str]:
+    """The methods ``route`` serves on ``path`` (a route, or a router FastAPI included)."""
+    candidates = getattr(route, "_effective_candidates", None)
+    if candidates is not None:  # FastAPI's included router: look at the routes it holds
+        methods: set[str] = set()
+        for candidate in candidates:
+            regex = getattr(candidate, "path_regex", None)
+            if regex is not None and regex.match(path):
+                methods.update(getattr(candidate, "methods", None) or ())
+        return methods
+    match, _ = route.matches({**scope, "method": "\x00"})
+    if match is Match.NONE:
+        return set()
+    return set(getattr(route, "methods", None) or ())
+
+
+def _allowed_methods(request: Request, named: str) -> str:
     """Every method some route serves on the request's path (Starlette names only the first
     route that matched the path)."""
-    methods: set[str] = set()
+    methods = {method.strip() for method in named.split(",") if method.strip()}
     for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "\x00"})
-        if match is not Match.NONE:
-            methods.update(getattr(route, "methods", None) or ())
+        methods |= _route_methods(route, request.scope, request.url.path)
     return ", ".join(sorted(methods))
 
 
@@ -194,7 +208,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
-        headers["Allow"] = _allowed_methods(request)
+        headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
         detail = f"{request.method} is not allowed here; allowed: {headers['Allow']}"
         return problem_response(405, detail, headers=headers)
     return problem_response(exc.status_code, str(exc.detail), headers=headers)
