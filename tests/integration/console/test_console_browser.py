@@ -138,6 +138,16 @@ async def test_ops1_retry_a_dead_letter_and_the_job_runs(
         stored = await infra.require_history().get_failure(letter.id)
         assert stored is not None
         assert stored.retried_at is not None
+        assert stored.retry_job_id is not None
+
+        async def completed() -> bool:
+            info = await infra.queue.get_job(QUEUE, stored.retry_job_id or "")
+            return info is not None and info.state == "completed"
+
+        await wait_for(completed, timeout=10, message="the retried job to complete")
+        await page.goto(f"{console}/ui/queues/{QUEUE}/jobs/{stored.retry_job_id}")
+        assert data["integrationId"] in await page.locator("#job-data").inner_text()
+        await _screenshot(page, "job")
     finally:
         await worker.close()
 
