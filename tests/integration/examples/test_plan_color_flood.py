@@ -134,4 +134,7 @@ async def test_e1_color_extraction_flood_over_two_workers_never_exceeds_5(
     record_property(f"e1_color_processed_per_worker_{jobs}", processed)
     assert len(processed) == 2
     assert sum(processed) == jobs
-    assert min(processed) > 0, f"one worker process ran nothing: {processed}"
+    # How the jobs split between the two processes is not asserted: under BullMQ's queue-wide
+    # cap a worker that finishes a job takes the next one in the same script call, so one
+    # process may keep every place (seen: [0, 100]). That the cap holds across processes with
+    # local concurrency above it is Q13's test (tests/integration/app/test_queue_cap_processes.py).
