@@ -22,7 +22,7 @@ from portside.adapters.postgres.errors import (
     unavailable,
 )
 
-__all__ = ["UNKNOWN_COMMIT_FIX", "acquire", "begin", "release", "run"]
+__all__ = ["UNKNOWN_COMMIT_FIX", "acquire", "begin", "connection", "release", "run"]
 
 _log = logging.getLogger("portside.adapters.postgres")
 
@@ -38,6 +38,24 @@ async def acquire(pool: asyncpg.Pool[Any], what: str) -> asyncpg.pool.PoolConnec
     """A pooled connection; opening one that fails raises ``BackendUnavailableError``."""
     with backend_errors(what, connecting=True):
         return await pool.acquire()
+
+
+@asynccontextmanager
+async def connection(
+    pool: asyncpg.Pool[Any], what: str
+) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy[Any]]:
+    """A pooled connection for one statement (or a transaction the block opens itself).
+
+    Unlike ``pool.fetch`` and kin, giving the connection back never raises (see ``release``):
+    a write that succeeded is reported as done even if the server ended the session right
+    after it. A lost connection in the block raises ``BackendUnavailableError``.
+    """
+    conn = await acquire(pool, what)
+    try:
+        with backend_errors(what):
+            yield conn
+    finally:
+        await release(pool, conn)
 
 
 @asynccontextmanager

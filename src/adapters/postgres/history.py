@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import asyncpg
 
 from portside.adapters.postgres.coalesce import Coalescer
+from portside.adapters.postgres.connections import connection
 from portside.adapters.postgres.errors import backend_errors
 from portside.adapters.postgres.migrations import pending_migrations
 from portside.ports import (
@@ -265,14 +266,12 @@ class PostgresHistory:
             return self._pool
 
     async def _fetch(self, name: str, *args: Any) -> list[asyncpg.Record]:
-        pool = await self._get_pool()
-        with backend_errors(f"job history {name}"):
-            return list(await pool.fetch(_sql(name), *args))
+        async with connection(await self._get_pool(), f"job history {name}") as conn:
+            return list(await conn.fetch(_sql(name), *args))
 
     async def _fetchrow(self, name: str, *args: Any) -> asyncpg.Record | None:
-        pool = await self._get_pool()
-        with backend_errors(f"job history {name}"):
-            return await pool.fetchrow(_sql(name), *args)
+        async with connection(await self._get_pool(), f"job history {name}") as conn:
+            return await conn.fetchrow(_sql(name), *args)
 
     async def record_start(self, run: RunStart) -> JobRun:
         """Store an attempt that began (status ``running``)."""
@@ -356,16 +355,14 @@ class PostgresHistory:
         await self._runs.submit(run)
 
     async def _run_one(self, run: FinishedRun) -> None:
-        pool = await self._get_pool()
-        with backend_errors("job history record_run"):
-            await pool.execute(_sql("record_run"), *_run_args(run))
+        async with connection(await self._get_pool(), "job history record_run") as conn:
+            await conn.execute(_sql("record_run"), *_run_args(run))
 
     async def _runs_many(self, runs: Sequence[FinishedRun]) -> list[Exception | None]:
         # COPY: cheaper than a multi-row INSERT on both sides (no per-element array checks
         # in the client, no unnest in the server); a refused batch is replayed row by row.
-        pool = await self._get_pool()
-        with backend_errors("job history record_runs"):
-            await pool.copy_records_to_table(
+        async with connection(await self._get_pool(), "job history record_runs") as conn:
+            await conn.copy_records_to_table(
                 "job_runs", records=[_run_args(run) for run in runs], columns=_RUN_COLUMNS
             )
         return [None] * len(runs)
@@ -375,9 +372,8 @@ class PostgresHistory:
         keys = [key for key in map(_run_key, run_ids) if key is not None]
         if not keys:
             return
-        pool = await self._get_pool()
-        with backend_errors("job history touch_runs"):
-            await pool.execute(_sql("touch_runs"), keys, at)
+        async with connection(await self._get_pool(), "job history touch_runs") as conn:
+            await conn.execute(_sql("touch_runs"), keys, at)
 
     async def close_lost_runs(self, stale_after: timedelta, *, now: datetime | None = None) -> int:
         """Close as ``lost`` the running attempts nobody vouched for since
@@ -465,10 +461,9 @@ class PostgresHistory:
             row = await self._fetchrow("add_failure", *args)
         else:
             pool = await self._get_pool()
-            with backend_errors("job history add_failure"):
-                async with pool.acquire() as conn, conn.transaction():
-                    await conn.execute("SET LOCAL synchronous_commit TO on")
-                    row = await conn.fetchrow(_sql("add_failure"), *args)
+            async with connection(pool, "job history add_failure") as conn, conn.transaction():
+                await conn.execute("SET LOCAL synchronous_commit TO on")
+                row = await conn.fetchrow(_sql("add_failure"), *args)
         assert row is not None  # INSERT ... RETURNING always returns the row
         return _failure(row)
 

@@ -11,7 +11,7 @@ import asyncpg
 import asyncpg.exceptions
 import pytest
 
-from portside.adapters.postgres.connections import begin, run
+from portside.adapters.postgres.connections import begin, connection, run
 from portside.ports import BackendUnavailableError
 
 RESET_FAILED = asyncpg.exceptions.InternalClientError(
@@ -107,4 +107,26 @@ async def test_o5_a_read_returns_its_result_whatever_the_release_raises() -> Non
         return 42
 
     assert await run(pool, work, "outbox pending()") == 42  # type: ignore[arg-type]
+    assert pool.released == 1
+
+
+async def test_a3_a_history_write_is_done_whatever_the_release_raises() -> None:
+    """A3: ``connection()`` (run-history writes) does not report a write that succeeded as
+    failed because the pool's reset failed after it: the recorder would write the row again."""
+    pool = ResetFailingPool()
+    async with connection(pool, "job history record_run"):  # type: ignore[arg-type]
+        pool.conn.log.append("COPY")
+    assert pool.conn.log == ["COPY"]
+    assert pool.released == 1
+
+
+async def test_a3_a_lost_connection_during_a_history_write_is_backend_unavailable() -> None:
+    """A3: a connection lost in the block is ``BackendUnavailableError`` with the asyncpg
+    error as cause, not the release's error."""
+    pool = ResetFailingPool()
+    lost = asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed")
+    with pytest.raises(BackendUnavailableError) as raised:
+        async with connection(pool, "job history record_run"):  # type: ignore[arg-type]
+            raise lost
+    assert raised.value.__cause__ is lost
     assert pool.released == 1
