@@ -16,11 +16,10 @@ import pytest
 
 from portside.ports import QueueEvent, QueuePort
 from portside.testing import wait_for
-from tests.integration.app.worker_support import Worker
+from tests.integration.app.worker_support import Worker, worker_env
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[3]
 QUEUE = "platform:crash"
 APP = textwrap.dedent(
     '''
@@ -56,18 +55,17 @@ async def test_q16_a_job_that_kills_its_worker_every_time_is_dead_lettered(
     db: asyncpg.Connection,
 ) -> None:
     (tmp_path / "crash_app.py").write_text(APP)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
-        "PORTSIDE_REDIS_URL": redis_url,
-        "PORTSIDE_REDIS_PREFIX": redis_prefix,
-        "PORTSIDE_POSTGRES_DSN": postgres_dsn,
-        "PORTSIDE_APP": "crash_app:registry",
+    env = worker_env(
+        redis_url,
+        redis_prefix,
+        postgres_dsn,
+        "crash_app:registry",
+        app_dir=tmp_path,
         # A crashed worker's lock expires after 1 s; BullMQ's default allows one stall.
-        "PORTSIDE_BULLMQ_LOCK_DURATION": "1",
-        "PORTSIDE_BULLMQ_STALLED_INTERVAL": "0.5",
-        "PORTSIDE_BULLMQ_MAX_STALLED_COUNT": "1",
-    }
+        PORTSIDE_BULLMQ_LOCK_DURATION="1",
+        PORTSIDE_BULLMQ_STALLED_INTERVAL="0.5",
+        PORTSIDE_BULLMQ_MAX_STALLED_COUNT="1",
+    )
     events = queue_adapter.events(QUEUE)
     failed: asyncio.Future[QueueEvent] = asyncio.get_running_loop().create_future()
 

@@ -23,11 +23,10 @@ from portside.app.runmode import with_run_mode
 from portside.infra import Infra
 from portside.ports import NewJob
 from portside.testing import wait_for
-from tests.integration.app.worker_support import Worker
+from tests.integration.app.worker_support import Worker, worker_env
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[3]
 QUEUE = "media:colors"
 
 APP = textwrap.dedent(
@@ -75,14 +74,7 @@ async def fleet(
 ) -> AsyncIterator[Callable[[int], Awaitable[Worker]]]:
     """Start ``portside worker --processes N`` on the color app; killed if left running."""
     (tmp_path / "colors_app.py").write_text(APP)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
-        "PORTSIDE_REDIS_URL": redis_url,
-        "PORTSIDE_REDIS_PREFIX": redis_prefix,
-        "PORTSIDE_POSTGRES_DSN": postgres_dsn,
-        "PORTSIDE_APP": "colors_app:registry",
-    }
+    env = worker_env(redis_url, redis_prefix, postgres_dsn, "colors_app:registry", app_dir=tmp_path)
     started: list[asyncio.subprocess.Process] = []
 
     async def start(processes: int) -> Worker:

@@ -17,11 +17,10 @@ import pytest
 
 from portside.ports import NewJob, QueuePort
 from portside.testing import wait_for
-from tests.integration.app.worker_support import Worker
+from tests.integration.app.worker_support import Worker, worker_env
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[3]
 QUEUE = "platform:crashy"
 QUICK, LONG = 20, 5
 APP = textwrap.dedent(
@@ -63,17 +62,16 @@ async def test_a3_a_killed_workers_rows_are_closed_as_lost_and_no_finished_row_i
     db: asyncpg.Connection,
 ) -> None:
     (tmp_path / "crashy_app.py").write_text(APP)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
-        "PORTSIDE_REDIS_URL": redis_url,
-        "PORTSIDE_REDIS_PREFIX": redis_prefix,
-        "PORTSIDE_POSTGRES_DSN": postgres_dsn,
-        "PORTSIDE_APP": "crashy_app:registry",
+    env = worker_env(
+        redis_url,
+        redis_prefix,
+        postgres_dsn,
+        "crashy_app:registry",
+        app_dir=tmp_path,
         # Locks expire 1 s after a death; rows nobody vouched for are lost after 1.5 s.
-        "PORTSIDE_BULLMQ_LOCK_DURATION": "1",
-        "PORTSIDE_BULLMQ_STALLED_INTERVAL": "0.5",
-    }
+        PORTSIDE_BULLMQ_LOCK_DURATION="1",
+        PORTSIDE_BULLMQ_STALLED_INTERVAL="0.5",
+    )
     jobs = [NewJob(name="work", data={"n": n}) for n in range(QUICK)]
     jobs += [NewJob(name="work", data={"n": 100 + n, "hold": True}) for n in range(LONG)]
     refs = await queue_adapter.enqueue_bulk(QUEUE, jobs)

@@ -21,11 +21,10 @@ from redis.asyncio import Redis
 from portside.app.runmode import with_run_mode
 from portside.infra import Infra
 from portside.testing import wait_for
-from tests.integration.app.worker_support import Worker
+from tests.integration.app.worker_support import Worker, worker_env
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[3]
 QUEUE = "platform:hold"
 
 APP = textwrap.dedent(
@@ -66,17 +65,16 @@ async def spawn(
 ) -> AsyncIterator[Callable[..., Awaitable[Worker]]]:
     """Start ``portside worker ARGS`` on the hold app; kills whatever is left at the end."""
     (tmp_path / "hold_app.py").write_text(APP)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
-        "PORTSIDE_REDIS_URL": redis_url,
-        "PORTSIDE_REDIS_PREFIX": redis_prefix,
-        "PORTSIDE_POSTGRES_DSN": postgres_dsn,
-        "PORTSIDE_APP": "hold_app:registry",
-        "HOLD_REDIS_URL": redis_url,
-        "HOLD_STARTED_KEY": f"{redis_prefix}:hold:started",
-        "HOLD_RELEASE_KEY": f"{redis_prefix}:hold:release",
-    }
+    env = worker_env(
+        redis_url,
+        redis_prefix,
+        postgres_dsn,
+        "hold_app:registry",
+        app_dir=tmp_path,
+        HOLD_REDIS_URL=redis_url,
+        HOLD_STARTED_KEY=f"{redis_prefix}:hold:started",
+        HOLD_RELEASE_KEY=f"{redis_prefix}:hold:release",
+    )
     started: list[asyncio.subprocess.Process] = []
 
     async def start(*args: str, **overrides: str) -> Worker:

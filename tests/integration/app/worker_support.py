@@ -5,8 +5,35 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def worker_env(
+    redis_url: str,
+    redis_prefix: str,
+    postgres_dsn: str,
+    app: str,
+    *,
+    app_dir: Path | None = None,
+    **extra: str,
+) -> dict[str, str]:
+    """The environment of a ``portside worker`` on the test's servers running ``app``
+    (``module:attribute``), importable from ``app_dir`` when the test wrote it there."""
+    paths = [str(app_dir)] if app_dir is not None else []
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([*paths, str(ROOT)]),
+        "PORTSIDE_REDIS_URL": redis_url,
+        "PORTSIDE_REDIS_PREFIX": redis_prefix,
+        "PORTSIDE_POSTGRES_DSN": postgres_dsn,
+        "PORTSIDE_APP": app,
+        **extra,
+    }
 
 
 class Worker:

@@ -14,7 +14,6 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,11 +22,10 @@ from portside.app.runmode import with_run_mode
 from portside.infra import Infra
 from portside.ports import NewJob
 from portside.testing import wait_for
-from tests.integration.app.worker_support import Worker
+from tests.integration.app.worker_support import Worker, worker_env
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[3]
 QUEUE = "color-extraction"
 
 
@@ -37,14 +35,7 @@ async def two_workers(
 ) -> AsyncIterator[Callable[[], Awaitable[Worker]]]:
     """Start ``portside worker --processes 2 --app portside.examples.plans:registry`` on the
     color queue; killed if left running."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "PORTSIDE_REDIS_URL": redis_url,
-        "PORTSIDE_REDIS_PREFIX": redis_prefix,
-        "PORTSIDE_POSTGRES_DSN": postgres_dsn,
-        "PORTSIDE_APP": "portside.examples.plans:registry",
-    }
+    env = worker_env(redis_url, redis_prefix, postgres_dsn, "portside.examples.plans:registry")
     started: list[asyncio.subprocess.Process] = []
 
     async def start() -> Worker:
