@@ -299,3 +299,42 @@ async def test_s1_workers_and_producers_follow_the_slot_to_another_master(
         for worker in workers:
             await worker.close()
         await adapter.close()
+
+
+@pytest.mark.node
+async def test_s1_q12_a_node_cluster_producer_feeds_a_portside_worker(
+    cluster: LocalCluster,
+) -> None:
+    """S1, Q12: Node BullMQ, connected with an ioredis `Cluster` client, adds jobs (single
+    with custom ids, bulk, a priority) to queue `node2py` under prefix `{interop}:shared`;
+    a portside worker on `redis+cluster://` with prefix `{interop}` runs them from queue
+    `shared:node2py`, and the results are stored where both read them."""
+    node = _install_node_bullmq()
+    seeds = ",".join(f"127.0.0.1:{server.port}" for server in cluster.masters)
+    added = await node.run("cluster_produce.cjs", seeds, "{interop}:shared", "node2py", "20")
+    ids = {entry["id"] for entry in added}
+    assert len(ids) == 22
+    adapter = BullMQQueue(_url(cluster), prefix="{interop}")
+    seen: dict[str, object] = {}
+
+    async def handle(job: Job) -> dict[str, object]:
+        seen[job.id] = job.data["n"]
+        return {"by": "portside", "n": job.data["n"]}
+
+    worker = adapter.consume("shared:node2py", handle, concurrency=5)
+
+    async def all_completed() -> bool:
+        return (await adapter.counts("shared:node2py")).completed == len(ids)
+
+    try:
+        await worker.start()
+        await wait_for(all_completed, timeout=30, message="every Node job to complete")
+        assert seen.keys() == ids
+        for n in range(20):
+            info = await adapter.get_job("shared:node2py", f"node-{n}")
+            assert info is not None
+            assert (info.name, info.state) == ("node-cluster", "completed")
+            assert info.result == {"by": "portside", "n": n}
+    finally:
+        await worker.close()
+        await adapter.close()
