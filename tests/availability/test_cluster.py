@@ -201,9 +201,17 @@ async def test_s1_q12_node_bullmq_works_the_cluster_queue_portside_fills(
         await adapter.close()
 
 
-def _move_slot(source: LocalRedis, target: LocalRedis, others: list[LocalRedis], slot: int) -> None:
+def _move_slot(
+    source: LocalRedis,
+    target: LocalRedis,
+    others: list[LocalRedis],
+    slot: int,
+    batch: int = 50,
+    pause: float = 0.0,
+) -> None:
     """Reshard ``slot`` from ``source`` to ``target`` the way `redis-cli --cluster reshard`
-    does: IMPORTING/MIGRATING, MIGRATE of its keys in batches, then SETSLOT NODE everywhere."""
+    does: IMPORTING/MIGRATING, MIGRATE of its keys ``batch`` at a time (``pause`` seconds
+    apart, to hold the slot in migration longer), then SETSLOT NODE everywhere."""
     clients = {node: redis.Redis(port=node.port, decode_responses=True) for node in others}
     src, tgt = clients[source], clients[target]
 
@@ -215,8 +223,9 @@ def _move_slot(source: LocalRedis, target: LocalRedis, others: list[LocalRedis],
         target_id = run(tgt, "CLUSTER MYID")
         run(tgt, "CLUSTER SETSLOT", slot, "IMPORTING", source_id)
         run(src, "CLUSTER SETSLOT", slot, "MIGRATING", target_id)
-        while keys := run(src, "CLUSTER GETKEYSINSLOT", slot, 50):
+        while keys := run(src, "CLUSTER GETKEYSINSLOT", slot, batch):
             run(src, "MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
+            time.sleep(pause)  # pacing the migration (a harness thread), not waiting
         for client in (tgt, src, *clients.values()):
             run(client, "CLUSTER SETSLOT", slot, "NODE", target_id)
     finally:
@@ -230,12 +239,16 @@ def _blocked_clients(node: LocalRedis) -> int:
     return sum(1 for line in table.splitlines() if "cmd=bzpopmin" in line)
 
 
+@pytest.mark.parametrize(
+    ("batch", "pause"), [(50, 0.0), (5, 0.01)], ids=["fast-migration", "slow-migration"]
+)
 async def test_s1_workers_and_producers_follow_the_slot_to_another_master(
-    cluster: LocalCluster, record_property: object
+    cluster: LocalCluster, record_property: object, batch: int, pause: float
 ) -> None:
     """S1: the slot of the adapter's tag is resharded to another master (SETSLOT
     MIGRATING/IMPORTING, MIGRATE of every key, SETSLOT NODE) after 300 of 900 jobs while the
-    producer (150 jobs/s) and the workers (three queues, 10 at once) run. The connections
+    producer (150 jobs/s) and the workers (three queues, 10 at once) run; once at full speed,
+    once 5 keys at a time so the slot stays in migration for about a second. The connections
     get `MOVED` (or `ASK`/`TRYAGAIN` during the migration), reconnect to the new owner and
     send again: every accepted job completes (lost = 0), jobs enqueued after the move run,
     and no worker stays parked on the old master."""
@@ -257,7 +270,7 @@ async def test_s1_workers_and_producers_follow_the_slot_to_another_master(
             lambda: len(accepted) >= KILL_AT, timeout=60, message=f"{KILL_AT} jobs accepted"
         )
         move_began = time.monotonic()
-        await asyncio.to_thread(_move_slot, source, target, cluster.masters, slot)
+        await asyncio.to_thread(_move_slot, source, target, cluster.masters, slot, batch, pause)
         moved_at = time.monotonic()
         assert cluster.owner_of(slot) is target
 
