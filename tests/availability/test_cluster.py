@@ -251,7 +251,8 @@ async def test_s1_workers_and_producers_follow_the_slot_to_another_master(
     once 5 keys at a time so the slot stays in migration for about a second. The connections
     get `MOVED` (or `ASK`/`TRYAGAIN` during the migration), reconnect to the new owner and
     send again: every accepted job completes (lost = 0), jobs enqueued after the move run,
-    and no worker stays parked on the old master."""
+    an event stream opened before the move announces every completion, and no worker stays
+    parked on the old master."""
     tag = "{moving}"
     slot = key_slot(tag.encode())
     source = cluster.owner_of(slot)
@@ -260,6 +261,15 @@ async def test_s1_workers_and_producers_follow_the_slot_to_another_master(
     load = Load()
     done, accepted = load.done, load.accepted
     workers = []
+    stream = adapter.events(QUEUES[0])
+    announced: set[str] = set()
+
+    async def read_events() -> None:
+        async for event in stream:
+            if event.kind == "completed":
+                announced.add(event.job_id)
+
+    reader = asyncio.create_task(read_events())
     try:
         for queue in QUEUES:
             worker = adapter.consume(queue, load.handler(0), concurrency=10)
@@ -294,6 +304,12 @@ async def test_s1_workers_and_producers_follow_the_slot_to_another_master(
             timeout=20,
             message="the idle workers to wait on the new owner, none on the old one",
         )
+        first_queue = {job_id for _, job_id in done if int(job_id.split("-")[1]) % 3 == 0}
+        await wait_for(
+            lambda: first_queue <= announced,
+            timeout=20,
+            message="the event stream to announce every completion, across the move",
+        )
         lost = accepted.keys() - done.keys()
         figures = {
             "accepted": len(accepted),
@@ -309,6 +325,8 @@ async def test_s1_workers_and_producers_follow_the_slot_to_another_master(
         assert len(accepted) == JOBS
         assert resumed < 10
     finally:
+        reader.cancel()
+        await stream.aclose()
         for worker in workers:
             await worker.close()
         await adapter.close()
