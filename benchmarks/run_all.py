@@ -37,6 +37,11 @@ BENCHMARKS: list[tuple[str, str, list[str]]] = [
     ("queue", "Queue throughput", ["benchmarks/queue_throughput.py"]),
     ("queue_latency", "Queue enqueue and end-to-end latency", ["benchmarks/queue_latency.py"]),
     ("scaling", "Worker scaling across processes", ["benchmarks/worker_scaling.py"]),
+    (
+        "cluster_shards",
+        "Queue throughput over Redis Cluster shards",
+        ["benchmarks/cluster_shards.py"],
+    ),
     ("outbox", "Outbox latency and throughput", ["benchmarks/outbox.py"]),
     ("sse", "SSE fan-out to 100 subscribers", ["benchmarks/sse_fanout.py"]),
     ("harness", "Harness isolation overhead and start-up", ["benchmarks/harness.py"]),

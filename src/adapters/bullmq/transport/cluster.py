@@ -10,6 +10,16 @@ shard that owns that slot. Every new connection asks the listed nodes (``CLUSTER
 which master owns the slot now, so a reconnect after a failover or a resharding reaches the
 new owner. To spread queues over shards, use one adapter per tag (``{tenant-a}``,
 ``{tenant-b}``).
+
+Redirects: a ``MOVED`` reply on any of the adapter's connections (the slot now lives on
+another master) closes that connection and surfaces as a connection error
+(``SlotMovedError``), so every caller's existing reconnect-and-retry path runs, and the
+reconnect goes straight to the master the redirect named. A command that got ``MOVED`` did
+not run, so sending it again is safe. ``ASK`` and ``TRYAGAIN`` (the slot is being migrated
+right now) are handled the same way (``SlotMigratingError``): the command is sent again
+after the reconnect back-off, until the migration has finished and ``MOVED`` points to the
+new owner. A blocked command (``BZPOPMIN``, ``XREAD``) on a master that gives the slot away
+is answered with ``MOVED`` by the server, so a worker never stays parked on the old owner.
 """
 
 from __future__ import annotations
@@ -22,13 +32,21 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.connection import Connection
 from redis.crc import key_slot
+from redis.exceptions import AskError, MovedError, RedisError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 
 from portside.adapters.bullmq.transport.sentinel import parse_address, typed_option
 from portside.ports import ConfigurationError
 
-__all__ = ["SCHEME", "ClusterUrl", "SlotOwnerPool", "parse_cluster_url", "prefix_slot"]
+__all__ = [
+    "SCHEME",
+    "ClusterUrl",
+    "SlotMigratingError",
+    "SlotMovedError",
+    "SlotOwnerPool",
+    "parse_cluster_url",
+    "prefix_slot",
+]
 
 SCHEME = "redis+cluster"
 _FORMAT = "redis+cluster://[user:password@]host:port[,host:port...]"
@@ -91,6 +109,14 @@ def prefix_slot(prefix: str) -> int:
     return key_slot(prefix.encode())
 
 
+class SlotMovedError(RedisConnectionError):
+    """The slot moved to another master (``MOVED``): reconnect there and send again."""
+
+
+class SlotMigratingError(RedisConnectionError):
+    """The slot is being migrated (``ASK``/``TRYAGAIN``): reconnect and send again later."""
+
+
 class SlotOwnerConnection(Connection):
     """A connection to the master that owns the pool's slot, asked again on every connect."""
 
@@ -108,6 +134,23 @@ class SlotOwnerConnection(Connection):
             check_health=check_health, retry_socket_connect=retry_socket_connect
         )
 
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        """The reply, with a cluster redirect turned into a connection error (the
+        connection is closed, the pool told where the slot went)."""
+        try:
+            return await super().read_response(*args, **kwargs)
+        except MovedError as exc:
+            await self.disconnect(nowait=True)
+            self.connection_pool.moved_to((exc.host, int(exc.port)))
+            raise SlotMovedError(
+                f"slot {exc.slot_id} moved from {self.host}:{self.port} to {exc.host}:{exc.port}"
+            ) from exc
+        except (AskError, TryAgainError) as exc:
+            await self.disconnect(nowait=True)
+            raise SlotMigratingError(
+                f"slot {self.connection_pool.slot} is being migrated ({exc})"
+            ) from exc
+
 
 class SlotOwnerPool(ConnectionPool):
     """Connections to whichever master owns ``slot`` (asked of the seed nodes)."""
@@ -119,10 +162,29 @@ class SlotOwnerPool(ConnectionPool):
         self.seeds = seeds
         self.slot = slot
         self.owner: tuple[str, int] | None = None
+        self._redirected = False
+
+    async def ensure_connection(self, connection: Any) -> None:
+        """Connect ``connection``, first closing it if it still talks to a master the slot
+        has left: a command without keys (``SCRIPT LOAD``) gets no ``MOVED`` and would
+        quietly run on the old owner."""
+        address = (connection.host, connection.port)
+        if connection.is_connected and self.owner is not None and address != self.owner:
+            await connection.disconnect()
+        await super().ensure_connection(connection)
+
+    def moved_to(self, address: tuple[str, int]) -> None:
+        """A ``MOVED`` reply named ``address``: the next connection goes there."""
+        self.owner = address
+        self._redirected = True
 
     async def find_owner(self) -> tuple[str, int]:
-        """The master serving the slot now, by ``CLUSTER SLOTS`` of the first node that
-        answers (the last owner first, then the seeds)."""
+        """The master serving the slot now: the node a ``MOVED`` reply just named, else
+        by ``CLUSTER SLOTS`` of the first node that answers (the last owner first, then the
+        seeds)."""
+        if self._redirected and self.owner is not None:
+            self._redirected = False
+            return self.owner
         kwargs = self.connection_kwargs
         candidates = ([self.owner] if self.owner else []) + self.seeds
         for host, port in candidates:
