@@ -30,7 +30,8 @@ from tests.integration.app.pool_jobs import PID_DIR_ENV, Work, work
 pytestmark = pytest.mark.integration
 
 QUEUE = "pool"
-LOCK_DURATION = 1.0
+LOCK_DURATION = 2.0
+"""Short, so a burn several times longer stays quick (1 s lapsed once in a loaded burn-in)."""
 
 
 def registry(
@@ -57,10 +58,14 @@ def registry(
 async def short_lock_infra(
     redis_url: str, redis_prefix: str, outbox_adapter: OutboxPort, postgres_dsn: str
 ) -> AsyncIterator[Infra]:
-    """Real adapters whose BullMQ locks last 1 s and whose stalled check runs twice a second:
-    a worker that cannot renew a lock for a second has its job taken as stalled."""
+    """Real adapters whose BullMQ locks last ``LOCK_DURATION`` and whose stalled check runs
+    twice per lock duration: a worker that cannot renew a lock that long has its job taken as
+    stalled."""
     queue = BullMQQueue(
-        redis_url, prefix=redis_prefix, lock_duration=LOCK_DURATION, stalled_interval=0.5
+        redis_url,
+        prefix=redis_prefix,
+        lock_duration=LOCK_DURATION,
+        stalled_interval=LOCK_DURATION / 2,
     )
     history = PostgresHistory(postgres_dsn)
     infra = Infra(queue=queue, outbox=outbox_adapter, history=history, name="real")
@@ -143,7 +148,7 @@ async def test_q14_payload_result_and_progress_cross_as_json(
 async def test_q14_cpu_burn_longer_than_the_lock_completes_without_a_stall(
     short_lock_infra: Infra, db: asyncpg.Connection, redis_url: str, redis_prefix: str
 ) -> None:
-    """Q14: a handler burning a core for 4x the 1 s lock duration completes on its first
+    """Q14: a handler burning a core for 3x the 2 s lock duration completes on its first
     attempt: the worker's loop stays free (the test's own ticker never waits long), so the lock
     is renewed throughout and the stalled check never takes the job."""
     reg = registry()
@@ -153,7 +158,7 @@ async def test_q14_cpu_burn_longer_than_the_lock_completes_without_a_stall(
     try:
         async with runtime(reg, short_lock_infra):
             ref = await dispatch(
-                reg, short_lock_infra.queue, "work", {"mode": "ok", "seconds": 4 * LOCK_DURATION}
+                reg, short_lock_infra.queue, "work", {"mode": "ok", "seconds": 3 * LOCK_DURATION}
             )
             lock_key = map_queue(QUEUE, redis_prefix).job_key(ref.id) + ":lock"
             await child_pid(ref.id)

@@ -132,7 +132,9 @@ async def test_ops1_retry_a_dead_letter_and_the_job_runs(
         row = page.locator(f'tr[data-failure="{letter.id}"]')
         assert "<script>alert(1)</script>" in await row.inner_text()  # shown as text
         await _screenshot(page, "dead-letters")
-        await row.locator("button", has_text="Retry").click()
+        # The page reloads once the action answered: wait for that, or a later goto races it.
+        async with page.expect_navigation():
+            await row.locator("button", has_text="Retry").click()
         await wait_for(lambda: len(ran) == 1, timeout=15, message="the retried job to run")
         assert ran == [data["integrationId"]]
         stored = await infra.require_history().get_failure(letter.id)
