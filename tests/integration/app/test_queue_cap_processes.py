@@ -23,7 +23,7 @@ from portside.app.runmode import with_run_mode
 from portside.infra import Infra
 from portside.ports import NewJob
 from portside.testing import wait_for
-from tests.integration.app.worker_support import Worker, worker_env
+from tests.integration.app.worker_support import Worker, max_overlap, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -94,12 +94,7 @@ async def fleet(
         )
         started.append(process)
         group = Worker(process)
-        await wait_for(
-            lambda: group.count("worker.ready") == processes or process.returncode is not None,
-            timeout=60,
-            message=f"{processes} worker processes to log worker.ready",
-        )
-        assert group.count("worker.ready") == processes, group.other[-20:]
+        await group.ready(processes)
         return group
 
     yield start
@@ -107,16 +102,6 @@ async def fleet(
         if process.returncode is None:
             os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
-
-
-def max_overlap(spans: list[tuple[int, int]]) -> int:
-    """The most spans open at one instant; an end at the same instant as a start comes first."""
-    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
-    running = peak = 0
-    for _, step in edges:
-        running += step
-        peak = max(peak, running)
-    return peak
 
 
 def test_max_overlap_counts_what_runs_at_once() -> None:

@@ -10,6 +10,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from portside.testing import wait_for
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -61,6 +63,16 @@ class Worker:
         """How many log lines so far are the event ``name`` (one per process for N processes)."""
         return sum(1 for event in self.events if event.get("event") == name)
 
+    async def ready(self, processes: int = 1, timeout: float = 60.0) -> None:
+        """Wait until ``processes`` worker processes logged ``worker.ready``; fails with the
+        log so far if the process exits first."""
+        await wait_for(
+            lambda: self.count("worker.ready") == processes or self.process.returncode is not None,
+            timeout=timeout,
+            message=f"{processes} worker process(es) to log worker.ready",
+        )
+        assert self.count("worker.ready") == processes, self.other[-20:]
+
     def event(self, name: str) -> dict[str, Any]:
         return next(event for event in self.events if event["event"] == name)
 
@@ -80,3 +92,13 @@ class Worker:
         """SIGTERM, then the exit code once the process and its log reader have ended."""
         self.process.send_signal(signal.SIGTERM)
         return await self.wait(timeout)
+
+
+def max_overlap(spans: list[tuple[int, int]]) -> int:
+    """The most spans open at one instant; an end at the same instant as a start comes first."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running = peak = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    return peak

@@ -22,7 +22,7 @@ from portside.app.runmode import with_run_mode
 from portside.infra import Infra
 from portside.ports import NewJob
 from portside.testing import wait_for
-from tests.integration.app.worker_support import Worker, worker_env
+from tests.integration.app.worker_support import Worker, max_overlap, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -56,12 +56,7 @@ async def two_workers(
         )
         started.append(process)
         workers = Worker(process)
-        await wait_for(
-            lambda: workers.count("worker.ready") == 2 or process.returncode is not None,
-            timeout=60,
-            message="2 worker processes to log worker.ready",
-        )
-        assert workers.count("worker.ready") == 2, workers.other[-20:]
+        await workers.ready(2)
         return workers
 
     yield start
@@ -69,16 +64,6 @@ async def two_workers(
         if process.returncode is None:
             os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
-
-
-def max_overlap(spans: list[tuple[int, int]]) -> int:
-    """The most spans open at one instant; an end at the same instant as a start comes first."""
-    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
-    running = peak = 0
-    for _, step in edges:
-        running += step
-        peak = max(peak, running)
-    return peak
 
 
 @pytest.mark.parametrize("jobs", [100, 500])
