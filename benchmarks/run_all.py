@@ -140,25 +140,13 @@ def _with_metadata(body: str, previous: str) -> str:
     return body
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="*", help="benchmark names to run")
-    parser.add_argument("--quick", action="store_true", help="pass --quick to each benchmark")
-    parser.add_argument("--note", default="", help="a remark written into each section run")
-    args = parser.parse_args()
-    chosen = [b for b in BENCHMARKS if not args.only or b[0] in args.only]
-    extra = ["--quick"] if args.quick else []
-    previous = OUTPUT.read_text() if OUTPUT.exists() else ""
-    sections = []
-    for name, title, script in BENCHMARKS:
-        if (name, title, script) in chosen:
-            body = run(name, title, script, extra, args.note)
-        else:
-            kept = re.search(rf"<!-- bench:{name} -->\n(.*?)<!-- /bench:{name} -->", previous, re.S)
-            if kept is None:
-                continue
-            body = _with_metadata(kept.group(1), previous)
-        sections.append(f"<!-- bench:{name} -->\n{body}<!-- /bench:{name} -->\n")
+def write_page(bodies: dict[str, str]) -> None:
+    """docs/benchmarks.md: the introduction, the Targets table, then the sections by name."""
+    sections = [
+        f"<!-- bench:{name} -->\n{bodies[name]}<!-- /bench:{name} -->\n"
+        for name, _, _ in BENCHMARKS
+        if name in bodies
+    ]
     OUTPUT.write_text(
         "# Benchmarks\n\n"
         "Every figure below was produced by one command on one machine, each benchmark\n"
@@ -185,6 +173,27 @@ def main() -> int:
         + targets_section(sections)
         + "\n".join(sections)
     )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", help="benchmark names to run")
+    parser.add_argument("--quick", action="store_true", help="pass --quick to each benchmark")
+    parser.add_argument("--note", default="", help="a remark written into each section run")
+    args = parser.parse_args()
+    chosen = [b for b in BENCHMARKS if not args.only or b[0] in args.only]
+    extra = ["--quick"] if args.quick else []
+    previous = OUTPUT.read_text() if OUTPUT.exists() else ""
+    sections: dict[str, str] = {}
+    for name, _, _ in BENCHMARKS:
+        kept = re.search(rf"<!-- bench:{name} -->\n(.*?)<!-- /bench:{name} -->", previous, re.S)
+        if kept is not None:
+            sections[name] = _with_metadata(kept.group(1), previous)
+    for name, title, script in chosen:
+        sections[name] = run(name, title, script, extra, args.note)
+        # After every section, so a run stopped part-way keeps what it measured.
+        write_page(sections)
+    write_page(sections)
     print(f"wrote {OUTPUT.relative_to(ROOT)}")
     return 0
 
