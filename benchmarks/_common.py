@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import importlib.metadata
 import json
@@ -23,9 +24,12 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
+
+import asyncpg
 
 from portside.servers import LocalPostgres, LocalRedis
 
@@ -35,6 +39,7 @@ __all__ = [
     "NODE_PINS",
     "RedisCpu",
     "RedisServer",
+    "commit_latency",
     "durable_postgres",
     "footer",
     "header",
@@ -145,9 +150,42 @@ def durable_postgres() -> tuple[LocalPostgres, str]:
         print(f"warning: {base} is {kind}: fsync costs nothing there; set {PG_DIR_ENV}")
     server = LocalPostgres(settings=DURABLE_SETTINGS, base_dir=base).start()
     description = (
-        f"{server.install.describe()}, fsync on, synchronous_commit on, data in {base} ({kind})"
+        f"{server.install.describe()}, fsync on, synchronous_commit on, data in {base} ({kind}); "
+        f"{commit_latency(server.dsn)}"
     )
     return server, description
+
+
+COMMIT_PROBES = 300
+
+
+def commit_latency(dsn: str) -> str:
+    """How long one single-row commit takes on this server's disk now, as text.
+
+    Every run-history and outbox write waits for such a commit (its WAL flush), and on a
+    shared virtual disk that wait varies from run to run far more than the CPU work does:
+    printed with each section, it says what the disk gave the Postgres-bound contenders.
+    """
+
+    async def probe() -> list[float]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute("CREATE TABLE IF NOT EXISTS bench_commit_probe (v int)")
+            took = []
+            for i in range(COMMIT_PROBES):
+                started = time.perf_counter()
+                await conn.execute("INSERT INTO bench_commit_probe VALUES ($1)", i)
+                took.append((time.perf_counter() - started) * 1e6)
+            await conn.execute("DROP TABLE bench_commit_probe")
+            return took
+        finally:
+            await conn.close()
+
+    took = asyncio.run(probe())
+    return (
+        f"single-row commit p50 {percentile(took, 0.5):,.0f} µs, p99 "
+        f"{percentile(took, 0.99):,.0f} µs ({COMMIT_PROBES} commits at start)"
+    )
 
 
 # ---------------------------------------------------------------- Node BullMQ
