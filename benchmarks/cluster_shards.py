@@ -1,6 +1,6 @@
 """How queue throughput adds up over Redis Cluster shards (S1, S5).
 
-Usage: python benchmarks/cluster_shards.py [--quick] [--jobs 40000] [--runs 3] [--concurrency 50]
+Usage: python benchmarks/cluster_shards.py [--quick] [--jobs 40000] [--runs 5] [--concurrency 50]
 
 A private cluster of 3 masters (no replicas). The same load, ``--jobs`` pre-loaded no-op
 jobs, is consumed by portside's bare adapter (``BullMQQueue.consume``) in two layouts:
@@ -23,7 +23,7 @@ import time
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
-from _common import RedisCpu, footer, header, spread
+from _common import RUNS, RedisCpu, footer, header, spread
 from redis.crc import key_slot
 
 from portside.adapters.bullmq import BullMQQueue
@@ -128,11 +128,11 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="10,000 jobs and 1 run")
     parser.add_argument("--jobs", type=int, help="jobs per run (default 40,000)")
-    parser.add_argument("--runs", type=int, help="runs per layout (default 3)")
+    parser.add_argument("--runs", type=int, help=f"runs per layout (default {RUNS})")
     parser.add_argument("--concurrency", type=int, default=50)
     args = parser.parse_args()
     args.jobs = args.jobs or (10_000 if args.quick else 40_000)
-    args.runs = args.runs or (1 if args.quick else 3)
+    args.runs = args.runs or (1 if args.quick else RUNS)
     print(header("Queue throughput over Redis Cluster shards (bare adapter, no-op jobs)"))
     cluster = LocalCluster(masters=3, replicas=0).start()
     try:

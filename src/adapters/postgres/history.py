@@ -269,6 +269,12 @@ class PostgresHistory:
         async with connection(await self._get_pool(), f"job history {name}") as conn:
             return list(await conn.fetch(_sql(name), *args))
 
+    async def _execute(self, name: str, *args: Any) -> int:
+        """Run the statement ``name``; the rows it affected."""
+        async with connection(await self._get_pool(), f"job history {name}") as conn:
+            status = await conn.execute(_sql(name), *args)
+        return int(status.split()[-1])
+
     async def _fetchrow(self, name: str, *args: Any) -> asyncpg.Record | None:
         async with connection(await self._get_pool(), f"job history {name}") as conn:
             return await conn.fetchrow(_sql(name), *args)
@@ -379,19 +385,16 @@ class PostgresHistory:
         """Close as ``lost`` the running attempts nobody vouched for since
         ``now - stale_after``, in batches of ``purge_batch`` rows."""
         moment = now or datetime.now(UTC)
-        pool = await self._get_pool()
         closed = 0
         while True:
-            with backend_errors("job history close_lost_runs"):
-                status = await pool.execute(
-                    _sql("close_lost_runs"),
-                    moment,
-                    moment - stale_after,
-                    LOST_RUN_MESSAGE,
-                    self._purge_batch,
-                    LOST_RUN_ERROR,
-                )
-            count = int(status.split()[-1])
+            count = await self._execute(
+                "close_lost_runs",
+                moment,
+                moment - stale_after,
+                LOST_RUN_MESSAGE,
+                self._purge_batch,
+                LOST_RUN_ERROR,
+            )
             closed += count
             if count < self._purge_batch:
                 return closed
@@ -517,10 +520,7 @@ class PostgresHistory:
     ) -> int:
         """Delete dead letters that failed before ``now - older_than``."""
         cutoff = (now or datetime.now(UTC)) - older_than
-        pool = await self._get_pool()
-        with backend_errors("job history purge_failures"):
-            status = await pool.execute(_sql("purge_failures"), cutoff)
-        return int(status.split()[-1])
+        return await self._execute("purge_failures", cutoff)
 
     async def purge_runs(
         self,
@@ -531,12 +531,9 @@ class PostgresHistory:
         """Delete finished attempts that ended before ``now - older_than``, in batches of
         ``PURGE_BATCH`` rows (one short transaction each); running attempts stay."""
         cutoff = (now or datetime.now(UTC)) - older_than
-        pool = await self._get_pool()
         removed = 0
         while True:
-            with backend_errors("job history purge_runs"):
-                status = await pool.execute(_sql("purge_runs"), cutoff, self._purge_batch)
-            deleted = int(status.split()[-1])
+            deleted = await self._execute("purge_runs", cutoff, self._purge_batch)
             removed += deleted
             if deleted < self._purge_batch:
                 return removed

@@ -75,21 +75,17 @@ async def test_a3_purge_runs_deletes_in_bounded_batches(
                 run.id, RunFinish(status="completed", finished_at=T0 + timedelta(seconds=1))
             )
         running = await history.record_start(start("running"))
-        pool = await history._get_pool()
-        counts: list[str] = []
+        deleted: list[tuple[str, int]] = []
+        execute = history._execute
 
-        class CountingPool:
-            async def execute(self, query: str, *args: Any) -> str:
-                status = await pool.execute(query, *args)
-                counts.append(status)
-                return status
+        async def counting_execute(name: str, *args: Any) -> int:
+            count = await execute(name, *args)
+            deleted.append((name, count))
+            return count
 
-        async def counting_pool() -> Any:
-            return CountingPool()
-
-        monkeypatch.setattr(history, "_get_pool", counting_pool)
+        monkeypatch.setattr(history, "_execute", counting_execute)
         assert await history.purge_runs(now=T0 + timedelta(days=31)) == 5
-        assert counts == ["DELETE 2", "DELETE 2", "DELETE 1"]
+        assert deleted == [("purge_runs", 2), ("purge_runs", 2), ("purge_runs", 1)]
         monkeypatch.undo()
         assert [run.id for run in await history.list_runs()] == [running.id]
     finally:
