@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -79,6 +80,8 @@ def test_q10_installed_redis_py_has_every_private_attribute_the_seam_reads() -> 
     assert callable(getattr(conn, "_close", None))
     assert isinstance(vars(pool).get("_available_connections"), list)
     assert isinstance(vars(pool).get("_in_use_connections"), set)
+    hook = inspect.signature(Connection.connect_check_health)
+    assert list(hook.parameters) == ["self", "check_health", "retry_socket_connect"]
 
 
 async def test_q10_stream_writer_is_the_connections_writer_when_present(pair: Pair) -> None:

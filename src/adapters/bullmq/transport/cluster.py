@@ -3,6 +3,11 @@
 Format::
 
     redis+cluster://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...][?OPTIONS]
+    rediss+cluster://...?ssl_ca_certs=CA&ssl_certfile=CERT&ssl_keyfile=KEY   (TLS, S3)
+
+With ``rediss+cluster`` every connection (the slot owner's and the ``CLUSTER SLOTS``
+probes of the seeds) uses TLS with the ``ssl_*`` options of the query (see ``tls.py``); the
+nodes must announce their TLS ports (``tls-cluster yes``).
 
 BullMQ keeps every key of a queue in one hash slot by a hash tag in the prefix
 (``{bull}``), so all of an adapter's queues live in the slot of its prefix's tag, on the
@@ -30,12 +35,16 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
-from redis.asyncio.connection import Connection
+from redis.asyncio.connection import SSLConnection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.crc import key_slot
 from redis.exceptions import AskError, MovedError, RedisError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from portside.adapters.bullmq.transport.redis_internals import ReconnectingConnection
 from portside.adapters.bullmq.transport.sentinel import parse_address, typed_option
+from portside.adapters.bullmq.transport.tls import is_tls_url, reject_tls_options, tls_options
 from portside.ports import ConfigurationError
 
 __all__ = [
@@ -58,6 +67,7 @@ class ClusterUrl:
 
     seeds: tuple[tuple[str, int], ...]
     options: dict[str, Any] = field(default_factory=dict)
+    tls: bool = False
 
 
 def _invalid(url: str, problem: str) -> ConfigurationError:
@@ -86,7 +96,10 @@ def parse_cluster_url(url: str, safe: str) -> ClusterUrl:
             options["password"] = unquote(password)
     for name, value in parse_qsl(parts.query):
         options[name] = typed_option(name, value, safe, _invalid)
-    return ClusterUrl(seeds, options)
+    tls = is_tls_url(url)
+    if not tls:
+        reject_tls_options(options, safe, _invalid)
+    return ClusterUrl(seeds, options, tls)
 
 
 def prefix_slot(prefix: str) -> int:
@@ -117,21 +130,17 @@ class SlotMigratingError(RedisConnectionError):
     """The slot is being migrated (``ASK``/``TRYAGAIN``): reconnect and send again later."""
 
 
-class SlotOwnerConnection(Connection):
+class SlotOwnerConnection(ReconnectingConnection):
     """A connection to the master that owns the pool's slot, asked again on every connect."""
 
     def __init__(self, **kwargs: Any) -> None:
         self.connection_pool: SlotOwnerPool = kwargs.pop("connection_pool")
         super().__init__(**kwargs)
 
-    async def connect_check_health(
-        self, check_health: bool = True, retry_socket_connect: bool = True
-    ) -> None:
-        if self.is_connected:
-            return
-        self.host, self.port = await self.connection_pool.find_owner()
-        await super().connect_check_health(
-            check_health=check_health, retry_socket_connect=retry_socket_connect
+    async def open(self, *, check_health: bool, retry_socket_connect: bool) -> None:
+        owner = await self.connection_pool.find_owner()
+        await self.open_at(
+            owner, check_health=check_health, retry_socket_connect=retry_socket_connect
         )
 
     async def read_response(self, *args: Any, **kwargs: Any) -> Any:
@@ -152,11 +161,20 @@ class SlotOwnerConnection(Connection):
             ) from exc
 
 
-class SlotOwnerPool(ConnectionPool):
-    """Connections to whichever master owns ``slot`` (asked of the seed nodes)."""
+class TlsSlotOwnerConnection(SlotOwnerConnection, SSLConnection):
+    """``SlotOwnerConnection`` over TLS (``rediss+cluster://``)."""
 
-    def __init__(self, seeds: list[tuple[str, int]], slot: int, **kwargs: Any) -> None:
-        kwargs.setdefault("connection_class", SlotOwnerConnection)
+
+class SlotOwnerPool(ConnectionPool):
+    """Connections to whichever master owns ``slot`` (asked of the seed nodes); over TLS
+    with ``tls`` (the ``ssl_*`` options among ``kwargs``)."""
+
+    def __init__(
+        self, seeds: list[tuple[str, int]], slot: int, *, tls: bool = False, **kwargs: Any
+    ) -> None:
+        connection_class = TlsSlotOwnerConnection if tls else SlotOwnerConnection
+        kwargs.setdefault("connection_class", connection_class)
+        self.tls = tls
         super().__init__(**kwargs)
         self.connection_kwargs["connection_pool"] = weakref.proxy(self)
         self.seeds = seeds
@@ -187,6 +205,8 @@ class SlotOwnerPool(ConnectionPool):
             return self.owner
         kwargs = self.connection_kwargs
         candidates = ([self.owner] if self.owner else []) + self.seeds
+        tls = {"ssl": True, **tls_options(kwargs)} if self.tls else {}
+        failure: BaseException | None = None
         for host, port in candidates:
             client = Redis(
                 host=host,
@@ -196,10 +216,15 @@ class SlotOwnerPool(ConnectionPool):
                 socket_connect_timeout=kwargs.get("socket_connect_timeout") or 2.0,
                 socket_timeout=kwargs.get("socket_connect_timeout") or 2.0,
                 decode_responses=True,
+                # One try per node: the caller's own retry and back-off decide what next
+                # (redis-py's default would retry each node with seconds of back-off).
+                retry=Retry(NoBackoff(), 0),
+                **tls,
             )
             try:
                 ranges = await client.execute_command("CLUSTER SLOTS")  # type: ignore[no-untyped-call]
-            except (RedisError, OSError):
+            except (RedisError, OSError) as exc:
+                failure = exc  # kept as the cause: a refused certificate must show
                 continue
             finally:
                 await client.aclose()
@@ -209,7 +234,8 @@ class SlotOwnerPool(ConnectionPool):
                 return owner
         raise RedisConnectionError(
             f"no cluster node of {self.seeds} names a master for slot {self.slot}"
-        )
+            + (f" (last failure: {failure})" if failure is not None else "")
+        ) from failure
 
 
 def _owner(ranges: Any, slot: int) -> tuple[str, int] | None:

@@ -22,7 +22,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from portside.adapters.bullmq.settings import BullMQSettings, redacted_url
 from portside.adapters.bullmq.transport import cluster
-from portside.adapters.bullmq.transport.sentinel import SCHEME, MasterConnection, parse_sentinel_url
+from portside.adapters.bullmq.transport.sentinel import (
+    SCHEME,
+    MasterConnection,
+    TlsMasterConnection,
+    parse_sentinel_url,
+)
+from portside.adapters.bullmq.transport.tls import base_scheme
 
 __all__ = ["RedisConnector"]
 
@@ -36,7 +42,9 @@ class RedisConnector:
 
     A ``redis+sentinel://`` URL (S2, see ``sentinel.py``) gives pools whose every new
     connection asks the Sentinels for the current master, so a reconnect after a failover
-    reaches the new master.
+    reaches the new master; a ``redis+cluster://`` URL (S1, ``cluster.py``) pools whose every
+    new connection goes to the master owning the prefix's slot. ``rediss+...`` is the same
+    over TLS (``tls.py``).
     """
 
     def __init__(self, url: str, settings: BullMQSettings, *, prefix: str = "bull") -> None:
@@ -45,18 +53,19 @@ class RedisConnector:
         self.settings = settings
         self._cluster: cluster.ClusterUrl | None = None
         self._slot = 0
-        if url.startswith(f"{cluster.SCHEME}://"):
+        scheme = base_scheme(url)
+        if scheme == cluster.SCHEME:
             self._cluster = cluster.parse_cluster_url(url, self.safe_url)
             self._slot = cluster.prefix_slot(prefix)
         self._sentinel: Sentinel | None = None
         self._service = ""
         self._master_options: dict[str, Any] = {}
-        if url.startswith(f"{SCHEME}://"):
+        if scheme == SCHEME:
             parsed = parse_sentinel_url(url, self.safe_url)
             self._service = parsed.service
             self._master_options = {
                 "db": parsed.db,
-                "connection_class": MasterConnection,
+                "connection_class": TlsMasterConnection if parsed.tls else MasterConnection,
                 **parsed.master_options,
             }
             self._sentinel = Sentinel(
@@ -73,7 +82,11 @@ class RedisConnector:
             blocking_pool = pool_class is BlockingConnectionPool
             owner_class = cluster.BlockingSlotOwnerPool if blocking_pool else cluster.SlotOwnerPool
             return owner_class(
-                list(self._cluster.seeds), self._slot, **self._cluster.options, **options
+                list(self._cluster.seeds),
+                self._slot,
+                tls=self._cluster.tls,
+                **self._cluster.options,
+                **options,
             )
         if self._sentinel is None:
             return pool_class.from_url(self.url, **options)

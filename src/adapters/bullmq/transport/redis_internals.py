@@ -7,7 +7,13 @@ Those reads live here and nowhere else:
 
 - ``AbstractConnection._writer``: the stream writer of a connected connection;
 - ``AbstractConnection._close()``: forget the socket without waiting;
-- ``ConnectionPool._available_connections`` and ``_in_use_connections``.
+- ``ConnectionPool._available_connections`` and ``_in_use_connections``;
+- ``AbstractConnection.connect_check_health(check_health, retry_socket_connect)``: the one
+  method every way of (re)connecting goes through (``connect()``, a command sent on a dropped
+  connection, the pool's ``ensure_connection``). ``ReconnectingConnection`` overrides it so
+  that the Sentinel and Cluster connections choose their server again on every connect.
+  Checked against redis-py 8.2.0. This one has no fallback: a redis-py that renames it makes
+  ``test_q10_installed_redis_py_has_every_private_attribute_the_seam_reads`` fail.
 
 When a redis-py release renames or drops one of them, each function here falls back to
 public calls (``send_packed_command``, ``disconnect(nowait=True)``,
@@ -24,9 +30,10 @@ import contextlib
 from collections.abc import Coroutine
 from typing import Any
 
-from redis.asyncio.connection import AbstractConnection, ConnectionPool
+from redis.asyncio.connection import AbstractConnection, Connection, ConnectionPool
 
 __all__ = [
+    "ReconnectingConnection",
     "abort_connection",
     "abort_pool",
     "pool_connections",
@@ -104,3 +111,32 @@ def _soon(closing: Coroutine[Any, Any, None]) -> None:
     task = loop.create_task(quietly())
     _closing.add(task)
     task.add_done_callback(_closing.discard)
+
+
+class ReconnectingConnection(Connection):
+    """A TCP connection that chooses its server afresh on every (re)connect.
+
+    Subclasses implement ``open``, which picks an address and connects there with
+    ``open_at``. redis-py (checked against 8.2.0) funnels every connect through the private
+    ``connect_check_health``; this class is the only place that overrides it.
+    """
+
+    async def open(self, *, check_health: bool, retry_socket_connect: bool) -> None:
+        """Choose the server and connect to it (through ``open_at``)."""
+        raise NotImplementedError
+
+    async def open_at(
+        self, address: tuple[str, int], *, check_health: bool, retry_socket_connect: bool
+    ) -> None:
+        """Connect to ``address`` as redis-py's own connect would (handshake, AUTH, ...)."""
+        self.host, self.port = address
+        await Connection.connect_check_health(
+            self, check_health=check_health, retry_socket_connect=retry_socket_connect
+        )
+
+    async def connect_check_health(
+        self, check_health: bool = True, retry_socket_connect: bool = True
+    ) -> None:
+        if self.is_connected:
+            return
+        await self.open(check_health=check_health, retry_socket_connect=retry_socket_connect)
