@@ -15,13 +15,14 @@ from typing import Any
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
-from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.backoff import NoBackoff
 from redis.exceptions import BusyLoadingError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from portside.adapters.bullmq.settings import BullMQSettings, redacted_url
 from portside.adapters.bullmq.transport import cluster
+from portside.adapters.bullmq.transport.migration_retry import MigrationAwareRetry
 from portside.adapters.bullmq.transport.sentinel import (
     SCHEME,
     MasterConnection,
@@ -106,9 +107,12 @@ class RedisConnector:
     def client(self) -> Redis:
         """The pooled client for producers and control commands (bounded retries)."""
         settings = self.settings
-        retry = Retry(
-            ExponentialBackoff(cap=settings.max_backoff, base=settings.retry_backoff),
-            settings.retries,
+        # A slot being migrated (ASK/TRYAGAIN) is waited out up to command_timeout.
+        retry = MigrationAwareRetry(
+            base=settings.retry_backoff,
+            cap=settings.max_backoff,
+            retries=settings.retries,
+            deadline=settings.command_timeout,
         )
         # A blocking pool: when every connection is busy (a backfill checking 100 days at
         # once), callers wait for one instead of failing with MaxConnectionsError.
