@@ -23,8 +23,10 @@ reconnect goes straight to the master the redirect named. A command that got ``M
 not run, so sending it again is safe. ``ASK`` and ``TRYAGAIN`` (the slot is being migrated
 right now) are handled the same way (``SlotMigratingError``): the command is sent again
 after the reconnect back-off, until the migration has finished and ``MOVED`` points to the
-new owner. A blocked command (``BZPOPMIN``, ``XREAD``) on a master that gives the slot away
-is answered with ``MOVED`` by the server, so a worker never stays parked on the old owner.
+new owner (the pooled client waits up to ``command_timeout`` for that, see
+``migration_retry.py``). A blocked command (``BZPOPMIN``, ``XREAD``) on a master that gives
+the slot away is answered with ``MOVED`` by the server, so a worker never stays parked on
+the old owner.
 """
 
 from __future__ import annotations
