@@ -152,9 +152,10 @@ class SlotOwnerConnection(ReconnectingConnection):
             return await super().read_response(*args, **kwargs)
         except MovedError as exc:
             await self.disconnect(nowait=True)
-            self.connection_pool.moved_to((exc.host, int(exc.port)))
+            host = _endpoint(exc.host, self.host)
+            self.connection_pool.moved_to((host, int(exc.port)))
             raise SlotMovedError(
-                f"slot {exc.slot_id} moved from {self.host}:{self.port} to {exc.host}:{exc.port}"
+                f"slot {exc.slot_id} moved from {self.host}:{self.port} to {host}:{exc.port}"
             ) from exc
         except (AskError, TryAgainError) as exc:
             await self.disconnect(nowait=True)
@@ -230,7 +231,7 @@ class SlotOwnerPool(ConnectionPool):
                 continue
             finally:
                 await client.aclose()
-            owner = _owner(ranges, self.slot)
+            owner = _owner(ranges, self.slot, host)
             if owner is not None:
                 self.owner = owner
                 return owner
@@ -240,17 +241,26 @@ class SlotOwnerPool(ConnectionPool):
         ) from failure
 
 
-def _owner(ranges: Any, slot: int) -> tuple[str, int] | None:
+def _endpoint(host: Any, asked: str) -> str:
+    """The host a redirect or ``CLUSTER SLOTS`` named; an unknown endpoint (``""``, ``?`` or
+    none: a node with ``cluster-preferred-endpoint-type unknown-endpoint``) means the host
+    the reply came from, as the Redis Cluster specification says."""
+    text = "" if host is None else str(host)
+    return asked if text in ("", "?") else text
+
+
+def _owner(ranges: Any, slot: int, asked: str) -> tuple[str, int] | None:
+    """The master of ``slot`` in a ``CLUSTER SLOTS`` reply of the node at host ``asked``."""
     if isinstance(ranges, dict):  # redis-py may parse the reply into {(start, end): ...}
         for (start, end), nodes in ranges.items():
             if start <= slot <= end:
                 host, port = nodes["primary"]
-                return str(host), int(port)
+                return _endpoint(host, asked), int(port)
         return None
     for entry in ranges:
         start, end, master = entry[0], entry[1], entry[2]
         if int(start) <= slot <= int(end):
-            return str(master[0]), int(master[1])
+            return _endpoint(master[0], asked), int(master[1])
     return None
 
 
