@@ -4,7 +4,7 @@ certificate fails fast with a clear error."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import pytest
 from redis.crc import key_slot
 
 from portside.adapters.bullmq import BullMQQueue
-from portside.ports import ConfigurationError, Job
+from portside.ports import BackendUnavailableError, ConfigurationError, Job
 from portside.servers import LocalRedis, find_redis_server
 from portside.servers.cluster import LocalCluster
 from portside.servers.process import free_port
@@ -20,6 +20,8 @@ from portside.servers.sentinel import LocalSentinel
 from portside.servers.tls import ServerTls
 from portside.testing import wait_for
 from portside.testing.certificates import make_other_ca, make_server_tls
+from tests.availability.conftest import SERVICE as FAILOVER_SERVICE
+from tests.availability.conftest import _replicas_online, _sees_everyone, _sentinel_view
 from tests.availability.test_tls_acl import _refused_fast, _tls_closed
 
 __all__ = ["_tls_closed"]  # the autouse fixture: every TLS socket of a test is closed after it
@@ -27,6 +29,7 @@ __all__ = ["_tls_closed"]  # the autouse fixture: every TLS socket of a test is 
 QUEUE = "jobs"
 TAG = "{tls}"
 SERVICE = "portside-tls"
+FAILOVER_TUNING = {"max_backoff": 0.5, "retries": 3, "lock_duration": 5.0, "close_grace": 1.0}
 
 
 def _tls_binary() -> None:
@@ -69,6 +72,21 @@ class TlsSentinel:
         return f"rediss+sentinel://{host}/{SERVICE}?{query or self.tls.url_query()}"
 
 
+def _tls_args(tls: ServerTls, port: int) -> tuple[str, ...]:
+    """A server that also serves TLS on ``port`` and replicates over TLS (the plain port
+    stays open for the harness's checks)."""
+    return (
+        "--tls-port", str(port),
+        "--tls-cert-file", str(tls.cert),
+        "--tls-key-file", str(tls.key),
+        "--tls-ca-cert-file", str(tls.ca),
+        "--tls-client-cert-file", str(tls.client_cert),
+        "--tls-client-key-file", str(tls.client_key),
+        "--tls-auth-clients", "yes",
+        "--tls-replication", "yes",
+    )  # fmt: skip
+
+
 @pytest.fixture
 def tls_sentinel(tmp_path: Path) -> Iterator[TlsSentinel]:
     """A master serving TLS on a second port and a Sentinel that serves TLS and watches the
@@ -76,15 +94,7 @@ def tls_sentinel(tmp_path: Path) -> Iterator[TlsSentinel]:
     _tls_binary()
     tls = make_server_tls(tmp_path / "tls")
     port = free_port()
-    master = LocalRedis(
-        extra_args=(
-            "--tls-port", str(port),
-            "--tls-cert-file", str(tls.cert),
-            "--tls-key-file", str(tls.key),
-            "--tls-ca-cert-file", str(tls.ca),
-            "--tls-auth-clients", "yes",
-        )
-    ).start()  # fmt: skip
+    master = LocalRedis(extra_args=_tls_args(tls, port)).start()
     sentinel = LocalSentinel(SERVICE, port, quorum=1, tls=tls)
     try:
         sentinel.start()
@@ -177,3 +187,83 @@ def test_s3_ssl_options_without_tls_are_refused() -> None:
     """S3: ``ssl_*`` options on a ``redis+cluster://`` URL ask for the TLS scheme."""
     with pytest.raises(ConfigurationError, match="rediss"):
         BullMQQueue("redis+cluster://127.0.0.1:7000?ssl_ca_certs=/ca.crt", prefix=TAG)
+
+
+@dataclass
+class TlsSentinelSet:
+    """A master and its replica replicating over TLS, three TLS Sentinels watching them."""
+
+    master: LocalRedis
+    replica: LocalRedis
+    sentinels: list[LocalSentinel]
+    tls: ServerTls
+
+    def url(self) -> str:
+        hosts = ",".join(f"127.0.0.1:{sentinel.tls_port}" for sentinel in self.sentinels)
+        return f"rediss+sentinel://{hosts}/{FAILOVER_SERVICE}?{self.tls.url_query()}"
+
+
+@pytest.fixture
+async def tls_sentinel_set(tmp_path: Path) -> AsyncIterator[TlsSentinelSet]:
+    """S2+S3: a master with one replica (over TLS) and three TLS Sentinels (quorum 2,
+    master down after 1 s), returned once every Sentinel knows the replica and the others."""
+    _tls_binary()
+    tls = make_server_tls(tmp_path / "tls")
+    master_tls, replica_tls = free_port(), free_port()
+    master = LocalRedis(appendonly=True, extra_args=_tls_args(tls, master_tls)).start()
+    replica = LocalRedis(
+        extra_args=(*_tls_args(tls, replica_tls), "--replicaof", "127.0.0.1", str(master_tls))
+    )
+    servers = TlsSentinelSet(master, replica, [], tls)
+    try:
+        replica.start()
+        await wait_for(
+            lambda: _replicas_online(master) == 1, timeout=30, message="the replica to sync"
+        )
+        for _ in range(3):
+            sentinel = LocalSentinel(FAILOVER_SERVICE, master_tls, down_after=1.0, tls=tls)
+            servers.sentinels.append(sentinel.start())
+        await wait_for(
+            lambda: all(_sees_everyone(_sentinel_view(s)) for s in servers.sentinels),
+            timeout=60,
+            message="every Sentinel to know the replica and the other Sentinels",
+        )
+        yield servers
+    finally:
+        for server in [*servers.sentinels, replica, master]:
+            server.stop()
+
+
+async def test_s2_s3_a_master_failover_over_tls_is_followed(
+    tls_sentinel_set: TlsSentinelSet,
+) -> None:
+    """S2+S3: with ``rediss+sentinel://``, a SIGKILLed master is replaced by its replica
+    (found by the TLS Sentinels at its TLS port); jobs enqueued after the kill run, and no
+    job accepted before it is lost."""
+    adapter = BullMQQueue(tls_sentinel_set.url(), prefix="s2tls", **FAILOVER_TUNING)
+    done: set[str] = set()
+
+    async def handler(job: Job) -> None:
+        done.add(job.id)
+
+    worker = adapter.consume(QUEUE, handler)
+    try:
+        await worker.start()
+        before = {(await adapter.enqueue(QUEUE, "work", {"n": n})).id for n in range(10)}
+        await wait_for(lambda: before <= done, timeout=20, message="the first 10 jobs handled")
+        tls_sentinel_set.master.kill()
+        after: set[str] = set()
+
+        async def enqueue_after_kill() -> bool:
+            try:
+                after.add((await adapter.enqueue(QUEUE, "work", {"after": True})).id)
+            except BackendUnavailableError:
+                return False  # the failover is still under way: enqueue again
+            return True
+
+        await wait_for(enqueue_after_kill, timeout=60, message="an enqueue on the new master")
+        await wait_for(lambda: after <= done, timeout=30, message="the job after the kill run")
+        assert before <= done
+    finally:
+        await worker.close()
+        await adapter.close()

@@ -10,6 +10,7 @@ ids back byte for byte (see ``jobs.py``).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
@@ -99,10 +100,19 @@ class RedisConnector:
         return pool
 
     async def close(self) -> None:
-        """Close the connections to the Sentinels (the pools close with their owners)."""
-        if self._sentinel is not None:
-            for client in self._sentinel.sentinels:
-                await client.aclose()
+        """Close the connections to the Sentinels (the pools close with their owners).
+
+        Every Sentinel's client is closed even when closing an earlier one fails (a TLS
+        shutdown that times out): the first failure is raised after all were tried.
+        """
+        if self._sentinel is None:
+            return
+        results = await asyncio.gather(
+            *(client.aclose() for client in self._sentinel.sentinels), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     def client(self) -> Redis:
         """The pooled client for producers and control commands (bounded retries)."""
