@@ -139,11 +139,8 @@ class SlotOwnerConnection(ReconnectingConnection):
         self.connection_pool: SlotOwnerPool = kwargs.pop("connection_pool")
         super().__init__(**kwargs)
 
-    async def open(self, *, check_health: bool, retry_socket_connect: bool) -> None:
-        owner = await self.connection_pool.find_owner()
-        await self.open_at(
-            owner, check_health=check_health, retry_socket_connect=retry_socket_connect
-        )
+    async def open(self, options: dict[str, Any]) -> None:
+        await self.open_at(await self.connection_pool.find_owner(), options)
 
     async def read_response(self, *args: Any, **kwargs: Any) -> Any:
         """The reply, with a cluster redirect turned into a connection error (the

@@ -35,20 +35,14 @@ class MigrationAwareRetry(Retry):
         self.cap = cap
         self.deadline = deadline
 
-    async def call_with_retry(
-        self,
-        do: Callable[[], Awaitable[T]],
-        fail: Callable[[Exception], Any] | Callable[[Exception, int], Any],
-        is_retryable: Callable[[Exception], bool] | None = None,
-        with_failure_count: bool = False,
-    ) -> T:
+    async def call_with_retry(self, do: Callable[[], Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        """``Retry.call_with_retry`` (its other arguments passed on as given: they differ
+        between redis-py versions), again while the slot is migrating."""
         give_up = time.monotonic() + self.deadline
         delay = self.cap / 4
         while True:
             try:
-                return await super().call_with_retry(
-                    do, fail, is_retryable=is_retryable, with_failure_count=with_failure_count
-                )
+                return await super().call_with_retry(do, *args, **kwargs)
             except SlotMigratingError:
                 left = give_up - time.monotonic()
                 if left <= 0:

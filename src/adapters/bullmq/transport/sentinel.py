@@ -156,10 +156,11 @@ class MasterConnection(SentinelManagedConnection, ReconnectingConnection):
     async def connect_to(self, address: tuple[str, int]) -> None:
         """Connect to ``address`` (called by redis-py's Sentinel connect loop)."""
         await self.open_at(
-            address, check_health=self.connection_pool.check_connection, retry_socket_connect=False
+            address,
+            {"check_health": self.connection_pool.check_connection, "retry_socket_connect": False},
         )
 
-    async def open(self, *, check_health: bool, retry_socket_connect: bool) -> None:
+    async def open(self, options: dict[str, Any]) -> None:
         await self.connect()  # type: ignore[no-untyped-call]
 
 
