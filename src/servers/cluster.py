@@ -13,6 +13,7 @@ from portside.servers.binaries import RedisBinary
 from portside.servers.errors import ServerStartError
 from portside.servers.process import free_port
 from portside.servers.redis import LocalRedis
+from portside.servers.tls import ServerTls
 
 __all__ = ["LocalCluster", "cluster_command"]
 
@@ -63,6 +64,10 @@ class LocalCluster:
         node_timeout: Seconds before an unreachable node counts as failed.
         binary: The server binary (``find_redis_server`` by default).
         base_dir: Where the nodes' directories go.
+        tls: Also serve TLS (on ``tls_port[node]``, client certificates required) with these
+            files, and speak TLS on the cluster bus and between master and replica
+            (``tls-cluster yes``, ``tls-replication yes``): nodes then announce their TLS
+            ports to TLS clients. The plain port stays open for the harness's own checks.
     """
 
     def __init__(
@@ -73,14 +78,32 @@ class LocalCluster:
         node_timeout: float = 1.0,
         binary: RedisBinary | None = None,
         base_dir: Path | None = None,
+        tls: ServerTls | None = None,
     ) -> None:
         self.node_timeout = node_timeout
+        self.tls = tls
+        self.tls_port: dict[LocalRedis, int] = {}
         self._bus: dict[LocalRedis, int] = {}
         self.masters = [self._node(binary, base_dir) for _ in range(masters)]
         self.replicas = [self._node(binary, base_dir) for _ in range(masters * replicas)]
 
     def _node(self, binary: RedisBinary | None, base_dir: Path | None) -> LocalRedis:
         bus = _cluster_port()
+        tls_port = _cluster_port() if self.tls is not None else 0
+        tls_args: tuple[str, ...] = ()
+        if self.tls is not None:
+            tls_args = (
+                "--tls-port", str(tls_port),
+                "--tls-cert-file", str(self.tls.cert),
+                "--tls-key-file", str(self.tls.key),
+                "--tls-ca-cert-file", str(self.tls.ca),
+                # Nodes present this one to each other (the server's is for serving only).
+                "--tls-client-cert-file", str(self.tls.client_cert),
+                "--tls-client-key-file", str(self.tls.client_key),
+                "--tls-auth-clients", "yes",
+                "--tls-cluster", "yes",
+                "--tls-replication", "yes",
+            )  # fmt: skip
         node = LocalRedis(
             port=_cluster_port(),
             binary=binary,
@@ -95,9 +118,12 @@ class LocalCluster:
                 # A replica may take over however long ago it last heard from its master:
                 # in a test the master is killed on purpose, seconds after the sync.
                 "--cluster-replica-validity-factor", "0",
+                *tls_args,
             ),
         )  # fmt: skip
         self._bus[node] = bus
+        if self.tls is not None:
+            self.tls_port[node] = tls_port
         return node
 
     @property

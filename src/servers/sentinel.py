@@ -8,7 +8,8 @@ from pathlib import Path
 from portside.servers import cleanup
 from portside.servers.base import LocalServer
 from portside.servers.binaries import RedisBinary, find_redis_server
-from portside.servers.process import spawn, wait_until
+from portside.servers.process import free_port, spawn, wait_until
+from portside.servers.tls import ServerTls
 
 __all__ = ["LocalSentinel"]
 
@@ -24,6 +25,9 @@ class LocalSentinel(LocalServer):
         failover_timeout: Seconds a failover may take before another is tried.
         binary: The server binary; found with ``find_redis_server`` by default.
         base_dir: Where to create the directory (holds the config Sentinel rewrites).
+        tls: Also serve TLS on ``tls_port`` (client certificates required) with these files,
+            and watch the master over TLS (``tls-replication yes``: ``master_port`` is then
+            the master's TLS port). The plain port stays open for the harness's checks.
     """
 
     _usage = "`with LocalSentinel(service, master_port) as sentinel:`"
@@ -38,8 +42,11 @@ class LocalSentinel(LocalServer):
         failover_timeout: float = 10.0,
         binary: RedisBinary | None = None,
         base_dir: Path | None = None,
+        tls: ServerTls | None = None,
     ) -> None:
         super().__init__(port=None, base_dir=base_dir)
+        self.tls = tls
+        self.tls_port = free_port() if tls is not None else 0
         self.service = service
         self.master_port = master_port
         self.quorum = quorum
@@ -69,7 +76,7 @@ class LocalSentinel(LocalServer):
                 f"sentinel monitor {service} 127.0.0.1 {self.master_port} {self.quorum}\n"
                 f"sentinel down-after-milliseconds {service} {round(self.down_after * 1000)}\n"
                 f"sentinel failover-timeout {service} {round(self.failover_timeout * 1000)}\n"
-                f"sentinel parallel-syncs {service} 1\n"
+                f"sentinel parallel-syncs {service} 1\n" + self._tls_config()
             )
         argv: list[str | Path] = [
             self.binary.path, config, "--sentinel", "--daemonize", "no", "--logfile", "",
@@ -81,6 +88,21 @@ class LocalSentinel(LocalServer):
             what=f"sentinel on port {self.port}",
             log=self.log_path,
             timeout=timeout,
+        )
+
+    def _tls_config(self) -> str:
+        tls = self.tls
+        if tls is None:
+            return ""
+        return (
+            f"tls-port {self.tls_port}\n"
+            f"tls-cert-file {tls.cert}\n"
+            f"tls-key-file {tls.key}\n"
+            f"tls-ca-cert-file {tls.ca}\n"
+            f"tls-client-cert-file {tls.client_cert}\n"
+            f"tls-client-key-file {tls.client_key}\n"
+            "tls-auth-clients yes\n"
+            "tls-replication yes\n"
         )
 
     def _port_changed(self, config: Path) -> bool:

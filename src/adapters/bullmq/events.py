@@ -28,6 +28,7 @@ from portside.adapters.bullmq.names import QueueName
 from portside.adapters.bullmq.transport.blocking import BlockingConnection
 from portside.adapters.bullmq.transport.errors import CONNECTION_ERRORS, refusal, refused
 from portside.adapters.bullmq.transport.scripts import execute
+from portside.adapters.bullmq.transport.tls import is_tls_url
 from portside.adapters.reconnect import reconnect_delay
 from portside.ports import FailureKind, QueueEvent, QueueEventKind
 
@@ -209,9 +210,7 @@ class BullMQEventStream:
             except CONNECTION_ERRORS as exc:
                 if self._closed:
                     raise StopAsyncIteration from None
-                reason = refusal(
-                    exc, tls=not self._answered and self._safe_url.startswith("rediss:")
-                )
+                reason = refusal(exc, tls=not self._answered and is_tls_url(self._safe_url))
                 if reason is not None:
                     raise refused(reason, self._safe_url, "reading events") from exc
                 log.debug("event stream of %s lost its connection: %s", self._queue.portside, exc)

@@ -12,7 +12,15 @@ from portside.ports import ConfigurationError
 
 __all__ = ["BullMQSettings", "check_redis_url", "parse_settings", "redacted_url"]
 
-_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster")
+_SCHEMES = (
+    "redis",
+    "rediss",
+    "unix",
+    "redis+sentinel",
+    "rediss+sentinel",
+    "redis+cluster",
+    "rediss+cluster",
+)
 
 
 class BullMQSettings(BaseModel):
@@ -74,8 +82,8 @@ def parse_settings(tuning: dict[str, Any]) -> BullMQSettings:
 
 
 def check_redis_url(url: object) -> str:
-    """Validate ``redis_url`` (``redis://``, ``rediss://``, ``unix://`` or
-    ``redis+sentinel://``)."""
+    """Validate ``redis_url`` (``redis://``, ``rediss://``, ``unix://``,
+    ``redis+sentinel://``, ``redis+cluster://``, or those two over TLS: ``rediss+...``)."""
     if not isinstance(url, str) or urlsplit(url).scheme not in _SCHEMES:
         raise ConfigurationError(
             f"redis_url {redacted_url(url)!r} is not a Redis URL",

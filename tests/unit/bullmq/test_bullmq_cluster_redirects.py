@@ -13,6 +13,7 @@ from portside.adapters.bullmq.transport.cluster import (
     SlotMovedError,
     SlotOwnerConnection,
     SlotOwnerPool,
+    _owner,
 )
 from portside.adapters.bullmq.transport.errors import is_connection_error
 
@@ -64,3 +65,26 @@ async def test_s1_other_error_replies_pass_unchanged(monkeypatch: pytest.MonkeyP
     with pytest.raises(ResponseError, match="WRONGTYPE") as caught:
         await connection.read_response()
     assert not is_connection_error(caught.value)
+
+
+async def test_s1_moved_to_an_unknown_endpoint_means_the_same_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """S1: `MOVED 1234 :7002` (a node that does not announce its endpoint) names port 7002
+    on the host the reply came from."""
+    pool, connection = _replying(monkeypatch, MovedError("1234 :7002"))
+    connection.host, connection.port = "10.0.0.5", 7000
+    with pytest.raises(SlotMovedError, match=r"10\.0\.0\.5:7002"):
+        await connection.read_response()
+    assert await pool.find_owner() == ("10.0.0.5", 7002)
+
+
+@pytest.mark.parametrize("unknown", ["", "?", None])
+def test_s1_cluster_slots_with_an_unknown_endpoint_name_the_node_asked(unknown: str | None) -> None:
+    """S1: a `CLUSTER SLOTS` entry without an endpoint is on the host that answered, in
+    both reply shapes redis-py may return."""
+    flat = [[0, 5460, [unknown, 7000, "id-a"]], [5461, 16383, ["10.0.0.9", 7001, "id-b"]]]
+    assert _owner(flat, 1234, "10.0.0.5") == ("10.0.0.5", 7000)
+    assert _owner(flat, 9000, "10.0.0.5") == ("10.0.0.9", 7001)
+    parsed = {(0, 5460): {"primary": (unknown, 7000)}}
+    assert _owner(parsed, 1234, "10.0.0.5") == ("10.0.0.5", 7000)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -79,6 +80,9 @@ def test_q10_installed_redis_py_has_every_private_attribute_the_seam_reads() -> 
     assert callable(getattr(conn, "_close", None))
     assert isinstance(vars(pool).get("_available_connections"), list)
     assert isinstance(vars(pool).get("_in_use_connections"), set)
+    hook = inspect.signature(Connection.connect_check_health)
+    assert "check_health" in hook.parameters
+    assert redis_internals.HOOK_PARAMETERS[0] == "check_health"
 
 
 async def test_q10_stream_writer_is_the_connections_writer_when_present(pair: Pair) -> None:
@@ -160,3 +164,30 @@ def test_q10_outside_a_loop_the_fallback_closes_its_coroutine_unrun() -> None:
     abort_connection(conn)  # type: ignore[arg-type]
     assert conn.disconnects == []
     assert not redis_internals._closing
+
+
+class _Chooser(redis_internals.ReconnectingConnection):
+    """Connects to a fixed address, recording what redis-py's hook was given."""
+
+    async def open(self, options: dict[str, Any]) -> None:
+        self.seen = options
+        await self.open_at(("10.0.0.7", 6380), {**options, "from_a_newer_redis_py": True})
+
+
+async def test_s1_s2_the_connect_hook_chooses_the_address_and_passes_only_known_options(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """S1/S2: every connect of a ``ReconnectingConnection`` asks ``open`` for the address;
+    positional options get their names, and options this redis-py does not know are
+    dropped before its ``connect_check_health`` runs."""
+    given: list[dict[str, Any]] = []
+
+    async def connect_check_health(self: Connection, **options: Any) -> None:
+        given.append(options)
+
+    monkeypatch.setattr(Connection, "connect_check_health", connect_check_health)
+    conn = _Chooser()
+    await conn.connect_check_health(False)
+    assert conn.seen == {"check_health": False}
+    assert (conn.host, conn.port) == ("10.0.0.7", 6380)
+    assert given == [{"check_health": False}]

@@ -3,6 +3,11 @@
 Format::
 
     redis+cluster://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...][?OPTIONS]
+    rediss+cluster://...?ssl_ca_certs=CA&ssl_certfile=CERT&ssl_keyfile=KEY   (TLS, S3)
+
+With ``rediss+cluster`` every connection (the slot owner's and the ``CLUSTER SLOTS``
+probes of the seeds) uses TLS with the ``ssl_*`` options of the query (see ``tls.py``); the
+nodes must announce their TLS ports (``tls-cluster yes``).
 
 BullMQ keeps every key of a queue in one hash slot by a hash tag in the prefix
 (``{bull}``), so all of an adapter's queues live in the slot of its prefix's tag, on the
@@ -18,8 +23,10 @@ reconnect goes straight to the master the redirect named. A command that got ``M
 not run, so sending it again is safe. ``ASK`` and ``TRYAGAIN`` (the slot is being migrated
 right now) are handled the same way (``SlotMigratingError``): the command is sent again
 after the reconnect back-off, until the migration has finished and ``MOVED`` points to the
-new owner. A blocked command (``BZPOPMIN``, ``XREAD``) on a master that gives the slot away
-is answered with ``MOVED`` by the server, so a worker never stays parked on the old owner.
+new owner (the pooled client waits up to ``command_timeout`` for that, see
+``migration_retry.py``). A blocked command (``BZPOPMIN``, ``XREAD``) on a master that gives
+the slot away is answered with ``MOVED`` by the server, so a worker never stays parked on
+the old owner.
 """
 
 from __future__ import annotations
@@ -30,12 +37,16 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
-from redis.asyncio.connection import Connection
+from redis.asyncio.connection import SSLConnection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.crc import key_slot
 from redis.exceptions import AskError, MovedError, RedisError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from portside.adapters.bullmq.transport.redis_internals import ReconnectingConnection
 from portside.adapters.bullmq.transport.sentinel import parse_address, typed_option
+from portside.adapters.bullmq.transport.tls import is_tls_url, reject_tls_options, tls_options
 from portside.ports import ConfigurationError
 
 __all__ = [
@@ -58,6 +69,7 @@ class ClusterUrl:
 
     seeds: tuple[tuple[str, int], ...]
     options: dict[str, Any] = field(default_factory=dict)
+    tls: bool = False
 
 
 def _invalid(url: str, problem: str) -> ConfigurationError:
@@ -86,7 +98,10 @@ def parse_cluster_url(url: str, safe: str) -> ClusterUrl:
             options["password"] = unquote(password)
     for name, value in parse_qsl(parts.query):
         options[name] = typed_option(name, value, safe, _invalid)
-    return ClusterUrl(seeds, options)
+    tls = is_tls_url(url)
+    if not tls:
+        reject_tls_options(options, safe, _invalid)
+    return ClusterUrl(seeds, options, tls)
 
 
 def prefix_slot(prefix: str) -> int:
@@ -117,22 +132,15 @@ class SlotMigratingError(RedisConnectionError):
     """The slot is being migrated (``ASK``/``TRYAGAIN``): reconnect and send again later."""
 
 
-class SlotOwnerConnection(Connection):
+class SlotOwnerConnection(ReconnectingConnection):
     """A connection to the master that owns the pool's slot, asked again on every connect."""
 
     def __init__(self, **kwargs: Any) -> None:
         self.connection_pool: SlotOwnerPool = kwargs.pop("connection_pool")
         super().__init__(**kwargs)
 
-    async def connect_check_health(
-        self, check_health: bool = True, retry_socket_connect: bool = True
-    ) -> None:
-        if self.is_connected:
-            return
-        self.host, self.port = await self.connection_pool.find_owner()
-        await super().connect_check_health(
-            check_health=check_health, retry_socket_connect=retry_socket_connect
-        )
+    async def open(self, options: dict[str, Any]) -> None:
+        await self.open_at(await self.connection_pool.find_owner(), options)
 
     async def read_response(self, *args: Any, **kwargs: Any) -> Any:
         """The reply, with a cluster redirect turned into a connection error (the
@@ -141,9 +149,10 @@ class SlotOwnerConnection(Connection):
             return await super().read_response(*args, **kwargs)
         except MovedError as exc:
             await self.disconnect(nowait=True)
-            self.connection_pool.moved_to((exc.host, int(exc.port)))
+            host = _endpoint(exc.host, self.host)
+            self.connection_pool.moved_to((host, int(exc.port)))
             raise SlotMovedError(
-                f"slot {exc.slot_id} moved from {self.host}:{self.port} to {exc.host}:{exc.port}"
+                f"slot {exc.slot_id} moved from {self.host}:{self.port} to {host}:{exc.port}"
             ) from exc
         except (AskError, TryAgainError) as exc:
             await self.disconnect(nowait=True)
@@ -152,11 +161,20 @@ class SlotOwnerConnection(Connection):
             ) from exc
 
 
-class SlotOwnerPool(ConnectionPool):
-    """Connections to whichever master owns ``slot`` (asked of the seed nodes)."""
+class TlsSlotOwnerConnection(SlotOwnerConnection, SSLConnection):
+    """``SlotOwnerConnection`` over TLS (``rediss+cluster://``)."""
 
-    def __init__(self, seeds: list[tuple[str, int]], slot: int, **kwargs: Any) -> None:
-        kwargs.setdefault("connection_class", SlotOwnerConnection)
+
+class SlotOwnerPool(ConnectionPool):
+    """Connections to whichever master owns ``slot`` (asked of the seed nodes); over TLS
+    with ``tls`` (the ``ssl_*`` options among ``kwargs``)."""
+
+    def __init__(
+        self, seeds: list[tuple[str, int]], slot: int, *, tls: bool = False, **kwargs: Any
+    ) -> None:
+        connection_class = TlsSlotOwnerConnection if tls else SlotOwnerConnection
+        kwargs.setdefault("connection_class", connection_class)
+        self.tls = tls
         super().__init__(**kwargs)
         self.connection_kwargs["connection_pool"] = weakref.proxy(self)
         self.seeds = seeds
@@ -187,6 +205,8 @@ class SlotOwnerPool(ConnectionPool):
             return self.owner
         kwargs = self.connection_kwargs
         candidates = ([self.owner] if self.owner else []) + self.seeds
+        tls = {"ssl": True, **tls_options(kwargs)} if self.tls else {}
+        failure: BaseException | None = None
         for host, port in candidates:
             client = Redis(
                 host=host,
@@ -196,33 +216,48 @@ class SlotOwnerPool(ConnectionPool):
                 socket_connect_timeout=kwargs.get("socket_connect_timeout") or 2.0,
                 socket_timeout=kwargs.get("socket_connect_timeout") or 2.0,
                 decode_responses=True,
+                # One try per node: the caller's own retry and back-off decide what next
+                # (redis-py's default would retry each node with seconds of back-off).
+                retry=Retry(NoBackoff(), 0),
+                **tls,
             )
             try:
                 ranges = await client.execute_command("CLUSTER SLOTS")  # type: ignore[no-untyped-call]
-            except (RedisError, OSError):
+            except (RedisError, OSError) as exc:
+                failure = exc  # kept as the cause: a refused certificate must show
                 continue
             finally:
                 await client.aclose()
-            owner = _owner(ranges, self.slot)
+            owner = _owner(ranges, self.slot, host)
             if owner is not None:
                 self.owner = owner
                 return owner
         raise RedisConnectionError(
             f"no cluster node of {self.seeds} names a master for slot {self.slot}"
-        )
+            + (f" (last failure: {failure})" if failure is not None else "")
+        ) from failure
 
 
-def _owner(ranges: Any, slot: int) -> tuple[str, int] | None:
+def _endpoint(host: Any, asked: str) -> str:
+    """The host a redirect or ``CLUSTER SLOTS`` named; an unknown endpoint (``""``, ``?`` or
+    none: a node with ``cluster-preferred-endpoint-type unknown-endpoint``) means the host
+    the reply came from, as the Redis Cluster specification says."""
+    text = "" if host is None else str(host)
+    return asked if text in ("", "?") else text
+
+
+def _owner(ranges: Any, slot: int, asked: str) -> tuple[str, int] | None:
+    """The master of ``slot`` in a ``CLUSTER SLOTS`` reply of the node at host ``asked``."""
     if isinstance(ranges, dict):  # redis-py may parse the reply into {(start, end): ...}
         for (start, end), nodes in ranges.items():
             if start <= slot <= end:
                 host, port = nodes["primary"]
-                return str(host), int(port)
+                return _endpoint(host, asked), int(port)
         return None
     for entry in ranges:
         start, end, master = entry[0], entry[1], entry[2]
         if int(start) <= slot <= int(end):
-            return str(master[0]), int(master[1])
+            return _endpoint(master[0], asked), int(master[1])
     return None
 
 

@@ -10,19 +10,27 @@ ids back byte for byte (see ``jobs.py``).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
-from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.backoff import NoBackoff
 from redis.exceptions import BusyLoadingError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from portside.adapters.bullmq.settings import BullMQSettings, redacted_url
 from portside.adapters.bullmq.transport import cluster
-from portside.adapters.bullmq.transport.sentinel import SCHEME, MasterConnection, parse_sentinel_url
+from portside.adapters.bullmq.transport.migration_retry import MigrationAwareRetry
+from portside.adapters.bullmq.transport.sentinel import (
+    SCHEME,
+    MasterConnection,
+    TlsMasterConnection,
+    parse_sentinel_url,
+)
+from portside.adapters.bullmq.transport.tls import base_scheme
 
 __all__ = ["RedisConnector"]
 
@@ -36,7 +44,9 @@ class RedisConnector:
 
     A ``redis+sentinel://`` URL (S2, see ``sentinel.py``) gives pools whose every new
     connection asks the Sentinels for the current master, so a reconnect after a failover
-    reaches the new master.
+    reaches the new master; a ``redis+cluster://`` URL (S1, ``cluster.py``) pools whose every
+    new connection goes to the master owning the prefix's slot. ``rediss+...`` is the same
+    over TLS (``tls.py``).
     """
 
     def __init__(self, url: str, settings: BullMQSettings, *, prefix: str = "bull") -> None:
@@ -45,18 +55,19 @@ class RedisConnector:
         self.settings = settings
         self._cluster: cluster.ClusterUrl | None = None
         self._slot = 0
-        if url.startswith(f"{cluster.SCHEME}://"):
+        scheme = base_scheme(url)
+        if scheme == cluster.SCHEME:
             self._cluster = cluster.parse_cluster_url(url, self.safe_url)
             self._slot = cluster.prefix_slot(prefix)
         self._sentinel: Sentinel | None = None
         self._service = ""
         self._master_options: dict[str, Any] = {}
-        if url.startswith(f"{SCHEME}://"):
+        if scheme == SCHEME:
             parsed = parse_sentinel_url(url, self.safe_url)
             self._service = parsed.service
             self._master_options = {
                 "db": parsed.db,
-                "connection_class": MasterConnection,
+                "connection_class": TlsMasterConnection if parsed.tls else MasterConnection,
                 **parsed.master_options,
             }
             self._sentinel = Sentinel(
@@ -73,7 +84,11 @@ class RedisConnector:
             blocking_pool = pool_class is BlockingConnectionPool
             owner_class = cluster.BlockingSlotOwnerPool if blocking_pool else cluster.SlotOwnerPool
             return owner_class(
-                list(self._cluster.seeds), self._slot, **self._cluster.options, **options
+                list(self._cluster.seeds),
+                self._slot,
+                tls=self._cluster.tls,
+                **self._cluster.options,
+                **options,
             )
         if self._sentinel is None:
             return pool_class.from_url(self.url, **options)
@@ -85,17 +100,29 @@ class RedisConnector:
         return pool
 
     async def close(self) -> None:
-        """Close the connections to the Sentinels (the pools close with their owners)."""
-        if self._sentinel is not None:
-            for client in self._sentinel.sentinels:
-                await client.aclose()
+        """Close the connections to the Sentinels (the pools close with their owners).
+
+        Every Sentinel's client is closed even when closing an earlier one fails (a TLS
+        shutdown that times out): the first failure is raised after all were tried.
+        """
+        if self._sentinel is None:
+            return
+        results = await asyncio.gather(
+            *(client.aclose() for client in self._sentinel.sentinels), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     def client(self) -> Redis:
         """The pooled client for producers and control commands (bounded retries)."""
         settings = self.settings
-        retry = Retry(
-            ExponentialBackoff(cap=settings.max_backoff, base=settings.retry_backoff),
-            settings.retries,
+        # A slot being migrated (ASK/TRYAGAIN) is waited out up to command_timeout.
+        retry = MigrationAwareRetry(
+            base=settings.retry_backoff,
+            cap=settings.max_backoff,
+            retries=settings.retries,
+            deadline=settings.command_timeout,
         )
         # A blocking pool: when every connection is busy (a backfill checking 100 days at
         # once), callers wait for one instead of failing with MaxConnectionsError.

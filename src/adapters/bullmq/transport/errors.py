@@ -10,6 +10,7 @@ from redis.exceptions import AuthenticationError, BusyLoadingError, NoPermission
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from portside.adapters.bullmq.transport.tls import is_tls_url
 from portside.ports import BackendUnavailableError, ConfigurationError, PortsideError
 
 __all__ = [
@@ -64,7 +65,8 @@ def refusal(error: BaseException, *, tls: bool = False) -> str | None:
     redis-py reports TLS failures as its ``ConnectionError`` with the ``ssl`` reason in the
     text. With TLS 1.3 the server checks the client certificate after the client's handshake
     is done, so a refused certificate often shows as a reset on the first read: with ``tls``
-    (a ``rediss://`` connection), a reset before the first reply counts as that refusal.
+    (a ``rediss://``, ``rediss+sentinel://`` or ``rediss+cluster://`` URL), a reset before
+    the first reply counts as that refusal.
     """
     seen: BaseException | None = error
     for _ in range(5):
@@ -96,7 +98,7 @@ def refused(reason: str, url: str, operation: str) -> ConfigurationError:
         f"{operation} failed: Redis at {url} refused the connection: {reason}",
         fix="check the username and password in redis_url, the ACL rules of that user "
         "(its key pattern must cover the prefix; it needs EVALSHA, SCRIPT LOAD, CLIENT "
-        "SETNAME and the commands of BullMQ's scripts), and for rediss:// the ssl_ca_certs, "
+        "SETNAME and the commands of BullMQ's scripts), and for rediss URLs the ssl_ca_certs, "
         "ssl_certfile and ssl_keyfile query parameters",
         field="redis_url",
     )
@@ -104,7 +106,7 @@ def refused(reason: str, url: str, operation: str) -> ConfigurationError:
 
 def backend_error(error: BaseException, url: str, operation: str) -> PortsideError:
     """``refused`` when Redis turned the client away for good, else ``unavailable``."""
-    reason = refusal(error, tls=url.startswith("rediss:"))
+    reason = refusal(error, tls=is_tls_url(url))
     if reason is not None:
         return refused(reason, url, operation)
     return unavailable(error, url, operation)

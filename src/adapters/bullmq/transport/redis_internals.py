@@ -7,7 +7,13 @@ Those reads live here and nowhere else:
 
 - ``AbstractConnection._writer``: the stream writer of a connected connection;
 - ``AbstractConnection._close()``: forget the socket without waiting;
-- ``ConnectionPool._available_connections`` and ``_in_use_connections``.
+- ``ConnectionPool._available_connections`` and ``_in_use_connections``;
+- ``AbstractConnection.connect_check_health(check_health[, retry_socket_connect])``: the one
+  method every way of (re)connecting goes through (``connect()``, a command sent on a dropped
+  connection, the pool's ``ensure_connection``). ``ReconnectingConnection`` overrides it so
+  that the Sentinel and Cluster connections choose their server again on every connect.
+  Checked against redis-py 8.2.0. This one has no fallback: a redis-py that renames it makes
+  ``test_q10_installed_redis_py_has_every_private_attribute_the_seam_reads`` fail.
 
 When a redis-py release renames or drops one of them, each function here falls back to
 public calls (``send_packed_command``, ``disconnect(nowait=True)``,
@@ -21,12 +27,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 from collections.abc import Coroutine
 from typing import Any
 
-from redis.asyncio.connection import AbstractConnection, ConnectionPool
+from redis.asyncio.connection import AbstractConnection, Connection, ConnectionPool
 
 __all__ = [
+    "HOOK_PARAMETERS",
+    "ReconnectingConnection",
     "abort_connection",
     "abort_pool",
     "pool_connections",
@@ -104,3 +113,36 @@ def _soon(closing: Coroutine[Any, Any, None]) -> None:
     task = loop.create_task(quietly())
     _closing.add(task)
     task.add_done_callback(_closing.discard)
+
+
+HOOK_PARAMETERS: tuple[str, ...] = tuple(
+    name for name in inspect.signature(Connection.connect_check_health).parameters if name != "self"
+)
+"""What the installed redis-py's ``connect_check_health`` takes: ``check_health`` and, from
+redis-py 7 on, ``retry_socket_connect`` (6.2 has only the first)."""
+
+
+class ReconnectingConnection(Connection):
+    """A TCP connection that chooses its server afresh on every (re)connect.
+
+    Subclasses implement ``open``, which picks an address and connects there with
+    ``open_at``. redis-py (checked against 8.2.0, and 6.2, the lowest version declared)
+    funnels every connect through the private ``connect_check_health``; this class is the
+    only place that overrides it. Its options are passed on as a dict, keeping only those
+    the installed redis-py knows (``HOOK_PARAMETERS``).
+    """
+
+    async def open(self, options: dict[str, Any]) -> None:
+        """Choose the server and connect to it (through ``open_at`` with ``options``)."""
+        raise NotImplementedError
+
+    async def open_at(self, address: tuple[str, int], options: dict[str, Any]) -> None:
+        """Connect to ``address`` as redis-py's own connect would (handshake, AUTH, ...)."""
+        self.host, self.port = address
+        known = {name: value for name, value in options.items() if name in HOOK_PARAMETERS}
+        await Connection.connect_check_health(self, **known)
+
+    async def connect_check_health(self, *args: Any, **kwargs: Any) -> None:
+        if self.is_connected:
+            return
+        await self.open({**dict(zip(HOOK_PARAMETERS, args, strict=False)), **kwargs})

@@ -8,6 +8,11 @@ Format::
 the Sentinels; Sentinels that require a password take ``sentinel_password`` (and
 ``sentinel_username``) in the query. Other query options are redis-py connection options for
 the master (``socket_keepalive=true``, ...).
+
+``rediss+sentinel://`` (S3) speaks TLS to the Sentinels and to the master alike, with the
+same ``ssl_*`` query options (``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``, see
+``tls.py``); the Sentinels must then listen with TLS (``tls-port``) and report the master's
+TLS port (they monitor it over ``tls-replication yes``).
 """
 
 from __future__ import annotations
@@ -17,15 +22,18 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from redis.asyncio.connection import URL_QUERY_ARGUMENT_PARSERS, Connection
+from redis.asyncio.connection import URL_QUERY_ARGUMENT_PARSERS, SSLConnection
 from redis.asyncio.sentinel import SentinelManagedConnection
 
+from portside.adapters.bullmq.transport.redis_internals import ReconnectingConnection
+from portside.adapters.bullmq.transport.tls import is_tls_url, reject_tls_options, tls_options
 from portside.ports import ConfigurationError
 
 __all__ = [
     "SCHEME",
     "MasterConnection",
     "SentinelUrl",
+    "TlsMasterConnection",
     "parse_address",
     "parse_sentinel_url",
     "typed_option",
@@ -46,7 +54,8 @@ class SentinelUrl:
     master_options: dict[str, Any] = field(default_factory=dict)
     """username, password and redis-py options for connections to the master."""
     sentinel_options: dict[str, Any] = field(default_factory=dict)
-    """username and password for connections to the Sentinels."""
+    """username, password (and the TLS options) for connections to the Sentinels."""
+    tls: bool = False
 
 
 def _invalid(url: str, problem: str) -> ConfigurationError:
@@ -111,7 +120,12 @@ def parse_sentinel_url(url: str, safe: str) -> SentinelUrl:
             sentinel[name.removeprefix("sentinel_")] = value
         else:
             master[name] = typed_option(name, value, safe)
-    return SentinelUrl(sentinels, unquote(path[0]), db, master, sentinel)
+    tls = is_tls_url(url)
+    if tls:
+        sentinel.update(ssl=True, **tls_options(master))
+    else:
+        reject_tls_options(master, safe, _invalid)
+    return SentinelUrl(sentinels, unquote(path[0]), db, master, sentinel, tls)
 
 
 def typed_option(
@@ -130,22 +144,25 @@ def typed_option(
         raise (invalid or _invalid)(safe, f"the option {name}={value!r} is not valid") from None
 
 
-class MasterConnection(SentinelManagedConnection):
+class MasterConnection(SentinelManagedConnection, ReconnectingConnection):
     """A connection to the master Sentinel names, asked again on every (re)connect.
 
     redis-py's own Sentinel connection asks only in ``connect()``; a command sent on a
-    dropped connection reconnects through ``connect_check_health`` and so goes back to the
-    old master's address (redis-py 8.2). Here every way of connecting asks the Sentinels.
+    dropped connection reconnects without asking and so goes back to the old master's
+    address (redis-py 8.2). Here every way of connecting asks the Sentinels (the hook is in
+    ``redis_internals.ReconnectingConnection``).
     """
 
     async def connect_to(self, address: tuple[str, int]) -> None:
-        self.host, self.port = address
-        await Connection.connect_check_health(
-            self, check_health=self.connection_pool.check_connection, retry_socket_connect=False
+        """Connect to ``address`` (called by redis-py's Sentinel connect loop)."""
+        await self.open_at(
+            address,
+            {"check_health": self.connection_pool.check_connection, "retry_socket_connect": False},
         )
 
-    async def connect_check_health(
-        self, check_health: bool = True, retry_socket_connect: bool = True
-    ) -> None:
-        if not self.is_connected:
-            await self.connect()  # type: ignore[no-untyped-call]
+    async def open(self, options: dict[str, Any]) -> None:
+        await self.connect()  # type: ignore[no-untyped-call]
+
+
+class TlsMasterConnection(MasterConnection, SSLConnection):
+    """``MasterConnection`` over TLS (``rediss+sentinel://``)."""
