@@ -73,7 +73,9 @@ class Infra:
             raise ConfigurationError(
                 f"Infra {self.name!r} has no cache",
                 fix="build the Infra with cache=... (RedisCache(url) in production, "
-                "InMemoryCache() in unit tests), or set PORTSIDE_REDIS_URL for the CLI",
+                "InMemoryCache() in unit tests); portside commands: set "
+                "PORTSIDE_CACHE_REDIS_URL to a redis:// server (needed when PORTSIDE_REDIS_URL "
+                "is a Cluster or Sentinel URL)",
                 field="cache",
             )
         return self.cache

@@ -23,6 +23,7 @@ __all__ = [
     "LOG_LEVEL_ENV",
     "OUTBOX_RETENTION_ENV",
     "POSTGRES_DSN_ENV",
+    "QUEUE_SCHEMES",
     "REDIS_PREFIX_ENV",
     "REDIS_URL_ENV",
     "RUN_HISTORY_DAYS_ENV",
@@ -53,7 +54,16 @@ _TUNING: dict[str, tuple[str, str, str]] = {
     "bullmq_stalled_interval": (BULLMQ_STALLED_INTERVAL_ENV, "stalled_interval", "30"),
     "bullmq_max_stalled_count": (BULLMQ_MAX_STALLED_COUNT_ENV, "max_stalled_count", "1"),
 }
-_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_CACHE_SCHEMES = ("redis", "rediss", "unix")
+QUEUE_SCHEMES = (
+    *_CACHE_SCHEMES,
+    "redis+sentinel",
+    "rediss+sentinel",
+    "redis+cluster",
+    "rediss+cluster",
+)
+"""The queue adapter's URL schemes (``portside.adapters.bullmq.settings.QUEUE_URL_SCHEMES``,
+not imported: it would load the adapter in every command); the cache takes one server only."""
 _POSTGRES_SCHEMES = ("postgres", "postgresql")
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -152,8 +162,8 @@ class Settings(BaseModel):
             if days is not None and not 1 <= days <= _MAX_RUN_HISTORY_DAYS:
                 raise _bad_days(str(days), name, default)
         for value, schemes, name in (
-            (self.redis_url, _REDIS_SCHEMES, REDIS_URL_ENV),
-            (self.cache_redis_url, _REDIS_SCHEMES, CACHE_REDIS_URL_ENV),
+            (self.redis_url, QUEUE_SCHEMES, REDIS_URL_ENV),
+            (self.cache_redis_url, _CACHE_SCHEMES, CACHE_REDIS_URL_ENV),
             (self.postgres_dsn, _POSTGRES_SCHEMES, POSTGRES_DSN_ENV),
         ):
             if value is not None and urlsplit(value).scheme not in schemes:
@@ -198,6 +208,15 @@ class Settings(BaseModel):
                 field=REDIS_URL_ENV,
             )
         return self.redis_url
+
+    def cache_url(self) -> str | None:
+        """The cache's Redis: ``cache_redis_url``, else the queues' Redis when that is one
+        server; None when the queues use a Cluster or Sentinel URL and no cache URL is set
+        (the cache talks to one server; jobs that use it then fail naming the setting)."""
+        if self.cache_redis_url is not None:
+            return self.cache_redis_url
+        url = self.redis_url
+        return url if url is not None and urlsplit(url).scheme in _CACHE_SCHEMES else None
 
     def require_postgres_dsn(self) -> str:
         """The Postgres DSN, or a ConfigurationError naming the variable and option."""

@@ -13,8 +13,8 @@ __all__ = ["build_infra", "migrate"]
 
 def build_infra(settings: Settings, *, name: str = "portside") -> Infra:
     """Real adapters from ``settings``: BullMQ queue (with the lock and stall tuning of
-    ``settings.bullmq_tuning()``) on ``redis_url``, Redis cache on ``cache_redis_url`` (else
-    ``redis_url``), Postgres outbox and history on ``postgres_dsn``.
+    ``settings.bullmq_tuning()``) on ``redis_url``, Redis cache on ``settings.cache_url()``
+    (none when that is None), Postgres outbox and history on ``postgres_dsn``.
 
     Adapters connect lazily, so building is cheap; close the result (``async with``). With
     tracing on (``portside.app.tracing.resolve_tracing``), the queue and the outbox are wrapped
@@ -24,6 +24,7 @@ def build_infra(settings: Settings, *, name: str = "portside") -> Infra:
         ConfigurationError: a URL is missing or malformed.
     """
     redis_url = settings.require_redis_url()
+    cache_url, prefix = settings.cache_url(), settings.redis_prefix
     dsn = settings.require_postgres_dsn()
     # Imported here so commands that never touch a server start fast and need no extras.
     try:
@@ -38,13 +39,11 @@ def build_infra(settings: Settings, *, name: str = "portside") -> Infra:
         ) from exc
 
     infra = Infra(
-        queue=BullMQQueue(redis_url, prefix=settings.redis_prefix, **settings.bullmq_tuning()),
+        queue=BullMQQueue(redis_url, prefix=prefix, **settings.bullmq_tuning()),
         outbox=PostgresOutbox(dsn),
         history=PostgresHistory(dsn, synchronous_commit=settings.history_synchronous_commit),
         # The cache may live on a Redis of its own (allkeys-lru), apart from the queues' (E2).
-        cache=RedisCache(
-            settings.cache_redis_url or redis_url, prefix=f"{settings.redis_prefix}-cache"
-        ),
+        cache=None if cache_url is None else RedisCache(cache_url, prefix=f"{prefix}-cache"),
         name=name,
     )
     # OBS1: traced enqueues and outbox appends when an OpenTelemetry SDK is configured.

@@ -10,9 +10,15 @@ from pydantic import ValidationError as PydanticValidationError
 
 from portside.ports import ConfigurationError
 
-__all__ = ["BullMQSettings", "check_redis_url", "parse_settings", "redacted_url"]
+__all__ = [
+    "QUEUE_URL_SCHEMES",
+    "BullMQSettings",
+    "check_redis_url",
+    "parse_settings",
+    "redacted_url",
+]
 
-_SCHEMES = (
+QUEUE_URL_SCHEMES = (
     "redis",
     "rediss",
     "unix",
@@ -21,6 +27,7 @@ _SCHEMES = (
     "redis+cluster",
     "rediss+cluster",
 )
+"""URL schemes ``BullMQQueue`` connects with: one server, Sentinel (S2) or Cluster (S1)."""
 
 
 class BullMQSettings(BaseModel):
@@ -84,7 +91,7 @@ def parse_settings(tuning: dict[str, Any]) -> BullMQSettings:
 def check_redis_url(url: object) -> str:
     """Validate ``redis_url`` (``redis://``, ``rediss://``, ``unix://``,
     ``redis+sentinel://``, ``redis+cluster://``, or those two over TLS: ``rediss+...``)."""
-    if not isinstance(url, str) or urlsplit(url).scheme not in _SCHEMES:
+    if not isinstance(url, str) or urlsplit(url).scheme not in QUEUE_URL_SCHEMES:
         raise ConfigurationError(
             f"redis_url {redacted_url(url)!r} is not a Redis URL",
             fix="pass a URL such as 'redis://127.0.0.1:6379/0' or "

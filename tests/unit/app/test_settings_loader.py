@@ -10,7 +10,7 @@ import pytest
 
 from portside.app.loader import load_registry
 from portside.app.logs import JsonFormatter, configure_logging, event
-from portside.app.settings import CACHE_REDIS_URL_ENV, Settings
+from portside.app.settings import CACHE_REDIS_URL_ENV, QUEUE_SCHEMES, Settings
 from portside.app.wiring import build_infra
 from portside.ports import ConfigurationError
 
@@ -102,4 +102,39 @@ def test_e2_the_cache_may_have_a_redis_of_its_own() -> None:
     assert shared.cache._url == "redis://queues:6379/0"  # type: ignore[union-attr]
     with pytest.raises(ConfigurationError, match=CACHE_REDIS_URL_ENV) as error:
         Settings.from_env({CACHE_REDIS_URL_ENV: "http://cache"})
+    assert error.value.field == CACHE_REDIS_URL_ENV
+
+
+def test_s1_s2_the_app_takes_every_queue_url_the_adapter_takes() -> None:
+    """S1/S2: ``portside`` commands accept Cluster and Sentinel URLs for the queues (the
+    app's list of schemes is the adapter's, kept apart only to spare commands the import)."""
+    from portside.adapters.bullmq.settings import QUEUE_URL_SCHEMES
+
+    assert set(QUEUE_SCHEMES) == set(QUEUE_URL_SCHEMES)
+    for url in (
+        "redis+cluster://10.0.0.1:7000,10.0.0.2:7000",
+        "rediss+cluster://10.0.0.1:7000?ssl_ca_certs=/ca.pem",
+        "redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster",
+        "rediss+sentinel://10.0.0.1:26379/mymaster",
+    ):
+        assert Settings.from_env({"PORTSIDE_REDIS_URL": url}).redis_url == url
+
+
+def test_s1_e2_a_routed_queue_url_leaves_the_cache_to_its_own_setting() -> None:
+    """The cache talks to one server: with a Cluster or Sentinel URL for the queues it is
+    configured only by PORTSIDE_CACHE_REDIS_URL; without that, the infra has no cache and a
+    job asking for one is told which variable to set. A routed cache URL is refused."""
+    base = {
+        "PORTSIDE_REDIS_URL": "redis+cluster://10.0.0.1:7000",
+        "PORTSIDE_REDIS_PREFIX": "{bull}",
+        "PORTSIDE_POSTGRES_DSN": "postgresql://127.0.0.1:1/db",
+    }
+    alone = build_infra(Settings.from_env(base))
+    assert alone.cache is None
+    with pytest.raises(ConfigurationError, match=CACHE_REDIS_URL_ENV):
+        alone.require_cache()
+    cached = build_infra(Settings.from_env({**base, CACHE_REDIS_URL_ENV: "redis://cache:6379/1"}))
+    assert cached.cache._url == "redis://cache:6379/1"  # type: ignore[union-attr]
+    with pytest.raises(ConfigurationError) as error:
+        Settings.from_env({CACHE_REDIS_URL_ENV: "redis+cluster://10.0.0.1:7000"})
     assert error.value.field == CACHE_REDIS_URL_ENV
