@@ -7,6 +7,7 @@ import ssl
 from pathlib import Path
 
 from portside.servers import cleanup
+from portside.servers.aof import repair_appendonly
 from portside.servers.base import LocalServer
 from portside.servers.binaries import RedisBinary, find_redis_server
 from portside.servers.errors import ServerStartError
@@ -82,6 +83,9 @@ class LocalRedis(LocalServer):
 
     def _launch(self, timeout: float) -> None:
         directory = self.directory
+        if self.appendonly:
+            # After a kill the file may end inside a transaction (see portside.servers.aof).
+            repair_appendonly(directory)
         argv: list[str | Path] = [
             self.binary.path,
             "--port", str(self.port),

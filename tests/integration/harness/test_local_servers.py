@@ -75,6 +75,42 @@ def test_h1_redis_appendonly_survives_kill_and_restart() -> None:
             client.close()
 
 
+def test_h1_redis_killed_mid_transaction_keeps_later_writes_across_restarts() -> None:
+    """A kill can cut the append-only file inside a MULTI/EXEC block (every script's writes
+    are one). Restarting must neither bring that block back later nor lose what was written
+    after the crash (Redis 7.0 left the block's head in the file, so the next restart did
+    one or the other: a job pushed to wait twice in the Q10 test)."""
+    with LocalRedis(appendonly=True, extra_args=("--appendfsync", "always")) as server:
+        client = redis.Redis.from_url(server.url)
+        client.set("before", "1")
+        with client.pipeline(transaction=True) as block:
+            block.hset("h:1", "v", "1")
+            block.lpush("wait", "j1")
+            block.set("block-end", "1")
+            block.execute()
+        client.close()
+        server.kill()
+        (aof,) = (server.directory / "appendonlydir").glob("*.incr.aof")
+        data = aof.read_bytes()
+        last = data.rindex(b"*3\r\n$3\r\nSET\r\n$9\r\nblock-end")
+        aof.write_bytes(data[: last + 10])  # the kill stopped the write inside the block
+        server.restart()
+        client = redis.Redis.from_url(server.url)
+        assert client.exists("h:1", "block-end") == 0
+        client.lpush("wait", "j2")
+        client.set("after", "1")
+        client.close()
+        server.restart()
+        client = redis.Redis.from_url(server.url)
+        try:
+            assert client.lrange("wait", 0, -1) == [b"j2"]
+            assert client.get("after") == b"1"
+            assert client.get("before") == b"1"
+            assert client.exists("h:1", "block-end") == 0
+        finally:
+            client.close()
+
+
 async def test_h1_postgres_is_tuned_for_tests() -> None:
     with LocalPostgres() as server:
         conn = await asyncpg.connect(server.dsn)
