@@ -274,18 +274,23 @@ def python_versions() -> str:
 
 
 def commit() -> str:
-    """The checked-out commit (``git describe --always --dirty``), or ``unknown``."""
+    """The checked-out commit, ``-dirty`` when files other than docs/benchmarks.md (which
+    ``run_all.py`` rewrites after each section) differ from it; ``unknown`` without git."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
     try:
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--abbrev=12"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
+        revision = git("rev-parse", "--short=12", "HEAD")
+        changed = git(
+            "status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs/benchmarks.md"
         )
     except OSError:
         return "unknown"
-    return out.stdout.strip() or "unknown"
+    if not revision:
+        return "unknown"
+    return f"{revision}-dirty" if changed else revision
 
 
 def _cpu_model() -> str:
