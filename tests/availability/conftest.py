@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from portside.servers import LocalPostgres, LocalRedis, find_redis_server
+from portside.servers.cluster import LocalCluster
 from portside.servers.sentinel import LocalSentinel
 from portside.servers.standby import LocalStandby
 from portside.servers.tls import ServerTls
@@ -266,3 +267,13 @@ async def tls_postgres(tmp_path: Path) -> AsyncIterator[TlsPostgres]:
         yield TlsPostgres(server, files)
     finally:
         server.stop()
+
+
+@pytest.fixture
+def plain_cluster() -> Iterator[LocalCluster]:
+    """S1: three masters without replicas, on private ports (no failover in the test)."""
+    servers = LocalCluster(masters=3, replicas=0).start()
+    try:
+        yield servers
+    finally:
+        servers.stop()

@@ -4,10 +4,8 @@ for it to end (ASK/TRYAGAIN sent again with back-off up to ``command_timeout``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import redis
 from redis.crc import key_slot
 
@@ -20,16 +18,6 @@ TAG = "{control}"
 QUEUE = "jobs"
 RETRIES = 1
 TUNING = {"retries": RETRIES, "retry_backoff": 0.01, "max_backoff": 0.1, "command_timeout": 20.0}
-
-
-@pytest.fixture
-def cluster() -> Iterator[LocalCluster]:
-    """S1: three masters, no replicas (no failover here)."""
-    servers = LocalCluster(masters=3, replicas=0).start()
-    try:
-        yield servers
-    finally:
-        servers.stop()
 
 
 def _run(node: LocalRedis, *args: object) -> Any:
@@ -51,19 +39,19 @@ def _redirects(node: LocalRedis) -> int:
 
 
 async def test_s1_control_commands_wait_out_a_slot_migration_longer_than_the_retries(
-    cluster: LocalCluster,
+    plain_cluster: LocalCluster,
 ) -> None:
     """S1: with the tag's keys already moved but the slot not yet handed over (every
     command gets ASK or TRYAGAIN), ``counts`` and ``pause`` keep trying past ``retries``
     and succeed on the new owner once the migration ends."""
     slot = key_slot(TAG.encode())
-    url = f"redis+cluster://127.0.0.1:{cluster.masters[0].port}"
+    url = f"redis+cluster://127.0.0.1:{plain_cluster.masters[0].port}"
     adapter = BullMQQueue(url, prefix=TAG, **TUNING)
     try:
         for n in range(5):
             await adapter.enqueue(QUEUE, "work", {"n": n})
-        source = cluster.owner_of(slot)
-        target = next(node for node in cluster.masters if node is not source)
+        source = plain_cluster.owner_of(slot)
+        target = next(node for node in plain_cluster.masters if node is not source)
         source_id = _run(source, "CLUSTER MYID")
         target_id = _run(target, "CLUSTER MYID")
         _run(target, "CLUSTER SETSLOT", slot, "IMPORTING", source_id)
@@ -80,12 +68,12 @@ async def test_s1_control_commands_wait_out_a_slot_migration_longer_than_the_ret
         )
         assert not counting.done()
         assert not pausing.done()
-        for node in cluster.masters:
+        for node in plain_cluster.masters:
             _run(node, "CLUSTER SETSLOT", slot, "NODE", target_id)
         counts = await asyncio.wait_for(counting, timeout=20)
         await asyncio.wait_for(pausing, timeout=20)
         assert counts.waiting + counts.paused == 5
         assert await adapter.is_paused(QUEUE)
-        assert cluster.owner_of(slot) is target
+        assert plain_cluster.owner_of(slot) is target
     finally:
         await adapter.close()

@@ -3,13 +3,8 @@ with its run-history row, under a hash-tagged prefix."""
 
 from __future__ import annotations
 
-import asyncio
-import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from portside.adapters.bullmq import BullMQQueue
 from portside.ports import HistoryPort
@@ -42,31 +37,13 @@ APP = textwrap.dedent(
 )
 
 
-@pytest.fixture
-def cluster() -> Iterator[LocalCluster]:
-    servers = LocalCluster(masters=3, replicas=0).start()
-    try:
-        yield servers
-    finally:
-        servers.stop()
-
-
 async def test_s1_portside_worker_runs_jobs_from_a_cluster_url(
-    tmp_path: Path, cluster: LocalCluster, postgres_dsn: str, history_adapter: HistoryPort
+    tmp_path: Path, plain_cluster: LocalCluster, postgres_dsn: str, history_adapter: HistoryPort
 ) -> None:
-    url = "redis+cluster://" + ",".join(f"127.0.0.1:{node.port}" for node in cluster.masters)
+    url = "redis+cluster://" + ",".join(f"127.0.0.1:{node.port}" for node in plain_cluster.masters)
     (tmp_path / "echo_app.py").write_text(APP)
     env = worker_env(url, PREFIX, postgres_dsn, "echo_app:registry", app_dir=tmp_path)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "portside.app.cli",
-        "worker",
-        env=env,
-        cwd=tmp_path,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    worker = Worker(process)
+    worker = await Worker.start(env, tmp_path)
     queue = BullMQQueue(url, prefix=PREFIX)
     try:
         await worker.ready()
@@ -87,6 +64,6 @@ async def test_s1_portside_worker_runs_jobs_from_a_cluster_url(
         assert await worker.stop() == 0
     finally:
         await queue.close()
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        if worker.process.returncode is None:
+            worker.process.kill()
+            await worker.process.wait()

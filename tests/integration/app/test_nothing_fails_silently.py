@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 import textwrap
 from pathlib import Path
 
@@ -88,7 +87,7 @@ async def test_q16_a_job_that_kills_its_worker_every_time_is_dead_lettered(
     try:
         # The supervisor: restart the worker each time it dies, as systemd or Kubernetes would.
         for _ in range(MAX_RESTARTS):
-            worker = await _start(env, tmp_path)
+            worker = await Worker.start(env, tmp_path)
             started.append(worker)
             done = asyncio.create_task(worker.process.wait())
             letter = asyncio.create_task(
@@ -139,17 +138,3 @@ async def test_q16_a_job_that_kills_its_worker_every_time_is_dead_lettered(
     assert all(run["finished_at"] is not None for run in runs)
     failed_line = survivor.event("job.failed")
     assert (failed_line["job_id"], failed_line["error_class"]) == (ref.id, "JobStalledError")
-
-
-async def _start(env: dict[str, str], cwd: Path) -> Worker:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "portside.app.cli",
-        "worker",
-        env=env,
-        cwd=cwd,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
-    return Worker(process)

@@ -4,10 +4,8 @@ jobs' reruns get rows of their own."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
-import sys
 import textwrap
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -87,7 +85,7 @@ async def test_a3_a_killed_workers_rows_are_closed_as_lost_and_no_finished_row_i
 
         return check
 
-    victim = await _start({**env, "HOLD": "1"}, tmp_path)
+    victim = await Worker.start({**env, "HOLD": "1"}, tmp_path)
     survivor: Worker | None = None
     try:
         # The quick jobs end with their rows; the held ones get running rows after a second.
@@ -99,7 +97,7 @@ async def test_a3_a_killed_workers_rows_are_closed_as_lost_and_no_finished_row_i
         os.killpg(victim.process.pid, signal.SIGKILL)
         assert await victim.wait(timeout=10) == -signal.SIGKILL
 
-        survivor = await _start({**env, "HOLD": "0"}, tmp_path)
+        survivor = await Worker.start({**env, "HOLD": "0"}, tmp_path)
         await wait_for(
             counted(QUICK + LONG, "lost", LONG),
             timeout=60,
@@ -123,17 +121,3 @@ async def test_a3_a_killed_workers_rows_are_closed_as_lost_and_no_finished_row_i
     assert sorted(completed) == sorted(ref.id for ref in refs), "one completed row per job"
     assert survivor is not None
     assert "job_runs.lost" in survivor.names()
-
-
-async def _start(env: dict[str, str], cwd: Path) -> Worker:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "portside.app.cli",
-        "worker",
-        env=env,
-        cwd=cwd,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
-    return Worker(process)

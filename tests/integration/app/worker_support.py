@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,23 @@ class Worker:
         self.events: list[dict[str, Any]] = []
         self.other: list[str] = []
         self._reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def start(cls, env: dict[str, str], cwd: Path, *args: str) -> Worker:
+        """``portside worker *args`` in ``cwd`` with ``env``, in a session of its own (so a
+        test can kill its whole process group)."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "portside.app.cli",
+            "worker",
+            *args,
+            env=env,
+            cwd=cwd,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        return cls(process)
 
     async def _read(self) -> None:
         assert self.process.stderr is not None
