@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -134,6 +134,26 @@ def _sees_everyone(view: str) -> bool:
     return values.get("num-slaves") == "1" and values.get("num-other-sentinels") == "2"
 
 
+async def start_replica_and_sentinels(
+    master: LocalRedis,
+    replica: LocalRedis,
+    sentinels: list[LocalSentinel],
+    new_sentinel: Callable[[], LocalSentinel],
+) -> None:
+    """Start ``replica`` and wait until ``master`` sees it in sync, then start three Sentinels
+    made by ``new_sentinel`` (added to ``sentinels`` as each starts, so the caller stops what
+    did start) and wait until every one knows the replica and the other two."""
+    replica.start()
+    await wait_for(lambda: _replicas_online(master) == 1, timeout=30, message="the replica to sync")
+    for _ in range(3):
+        sentinels.append(new_sentinel().start())
+    await wait_for(
+        lambda: all(_sees_everyone(_sentinel_view(s)) for s in sentinels),
+        timeout=60,
+        message="every Sentinel to know the replica and the other Sentinels",
+    )
+
+
 @pytest.fixture
 async def sentinel_set() -> AsyncIterator[SentinelSet]:
     """S2: a master with one replica and three Sentinels (quorum 2, master down after 1 s),
@@ -142,16 +162,11 @@ async def sentinel_set() -> AsyncIterator[SentinelSet]:
     replica = LocalRedis(extra_args=("--replicaof", "127.0.0.1", str(master.port)))
     servers = SentinelSet(master, replica, [])
     try:
-        replica.start()
-        await wait_for(
-            lambda: _replicas_online(master) == 1, timeout=30, message="the replica to sync"
-        )
-        for _ in range(3):
-            servers.sentinels.append(LocalSentinel(SERVICE, master.port, down_after=1.0).start())
-        await wait_for(
-            lambda: all(_sees_everyone(_sentinel_view(s)) for s in servers.sentinels),
-            timeout=60,
-            message="every Sentinel to know the replica and the other Sentinels",
+        await start_replica_and_sentinels(
+            master,
+            replica,
+            servers.sentinels,
+            lambda: LocalSentinel(SERVICE, master.port, down_after=1.0),
         )
         yield servers
     finally:

@@ -21,7 +21,7 @@ from portside.servers.tls import ServerTls
 from portside.testing import wait_for
 from portside.testing.certificates import make_other_ca, make_server_tls
 from tests.availability.conftest import SERVICE as FAILOVER_SERVICE
-from tests.availability.conftest import _replicas_online, _sees_everyone, _sentinel_view
+from tests.availability.conftest import start_replica_and_sentinels
 from tests.availability.test_tls_acl import _refused_fast, _tls_closed
 
 __all__ = ["_tls_closed"]  # the autouse fixture: every TLS socket of a test is closed after it
@@ -216,17 +216,11 @@ async def tls_sentinel_set(tmp_path: Path) -> AsyncIterator[TlsSentinelSet]:
     )
     servers = TlsSentinelSet(master, replica, [], tls)
     try:
-        replica.start()
-        await wait_for(
-            lambda: _replicas_online(master) == 1, timeout=30, message="the replica to sync"
-        )
-        for _ in range(3):
-            sentinel = LocalSentinel(FAILOVER_SERVICE, master_tls, down_after=1.0, tls=tls)
-            servers.sentinels.append(sentinel.start())
-        await wait_for(
-            lambda: all(_sees_everyone(_sentinel_view(s)) for s in servers.sentinels),
-            timeout=60,
-            message="every Sentinel to know the replica and the other Sentinels",
+        await start_replica_and_sentinels(
+            master,
+            replica,
+            servers.sentinels,
+            lambda: LocalSentinel(FAILOVER_SERVICE, master_tls, down_after=1.0, tls=tls),
         )
         yield servers
     finally:
